@@ -1,0 +1,102 @@
+//! The C boundary. Every exported function is a few lines: look the handle up, clear its
+//! diagnostics, run the safe implementation under a panic guard, record what it reported,
+//! return the code. All `unsafe` of the driver lives below this module.
+
+pub(crate) mod text;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use odbc_sys::SqlReturn;
+
+use crate::diag::{Completion, Diagnostics, OdbcError, OdbcResult, SqlState};
+use crate::handles::{self, HandleObject};
+
+/// Warnings a call raises on its way to success (01004 truncation and the like).
+#[derive(Debug, Default)]
+pub struct Warnings(Vec<OdbcError>);
+
+impl Warnings {
+    pub fn push(&mut self, warning: OdbcError) {
+        self.0.push(warning);
+    }
+    pub fn warn(&mut self, state: SqlState, message: impl Into<String>) {
+        self.0.push(OdbcError::new(state, message));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn lock_diagnostics<T: HandleObject>(object: &T) -> std::sync::MutexGuard<'_, Diagnostics> {
+    object.diagnostics().lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs `body` for the live handle `raw` of type `T`. An unknown, freed or wrong-kind
+/// handle gets SQL_INVALID_HANDLE; a panic becomes HY000 on the handle.
+pub(crate) fn call<T, F>(raw: *mut std::ffi::c_void, body: F) -> SqlReturn
+where
+    T: HandleObject,
+    F: FnOnce(&Arc<T>, &mut Warnings) -> OdbcResult<Completion>,
+{
+    let Some(object) = handles::lookup::<T>(raw as usize) else {
+        return SqlReturn::INVALID_HANDLE;
+    };
+    lock_diagnostics(&*object).clear();
+    run(&object, body)
+}
+
+/// Like `call`, but leaves the diagnostics of the previous call in place (for the
+/// functions that read them).
+pub(crate) fn call_keeping_diagnostics<T, F>(raw: *mut std::ffi::c_void, body: F) -> SqlReturn
+where
+    T: HandleObject,
+    F: FnOnce(&Arc<T>, &mut Warnings) -> OdbcResult<Completion>,
+{
+    let Some(object) = handles::lookup::<T>(raw as usize) else {
+        return SqlReturn::INVALID_HANDLE;
+    };
+    run(&object, body)
+}
+
+fn run<T, F>(object: &Arc<T>, body: F) -> SqlReturn
+where
+    T: HandleObject,
+    F: FnOnce(&Arc<T>, &mut Warnings) -> OdbcResult<Completion>,
+{
+    let mut warnings = Warnings::default();
+    let outcome = catch_unwind(AssertUnwindSafe(|| body(object, &mut warnings)));
+    let mut diag = lock_diagnostics(&**object);
+    for w in warnings.0 {
+        diag.push(w);
+    }
+    let code = match outcome {
+        Ok(Ok(Completion::Success)) if diag.has_warnings() => SqlReturn::SUCCESS_WITH_INFO,
+        Ok(Ok(Completion::Success)) => SqlReturn::SUCCESS,
+        Ok(Ok(Completion::NoData)) => SqlReturn::NO_DATA,
+        Ok(Ok(Completion::NeedData)) => SqlReturn::NEED_DATA,
+        Ok(Err(error)) => {
+            log::debug!("{error}");
+            diag.push(error);
+            SqlReturn::ERROR
+        }
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            log::error!("internal error caught at the ODBC boundary: {what}");
+            diag.push(OdbcError::new(SqlState::GENERAL_ERROR, format!("internal driver error: {what}")));
+            SqlReturn::ERROR
+        }
+    };
+    diag.return_code = code.0;
+    code
+}
+
+/// For functions that have no handle to report on (or whose handle is being created):
+/// a panic becomes SQL_ERROR instead of unwinding into C.
+pub(crate) fn guard(body: impl FnOnce() -> SqlReturn) -> SqlReturn {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(SqlReturn::ERROR)
+}

@@ -1,0 +1,38 @@
+//! The wire protocol spoken between the TwoFactor ODBC driver and the TwoFactor server.
+//!
+//! This crate only encodes and decodes bytes; it owns no sockets, so the blocking driver
+//! and the async server share one definition. See `docs/protocol.md` for the frame layout
+//! and the message flow.
+
+mod codec;
+mod error;
+mod frame;
+mod message;
+mod rows;
+mod secret;
+pub mod sql_type;
+mod value;
+
+pub use error::ProtocolError;
+pub use frame::{decode_frame, Frame, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
+pub use message::{
+    CatalogRequest, ClientMessage, ColumnDesc, ErrorInfo, Nullability, ParamDesc, SecondFactor,
+    SecondFactorMethod, ServerMessage,
+};
+pub use rows::{RowBatch, RowBatchBuilder};
+pub use secret::Secret;
+pub use value::{Date, Time, Timestamp, Value, ValueRef};
+
+/// Bytes every Hello starts with, so a stray client of another protocol is refused at once.
+pub const MAGIC: [u8; 4] = *b"2FAQ";
+/// The newest protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// The oldest protocol version this build still speaks.
+pub const MIN_PROTOCOL_VERSION: u16 = 1;
+
+/// Picks the version both sides speak: the highest one in both ranges.
+pub fn negotiate_version(client_min: u16, client_max: u16) -> Option<u16> {
+    let high = client_max.min(PROTOCOL_VERSION);
+    let low = client_min.max(MIN_PROTOCOL_VERSION);
+    (low <= high).then_some(high)
+}
