@@ -1,0 +1,376 @@
+//! `server.toml`: every key has a default, unknown keys are refused, and every error names
+//! the key so an admin can fix the file without reading code.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::totp::Algorithm;
+
+pub const CONFIG_FILE: &str = "server.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: key `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    pub listen: String,
+    pub name: String,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub tls_handshake_timeout_secs: u64,
+    pub login_timeout_secs: u64,
+    pub max_connections: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:7443".into(),
+            name: "TwoFactor".into(),
+            cert: "server.pem".into(),
+            key: "server.key".into(),
+            tls_handshake_timeout_secs: 10,
+            login_timeout_secs: 30,
+            max_connections: 20000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    pub two_factor: bool,
+    pub two_factor_timeout_secs: u64,
+    pub max_failed_attempts: u32,
+    pub lockout_secs: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub hash_workers: usize,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            two_factor: true,
+            two_factor_timeout_secs: 120,
+            max_failed_attempts: 5,
+            lockout_secs: 900,
+            // OWASP's minimum for Argon2id.
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            hash_workers: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TotpSection {
+    pub issuer: String,
+    pub digits: u32,
+    pub algorithm: String,
+    pub period_secs: u64,
+    pub skew_steps: u32,
+}
+
+impl Default for TotpSection {
+    fn default() -> Self {
+        TotpSection {
+            issuer: "TwoFactor".into(),
+            digits: 6,
+            algorithm: "SHA1".into(),
+            period_secs: 30,
+            skew_steps: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqlSection {
+    pub database: PathBuf,
+    pub fetch_rows: u32,
+}
+
+impl Default for SqlSection {
+    fn default() -> Self {
+        SqlSection {
+            database: "data.db".into(),
+            fetch_rows: 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    pub file: PathBuf,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            file: "audit.log".into(),
+        }
+    }
+}
+
+/// The whole configuration. Relative paths are relative to `data_dir`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    #[serde(skip)]
+    pub data_dir: PathBuf,
+    pub server: ServerSection,
+    pub auth: AuthSection,
+    pub totp: TotpSection,
+    pub sql: SqlSection,
+    pub audit: AuditSection,
+}
+
+impl Config {
+    /// Defaults, rooted at `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            ..Config::default()
+        }
+    }
+
+    /// Reads `DIR/server.toml`.
+    pub fn load(data_dir: &Path) -> Result<Config, ConfigError> {
+        let path = data_dir.join(CONFIG_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        Self::parse(data_dir, &path, &text)
+    }
+
+    pub fn parse(data_dir: &Path, path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+        config.data_dir = data_dir.to_owned();
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Checks the values serde cannot: ranges and formats.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, message: String| {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message,
+            })
+        };
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            return bad(
+                "server.listen",
+                format!(
+                    "`{}` is not an address like 127.0.0.1:7443",
+                    self.server.listen
+                ),
+            );
+        }
+        if self.server.tls_handshake_timeout_secs == 0 {
+            return bad(
+                "server.tls_handshake_timeout_secs",
+                "must be at least 1".into(),
+            );
+        }
+        if self.server.login_timeout_secs == 0 {
+            return bad("server.login_timeout_secs", "must be at least 1".into());
+        }
+        if self.server.max_connections == 0 {
+            return bad("server.max_connections", "must be at least 1".into());
+        }
+        if self.auth.two_factor_timeout_secs == 0 {
+            return bad("auth.two_factor_timeout_secs", "must be at least 1".into());
+        }
+        if self.auth.max_failed_attempts == 0 {
+            return bad("auth.max_failed_attempts", "must be at least 1".into());
+        }
+        if self.auth.hash_workers == 0 {
+            return bad("auth.hash_workers", "must be at least 1".into());
+        }
+        if argon2::Params::new(
+            self.auth.argon2_memory_kib,
+            self.auth.argon2_iterations,
+            self.auth.argon2_parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return bad(
+                "auth.argon2_memory_kib",
+                "argon2_memory_kib, argon2_iterations and argon2_parallelism are out of Argon2's range \
+                 (memory at least 8 x parallelism KiB, iterations and parallelism at least 1)"
+                    .into(),
+            );
+        }
+        if self.totp.digits != 6 && self.totp.digits != 8 {
+            return bad(
+                "totp.digits",
+                format!("must be 6 or 8, not {}", self.totp.digits),
+            );
+        }
+        if self.totp.algorithm.parse::<Algorithm>().is_err() {
+            return bad(
+                "totp.algorithm",
+                format!(
+                    "must be SHA1, SHA256 or SHA512, not `{}`",
+                    self.totp.algorithm
+                ),
+            );
+        }
+        if self.totp.period_secs == 0 || self.totp.period_secs > 300 {
+            return bad("totp.period_secs", "must be between 1 and 300".into());
+        }
+        if self.totp.skew_steps > 10 {
+            return bad("totp.skew_steps", "must be at most 10".into());
+        }
+        if self.totp.issuer.is_empty() || self.totp.issuer.contains(':') {
+            return bad("totp.issuer", "must be non-empty and contain no `:`".into());
+        }
+        if self.sql.fetch_rows == 0 {
+            return bad("sql.fetch_rows", "must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> SocketAddr {
+        // validate() checked it; the fallback only serves a Config built by hand.
+        self.server
+            .listen
+            .parse()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7443)))
+    }
+
+    pub fn path(&self, p: &Path) -> PathBuf {
+        self.data_dir.join(p)
+    }
+
+    pub fn totp_algorithm(&self) -> Algorithm {
+        self.totp.algorithm.parse().unwrap_or(Algorithm::Sha1)
+    }
+}
+
+/// The file `init` writes: every key with its default, so the admin sees what can be set.
+pub fn default_file(listen: &str) -> String {
+    format!(
+        r#"# TwoFactor server configuration. Paths are relative to this directory.
+
+[server]
+listen = "{listen}"
+name = "TwoFactor"
+cert = "server.pem"
+key = "server.key"
+tls_handshake_timeout_secs = 10
+login_timeout_secs = 30
+max_connections = 20000
+
+[auth]
+# Server-wide switch; `twofactor-server two-factor on|off` overrides it in the user store.
+two_factor = true
+two_factor_timeout_secs = 120
+max_failed_attempts = 5
+lockout_secs = 900
+# Argon2id cost (OWASP minimum).
+argon2_memory_kib = 19456
+argon2_iterations = 2
+argon2_parallelism = 1
+hash_workers = 2
+
+[totp]
+issuer = "TwoFactor"
+digits = 6
+algorithm = "SHA1"
+period_secs = 30
+skew_steps = 1
+
+[sql]
+database = "data.db"
+fetch_rows = 1024
+
+[audit]
+file = "audit.log"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/d"), Path::new("/d/server.toml"), text)
+    }
+
+    #[test]
+    fn the_default_file_parses_to_the_defaults() {
+        let c = parse(&default_file("127.0.0.1:7443")).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:7443");
+        assert_eq!(c.auth.max_failed_attempts, 5);
+        assert_eq!(c.totp.digits, 6);
+        assert_eq!(c.sql.fetch_rows, 1024);
+    }
+
+    #[test]
+    fn an_empty_file_gives_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.auth.lockout_secs, 900);
+        assert!(c.auth.two_factor);
+    }
+
+    #[test]
+    fn an_unknown_key_is_refused_by_name() {
+        let e = parse("[auth]\nmax_failed_attempt = 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_failed_attempt"), "{e}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_names_its_key() {
+        let e = parse("[server]\nlogin_timeout_secs = \"ten\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("login_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_key() {
+        let e = parse("[totp]\ndigits = 7\n").unwrap_err().to_string();
+        assert!(e.contains("totp.digits"), "{e}");
+        let e = parse("[totp]\nalgorithm = \"MD5\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("totp.algorithm"), "{e}");
+        let e = parse("[server]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.listen"), "{e}");
+    }
+}

@@ -1,0 +1,23 @@
+//! The TwoFactor server: TLS, then a password, then a TOTP code, then SQL on SQLite.
+//!
+//! The library holds everything; the `twofactor-server` binary is a thin CLI over it, and
+//! tests start servers side by side through [`Server::start`].
+
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod init;
+pub mod password;
+mod server;
+mod session;
+pub mod sql;
+pub mod store;
+pub mod tls;
+pub mod totp;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigError};
+pub use server::{Server, ServerHandle, StartError};

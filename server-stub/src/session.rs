@@ -1,0 +1,626 @@
+//! One connection: a state machine whose states are named for what they await. Each
+//! state accepts its own messages only; anything else is a protocol violation that closes
+//! this connection alone.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::RngCore;
+use subtle::ConstantTimeEq;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use twofactor_protocol::{
+    negotiate_version, ClientMessage, ErrorInfo, ProtocolError, SecondFactor, SecondFactorMethod,
+    Secret, ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
+};
+
+use crate::auth::{Requirement, Verdict};
+use crate::server::{SessionEntry, State};
+use crate::sql::{Request, SqlWorker};
+
+const TOTP: &str = "TOTP";
+
+enum Phase {
+    AwaitingHello,
+    AwaitingFirstFactor,
+    AwaitingSecondFactor(LoggedIn),
+    Ready(LoggedIn, SqlWorker),
+    Closed,
+}
+
+struct LoggedIn {
+    user: String,
+    session_id: u64,
+}
+
+enum ReadError {
+    /// The peer closed the connection or the socket failed.
+    Gone,
+    Timeout,
+    Shutdown,
+    Protocol(ProtocolError),
+}
+
+struct Conn<S> {
+    stream: S,
+    buf: Vec<u8>,
+    peer: String,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    async fn read(
+        &mut self,
+        limit: usize,
+        deadline: Option<Instant>,
+    ) -> Result<ClientMessage, ReadError> {
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            match ClientMessage::decode(&self.buf, limit) {
+                Ok(Some((msg, used))) => {
+                    self.buf.drain(..used);
+                    return Ok(msg);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(ReadError::Protocol(e)),
+            }
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let n = tokio::select! {
+                r = self.stream.read(&mut chunk) => r.map_err(|_| ReadError::Gone)?,
+                _ = sleep => return Err(ReadError::Timeout),
+                _ = self.shutdown.changed() => return Err(ReadError::Shutdown),
+            };
+            if n == 0 {
+                return Err(ReadError::Gone);
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn send_bytes(&mut self, bytes: &[u8]) -> bool {
+        self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok()
+    }
+
+    async fn send(&mut self, msg: ServerMessage) -> bool {
+        let mut out = Vec::new();
+        msg.encode(&mut out);
+        self.send_bytes(&out).await
+    }
+
+    /// Sends a fatal error and closes the connection.
+    async fn fail(&mut self, state: &[u8; 5], native: i32, message: &str) -> Phase {
+        self.send(ServerMessage::Error(
+            ErrorInfo::new(state, native, message).fatal(),
+        ))
+        .await;
+        let _ = self.stream.shutdown().await;
+        Phase::Closed
+    }
+
+    async fn violation(&mut self, reason: impl std::fmt::Display) -> Phase {
+        log::warn!(
+            "{}: protocol violation: {reason}; connection closed",
+            self.peer
+        );
+        self.fail(b"08S01", 2001, &format!("protocol violation: {reason}"))
+            .await
+    }
+}
+
+fn name_of(msg: &ClientMessage) -> &'static str {
+    match msg {
+        ClientMessage::Hello { .. } => "Hello",
+        ClientMessage::Login { .. } => "Login",
+        ClientMessage::SecondFactor { .. } => "SecondFactor",
+        ClientMessage::ExecDirect { .. } => "ExecDirect",
+        ClientMessage::Prepare { .. } => "Prepare",
+        ClientMessage::Execute { .. } => "Execute",
+        ClientMessage::Fetch { .. } => "Fetch",
+        ClientMessage::CloseCursor => "CloseCursor",
+        ClientMessage::CloseStatement { .. } => "CloseStatement",
+        ClientMessage::SetAutocommit { .. } => "SetAutocommit",
+        ClientMessage::EndTransaction { .. } => "EndTransaction",
+        ClientMessage::Catalog { .. } => "Catalog",
+        ClientMessage::Cancel { .. } => "Cancel",
+        ClientMessage::Ping => "Ping",
+        ClientMessage::Terminate => "Terminate",
+    }
+}
+
+/// The SQL requests, which only a Ready session may make.
+fn sql_request(msg: ClientMessage) -> Result<Request, ClientMessage> {
+    Ok(match msg {
+        ClientMessage::ExecDirect {
+            sql,
+            params,
+            fetch_rows,
+        } => Request::ExecDirect {
+            sql,
+            params,
+            fetch_rows,
+        },
+        ClientMessage::Prepare { sql } => Request::Prepare { sql },
+        ClientMessage::Execute {
+            statement_id,
+            params,
+            fetch_rows,
+        } => Request::Execute {
+            statement_id,
+            params,
+            fetch_rows,
+        },
+        ClientMessage::Fetch { max_rows } => Request::Fetch { max_rows },
+        ClientMessage::CloseCursor => Request::CloseCursor,
+        ClientMessage::CloseStatement { statement_id } => Request::CloseStatement { statement_id },
+        ClientMessage::SetAutocommit { on } => Request::SetAutocommit { on },
+        ClientMessage::EndTransaction { commit } => Request::EndTransaction { commit },
+        ClientMessage::Catalog {
+            request,
+            fetch_rows,
+        } => Request::Catalog {
+            request,
+            fetch_rows,
+        },
+        other => return Err(other),
+    })
+}
+
+/// Removes the session from the cancel registry however the connection ends.
+struct Registration<'a> {
+    state: &'a State,
+    id: Option<u64>,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            self.state.sessions().remove(&id);
+        }
+    }
+}
+
+pub(crate) async fn run<S>(
+    state: Arc<State>,
+    stream: S,
+    peer: SocketAddr,
+    shutdown: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut conn = Conn {
+        stream,
+        buf: Vec::new(),
+        peer: peer.to_string(),
+        shutdown,
+    };
+    let mut reg = Registration {
+        state: &state,
+        id: None,
+    };
+    let login_deadline =
+        Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs);
+    let mut phase = Phase::AwaitingHello;
+    let mut second_factor_deadline = Instant::now();
+    loop {
+        phase = match phase {
+            Phase::Closed => break,
+            Phase::AwaitingHello => {
+                match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
+                    Ok(ClientMessage::Hello {
+                        min_version,
+                        max_version,
+                        ..
+                    }) => match negotiate_version(min_version, max_version) {
+                        Some(version) => {
+                            let server_name = state.config.server.name.clone();
+                            if conn
+                                .send(ServerMessage::HelloOk {
+                                    version,
+                                    server_name,
+                                })
+                                .await
+                            {
+                                Phase::AwaitingFirstFactor
+                            } else {
+                                Phase::Closed
+                            }
+                        }
+                        None => {
+                            conn.fail(b"08001", 2002, "unsupported protocol version")
+                                .await
+                        }
+                    },
+                    Ok(other) => {
+                        conn.violation(format!("{} before Hello", name_of(&other)))
+                            .await
+                    }
+                    Err(e) => on_read_error(&mut conn, e, "hello").await,
+                }
+            }
+            Phase::AwaitingFirstFactor => {
+                match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
+                    Ok(ClientMessage::Login { user, password }) => {
+                        let next = login(&state, &mut conn, user, password).await;
+                        if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
+                            reg.id = Some(l.session_id);
+                        }
+                        if matches!(next, Phase::AwaitingSecondFactor(_)) {
+                            second_factor_deadline = Instant::now()
+                                + Duration::from_secs(state.config.auth.two_factor_timeout_secs);
+                        }
+                        next
+                    }
+                    Ok(ClientMessage::Cancel { session_id, key }) => {
+                        cancel(&state, &mut conn, session_id, key).await
+                    }
+                    Ok(ClientMessage::Ping) => pong(&mut conn, Phase::AwaitingFirstFactor).await,
+                    Ok(ClientMessage::Terminate) => Phase::Closed,
+                    Ok(other) => {
+                        conn.violation(format!("{} before Login", name_of(&other)))
+                            .await
+                    }
+                    Err(e) => on_read_error(&mut conn, e, "login").await,
+                }
+            }
+            Phase::AwaitingSecondFactor(l) => match conn
+                .read(MAX_PREAUTH_FRAME_LEN, Some(second_factor_deadline))
+                .await
+            {
+                Ok(ClientMessage::SecondFactor { code }) => {
+                    second_factor(&state, &mut conn, l, code).await
+                }
+                Ok(ClientMessage::Ping) => pong(&mut conn, Phase::AwaitingSecondFactor(l)).await,
+                Ok(ClientMessage::Terminate) => Phase::Closed,
+                Ok(
+                    msg @ (ClientMessage::Hello { .. }
+                    | ClientMessage::Login { .. }
+                    | ClientMessage::Cancel { .. }),
+                ) => {
+                    conn.violation(format!(
+                        "{} while awaiting the second factor",
+                        name_of(&msg)
+                    ))
+                    .await
+                }
+                Ok(_) => {
+                    let e = ErrorInfo::new(b"28000", 1004, "two-factor authentication required");
+                    if conn.send(ServerMessage::Error(e)).await {
+                        Phase::AwaitingSecondFactor(l)
+                    } else {
+                        Phase::Closed
+                    }
+                }
+                Err(ReadError::Timeout) => {
+                    log::info!(
+                        "{}: user `{}`: no second factor within the timeout",
+                        conn.peer,
+                        l.user
+                    );
+                    state.audit.record(
+                        state.auth.now(),
+                        &l.user,
+                        &conn.peer,
+                        "second_factor",
+                        "timeout",
+                        Some(TOTP),
+                    );
+                    conn.fail(
+                        b"08S01",
+                        1005,
+                        "two-factor code not received in time; connection closed",
+                    )
+                    .await
+                }
+                Err(e) => on_read_error(&mut conn, e, "second factor").await,
+            },
+            Phase::Ready(l, worker) => match conn.read(MAX_FRAME_LEN, None).await {
+                Ok(ClientMessage::Ping) => pong(&mut conn, Phase::Ready(l, worker)).await,
+                Ok(ClientMessage::Terminate) => Phase::Closed,
+                // Nothing is pending; the driver reports that itself.
+                Ok(ClientMessage::SecondFactor { .. }) => {
+                    pong_ok(&mut conn, Phase::Ready(l, worker)).await
+                }
+                Ok(msg) => match sql_request(msg) {
+                    Ok(req) => match worker.call(req).await {
+                        Some(bytes) if conn.send_bytes(&bytes).await => Phase::Ready(l, worker),
+                        Some(_) => Phase::Closed,
+                        None => {
+                            conn.fail(b"HY000", 0, "the SQL session ended unexpectedly")
+                                .await
+                        }
+                    },
+                    Err(other) => {
+                        conn.violation(format!("{} after login", name_of(&other)))
+                            .await
+                    }
+                },
+                Err(e) => on_read_error(&mut conn, e, "request").await,
+            },
+        };
+    }
+    drop(reg);
+}
+
+async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    e: ReadError,
+    awaiting: &str,
+) -> Phase {
+    match e {
+        ReadError::Gone => Phase::Closed,
+        ReadError::Protocol(p) => conn.violation(p).await,
+        ReadError::Timeout => {
+            log::info!(
+                "{}: no {awaiting} within the login timeout; connection closed",
+                conn.peer
+            );
+            conn.fail(b"HYT00", 0, "login timeout expired").await
+        }
+        ReadError::Shutdown => conn.fail(b"08S01", 2003, "server shutting down").await,
+    }
+}
+
+async fn pong<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, next: Phase) -> Phase {
+    if conn.send(ServerMessage::Pong).await {
+        next
+    } else {
+        Phase::Closed
+    }
+}
+
+async fn pong_ok<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, next: Phase) -> Phase {
+    if conn.send(ServerMessage::Ok).await {
+        next
+    } else {
+        Phase::Closed
+    }
+}
+
+/// Runs a store call on the blocking pool; a store failure closes the connection.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Option<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Some(v),
+        Ok(Err(e)) => {
+            log::error!("{e}");
+            None
+        }
+        Err(e) => {
+            log::error!("store task failed: {e}");
+            None
+        }
+    }
+}
+
+async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    user: String,
+    password: Secret<String>,
+) -> Phase {
+    let st = state.clone();
+    let name = user.clone();
+    let Some(record) = blocking(move || st.auth.store.user(&name)).await else {
+        return conn
+            .fail(b"HY000", 0, "the user store is unavailable")
+            .await;
+    };
+    let ok = state
+        .passwords
+        .verify(password, record.as_ref().map(|r| r.password_hash.clone()))
+        .await;
+    let now = state.auth.now();
+    let peer = conn.peer.clone();
+    let Some(record) = record.filter(|_| ok) else {
+        log::info!("{peer}: login as `{user}` refused: invalid user name or password");
+        state
+            .audit
+            .record(now, &user, &peer, "login", "rejected", None);
+        return conn
+            .fail(b"28000", 1001, "invalid user name or password")
+            .await;
+    };
+    if record.is_locked(now) {
+        state
+            .audit
+            .record(now, &user, &peer, "login", "locked", None);
+        return conn
+            .fail(
+                b"28000",
+                1003,
+                "account is locked; ask the administrator to unlock it",
+            )
+            .await;
+    }
+    let st = state.clone();
+    let rec = record.clone();
+    let Some(requirement) = blocking(move || st.auth.requirement(&rec)).await else {
+        return conn
+            .fail(b"HY000", 0, "the user store is unavailable")
+            .await;
+    };
+    if requirement == Requirement::Unenrolled {
+        state
+            .audit
+            .record(now, &user, &peer, "login", "unenrolled", Some(TOTP));
+        return conn
+            .fail(b"28000", 1006, "two-factor authentication is required but not enrolled for this user; ask the administrator")
+            .await;
+    }
+    let mut session_id = 0u64;
+    while session_id == 0 || state.sessions().contains_key(&session_id) {
+        session_id = rand::rngs::OsRng.next_u64();
+    }
+    let mut cancel_key = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut cancel_key);
+    state.sessions().insert(
+        session_id,
+        SessionEntry {
+            cancel_key,
+            interrupt: None,
+        },
+    );
+    let logged_in = LoggedIn {
+        user: user.clone(),
+        session_id,
+    };
+    let second = match requirement {
+        Requirement::Totp => SecondFactor::Required {
+            method: SecondFactorMethod::Totp,
+            seconds_left: u32::try_from(state.config.auth.two_factor_timeout_secs)
+                .unwrap_or(u32::MAX),
+            hint: String::new(),
+        },
+        _ => SecondFactor::NotRequired,
+    };
+    let needs_code = matches!(second, SecondFactor::Required { .. });
+    state.audit.record(
+        now,
+        &user,
+        &peer,
+        "first_factor",
+        "ok",
+        needs_code.then_some(TOTP),
+    );
+    if !conn
+        .send(ServerMessage::FirstFactorOk {
+            session_id,
+            cancel_key: Secret::new(cancel_key),
+            second_factor: second,
+        })
+        .await
+    {
+        return Phase::Closed;
+    }
+    if needs_code {
+        Phase::AwaitingSecondFactor(logged_in)
+    } else {
+        ready(state, conn, logged_in).await
+    }
+}
+
+async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    l: LoggedIn,
+    code: Secret<String>,
+) -> Phase {
+    let st = state.clone();
+    let name = l.user.clone();
+    let Some(verdict) = blocking(move || st.auth.verify_second_factor(&name, code.expose())).await
+    else {
+        return conn
+            .fail(b"HY000", 0, "the user store is unavailable")
+            .await;
+    };
+    let now = state.auth.now();
+    let peer = conn.peer.clone();
+    match verdict {
+        Verdict::Accepted => {
+            state
+                .audit
+                .record(now, &l.user, &peer, "second_factor", "ok", Some(TOTP));
+            if !conn.send(ServerMessage::SecondFactorOk).await {
+                return Phase::Closed;
+            }
+            ready(state, conn, l).await
+        }
+        Verdict::Rejected { failures } => {
+            log::info!(
+                "{peer}: user `{}`: two-factor code rejected ({failures} in a row)",
+                l.user
+            );
+            state
+                .audit
+                .record(now, &l.user, &peer, "second_factor", "rejected", Some(TOTP));
+            conn.fail(b"28000", 1002, "two-factor code rejected").await
+        }
+        Verdict::Locked { just_now } => {
+            if just_now {
+                log::warn!(
+                    "{peer}: user `{}` locked after too many rejected codes",
+                    l.user
+                );
+                state
+                    .audit
+                    .record(now, &l.user, &peer, "second_factor", "rejected", Some(TOTP));
+                state
+                    .audit
+                    .record(now, &l.user, &peer, "lockout", "locked", Some(TOTP));
+            } else {
+                state
+                    .audit
+                    .record(now, &l.user, &peer, "second_factor", "locked", Some(TOTP));
+            }
+            conn.fail(
+                b"28000",
+                1003,
+                "account is locked; ask the administrator to unlock it",
+            )
+            .await
+        }
+    }
+}
+
+async fn ready<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    l: LoggedIn,
+) -> Phase {
+    let path = state.config.path(&state.config.sql.database);
+    let fetch = state.config.sql.fetch_rows;
+    let spawned = match tokio::task::spawn_blocking(move || SqlWorker::spawn(&path, fetch)).await {
+        Ok(r) => r,
+        Err(e) => Err(e.to_string()),
+    };
+    match spawned {
+        Ok(worker) => {
+            if let Some(entry) = state.sessions().get_mut(&l.session_id) {
+                entry.interrupt = Some(worker.interrupt_handle());
+            }
+            log::info!("{}: user `{}` logged in", conn.peer, l.user);
+            Phase::Ready(l, worker)
+        }
+        Err(e) => {
+            log::error!("cannot open the SQL database: {e}");
+            conn.fail(b"08004", 0, "the server cannot open its database")
+                .await
+        }
+    }
+}
+
+/// Interrupts another session's running statement. The reply is the same whether or not
+/// the session exists and the key matches, so it cannot be used to probe sessions.
+async fn cancel<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    session_id: u64,
+    key: Secret<[u8; 16]>,
+) -> Phase {
+    let handle = state.sessions().get(&session_id).and_then(|e| {
+        let same: bool = e.cancel_key.ct_eq(key.expose()).into();
+        if same {
+            e.interrupt.clone()
+        } else {
+            None
+        }
+    });
+    match handle {
+        Some(h) => {
+            log::info!("{}: cancel request for session {session_id:x}", conn.peer);
+            h.interrupt();
+        }
+        None => log::info!("{}: cancel request for no matching session", conn.peer),
+    }
+    conn.send(ServerMessage::Ok).await;
+    let _ = conn.stream.shutdown().await;
+    Phase::Closed
+}

@@ -1,0 +1,692 @@
+//! Catalog result sets in the ODBC 3 layouts (SQLTables, SQLColumns, SQLPrimaryKeys,
+//! SQLForeignKeys, SQLStatistics, SQLSpecialColumns, SQLGetTypeInfo). SQLite has no
+//! catalogs or schemas in ODBC's sense, so those columns are NULL.
+
+use rusqlite::Connection;
+use twofactor_protocol::{sql_type as st, CatalogRequest, ColumnDesc, Nullability, Value};
+
+use super::type_info::type_info;
+use super::types::{self, TypeInfo};
+
+pub(super) type Table = (Vec<ColumnDesc>, Vec<Vec<Value>>);
+
+pub(super) fn col(name: &str, sql_type: i16, nullable: bool) -> ColumnDesc {
+    let (size, type_name) = match sql_type {
+        st::SMALLINT => (5, "SMALLINT"),
+        st::INTEGER => (10, "INTEGER"),
+        st::CHAR => (1, "CHAR"),
+        _ => (128, "VARCHAR"),
+    };
+    ColumnDesc {
+        name: name.to_owned(),
+        sql_type,
+        type_name: type_name.to_owned(),
+        column_size: size,
+        decimal_digits: 0,
+        nullable: if nullable {
+            Nullability::Nullable
+        } else {
+            Nullability::NoNulls
+        },
+        table_name: String::new(),
+    }
+}
+
+pub(super) fn cols(spec: &[(&str, i16, bool)]) -> Vec<ColumnDesc> {
+    spec.iter().map(|&(n, t, null)| col(n, t, null)).collect()
+}
+
+pub(super) const V: i16 = st::VARCHAR;
+pub(super) const S: i16 = st::SMALLINT;
+pub(super) const I: i16 = st::INTEGER;
+
+pub(super) fn text(s: &str) -> Value {
+    Value::Text(s.to_owned())
+}
+pub(super) fn small(v: i64) -> Value {
+    Value::Int(v)
+}
+pub(super) fn opt_int(v: Option<i64>) -> Value {
+    v.map_or(Value::Null, Value::Int)
+}
+
+/// ODBC search patterns: `%` any run, `_` one character, `\` escapes. SQLite names are
+/// case-insensitive, so the match is too.
+pub fn like(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match p.split_first() {
+            None => s.is_empty(),
+            Some(('%', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
+            Some(('_', rest)) => !s.is_empty() && go(rest, &s[1..]),
+            Some(('\\', rest)) if !rest.is_empty() => {
+                !s.is_empty() && rest[0].eq_ignore_ascii_case(&s[0]) && go(&rest[1..], &s[1..])
+            }
+            Some((c, rest)) => !s.is_empty() && c.eq_ignore_ascii_case(&s[0]) && go(rest, &s[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let s: Vec<char> = name.chars().collect();
+    go(&p, &s)
+}
+
+fn matches(pattern: Option<&str>, name: &str) -> bool {
+    match pattern {
+        None | Some("") => true,
+        Some(p) => like(p, name),
+    }
+}
+
+/// (name, TABLE/VIEW/SYSTEM TABLE) of every table and view.
+fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>> {
+    let mut stmt = conn.prepare(
+        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let name: String = r.get(0)?;
+        let kind: String = r.get(1)?;
+        let t = if kind == "view" {
+            "VIEW"
+        } else if name.to_ascii_lowercase().starts_with("sqlite_") {
+            "SYSTEM TABLE"
+        } else {
+            "TABLE"
+        };
+        Ok((name, t))
+    })?;
+    rows.collect()
+}
+
+/// The real name of `table` (names match case-insensitively), if it exists.
+fn find_table(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
+    Ok(all_tables(conn)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .find(|n| n.eq_ignore_ascii_case(table)))
+}
+
+fn quote(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+struct PragmaColumn {
+    cid: i64,
+    name: String,
+    decl: String,
+    not_null: bool,
+    default: Option<String>,
+    pk: i64,
+}
+
+fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColumn>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(PragmaColumn {
+            cid: r.get(0)?,
+            name: r.get(1)?,
+            decl: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            not_null: r.get::<_, i64>(3)? != 0,
+            default: r.get(4)?,
+            pk: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn run(conn: &Connection, req: &CatalogRequest) -> rusqlite::Result<Table> {
+    match req {
+        CatalogRequest::Tables {
+            catalog,
+            schema,
+            table,
+            table_types,
+        } => tables(
+            conn,
+            catalog.as_deref(),
+            schema.as_deref(),
+            table.as_deref(),
+            table_types.as_deref(),
+        ),
+        CatalogRequest::Columns { table, column, .. } => {
+            columns(conn, table.as_deref(), column.as_deref())
+        }
+        CatalogRequest::PrimaryKeys { table, .. } => primary_keys(conn, table),
+        CatalogRequest::ForeignKeys { pk_table, fk_table } => {
+            foreign_keys(conn, pk_table.as_deref(), fk_table.as_deref())
+        }
+        CatalogRequest::Statistics { table, unique_only } => statistics(conn, table, *unique_only),
+        CatalogRequest::SpecialColumns { table } => special_columns(conn, table),
+        CatalogRequest::TypeInfo { data_type } => Ok(type_info(*data_type)),
+    }
+}
+
+fn tables(
+    conn: &Connection,
+    catalog: Option<&str>,
+    schema: Option<&str>,
+    table: Option<&str>,
+    types: Option<&str>,
+) -> rusqlite::Result<Table> {
+    let columns = cols(&[
+        ("TABLE_CAT", V, true),
+        ("TABLE_SCHEM", V, true),
+        ("TABLE_NAME", V, true),
+        ("TABLE_TYPE", V, true),
+        ("REMARKS", V, true),
+    ]);
+    let empty = |s: Option<&str>| s == Some("");
+    let row = |name: Option<&str>, kind: &str| {
+        vec![
+            Value::Null,
+            Value::Null,
+            name.map_or(Value::Null, text),
+            text(kind),
+            Value::Null,
+        ]
+    };
+    // ODBC's special enumerations: catalogs, schemas, table types.
+    if catalog == Some("%") && empty(schema) && empty(table) {
+        return Ok((columns, Vec::new()));
+    }
+    if schema == Some("%") && empty(catalog) && empty(table) {
+        return Ok((columns, Vec::new()));
+    }
+    if types == Some("%") && empty(catalog) && empty(schema) && empty(table) {
+        let rows = ["SYSTEM TABLE", "TABLE", "VIEW"]
+            .iter()
+            .map(|t| row(None, t))
+            .collect();
+        return Ok((columns, rows));
+    }
+    let wanted: Option<Vec<String>> = types
+        .filter(|t| !t.trim().is_empty() && t.trim() != "%")
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().trim_matches('\'').trim().to_ascii_uppercase())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+    let mut list: Vec<(String, &str)> = all_tables(conn)?
+        .into_iter()
+        .filter(|(name, kind)| {
+            matches(table, name) && wanted.as_ref().is_none_or(|w| w.iter().any(|t| t == kind))
+        })
+        .collect();
+    list.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(&b.0)));
+    Ok((columns, list.iter().map(|(n, k)| row(Some(n), k)).collect()))
+}
+
+/// BUFFER_LENGTH: bytes of the default C type.
+fn buffer_length(t: &TypeInfo) -> Option<i64> {
+    Some(match t.sql_type {
+        st::INTEGER | st::REAL => 4,
+        st::BIGINT | st::DOUBLE => 8,
+        st::SMALLINT => 2,
+        st::TINYINT | st::BIT => 1,
+        st::TYPE_DATE | st::TYPE_TIME => 6,
+        st::TYPE_TIMESTAMP => 16,
+        st::DECIMAL | st::NUMERIC => t.size as i64 + 2,
+        _ => t.size as i64,
+    })
+}
+
+/// SQL_DATA_TYPE and SQL_DATETIME_SUB: date/time types report SQL_DATETIME (9) and a code.
+pub(super) fn verbose_type(sql_type: i16) -> (i64, Option<i64>) {
+    match sql_type {
+        st::TYPE_DATE => (9, Some(1)),
+        st::TYPE_TIME => (9, Some(2)),
+        st::TYPE_TIMESTAMP => (9, Some(3)),
+        t => (t as i64, None),
+    }
+}
+
+pub(super) fn radix(sql_type: i16) -> Option<i64> {
+    match sql_type {
+        st::INTEGER
+        | st::BIGINT
+        | st::SMALLINT
+        | st::TINYINT
+        | st::DECIMAL
+        | st::NUMERIC
+        | st::REAL
+        | st::DOUBLE
+        | st::FLOAT => Some(10),
+        _ => None,
+    }
+}
+
+pub(super) fn is_char(sql_type: i16) -> bool {
+    matches!(
+        sql_type,
+        st::CHAR | st::VARCHAR | st::LONGVARCHAR | st::BINARY | st::VARBINARY | st::LONGVARBINARY
+    )
+}
+
+fn columns(
+    conn: &Connection,
+    table: Option<&str>,
+    column: Option<&str>,
+) -> rusqlite::Result<Table> {
+    let columns = cols(&[
+        ("TABLE_CAT", V, true),
+        ("TABLE_SCHEM", V, true),
+        ("TABLE_NAME", V, false),
+        ("COLUMN_NAME", V, false),
+        ("DATA_TYPE", S, false),
+        ("TYPE_NAME", V, false),
+        ("COLUMN_SIZE", I, true),
+        ("BUFFER_LENGTH", I, true),
+        ("DECIMAL_DIGITS", S, true),
+        ("NUM_PREC_RADIX", S, true),
+        ("NULLABLE", S, false),
+        ("REMARKS", V, true),
+        ("COLUMN_DEF", V, true),
+        ("SQL_DATA_TYPE", S, false),
+        ("SQL_DATETIME_SUB", S, true),
+        ("CHAR_OCTET_LENGTH", I, true),
+        ("ORDINAL_POSITION", I, false),
+        ("IS_NULLABLE", V, true),
+    ]);
+    let mut rows = Vec::new();
+    for (name, kind) in all_tables(conn)? {
+        if kind == "SYSTEM TABLE" || !matches(table, &name) {
+            continue;
+        }
+        for c in table_info(conn, &name)? {
+            if !matches(column, &c.name) {
+                continue;
+            }
+            let t = if c.decl.is_empty() {
+                types::from_value(None)
+            } else {
+                types::from_decl(&c.decl)
+            };
+            let (sql_data_type, sub) = verbose_type(t.sql_type);
+            let type_name = if c.decl.is_empty() {
+                types::type_name(t.sql_type).to_owned()
+            } else {
+                c.decl.clone()
+            };
+            let digits = matches!(
+                t.sql_type,
+                st::DECIMAL
+                    | st::NUMERIC
+                    | st::TYPE_TIMESTAMP
+                    | st::INTEGER
+                    | st::BIGINT
+                    | st::SMALLINT
+                    | st::TINYINT
+            )
+            .then_some(t.digits as i64);
+            rows.push(vec![
+                Value::Null,
+                Value::Null,
+                text(&name),
+                text(&c.name),
+                small(t.sql_type as i64),
+                text(&type_name),
+                Value::Int(t.size as i64),
+                opt_int(buffer_length(&t)),
+                opt_int(digits),
+                opt_int(radix(t.sql_type)),
+                small(if c.not_null { 0 } else { 1 }),
+                Value::Null,
+                c.default.as_deref().map_or(Value::Null, text),
+                small(sql_data_type),
+                opt_int(sub),
+                opt_int(is_char(t.sql_type).then_some(t.size as i64)),
+                Value::Int(c.cid + 1),
+                text(if c.not_null { "NO" } else { "YES" }),
+            ]);
+        }
+    }
+    Ok((columns, rows))
+}
+
+fn primary_keys(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
+    let columns = cols(&[
+        ("TABLE_CAT", V, true),
+        ("TABLE_SCHEM", V, true),
+        ("TABLE_NAME", V, false),
+        ("COLUMN_NAME", V, false),
+        ("KEY_SEQ", S, false),
+        ("PK_NAME", V, true),
+    ]);
+    let Some(name) = find_table(conn, table)? else {
+        return Ok((columns, Vec::new()));
+    };
+    let mut pk: Vec<PragmaColumn> = table_info(conn, &name)?
+        .into_iter()
+        .filter(|c| c.pk > 0)
+        .collect();
+    pk.sort_by_key(|c| c.pk);
+    let rows = pk
+        .iter()
+        .map(|c| {
+            vec![
+                Value::Null,
+                Value::Null,
+                text(&name),
+                text(&c.name),
+                small(c.pk),
+                Value::Null,
+            ]
+        })
+        .collect();
+    Ok((columns, rows))
+}
+
+fn rule(action: &str) -> i64 {
+    match action.to_ascii_uppercase().as_str() {
+        "CASCADE" => 0,
+        "RESTRICT" => 1,
+        "SET NULL" => 2,
+        "SET DEFAULT" => 4,
+        _ => 3, // NO ACTION
+    }
+}
+
+fn foreign_keys(
+    conn: &Connection,
+    pk_table: Option<&str>,
+    fk_table: Option<&str>,
+) -> rusqlite::Result<Table> {
+    let columns = cols(&[
+        ("PKTABLE_CAT", V, true),
+        ("PKTABLE_SCHEM", V, true),
+        ("PKTABLE_NAME", V, false),
+        ("PKCOLUMN_NAME", V, false),
+        ("FKTABLE_CAT", V, true),
+        ("FKTABLE_SCHEM", V, true),
+        ("FKTABLE_NAME", V, false),
+        ("FKCOLUMN_NAME", V, false),
+        ("KEY_SEQ", S, false),
+        ("UPDATE_RULE", S, true),
+        ("DELETE_RULE", S, true),
+        ("FK_NAME", V, true),
+        ("PK_NAME", V, true),
+        ("DEFERRABILITY", S, true),
+    ]);
+    let mut rows = Vec::new();
+    for (fk_name, kind) in all_tables(conn)? {
+        if kind != "TABLE"
+            || fk_table.is_some_and(|f| !f.is_empty() && !f.eq_ignore_ascii_case(&fk_name))
+        {
+            continue;
+        }
+        let mut stmt = conn.prepare(&format!("PRAGMA foreign_key_list({})", quote(&fk_name)))?;
+        let list = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (id, seq, parent, from, to, on_update, on_delete) in list {
+            if pk_table.is_some_and(|p| !p.is_empty() && !p.eq_ignore_ascii_case(&parent)) {
+                continue;
+            }
+            // A reference without columns means the parent's primary key.
+            let to = match to {
+                Some(t) => t,
+                None => {
+                    let mut pk: Vec<PragmaColumn> = table_info(conn, &parent)?
+                        .into_iter()
+                        .filter(|c| c.pk > 0)
+                        .collect();
+                    pk.sort_by_key(|c| c.pk);
+                    pk.get(seq as usize)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default()
+                }
+            };
+            rows.push(vec![
+                Value::Null,
+                Value::Null,
+                text(&parent),
+                text(&to),
+                Value::Null,
+                Value::Null,
+                text(&fk_name),
+                text(&from),
+                small(seq + 1),
+                small(rule(&on_update)),
+                small(rule(&on_delete)),
+                text(&format!("fk_{fk_name}_{id}")),
+                Value::Null,
+                small(7),
+            ]);
+        }
+    }
+    Ok((columns, rows))
+}
+
+fn statistics(conn: &Connection, table: &str, unique_only: bool) -> rusqlite::Result<Table> {
+    let columns = cols(&[
+        ("TABLE_CAT", V, true),
+        ("TABLE_SCHEM", V, true),
+        ("TABLE_NAME", V, false),
+        ("NON_UNIQUE", S, true),
+        ("INDEX_QUALIFIER", V, true),
+        ("INDEX_NAME", V, true),
+        ("TYPE", S, false),
+        ("ORDINAL_POSITION", S, true),
+        ("COLUMN_NAME", V, true),
+        ("ASC_OR_DESC", st::CHAR, true),
+        ("CARDINALITY", I, true),
+        ("PAGES", I, true),
+        ("FILTER_CONDITION", V, true),
+    ]);
+    let Some(name) = find_table(conn, table)? else {
+        return Ok((columns, Vec::new()));
+    };
+    // SQL_TABLE_STAT row first, as ODBC orders the result.
+    let mut rows = vec![vec![
+        Value::Null,
+        Value::Null,
+        text(&name),
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        small(0),
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+        Value::Null,
+    ]];
+    let mut stmt = conn.prepare(&format!("PRAGMA index_list({})", quote(&name)))?;
+    let mut indexes = stmt
+        .query_map([], |r| {
+            Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)? != 0))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    indexes.sort_by(|a, b| a.1.cmp(&b.1).reverse().then_with(|| a.0.cmp(&b.0)));
+    for (index, unique) in indexes {
+        if unique_only && !unique {
+            continue;
+        }
+        let mut info = conn.prepare(&format!("PRAGMA index_info({})", quote(&index)))?;
+        let cols = info
+            .query_map([], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(2)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        for (seqno, column) in cols {
+            rows.push(vec![
+                Value::Null,
+                Value::Null,
+                text(&name),
+                small(i64::from(!unique)),
+                Value::Null,
+                text(&index),
+                small(3),
+                small(seqno + 1),
+                column.as_deref().map_or(Value::Null, text),
+                text("A"),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+            ]);
+        }
+    }
+    Ok((columns, rows))
+}
+
+fn special_columns(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
+    let columns = cols(&[
+        ("SCOPE", S, true),
+        ("COLUMN_NAME", V, false),
+        ("DATA_TYPE", S, false),
+        ("TYPE_NAME", V, false),
+        ("COLUMN_SIZE", I, true),
+        ("BUFFER_LENGTH", I, true),
+        ("DECIMAL_DIGITS", S, true),
+        ("PSEUDO_COLUMN", S, true),
+    ]);
+    let Some(name) = find_table(conn, table)? else {
+        return Ok((columns, Vec::new()));
+    };
+    let mut pk: Vec<PragmaColumn> = table_info(conn, &name)?
+        .into_iter()
+        .filter(|c| c.pk > 0)
+        .collect();
+    pk.sort_by_key(|c| c.pk);
+    let row = |col: &str, decl: &str, pseudo: i64| {
+        let t = if decl.is_empty() {
+            types::from_value(None)
+        } else {
+            types::from_decl(decl)
+        };
+        vec![
+            small(2),
+            text(col),
+            small(t.sql_type as i64),
+            text(if decl.is_empty() {
+                types::type_name(t.sql_type)
+            } else {
+                decl
+            }),
+            Value::Int(t.size as i64),
+            opt_int(buffer_length(&t)),
+            small(t.digits as i64),
+            small(pseudo),
+        ]
+    };
+    let rows = if pk.is_empty() {
+        // The best row identifier of a table without a primary key is its rowid.
+        vec![row("rowid", "BIGINT", 2)]
+    } else {
+        pk.iter().map(|c| row(&c.name, &c.decl, 1)).collect()
+    };
+    Ok((columns, rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_follow_odbc_rules() {
+        assert!(like("%", "anything"));
+        assert!(like("T_", "t1"));
+        assert!(!like("T_", "t12"));
+        assert!(like("my\\_table", "MY_TABLE"));
+        assert!(!like("my\\_table", "myxtable"));
+        assert!(like("%ord%", "orders"));
+    }
+
+    #[test]
+    fn catalog_result_sets_have_the_odbc_layouts() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch(
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL);
+             CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent(id) ON DELETE CASCADE, at TIMESTAMP);
+             CREATE UNIQUE INDEX child_at ON child(at);
+             CREATE VIEW v AS SELECT * FROM parent;",
+        )
+        .unwrap();
+        let (cols, rows) = tables(&c, None, None, None, None).unwrap();
+        assert_eq!(cols.len(), 5);
+        let names: Vec<_> = rows.iter().map(|r| (r[2].clone(), r[3].clone())).collect();
+        assert_eq!(
+            names,
+            vec![
+                (text("child"), text("TABLE")),
+                (text("parent"), text("TABLE")),
+                (text("v"), text("VIEW"))
+            ]
+        );
+        let (_, rows) = tables(&c, None, None, Some("p%"), Some("'TABLE'")).unwrap();
+        assert_eq!(rows.len(), 1);
+        let (_, rows) = tables(&c, Some(""), Some(""), Some(""), Some("%")).unwrap();
+        assert_eq!(rows.len(), 3);
+        let (cols, rows) = columns(&c, Some("parent"), None).unwrap();
+        assert_eq!(cols.len(), 18);
+        assert_eq!(rows[1][3], text("name"));
+        assert_eq!(rows[1][4], Value::Int(st::VARCHAR as i64));
+        assert_eq!(rows[1][6], Value::Int(20));
+        assert_eq!(rows[1][10], Value::Int(0));
+        assert_eq!(primary_keys(&c, "PARENT").unwrap().1.len(), 1);
+        let (cols, rows) = foreign_keys(&c, Some("parent"), None).unwrap();
+        assert_eq!(cols.len(), 14);
+        assert_eq!(rows[0][7], text("parent_id"));
+        assert_eq!(rows[0][10], Value::Int(0));
+        let (cols, rows) = statistics(&c, "child", true).unwrap();
+        assert_eq!(cols.len(), 13);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(special_columns(&c, "child").unwrap().0.len(), 8);
+        let (cols, rows) = type_info(0);
+        assert_eq!(cols.len(), 19);
+        let codes: Vec<_> = rows.iter().map(|r| r[1].clone()).collect();
+        let mut sorted = codes.clone();
+        sorted.sort_by_key(|v| if let Value::Int(i) = v { *i } else { 0 });
+        assert_eq!(codes, sorted);
+        assert_eq!(type_info(st::INTEGER).1.len(), 1);
+        // Every row has one value per column (the batch builder panics otherwise).
+        let requests = [
+            CatalogRequest::Tables {
+                catalog: None,
+                schema: None,
+                table: None,
+                table_types: None,
+            },
+            CatalogRequest::Columns {
+                catalog: None,
+                schema: None,
+                table: None,
+                column: None,
+            },
+            CatalogRequest::PrimaryKeys {
+                catalog: None,
+                schema: None,
+                table: "child".into(),
+            },
+            CatalogRequest::ForeignKeys {
+                pk_table: None,
+                fk_table: Some("child".into()),
+            },
+            CatalogRequest::Statistics {
+                table: "child".into(),
+                unique_only: false,
+            },
+            CatalogRequest::SpecialColumns { table: "v".into() },
+            CatalogRequest::TypeInfo { data_type: 0 },
+        ];
+        for r in &requests {
+            let (cols, rows) = run(&c, r).unwrap();
+            assert!(!rows.is_empty(), "{r:?}");
+            let mut b = twofactor_protocol::RowBatchBuilder::new(cols.len() as u16);
+            for row in &rows {
+                row.iter().for_each(|v| b.push(v.as_ref()));
+                b.end_row();
+            }
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! SQL on SQLite. Each logged-in session owns one [`SqlWorker`]: a thread holding the
+//! session's database connection, so SQLite never blocks the async executor, and an open
+//! cursor can stay alive between Fetch requests without holding the result in memory.
+
+mod catalog;
+mod cursor;
+pub mod errors;
+mod type_info;
+pub mod types;
+mod worker;
+
+pub use worker::{Request, SqlWorker};

@@ -1,0 +1,373 @@
+//! Declared SQLite types to ODBC SQL types, stored values to protocol values, and
+//! protocol parameters to SQLite bindings.
+
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef as SqlRef};
+use twofactor_protocol::{sql_type, ColumnDesc, Date, Nullability, Time, Timestamp, ValueRef};
+
+pub const LONG_SIZE: u32 = 1_073_741_823;
+
+/// How a column's stored values are presented, beyond their storage class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Plain,
+    Date,
+    Time,
+    Timestamp,
+    /// Exact numbers, shown with the declared scale.
+    Decimal {
+        scale: u8,
+    },
+    Bool,
+}
+
+/// An ODBC description of a type: SQL type, size, digits, and the presentation kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TypeInfo {
+    pub sql_type: i16,
+    pub size: u32,
+    pub digits: i16,
+    pub kind: Kind,
+}
+
+const fn t(sql_type: i16, size: u32, digits: i16, kind: Kind) -> TypeInfo {
+    TypeInfo {
+        sql_type,
+        size,
+        digits,
+        kind,
+    }
+}
+
+/// Splits `VARCHAR(32)` into `VARCHAR` and `[32]`.
+fn split_decl(decl: &str) -> (String, Vec<u32>) {
+    let upper = decl.trim().to_ascii_uppercase();
+    match upper.split_once('(') {
+        Some((base, rest)) => {
+            let args = rest
+                .trim_end_matches(')')
+                .split(',')
+                .filter_map(|a| a.trim().parse().ok())
+                .collect();
+            (base.split_whitespace().collect::<Vec<_>>().join(" "), args)
+        }
+        None => (
+            upper.split_whitespace().collect::<Vec<_>>().join(" "),
+            Vec::new(),
+        ),
+    }
+}
+
+/// The ODBC type for a declared column type. Unknown names follow SQLite's affinity rules.
+pub fn from_decl(decl: &str) -> TypeInfo {
+    let (base, args) = split_decl(decl);
+    let n = |default: u32| args.first().copied().filter(|&n| n > 0).unwrap_or(default);
+    match base.as_str() {
+        "INT" | "INTEGER" | "MEDIUMINT" | "INT4" => t(sql_type::INTEGER, 10, 0, Kind::Plain),
+        "BIGINT" | "INT8" | "UNSIGNED BIG INT" => t(sql_type::BIGINT, 19, 0, Kind::Plain),
+        "SMALLINT" | "INT2" => t(sql_type::SMALLINT, 5, 0, Kind::Plain),
+        "TINYINT" => t(sql_type::TINYINT, 3, 0, Kind::Plain),
+        "BOOLEAN" | "BOOL" | "BIT" => t(sql_type::BIT, 1, 0, Kind::Bool),
+        "REAL" | "FLOAT4" => t(sql_type::REAL, 7, 0, Kind::Plain),
+        "FLOAT" | "DOUBLE" | "DOUBLE PRECISION" | "FLOAT8" => {
+            t(sql_type::DOUBLE, 15, 0, Kind::Plain)
+        }
+        "DECIMAL" | "NUMERIC" | "DEC" => {
+            let p = n(38).min(38);
+            let s = args.get(1).copied().unwrap_or(0).min(p);
+            t(
+                sql_type::DECIMAL,
+                p,
+                s as i16,
+                Kind::Decimal { scale: s as u8 },
+            )
+        }
+        "CHAR" | "CHARACTER" | "NCHAR" | "NATIVE CHARACTER" => {
+            t(sql_type::CHAR, n(1), 0, Kind::Plain)
+        }
+        "VARCHAR" | "NVARCHAR" | "VARYING CHARACTER" | "CHARACTER VARYING" | "VARCHAR2" => {
+            t(sql_type::VARCHAR, n(255), 0, Kind::Plain)
+        }
+        "TEXT" | "CLOB" | "NTEXT" | "LONGVARCHAR" => {
+            t(sql_type::LONGVARCHAR, LONG_SIZE, 0, Kind::Plain)
+        }
+        "BLOB" | "LONGVARBINARY" => t(sql_type::LONGVARBINARY, LONG_SIZE, 0, Kind::Plain),
+        "VARBINARY" => t(sql_type::VARBINARY, n(255), 0, Kind::Plain),
+        "BINARY" => t(sql_type::BINARY, n(1), 0, Kind::Plain),
+        "DATE" => t(sql_type::TYPE_DATE, 10, 0, Kind::Date),
+        "TIME" => t(sql_type::TYPE_TIME, 8, 0, Kind::Time),
+        "TIMESTAMP" | "DATETIME" => t(sql_type::TYPE_TIMESTAMP, 26, 6, Kind::Timestamp),
+        other if other.contains("INT") => t(sql_type::BIGINT, 19, 0, Kind::Plain),
+        other if other.contains("CHAR") || other.contains("CLOB") || other.contains("TEXT") => {
+            t(sql_type::VARCHAR, n(255), 0, Kind::Plain)
+        }
+        other if other.contains("BLOB") => t(sql_type::LONGVARBINARY, LONG_SIZE, 0, Kind::Plain),
+        other if other.contains("REAL") || other.contains("FLOA") || other.contains("DOUB") => {
+            t(sql_type::DOUBLE, 15, 0, Kind::Plain)
+        }
+        _ => t(sql_type::VARCHAR, 255, 0, Kind::Plain),
+    }
+}
+
+/// The type of an expression column, from the storage class of its first value.
+pub fn from_value(v: Option<SqlRef<'_>>) -> TypeInfo {
+    match v {
+        Some(SqlRef::Integer(_)) => t(sql_type::BIGINT, 19, 0, Kind::Plain),
+        Some(SqlRef::Real(_)) => t(sql_type::DOUBLE, 15, 0, Kind::Plain),
+        Some(SqlRef::Blob(_)) => t(sql_type::VARBINARY, 255, 0, Kind::Plain),
+        _ => t(sql_type::VARCHAR, 255, 0, Kind::Plain),
+    }
+}
+
+pub fn type_name(sql: i16) -> &'static str {
+    match sql {
+        sql_type::INTEGER => "INTEGER",
+        sql_type::BIGINT => "BIGINT",
+        sql_type::SMALLINT => "SMALLINT",
+        sql_type::TINYINT => "TINYINT",
+        sql_type::BIT => "BOOLEAN",
+        sql_type::REAL => "REAL",
+        sql_type::DOUBLE | sql_type::FLOAT => "DOUBLE",
+        sql_type::DECIMAL | sql_type::NUMERIC => "DECIMAL",
+        sql_type::CHAR => "CHAR",
+        sql_type::VARCHAR => "VARCHAR",
+        sql_type::LONGVARCHAR => "TEXT",
+        sql_type::LONGVARBINARY => "BLOB",
+        sql_type::VARBINARY => "VARBINARY",
+        sql_type::BINARY => "BINARY",
+        sql_type::TYPE_DATE => "DATE",
+        sql_type::TYPE_TIME => "TIME",
+        sql_type::TYPE_TIMESTAMP => "TIMESTAMP",
+        _ => "VARCHAR",
+    }
+}
+
+pub fn column_desc(
+    name: &str,
+    decl: Option<&str>,
+    info: TypeInfo,
+    nullable: Nullability,
+    table: &str,
+) -> ColumnDesc {
+    ColumnDesc {
+        name: name.to_owned(),
+        sql_type: info.sql_type,
+        type_name: decl
+            .map(str::to_owned)
+            .unwrap_or_else(|| type_name(info.sql_type).to_owned()),
+        column_size: info.size,
+        decimal_digits: info.digits,
+        nullable,
+        table_name: table.to_owned(),
+    }
+}
+
+fn num<T: std::str::FromStr>(s: &str, len: usize) -> Option<T> {
+    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+pub fn parse_date(s: &str) -> Option<Date> {
+    let mut it = s.splitn(3, '-');
+    let d = Date {
+        year: num(it.next()?, 4)?,
+        month: num(it.next()?, 2)?,
+        day: num(it.next()?, 2)?,
+    };
+    ((1..=12).contains(&d.month) && (1..=31).contains(&d.day)).then_some(d)
+}
+
+pub fn parse_time(s: &str) -> Option<Time> {
+    let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
+    let mut it = hms.splitn(3, ':');
+    let hour: u8 = num(it.next()?, 2)?;
+    let minute: u8 = num(it.next()?, 2)?;
+    let second: u8 = match it.next() {
+        Some(sec) => num(sec, 2)?,
+        None => 0,
+    };
+    if frac.len() > 9
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || (frac.is_empty() && s.contains('.'))
+    {
+        return None;
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<9}").parse().ok()?
+    };
+    (hour < 24 && minute < 60 && second <= 60).then_some(Time {
+        hour,
+        minute,
+        second,
+        nanos,
+    })
+}
+
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    let s = s.trim_end_matches('Z');
+    match s.split_once([' ', 'T']) {
+        Some((d, t)) => Some(Timestamp {
+            date: parse_date(d)?,
+            time: parse_time(t)?,
+        }),
+        None => Some(Timestamp {
+            date: parse_date(s)?,
+            time: Time {
+                hour: 0,
+                minute: 0,
+                second: 0,
+                nanos: 0,
+            },
+        }),
+    }
+}
+
+fn fraction(nanos: u32) -> String {
+    if nanos == 0 {
+        return String::new();
+    }
+    let f = format!(".{nanos:09}");
+    f.trim_end_matches('0').to_owned()
+}
+
+pub fn format_date(d: Date) -> String {
+    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
+}
+
+pub fn format_time(t: Time) -> String {
+    format!(
+        "{:02}:{:02}:{:02}{}",
+        t.hour,
+        t.minute,
+        t.second,
+        fraction(t.nanos)
+    )
+}
+
+pub fn format_timestamp(ts: Timestamp) -> String {
+    format!("{} {}", format_date(ts.date), format_time(ts.time))
+}
+
+/// A protocol parameter as SQLite binds it.
+pub fn to_sql(v: ValueRef<'_>) -> ToSqlOutput<'_> {
+    match v {
+        ValueRef::Null => ToSqlOutput::Owned(SqlValue::Null),
+        ValueRef::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(i)),
+        ValueRef::Double(d) => ToSqlOutput::Owned(SqlValue::Real(d)),
+        ValueRef::Text(s) | ValueRef::Decimal(s) => {
+            ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes()))
+        }
+        ValueRef::Bytes(b) => ToSqlOutput::Borrowed(SqlRef::Blob(b)),
+        ValueRef::Date(d) => ToSqlOutput::Owned(SqlValue::Text(format_date(d))),
+        ValueRef::Time(t) => ToSqlOutput::Owned(SqlValue::Text(format_time(t))),
+        ValueRef::Timestamp(ts) => ToSqlOutput::Owned(SqlValue::Text(format_timestamp(ts))),
+        ValueRef::Bool(b) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(b))),
+    }
+}
+
+/// Calls `f` with the protocol value for a stored value of a column of `kind`.
+pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> R) -> R {
+    match (v, kind) {
+        (SqlRef::Null, _) => f(ValueRef::Null),
+        (SqlRef::Integer(i), Kind::Bool) => f(ValueRef::Bool(i != 0)),
+        (SqlRef::Integer(i), Kind::Decimal { scale }) => {
+            let zeros = "0".repeat(scale as usize);
+            f(ValueRef::Decimal(&if scale == 0 {
+                i.to_string()
+            } else {
+                format!("{i}.{zeros}")
+            }))
+        }
+        // SQLite's NUMERIC affinity stores 1.50 as the REAL 1.5; the declared scale puts
+        // the digits back. Rust prints floats in plain notation, never with an exponent.
+        (SqlRef::Real(r), Kind::Decimal { scale }) if r.is_finite() => {
+            f(ValueRef::Decimal(&if scale == 0 {
+                format!("{r}")
+            } else {
+                format!("{r:.*}", scale as usize)
+            }))
+        }
+        (SqlRef::Integer(i), _) => f(ValueRef::Int(i)),
+        (SqlRef::Real(r), _) => f(ValueRef::Double(r)),
+        (SqlRef::Blob(b), _) => f(ValueRef::Bytes(b)),
+        (SqlRef::Text(raw), kind) => {
+            let text = String::from_utf8_lossy(raw);
+            let trimmed = text.trim();
+            match kind {
+                Kind::Date => {
+                    if let Some(d) =
+                        parse_date(trimmed).or_else(|| parse_timestamp(trimmed).map(|ts| ts.date))
+                    {
+                        return f(ValueRef::Date(d));
+                    }
+                }
+                Kind::Time => {
+                    if let Some(t) =
+                        parse_time(trimmed).or_else(|| parse_timestamp(trimmed).map(|ts| ts.time))
+                    {
+                        return f(ValueRef::Time(t));
+                    }
+                }
+                Kind::Timestamp => {
+                    if let Some(ts) = parse_timestamp(trimmed) {
+                        return f(ValueRef::Timestamp(ts));
+                    }
+                }
+                Kind::Decimal { .. } if is_plain_decimal(trimmed) => {
+                    return f(ValueRef::Decimal(trimmed));
+                }
+                _ => {}
+            }
+            f(ValueRef::Text(&text))
+        }
+    }
+}
+
+/// `[-]digits[.digits]`, the form the protocol's `Decimal` accepts.
+pub fn is_plain_decimal(s: &str) -> bool {
+    let body = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    !(int.is_empty() && frac.is_empty())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn declared_types_map_to_odbc_types() {
+        assert_eq!(from_decl("INTEGER").sql_type, sql_type::INTEGER);
+        assert_eq!(
+            from_decl("varchar(32)"),
+            t(sql_type::VARCHAR, 32, 0, Kind::Plain)
+        );
+        assert_eq!(
+            from_decl("DECIMAL(10, 2)"),
+            t(sql_type::DECIMAL, 10, 2, Kind::Decimal { scale: 2 })
+        );
+        assert_eq!(from_decl("TEXT").sql_type, sql_type::LONGVARCHAR);
+        assert_eq!(
+            from_decl("TIMESTAMP"),
+            t(sql_type::TYPE_TIMESTAMP, 26, 6, Kind::Timestamp)
+        );
+        assert_eq!(from_decl("DOUBLE PRECISION").sql_type, sql_type::DOUBLE);
+        assert_eq!(from_decl("UNSIGNED BIG INT").sql_type, sql_type::BIGINT);
+        assert_eq!(from_decl("JSON").sql_type, sql_type::VARCHAR);
+    }
+
+    #[test]
+    fn iso_text_parses_and_formats_back() {
+        let ts = parse_timestamp("2024-02-29 13:45:01.250").unwrap();
+        assert_eq!(ts.time.nanos, 250_000_000);
+        assert_eq!(format_timestamp(ts), "2024-02-29 13:45:01.25");
+        assert_eq!(parse_timestamp("2024-02-29T13:45").unwrap().time.minute, 45);
+        assert_eq!(format_time(parse_time("07:08:09").unwrap()), "07:08:09");
+        assert!(parse_date("2024-13-01").is_none());
+        assert!(parse_time("25:00:00").is_none());
+        assert!(parse_date("yesterday").is_none());
+    }
+}

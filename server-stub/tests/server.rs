@@ -1,0 +1,651 @@
+//! The real server on 127.0.0.1 port 0 with real TLS, spoken to over the protocol crate.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use twofactor_protocol::{
+    CatalogRequest, ClientMessage, RowBatch, RowBatchBuilder, SecondFactor, ServerMessage, Value,
+    ValueRef, MAX_FRAME_LEN, PROTOCOL_VERSION,
+};
+use twofactor_server::crypto::SecretsKey;
+use twofactor_server::init::{init_data_dir, InitOptions};
+use twofactor_server::password::{hash_password, HashCost};
+use twofactor_server::store::{SqliteUserStore, TotpEnrolment, UserStore};
+use twofactor_server::totp::{Algorithm, TotpParams};
+use twofactor_server::{tls, Clock, Config, ManualClock, Server, ServerHandle};
+
+const CHEAP: HashCost = HashCost {
+    memory_kib: 64,
+    iterations: 1,
+    parallelism: 1,
+};
+const SECRET: &[u8] = b"integration-secret!!";
+const PARAMS: TotpParams = TotpParams {
+    algorithm: Algorithm::Sha1,
+    digits: 6,
+    period_secs: 30,
+};
+const T0: i64 = 1_800_000_000;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    server: ServerHandle,
+    clock: Arc<ManualClock>,
+    connector: TlsConnector,
+}
+
+fn add_user(dir: &Path, name: &str, password: &str, enrol: bool) {
+    let store = SqliteUserStore::open(&dir.join("users.db")).unwrap();
+    store
+        .create_user(name, &hash_password(password, CHEAP).unwrap())
+        .unwrap();
+    if enrol {
+        let key = SecretsKey::load(&dir.join("secrets.key")).unwrap();
+        let sealed_secret = key.seal(name, SECRET);
+        store
+            .set_totp(
+                name,
+                &TotpEnrolment {
+                    sealed_secret,
+                    algorithm: "SHA1".into(),
+                    digits: 6,
+                },
+            )
+            .unwrap();
+    }
+}
+
+async fn start(tweak: impl FnOnce(&mut Config)) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    init_data_dir(
+        &data,
+        &InitOptions {
+            listen: "127.0.0.1:0".into(),
+            hostnames: vec!["localhost".into()],
+        },
+    )
+    .unwrap();
+    let mut config = Config::load(&data).unwrap();
+    config.auth.argon2_memory_kib = CHEAP.memory_kib;
+    config.auth.argon2_iterations = CHEAP.iterations;
+    tweak(&mut config);
+    add_user(&data, "alice", "alice-pw", true);
+    add_user(&data, "bob", "bob-pw", true);
+    add_user(&data, "carol", "carol-pw", false);
+    let clock = Arc::new(ManualClock::new(T0));
+    let server = Server::start(config, clock.clone()).await.unwrap();
+    let connector = TlsConnector::from(tls::client_config(&data.join("ca.pem")).unwrap());
+    Fixture {
+        _dir: dir,
+        server,
+        clock,
+        connector,
+    }
+}
+
+struct Client {
+    tls: TlsStream<TcpStream>,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    async fn connect(f: &Fixture) -> Client {
+        let tcp = TcpStream::connect(f.server.local_addr()).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = f.connector.connect(name, tcp).await.unwrap();
+        let mut c = Client {
+            tls,
+            buf: Vec::new(),
+        };
+        c.send(ClientMessage::Hello {
+            min_version: 1,
+            max_version: PROTOCOL_VERSION,
+            client_name: "test".into(),
+        })
+        .await;
+        assert!(matches!(
+            c.recv().await,
+            Some(ServerMessage::HelloOk { .. })
+        ));
+        c
+    }
+
+    async fn send(&mut self, m: ClientMessage) {
+        let mut out = Vec::new();
+        m.encode(&mut out);
+        self.send_raw(&out).await;
+    }
+
+    async fn send_raw(&mut self, bytes: &[u8]) {
+        // The server may have closed already; the next recv tells.
+        let _ = self.tls.write_all(bytes).await;
+        let _ = self.tls.flush().await;
+    }
+
+    /// The next message, or None once the server has closed the connection.
+    async fn recv(&mut self) -> Option<ServerMessage> {
+        let mut chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Some((m, n)) = ServerMessage::decode(&self.buf, MAX_FRAME_LEN).unwrap() {
+                self.buf.drain(..n);
+                return Some(m);
+            }
+            let n = tokio::time::timeout(Duration::from_secs(10), self.tls.read(&mut chunk))
+                .await
+                .expect("reply in time");
+            match n {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+    }
+
+    async fn login(&mut self, user: &str, password: &str) -> ServerMessage {
+        self.send(ClientMessage::Login {
+            user: user.into(),
+            password: password.into(),
+        })
+        .await;
+        self.recv().await.unwrap()
+    }
+
+    async fn code(&mut self, code: &str) -> ServerMessage {
+        self.send(ClientMessage::SecondFactor { code: code.into() })
+            .await;
+        self.recv().await.unwrap()
+    }
+
+    async fn exec(&mut self, sql: &str, params: RowBatch) -> ServerMessage {
+        self.send(ClientMessage::ExecDirect {
+            sql: sql.into(),
+            params,
+            fetch_rows: 0,
+        })
+        .await;
+        self.recv().await.unwrap()
+    }
+}
+
+fn no_params() -> RowBatch {
+    RowBatchBuilder::new(0).finish()
+}
+
+fn code_now(f: &Fixture) -> String {
+    PARAMS.code_at_time(SECRET, f.clock.now())
+}
+
+fn wrong_code(f: &Fixture) -> String {
+    let right = code_now(f);
+    format!("{:06}", (right.parse::<u32>().unwrap() + 1) % 1_000_000)
+}
+
+fn assert_error(m: &ServerMessage, state: &str, native: i32, fatal: bool) {
+    match m {
+        ServerMessage::Error(e) => {
+            assert_eq!(
+                (e.sqlstate_str(), e.native, e.fatal),
+                (state, native, fatal),
+                "{}",
+                e.message
+            );
+        }
+        other => panic!("expected error {state}/{native}, got {other:?}"),
+    }
+}
+
+async fn logged_in(f: &Fixture, user: &str, password: &str) -> Client {
+    let mut c = Client::connect(f).await;
+    assert!(matches!(
+        c.login(user, password).await,
+        ServerMessage::FirstFactorOk { .. }
+    ));
+    assert_eq!(c.code(&code_now(f)).await, ServerMessage::SecondFactorOk);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_then_code_then_sql_that_streams() {
+    let f = start(|_| {}).await;
+    let mut c = Client::connect(&f).await;
+    match c.login("alice", "alice-pw").await {
+        ServerMessage::FirstFactorOk {
+            second_factor: SecondFactor::Required { seconds_left, .. },
+            ..
+        } => {
+            assert_eq!(seconds_left, 120)
+        }
+        other => panic!("{other:?}"),
+    }
+    // SQL before the code is refused, and the session stays open.
+    let m = c.exec("SELECT 1", no_params()).await;
+    assert_error(&m, "28000", 1004, false);
+    c.send(ClientMessage::Ping).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Pong));
+    assert_eq!(c.code(&code_now(&f)).await, ServerMessage::SecondFactorOk);
+
+    let m = c.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL, price DECIMAL(10,2), at TIMESTAMP)", no_params()).await;
+    assert_eq!(m, ServerMessage::ExecuteDone { row_count: -1 });
+    let mut one = RowBatchBuilder::new(4);
+    for v in [
+        Value::Int(0),
+        Value::Text("zero".into()),
+        Value::Decimal("1.50".into()),
+        Value::Text("2024-01-02 03:04:05".into()),
+    ] {
+        one.push(v.as_ref());
+    }
+    one.end_row();
+    let m = c
+        .exec("INSERT INTO t VALUES (?, ?, ?, ?)", one.finish())
+        .await;
+    assert_eq!(m, ServerMessage::ExecuteDone { row_count: 1 });
+
+    let mut many = RowBatchBuilder::new(2);
+    for i in 1..=1000 {
+        many.push(ValueRef::Int(i));
+        many.push(ValueRef::Text(&format!("row {i}")));
+        many.end_row();
+    }
+    let m = c
+        .exec("INSERT INTO t (id, name) VALUES (?, ?)", many.finish())
+        .await;
+    assert_eq!(m, ServerMessage::ExecuteDone { row_count: 1000 });
+
+    // A failing row rolls the whole array back and says which row.
+    let mut bad = RowBatchBuilder::new(2);
+    for (id, name) in [(2000, Some("ok")), (2001, None)] {
+        bad.push(ValueRef::Int(id));
+        bad.push(name.map_or(ValueRef::Null, ValueRef::Text));
+        bad.end_row();
+    }
+    match c
+        .exec("INSERT INTO t (id, name) VALUES (?, ?)", bad.finish())
+        .await
+    {
+        ServerMessage::Error(e) => {
+            assert_eq!(e.sqlstate_str(), "23000");
+            assert!(e.message.starts_with("parameter row 2:"), "{}", e.message);
+        }
+        other => panic!("{other:?}"),
+    }
+
+    c.send(ClientMessage::ExecDirect {
+        sql: "SELECT id, name, price, at FROM t ORDER BY id".into(),
+        params: no_params(),
+        fetch_rows: 300,
+    })
+    .await;
+    let ServerMessage::ResultSet { columns } = c.recv().await.unwrap() else {
+        panic!("no result set")
+    };
+    assert_eq!(columns.len(), 4);
+    assert_eq!(columns[1].column_size, 20);
+    assert_eq!(columns[1].table_name, "t");
+    assert_eq!(
+        columns[1].nullable,
+        twofactor_protocol::Nullability::NoNulls
+    );
+    let mut seen = 0usize;
+    let mut batches = 0;
+    loop {
+        let Some(ServerMessage::Rows { batch, last }) = c.recv().await else {
+            panic!("no rows")
+        };
+        batches += 1;
+        assert!(batch.rows() <= 300);
+        for r in 0..batch.rows() {
+            assert_eq!(batch.value(r, 0), ValueRef::Int(seen as i64));
+            if seen == 0 {
+                assert_eq!(batch.value(r, 2), ValueRef::Decimal("1.50"));
+                assert!(
+                    matches!(batch.value(r, 3), ValueRef::Timestamp(ts) if ts.date.year == 2024 && ts.time.second == 5)
+                );
+            } else {
+                assert_eq!(batch.value(r, 1), ValueRef::Text(&format!("row {seen}")));
+                assert_eq!(batch.value(r, 2), ValueRef::Null);
+            }
+            seen += 1;
+        }
+        if last {
+            break;
+        }
+        c.send(ClientMessage::Fetch { max_rows: 300 }).await;
+    }
+    assert_eq!((seen, batches), (1001, 4));
+    c.send(ClientMessage::Fetch { max_rows: 10 }).await;
+    assert_error(&c.recv().await.unwrap(), "24000", 0, false);
+
+    // Expression columns take their type from the first row.
+    c.send(ClientMessage::ExecDirect {
+        sql: "SELECT 1 + 1, 'x'".into(),
+        params: no_params(),
+        fetch_rows: 0,
+    })
+    .await;
+    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else {
+        panic!()
+    };
+    assert_eq!(columns[0].sql_type, twofactor_protocol::sql_type::BIGINT);
+    assert_eq!(columns[1].sql_type, twofactor_protocol::sql_type::VARCHAR);
+    assert!(matches!(
+        c.recv().await,
+        Some(ServerMessage::Rows { last: true, .. })
+    ));
+
+    // Closing a cursor early, then running another statement.
+    c.send(ClientMessage::ExecDirect {
+        sql: "SELECT id FROM t".into(),
+        params: no_params(),
+        fetch_rows: 10,
+    })
+    .await;
+    assert!(matches!(
+        c.recv().await,
+        Some(ServerMessage::ResultSet { .. })
+    ));
+    assert!(matches!(
+        c.recv().await,
+        Some(ServerMessage::Rows { last: false, .. })
+    ));
+    c.send(ClientMessage::CloseCursor).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+
+    c.send(ClientMessage::Catalog {
+        request: CatalogRequest::Tables {
+            catalog: None,
+            schema: None,
+            table: Some("%".into()),
+            table_types: Some("TABLE".into()),
+        },
+        fetch_rows: 0,
+    })
+    .await;
+    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else {
+        panic!()
+    };
+    assert_eq!(
+        columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        [
+            "TABLE_CAT",
+            "TABLE_SCHEM",
+            "TABLE_NAME",
+            "TABLE_TYPE",
+            "REMARKS"
+        ]
+    );
+    let Some(ServerMessage::Rows { batch, last: true }) = c.recv().await else {
+        panic!()
+    };
+    assert_eq!(batch.rows(), 1);
+    assert_eq!(batch.value(0, 2), ValueRef::Text("t"));
+
+    c.send(ClientMessage::Catalog {
+        request: CatalogRequest::Columns {
+            catalog: None,
+            schema: None,
+            table: Some("t".into()),
+            column: None,
+        },
+        fetch_rows: 0,
+    })
+    .await;
+    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else {
+        panic!()
+    };
+    assert_eq!(columns.len(), 18);
+    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else {
+        panic!()
+    };
+    assert_eq!(batch.rows(), 4);
+    assert_eq!(batch.value(3, 3), ValueRef::Text("at"));
+    assert_eq!(batch.value(3, 4), ValueRef::Int(93));
+
+    assert_error(
+        &c.exec("SELECT * FROM missing", no_params()).await,
+        "42S02",
+        1,
+        false,
+    );
+    assert_error(&c.exec("SELEKT", no_params()).await, "42000", 1, false);
+    assert_error(&c.exec("SELECT ?", no_params()).await, "07002", 0, false);
+
+    // Prepared statements and manual transactions.
+    c.send(ClientMessage::Prepare {
+        sql: "INSERT INTO t (id, name) VALUES (?, ?)".into(),
+    })
+    .await;
+    let Some(ServerMessage::Prepared {
+        statement_id,
+        params,
+        columns,
+    }) = c.recv().await
+    else {
+        panic!()
+    };
+    assert_eq!((params.len(), columns.len()), (2, 0));
+    c.send(ClientMessage::SetAutocommit { on: false }).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+    let mut row = RowBatchBuilder::new(2);
+    row.push(ValueRef::Int(5000));
+    row.push(ValueRef::Text("rolled back"));
+    row.end_row();
+    c.send(ClientMessage::Execute {
+        statement_id,
+        params: row.finish(),
+        fetch_rows: 0,
+    })
+    .await;
+    assert_eq!(
+        c.recv().await,
+        Some(ServerMessage::ExecuteDone { row_count: 1 })
+    );
+    c.send(ClientMessage::EndTransaction { commit: false })
+        .await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+    c.send(ClientMessage::ExecDirect {
+        sql: "SELECT count(*) FROM t WHERE id = 5000".into(),
+        params: no_params(),
+        fetch_rows: 0,
+    })
+    .await;
+    assert!(matches!(
+        c.recv().await,
+        Some(ServerMessage::ResultSet { .. })
+    ));
+    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else {
+        panic!()
+    };
+    assert_eq!(batch.value(0, 0), ValueRef::Int(0));
+
+    // A code when none is pending is fine.
+    assert_eq!(c.code("123456").await, ServerMessage::Ok);
+    c.send(ClientMessage::Terminate).await;
+    assert_eq!(c.recv().await, None);
+    f.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_code_is_refused_and_closes_the_connection() {
+    let f = start(|_| {}).await;
+    let mut c = Client::connect(&f).await;
+    c.login("alice", "alice-pw").await;
+    let wrong = wrong_code(&f);
+    assert_error(&c.code(&wrong).await, "28000", 1002, true);
+    assert_eq!(c.recv().await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_answer() {
+    let f = start(|_| {}).await;
+    let mut c = Client::connect(&f).await;
+    assert_error(&c.login("alice", "nope").await, "28000", 1001, true);
+    assert_eq!(c.recv().await, None);
+    let mut c = Client::connect(&f).await;
+    assert_error(&c.login("nobody", "nope").await, "28000", 1001, true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_code_is_refused_on_a_new_connection() {
+    let f = start(|_| {}).await;
+    let code = code_now(&f);
+    let _first = logged_in(&f, "alice", "alice-pw").await;
+    let mut c = Client::connect(&f).await;
+    c.login("alice", "alice-pw").await;
+    assert_error(&c.code(&code).await, "28000", 1002, true);
+    // The next step's code works.
+    f.clock.advance(30);
+    let _again = logged_in(&f, "alice", "alice-pw").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_wrong_codes_lock_the_account() {
+    let f = start(|_| {}).await;
+    for attempt in 1..=5 {
+        let mut c = Client::connect(&f).await;
+        c.login("bob", "bob-pw").await;
+        let wrong = wrong_code(&f);
+        let native = if attempt == 5 { 1003 } else { 1002 };
+        assert_error(&c.code(&wrong).await, "28000", native, true);
+    }
+    let mut c = Client::connect(&f).await;
+    assert_error(&c.login("bob", "bob-pw").await, "28000", 1003, true);
+    // The lock runs out.
+    f.clock.advance(900);
+    let _c = logged_in(&f, "bob", "bob-pw").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_frame_closes_only_its_connection() {
+    let f = start(|_| {}).await;
+    let mut good = logged_in(&f, "alice", "alice-pw").await;
+    let mut bad = Client::connect(&f).await;
+    bad.send_raw(&[0x7F, 0, 0, 0, 0]).await;
+    assert_error(&bad.recv().await.unwrap(), "08S01", 2001, true);
+    assert_eq!(bad.recv().await, None);
+    // Oversized before login.
+    let mut big = Client::connect(&f).await;
+    big.send_raw(&[0x02, 0xFF, 0xFF, 0xFF, 0x00]).await;
+    assert_error(&big.recv().await.unwrap(), "08S01", 2001, true);
+    good.send(ClientMessage::Ping).await;
+    assert_eq!(good.recv().await, Some(ServerMessage::Pong));
+    assert!(matches!(
+        good.exec("SELECT 42", no_params()).await,
+        ServerMessage::ResultSet { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_second_factor_times_out() {
+    let f = start(|c| c.auth.two_factor_timeout_secs = 1).await;
+    let mut c = Client::connect(&f).await;
+    c.login("alice", "alice-pw").await;
+    assert_error(&c.recv().await.unwrap(), "08S01", 1005, true);
+    assert_eq!(c.recv().await, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unenrolled_users_are_refused_and_two_factor_can_be_switched_off() {
+    let f = start(|c| c.auth.two_factor = true).await;
+    let mut c = Client::connect(&f).await;
+    assert_error(&c.login("carol", "carol-pw").await, "28000", 1006, true);
+    let f2 = start(|c| c.auth.two_factor = false).await;
+    let mut c = Client::connect(&f2).await;
+    match c.login("carol", "carol-pw").await {
+        ServerMessage::FirstFactorOk {
+            second_factor: SecondFactor::NotRequired,
+            ..
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        c.exec("SELECT 1", no_params()).await,
+        ServerMessage::ResultSet { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_interrupts_a_running_statement() {
+    let f = start(|_| {}).await;
+    let mut c = Client::connect(&f).await;
+    let ServerMessage::FirstFactorOk {
+        session_id,
+        cancel_key,
+        ..
+    } = c.login("alice", "alice-pw").await
+    else {
+        panic!()
+    };
+    assert_eq!(c.code(&code_now(&f)).await, ServerMessage::SecondFactorOk);
+    let endless =
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    c.send(ClientMessage::ExecDirect {
+        sql: endless.into(),
+        params: no_params(),
+        fetch_rows: 0,
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut k = Client::connect(&f).await;
+    k.send(ClientMessage::Cancel {
+        session_id,
+        key: cancel_key,
+    })
+    .await;
+    assert_eq!(k.recv().await, Some(ServerMessage::Ok));
+    assert_error(&c.recv().await.unwrap(), "HY008", 9, false);
+    c.send(ClientMessage::Ping).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Pong));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_stop_near_one_mebibyte_and_a_long_result_streams() {
+    let f = start(|_| {}).await;
+    let mut c = logged_in(&f, "alice", "alice-pw").await;
+    let blobs = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30) SELECT i, zeroblob(100000) FROM n";
+    c.send(ClientMessage::ExecDirect {
+        sql: blobs.into(),
+        params: no_params(),
+        fetch_rows: 1000,
+    })
+    .await;
+    assert!(matches!(
+        c.recv().await,
+        Some(ServerMessage::ResultSet { .. })
+    ));
+    let Some(ServerMessage::Rows { batch, last: false }) = c.recv().await else {
+        panic!("expected a partial batch")
+    };
+    assert!((10..=12).contains(&batch.rows()), "{} rows", batch.rows());
+    c.send(ClientMessage::CloseCursor).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+
+    let many = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) SELECT i FROM n";
+    c.send(ClientMessage::ExecDirect {
+        sql: many.into(),
+        params: no_params(),
+        fetch_rows: 5000,
+    })
+    .await;
+    assert!(matches!(
+        c.recv().await,
+        Some(ServerMessage::ResultSet { .. })
+    ));
+    let mut total = 0;
+    loop {
+        let Some(ServerMessage::Rows { batch, last }) = c.recv().await else {
+            panic!()
+        };
+        total += batch.rows();
+        if last {
+            break;
+        }
+        c.send(ClientMessage::Fetch { max_rows: 0 }).await;
+    }
+    assert_eq!(total, 200_000);
+}
