@@ -2,6 +2,21 @@
 //! diagnostics, run the safe implementation under a panic guard, record what it reported,
 //! return the code. All `unsafe` of the driver lives below this module.
 
+#[cfg(test)]
+mod conn_tests;
+mod catalog;
+mod connection;
+mod diag;
+mod desc;
+mod env;
+mod fetch;
+mod handles;
+mod info;
+pub(crate) mod odbcinst;
+mod params;
+mod statement;
+#[cfg(test)]
+mod stmt_tests;
 pub(crate) mod text;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -10,7 +25,7 @@ use std::sync::Arc;
 use odbc_sys::SqlReturn;
 
 use crate::diag::{Completion, Diagnostics, OdbcError, OdbcResult, SqlState};
-use crate::handles::{self, HandleObject};
+use crate::handles::HandleObject;
 
 /// Warnings a call raises on its way to success (01004 truncation and the like).
 #[derive(Debug, Default)]
@@ -39,7 +54,7 @@ where
     T: HandleObject,
     F: FnOnce(&Arc<T>, &mut Warnings) -> OdbcResult<Completion>,
 {
-    let Some(object) = handles::lookup::<T>(raw as usize) else {
+    let Some(object) = crate::handles::lookup::<T>(raw as usize) else {
         return SqlReturn::INVALID_HANDLE;
     };
     lock_diagnostics(&*object).clear();
@@ -53,7 +68,7 @@ where
     T: HandleObject,
     F: FnOnce(&Arc<T>, &mut Warnings) -> OdbcResult<Completion>,
 {
-    let Some(object) = handles::lookup::<T>(raw as usize) else {
+    let Some(object) = crate::handles::lookup::<T>(raw as usize) else {
         return SqlReturn::INVALID_HANDLE;
     };
     run(&object, body)

@@ -1,0 +1,58 @@
+/*
+ * twofactor_odbc.h - constants of the TwoFactor ODBC driver for C applications.
+ *
+ * The driver adds one connection attribute, SQL_ATTR_TWO_FACTOR (1002, the number
+ * InterSystems IRIS uses), for the second factor of a login:
+ *
+ *     SQLRETURN rc;
+ *     SQLUINTEGER pending = 0;
+ *
+ *     rc = SQLDriverConnect(dbc, NULL, (SQLCHAR *)"DSN=TwoFactorDemo;UID=demo;PWD=...",
+ *                           SQL_NTS, NULL, 0, NULL, SQL_DRIVER_NOPROMPT);
+ *     // Succeeds once the password is accepted, even if a second factor is still due.
+ *     SQLGetConnectAttr(dbc, SQL_ATTR_TWO_FACTOR, &pending, sizeof pending, NULL);
+ *     if (pending == SQL_TWO_FACTOR_PENDING) {
+ *         // Ask the user for the code of their authenticator app.
+ *         rc = SQLSetConnectAttr(dbc, SQL_ATTR_TWO_FACTOR, (SQLPOINTER)"123456", SQL_NTS);
+ *         if (!SQL_SUCCEEDED(rc)) {
+ *             // SQLSTATE 28000, native SQL_TWO_FACTOR_ERR_CODE_REJECTED (or _LOCKED):
+ *             // the server has closed the session; SQLDisconnect and connect again.
+ *         }
+ *     }
+ *     // Now statements run. Before the code, every statement fails with 28000,
+ *     // native SQL_TWO_FACTOR_ERR_REQUIRED.
+ *
+ * The code may also be set BEFORE connecting (SQLSetConnectAttr on an allocated, not yet
+ * connected handle): the driver keeps it and submits it right after the password. The
+ * token may be narrow (SQLCHAR) or UTF-16 (SQLWCHAR) through either SQLSetConnectAttr or
+ * SQLSetConnectAttrW, with SQL_NTS or a length in bytes. A NULL token gets HY009.
+ * Submitting a code when none is pending returns SQL_SUCCESS_WITH_INFO.
+ *
+ * See docs/sqlstates.md for every error and docs/iris-differences.md for how this
+ * differs from the IRIS driver.
+ */
+#ifndef TWOFACTOR_ODBC_H
+#define TWOFACTOR_ODBC_H
+
+/* Connection attribute: the second factor (Set: the code; Get: SQLUINTEGER state). */
+#define SQL_ATTR_TWO_FACTOR                 1002
+
+/* Values read with SQLGetConnectAttr(dbc, SQL_ATTR_TWO_FACTOR, &value, ...) into a
+ * 32-bit unsigned integer. On a handle that is not connected the call fails with 08003. */
+#define SQL_TWO_FACTOR_NOT_PENDING          0UL  /* none required, or already verified */
+#define SQL_TWO_FACTOR_PENDING              1UL  /* the server waits for the code */
+
+/* Native error codes (SQLGetDiagRec's NativeError) of the driver's own failures. */
+#define SQL_TWO_FACTOR_ERR_BAD_PASSWORD     1001 /* 28000: user or password wrong (fatal) */
+#define SQL_TWO_FACTOR_ERR_CODE_REJECTED    1002 /* 28000: "two-factor code rejected"; the
+                                                    server closes the session */
+#define SQL_TWO_FACTOR_ERR_LOCKED           1003 /* 28000: account locked after too many
+                                                    failures; an admin unlocks it */
+#define SQL_TWO_FACTOR_ERR_REQUIRED         1004 /* 28000: "two-factor authentication
+                                                    required": SQL before the code */
+#define SQL_TWO_FACTOR_ERR_TIMEOUT          1005 /* 08S01: the code did not arrive within
+                                                    the server's two-factor timeout */
+#define SQL_TWO_FACTOR_ERR_NOT_ENROLLED     1006 /* 28000: two-factor required but the
+                                                    user has no TOTP key */
+
+#endif /* TWOFACTOR_ODBC_H */

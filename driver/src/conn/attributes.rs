@@ -1,0 +1,388 @@
+//! Connection attributes (SQLSetConnectAttr / SQLGetConnectAttr), including 1002, the
+//! two-factor attribute.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+
+use twofactor_protocol::{ClientMessage, Secret, ServerMessage};
+
+use super::{lock, Connection};
+use crate::diag::{OdbcError, OdbcResult, SqlState};
+
+pub const SQL_ATTR_ASYNC_ENABLE: i32 = 4;
+pub const SQL_ATTR_ACCESS_MODE: i32 = 101;
+pub const SQL_ATTR_AUTOCOMMIT: i32 = 102;
+pub const SQL_ATTR_LOGIN_TIMEOUT: i32 = 103;
+pub const SQL_ATTR_TRACE: i32 = 104;
+pub const SQL_ATTR_TRACEFILE: i32 = 105;
+pub const SQL_ATTR_TRANSLATE_LIB: i32 = 106;
+pub const SQL_ATTR_TRANSLATE_OPTION: i32 = 107;
+pub const SQL_ATTR_TXN_ISOLATION: i32 = 108;
+pub const SQL_ATTR_CURRENT_CATALOG: i32 = 109;
+pub const SQL_ATTR_ODBC_CURSORS: i32 = 110;
+pub const SQL_ATTR_QUIET_MODE: i32 = 111;
+pub const SQL_ATTR_PACKET_SIZE: i32 = 112;
+pub const SQL_ATTR_CONNECTION_TIMEOUT: i32 = 113;
+pub const SQL_ATTR_DISCONNECT_BEHAVIOR: i32 = 114;
+pub const SQL_ATTR_ANSI_APP: i32 = 115;
+pub const SQL_ATTR_RESET_CONNECTION: i32 = 116;
+pub const SQL_ATTR_ASYNC_DBC_FUNCTIONS_ENABLE: i32 = 117;
+/// The two-factor attribute (as InterSystems IRIS numbers it).
+pub const SQL_ATTR_TWO_FACTOR: i32 = 1002;
+pub const SQL_ATTR_ENLIST_IN_DTC: i32 = 1207;
+pub const SQL_ATTR_CONNECTION_DEAD: i32 = 1209;
+pub const SQL_ATTR_AUTO_IPD: i32 = 10001;
+pub const SQL_ATTR_METADATA_ID: i32 = 10014;
+
+pub const SQL_MODE_READ_WRITE: u32 = 0;
+pub const SQL_MODE_READ_ONLY: u32 = 1;
+pub const SQL_TXN_READ_UNCOMMITTED: u32 = 1;
+pub const SQL_TXN_READ_COMMITTED: u32 = 2;
+pub const SQL_TXN_REPEATABLE_READ: u32 = 4;
+pub const SQL_TXN_SERIALIZABLE: u32 = 8;
+
+/// Statement attributes an ODBC 2 application may set on the connection
+/// (SQLSetConnectOption), inherited by statements: QUERY_TIMEOUT .. ROW_NUMBER.
+const STATEMENT_ATTRS: std::ops::RangeInclusive<i32> = 0..=14;
+
+/// The warning for a code nobody asked for.
+const NOTHING_PENDING: &str = "no two-factor code is pending on this connection; the code was not used";
+
+#[derive(Debug)]
+pub struct Attributes {
+    pub autocommit: bool,
+    /// `None`: not set, the DSN's LoginTimeout (or 30 s) applies.
+    pub login_timeout: Option<u32>,
+    pub connection_timeout: u32,
+    pub access_mode: u32,
+    pub txn_isolation: u32,
+    pub metadata_id: bool,
+    pub ansi_app: bool,
+    pub quiet_mode: usize,
+    pub packet_size: u32,
+    /// Attribute 1002 set before connecting: used after the first factor, then dropped.
+    pub code_before_connect: Option<Secret<String>>,
+    pub statement_defaults: BTreeMap<i32, usize>,
+}
+
+impl Default for Attributes {
+    fn default() -> Self {
+        Attributes {
+            autocommit: true,
+            login_timeout: None,
+            connection_timeout: 0,
+            access_mode: SQL_MODE_READ_WRITE,
+            txn_isolation: SQL_TXN_SERIALIZABLE,
+            metadata_id: false,
+            ansi_app: false,
+            quiet_mode: 0,
+            packet_size: 0,
+            code_before_connect: None,
+            statement_defaults: BTreeMap::new(),
+        }
+    }
+}
+
+/// What SQLSetConnectAttr received, decoded by the FFI layer per attribute.
+#[derive(Debug)]
+pub enum AttrIn {
+    /// The `ValuePtr` itself is the value (integer attributes).
+    Integer(usize),
+    /// A character string attribute.
+    Text(String),
+    /// Attribute 1002's token, already decoded from narrow or UTF-16 bytes.
+    Token(String),
+}
+
+/// What SQLGetConnectAttr writes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum AttrOut {
+    U32(u32),
+    Usize(usize),
+    Text(String),
+}
+
+/// Whether the value of `attr` is a character string (decides how the FFI reads it).
+pub fn is_string_attr(attr: i32) -> bool {
+    matches!(attr, SQL_ATTR_CURRENT_CATALOG | SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB)
+}
+
+/// Decodes the raw bytes of a 1002 token. Applications and driver managers hand over
+/// narrow or UTF-16LE text on either entry point; the shape of the bytes tells which.
+/// `bytes` holds everything up to (not including) the terminator for SQL_NTS input,
+/// or exactly the given byte length.
+pub fn decode_token(bytes: &[u8], utf16: bool) -> OdbcResult<String> {
+    let text = if utf16 {
+        let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
+        String::from_utf16(&units).map_err(|_| invalid_token())?
+    } else {
+        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+        String::from_utf8(bytes[..end].to_vec()).map_err(|_| invalid_token())?
+    };
+    let code = text.trim_end_matches('\0').trim();
+    if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(invalid_token());
+    }
+    Ok(code.to_string())
+}
+
+/// With an explicit byte length: UTF-16LE when the length is even and every second byte
+/// is zero (an ASCII code in UTF-16), else narrow.
+pub fn looks_like_utf16(bytes: &[u8]) -> bool {
+    bytes.len() >= 2
+        && bytes.len() % 2 == 0
+        && bytes.chunks_exact(2).all(|c| c[1] == 0)
+        && bytes.chunks_exact(2).any(|c| c[0] != 0)
+}
+
+/// With SQL_NTS: UTF-16LE when the first unit is an ASCII letter or digit followed by a
+/// zero byte.
+pub fn nts_looks_like_utf16(first: u8, second: u8) -> bool {
+    second == 0 && first.is_ascii_alphanumeric()
+}
+
+fn invalid_token() -> OdbcError {
+    OdbcError::new(
+        SqlState::INVALID_ATTRIBUTE_VALUE,
+        "invalid two-factor code: expected digits (or a backup code of letters, digits and '-')",
+    )
+}
+
+fn bool_value(attr: &str, v: usize) -> OdbcResult<bool> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(OdbcError::invalid_value(attr, other as i64)),
+    }
+}
+
+fn u32_value(attr: &str, v: usize) -> OdbcResult<u32> {
+    u32::try_from(v).map_err(|_| OdbcError::invalid_value(attr, v as i64))
+}
+
+impl Connection {
+    /// SQLSetConnectAttr. Warnings (01S02, 01000) go to `warn`.
+    pub fn set_attr(&self, attr: i32, value: AttrIn, warn: &mut dyn FnMut(OdbcError)) -> OdbcResult<()> {
+        if attr == SQL_ATTR_TWO_FACTOR {
+            return match value {
+                AttrIn::Token(code) => self.submit_code(code, warn),
+                _ => Err(invalid_token()),
+            };
+        }
+        let int = |what: &str| match value {
+            AttrIn::Integer(v) => Ok(v),
+            _ => Err(OdbcError::invalid_value(what, -1)),
+        };
+        match attr {
+            SQL_ATTR_AUTOCOMMIT => {
+                let on = bool_value("SQL_ATTR_AUTOCOMMIT", int("SQL_ATTR_AUTOCOMMIT")?)?;
+                if self.is_open() && on != self.autocommit() {
+                    self.with_session(|s| match s.request(&ClientMessage::SetAutocommit { on })? {
+                        ServerMessage::Ok => Ok(()),
+                        other => Err(super::unexpected(&other)),
+                    })?;
+                }
+                lock(&self.attributes).autocommit = on;
+            }
+            SQL_ATTR_LOGIN_TIMEOUT => {
+                if self.is_open() {
+                    return Err(OdbcError::new(SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW, "SQL_ATTR_LOGIN_TIMEOUT cannot be set on an open connection"));
+                }
+                lock(&self.attributes).login_timeout = Some(u32_value("SQL_ATTR_LOGIN_TIMEOUT", int("SQL_ATTR_LOGIN_TIMEOUT")?)?);
+            }
+            SQL_ATTR_CONNECTION_TIMEOUT => {
+                lock(&self.attributes).connection_timeout = u32_value("SQL_ATTR_CONNECTION_TIMEOUT", int("SQL_ATTR_CONNECTION_TIMEOUT")?)?;
+            }
+            SQL_ATTR_ACCESS_MODE => {
+                let v = u32_value("SQL_ATTR_ACCESS_MODE", int("SQL_ATTR_ACCESS_MODE")?)?;
+                if v > 1 {
+                    return Err(OdbcError::invalid_value("SQL_ATTR_ACCESS_MODE", v.into()));
+                }
+                lock(&self.attributes).access_mode = v;
+            }
+            SQL_ATTR_TXN_ISOLATION => {
+                let v = u32_value("SQL_ATTR_TXN_ISOLATION", int("SQL_ATTR_TXN_ISOLATION")?)?;
+                if ![SQL_TXN_READ_UNCOMMITTED, SQL_TXN_READ_COMMITTED, SQL_TXN_REPEATABLE_READ, SQL_TXN_SERIALIZABLE].contains(&v) {
+                    return Err(OdbcError::invalid_value("SQL_ATTR_TXN_ISOLATION", v.into()));
+                }
+                if v != SQL_TXN_SERIALIZABLE {
+                    warn(OdbcError::new(SqlState::OPTION_VALUE_CHANGED, "option value changed: SQLite transactions are always serializable"));
+                }
+            }
+            SQL_ATTR_CURRENT_CATALOG => match value {
+                AttrIn::Text(ref name) if name.eq_ignore_ascii_case("main") || name.is_empty() => {}
+                _ => return Err(OdbcError::not_capable("a catalog other than \"main\"")),
+            },
+            SQL_ATTR_ANSI_APP => {
+                lock(&self.attributes).ansi_app = int("SQL_ATTR_ANSI_APP")? == 1;
+            }
+            SQL_ATTR_METADATA_ID => {
+                lock(&self.attributes).metadata_id = bool_value("SQL_ATTR_METADATA_ID", int("SQL_ATTR_METADATA_ID")?)?;
+            }
+            SQL_ATTR_QUIET_MODE => lock(&self.attributes).quiet_mode = int("SQL_ATTR_QUIET_MODE")?,
+            SQL_ATTR_PACKET_SIZE => {
+                let v = u32_value("SQL_ATTR_PACKET_SIZE", int("SQL_ATTR_PACKET_SIZE")?)?;
+                if self.is_open() {
+                    return Err(OdbcError::new(SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW, "SQL_ATTR_PACKET_SIZE cannot be set on an open connection"));
+                }
+                lock(&self.attributes).packet_size = v;
+            }
+            // Off is the only value; asking for it is fine, asking for more is not.
+            SQL_ATTR_ODBC_CURSORS | SQL_ATTR_TRACE | SQL_ATTR_ASYNC_ENABLE | SQL_ATTR_ASYNC_DBC_FUNCTIONS_ENABLE
+            | SQL_ATTR_AUTO_IPD => {
+                let v = int("attribute")?;
+                let off = if attr == SQL_ATTR_ODBC_CURSORS { 2 } else { 0 }; // SQL_CUR_USE_DRIVER
+                if v != off && !(attr == SQL_ATTR_ODBC_CURSORS && v == 0) {
+                    return Err(OdbcError::not_capable(&format!("attribute {attr} = {v}")));
+                }
+            }
+            SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB | SQL_ATTR_TRANSLATE_OPTION | SQL_ATTR_DISCONNECT_BEHAVIOR
+            | SQL_ATTR_RESET_CONNECTION | SQL_ATTR_ENLIST_IN_DTC => {}
+            SQL_ATTR_CONNECTION_DEAD => {
+                return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, "SQL_ATTR_CONNECTION_DEAD is read-only"))
+            }
+            a if STATEMENT_ATTRS.contains(&a) => {
+                let v = int("statement attribute")?;
+                lock(&self.attributes).statement_defaults.insert(a, v);
+            }
+            other => return Err(OdbcError::unknown_attribute(other)),
+        }
+        Ok(())
+    }
+
+    /// SQLGetConnectAttr.
+    pub fn get_attr(&self, attr: i32) -> OdbcResult<AttrOut> {
+        let a = lock(&self.attributes);
+        Ok(match attr {
+            SQL_ATTR_TWO_FACTOR => {
+                if !self.is_open() {
+                    return Err(OdbcError::not_connected());
+                }
+                if self.is_dead() {
+                    return Err(super::session::closed_by_server());
+                }
+                AttrOut::U32(u32::from(self.second_factor_pending()))
+            }
+            SQL_ATTR_AUTOCOMMIT => AttrOut::U32(u32::from(a.autocommit)),
+            SQL_ATTR_LOGIN_TIMEOUT => AttrOut::U32(a.login_timeout.unwrap_or(super::config::DEFAULT_LOGIN_TIMEOUT as u32)),
+            SQL_ATTR_CONNECTION_TIMEOUT => AttrOut::U32(a.connection_timeout),
+            SQL_ATTR_ACCESS_MODE => AttrOut::U32(a.access_mode),
+            SQL_ATTR_TXN_ISOLATION => AttrOut::U32(SQL_TXN_SERIALIZABLE),
+            SQL_ATTR_CURRENT_CATALOG => AttrOut::Text("main".into()),
+            SQL_ATTR_ANSI_APP => AttrOut::U32(u32::from(a.ansi_app)),
+            SQL_ATTR_METADATA_ID => AttrOut::U32(u32::from(a.metadata_id)),
+            SQL_ATTR_QUIET_MODE => AttrOut::Usize(a.quiet_mode),
+            SQL_ATTR_PACKET_SIZE => AttrOut::U32(a.packet_size),
+            SQL_ATTR_ODBC_CURSORS => AttrOut::Usize(2),
+            SQL_ATTR_TRACE | SQL_ATTR_ASYNC_ENABLE | SQL_ATTR_ASYNC_DBC_FUNCTIONS_ENABLE | SQL_ATTR_AUTO_IPD => AttrOut::U32(0),
+            SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB => AttrOut::Text(String::new()),
+            SQL_ATTR_TRANSLATE_OPTION => AttrOut::U32(0),
+            // SQL_CD_TRUE (1) when the server dropped us or we never connected.
+            SQL_ATTR_CONNECTION_DEAD => AttrOut::U32(u32::from(!self.is_open() || self.is_dead())),
+            s if STATEMENT_ATTRS.contains(&s) => AttrOut::Usize(a.statement_defaults.get(&s).copied().unwrap_or(0)),
+            other => return Err(OdbcError::unknown_attribute(other)),
+        })
+    }
+
+    /// Attribute 1002 set: before connect, kept for the login; connected with a factor
+    /// pending, sent to the server; otherwise refused with a warning.
+    fn submit_code(&self, code: String, warn: &mut dyn FnMut(OdbcError)) -> OdbcResult<()> {
+        let code = Secret::new(code);
+        if !self.is_open() {
+            lock(&self.attributes).code_before_connect = Some(code);
+            log::debug!("two-factor code stored for the next connect");
+            return Ok(());
+        }
+        if self.is_dead() {
+            return Err(super::session::closed_by_server());
+        }
+        if !self.second_factor_pending() {
+            warn(OdbcError::new(SqlState::GENERAL_WARNING, NOTHING_PENDING));
+            return Ok(());
+        }
+        self.with_session_unchecked(|s| super::connect::send_second_factor(s, code))?;
+        self.second_factor_verified()
+    }
+
+    /// After the server accepted the second factor: SQL may run now, so apply what the
+    /// application set before.
+    pub(super) fn second_factor_verified(&self) -> OdbcResult<()> {
+        self.second_factor_pending.store(false, Ordering::Release);
+        log::info!("second factor verified");
+        if !self.autocommit() {
+            self.with_session(|s| match s.request(&ClientMessage::SetAutocommit { on: false })? {
+                ServerMessage::Ok => Ok(()),
+                other => Err(super::unexpected(&other)),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn wide(s: &str) -> Vec<u8> {
+        s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn narrow_tokens_decode_and_are_trimmed() {
+        assert_eq!(decode_token(b" 123456 ", false).unwrap(), "123456");
+        assert_eq!(decode_token(b"abcd-efgh\0junk", false).unwrap(), "abcd-efgh");
+        assert!(!looks_like_utf16(b"123456"));
+    }
+
+    #[test]
+    fn utf16_tokens_are_recognised_by_their_zero_high_bytes() {
+        let w = wide("654321");
+        assert!(looks_like_utf16(&w));
+        assert!(nts_looks_like_utf16(w[0], w[1]));
+        assert!(!nts_looks_like_utf16(b'6', b'5'));
+        assert_eq!(decode_token(&w, true).unwrap(), "654321");
+    }
+
+    #[test]
+    fn tokens_with_other_characters_or_nothing_are_refused() {
+        for bad in [&b""[..], b"   ", b"12 34", b"12;34", b"\xff\xfe"] {
+            assert_eq!(decode_token(bad, false).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE, "{bad:?}");
+        }
+    }
+
+    fn conn() -> Connection {
+        Connection::new(Arc::new(crate::env::Environment::new()), 0)
+    }
+
+    #[test]
+    fn two_factor_attribute_reads_need_a_connection() {
+        assert_eq!(conn().get_attr(SQL_ATTR_TWO_FACTOR).unwrap_err().state, SqlState::CONNECTION_NOT_OPEN);
+    }
+
+    #[test]
+    fn a_code_set_before_connect_is_stored_for_the_login() {
+        let c = conn();
+        c.set_attr(SQL_ATTR_TWO_FACTOR, AttrIn::Token("123456".into()), &mut |_| panic!("no warning")).unwrap();
+        assert_eq!(lock(&c.attributes).code_before_connect.as_ref().unwrap().expose(), "123456");
+    }
+
+    #[test]
+    fn unknown_attributes_are_hy092_and_isolation_levels_other_than_serializable_warn() {
+        let c = conn();
+        assert_eq!(c.get_attr(4242).unwrap_err().state, SqlState::INVALID_ATTRIBUTE);
+        assert_eq!(c.set_attr(4242, AttrIn::Integer(1), &mut |_| {}).unwrap_err().state, SqlState::INVALID_ATTRIBUTE);
+        let mut warned = Vec::new();
+        c.set_attr(SQL_ATTR_TXN_ISOLATION, AttrIn::Integer(2), &mut |w| warned.push(w.state)).unwrap();
+        assert_eq!(warned, vec![SqlState::OPTION_VALUE_CHANGED]);
+        assert_eq!(c.get_attr(SQL_ATTR_TXN_ISOLATION).unwrap(), AttrOut::U32(8));
+    }
+
+    #[test]
+    fn autocommit_is_stored_before_connect() {
+        let c = conn();
+        c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(0), &mut |_| {}).unwrap();
+        assert!(!c.autocommit());
+        assert_eq!(c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(7), &mut |_| {}).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE);
+    }
+}

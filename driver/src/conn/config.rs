@@ -1,0 +1,212 @@
+//! The keys of a connection: connection string over DSN, with the documented defaults.
+
+use std::time::Duration;
+
+use twofactor_protocol::Secret;
+
+use super::code_source::{PromptMode, DEFAULT_CODE_ENV, DEFAULT_COMMAND_TIMEOUT};
+use crate::diag::{OdbcError, OdbcResult, SqlState};
+
+pub const DEFAULT_PORT: u16 = 7443;
+pub const DEFAULT_LOGIN_TIMEOUT: u64 = 30;
+pub const DEFAULT_FETCH_ROWS: u32 = 4096;
+
+/// Keys this driver understands (lower case); others are logged at debug and ignored.
+const KNOWN_KEYS: &[&str] = &[
+    "driver", "dsn", "uid", "user", "pwd", "password", "server", "port", "cafile", "tlsverify",
+    "tlsservername", "logintimeout", "connectiontimeout", "querytimeout", "fetchrows",
+    "twofactorcode", "twofactorcodeenv", "twofactorcodecommand", "twofactorcodecommandtimeout",
+    "twofactorprompt", "passwordcodeseparator", "logfile", "loglevel", "description", "database",
+];
+
+/// Key/value pairs, first occurrence wins (as ODBC specifies for repeated keywords);
+/// connection-string pairs go in before the DSN's so they override them.
+#[derive(Default, Clone)]
+pub struct Settings {
+    pairs: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&super::connection_string::mask_secrets(&self.to_connection_string()))
+    }
+}
+
+impl Settings {
+    pub fn push(&mut self, key: &str, value: &str) {
+        if self.get(key).is_none() {
+            self.pairs.push((key.trim().to_string(), value.to_string()));
+        }
+    }
+
+    pub fn extend(&mut self, pairs: impl IntoIterator<Item = (String, String)>) {
+        for (k, v) in pairs {
+            self.push(&k, &v);
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.as_str())
+    }
+
+    /// The first of several spellings present (`UID` / `User`).
+    pub fn get_any(&self, keys: &[&str]) -> Option<&str> {
+        keys.iter().find_map(|k| self.get(k))
+    }
+
+    pub fn unknown_keys(&self) -> impl Iterator<Item = &str> {
+        self.pairs.iter().map(|(k, _)| k.as_str()).filter(|k| !KNOWN_KEYS.contains(&k.to_ascii_lowercase().as_str()))
+    }
+
+    pub fn to_connection_string(&self) -> String {
+        super::connection_string::build(self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+}
+
+fn bad_key(key: &str, value: &str, expected: &str) -> OdbcError {
+    OdbcError::new(SqlState::GENERAL_ERROR, format!("invalid value {value:?} for {key}: expected {expected}"))
+}
+
+fn parse_u64(s: &Settings, key: &str) -> OdbcResult<Option<u64>> {
+    match s.get(key).map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|_| bad_key(key, v, "a whole number")),
+    }
+}
+
+fn parse_bool(s: &Settings, key: &str, default: bool) -> OdbcResult<bool> {
+    match s.get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) => match v.as_str() {
+            "yes" | "y" | "true" | "1" | "on" => Ok(true),
+            "no" | "n" | "false" | "0" | "off" => Ok(false),
+            _ => Err(bad_key(key, &v, "Yes or No")),
+        },
+    }
+}
+
+/// What a connect needs, resolved from the settings.
+#[derive(Debug)]
+pub struct ConnectConfig {
+    pub dsn: Option<String>,
+    pub host: String,
+    pub port: u16,
+    pub ca_file: Option<String>,
+    pub tls_verify: bool,
+    pub tls_server_name: String,
+    pub login_timeout: Option<Duration>,
+    pub connection_timeout: Option<Duration>,
+    pub query_timeout: Option<u64>,
+    pub fetch_rows: u32,
+    pub user: String,
+    /// The password to send: PWD without a code suffix when PasswordCodeSeparator is set.
+    pub password: Secret<String>,
+    pub password_suffix: Option<Secret<String>>,
+    pub code_key: Option<Secret<String>>,
+    pub code_env: String,
+    pub code_command: Option<String>,
+    pub code_command_timeout: Duration,
+    pub prompt: PromptMode,
+}
+
+impl ConnectConfig {
+    pub fn from_settings(s: &Settings) -> OdbcResult<Self> {
+        let host = s.get("Server").map(str::trim).filter(|h| !h.is_empty()).unwrap_or("localhost").to_string();
+        let port = match s.get("Port").map(str::trim).filter(|p| !p.is_empty()) {
+            None => DEFAULT_PORT,
+            Some(p) => p.parse().ok().filter(|&p| p != 0).ok_or_else(|| bad_key("Port", p, "a TCP port 1-65535"))?,
+        };
+        let pwd = s.get_any(&["PWD", "Password"]).unwrap_or("").to_string();
+        let separator = s.get("PasswordCodeSeparator").filter(|sep| !sep.is_empty());
+        let (password, password_suffix) = match separator.and_then(|sep| pwd.rfind(sep).map(|i| (i, sep.len()))) {
+            Some((i, n)) => (pwd[..i].to_string(), Some(Secret::new(pwd[i + n..].to_string()))),
+            None => (pwd, None),
+        };
+        let seconds = |key: &str| -> OdbcResult<Option<Duration>> {
+            Ok(parse_u64(s, key)?.filter(|&v| v > 0).map(Duration::from_secs))
+        };
+        Ok(ConnectConfig {
+            dsn: s.get("DSN").map(str::to_string).filter(|d| !d.is_empty()),
+            tls_server_name: s.get("TLSServerName").map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&host).to_string(),
+            host,
+            port,
+            ca_file: s.get("CAFile").map(str::trim).filter(|f| !f.is_empty()).map(str::to_string),
+            tls_verify: parse_bool(s, "TLSVerify", true)?,
+            login_timeout: match parse_u64(s, "LoginTimeout")? {
+                None => Some(Duration::from_secs(DEFAULT_LOGIN_TIMEOUT)),
+                Some(0) => None,
+                Some(v) => Some(Duration::from_secs(v)),
+            },
+            connection_timeout: seconds("ConnectionTimeout")?,
+            query_timeout: parse_u64(s, "QueryTimeout")?,
+            fetch_rows: match parse_u64(s, "FetchRows")? {
+                None | Some(0) => DEFAULT_FETCH_ROWS,
+                Some(v) => u32::try_from(v).map_err(|_| bad_key("FetchRows", &v.to_string(), "at most 4294967295"))?,
+            },
+            user: s.get_any(&["UID", "User"]).unwrap_or("").to_string(),
+            password: Secret::new(password),
+            password_suffix,
+            code_key: s.get("TwoFactorCode").filter(|c| !c.trim().is_empty()).map(|c| Secret::new(c.to_string())),
+            code_env: s.get("TwoFactorCodeEnv").map(str::trim).filter(|e| !e.is_empty()).unwrap_or(DEFAULT_CODE_ENV).to_string(),
+            code_command: s.get("TwoFactorCodeCommand").map(str::to_string).filter(|c| !c.trim().is_empty()),
+            code_command_timeout: seconds("TwoFactorCodeCommandTimeout")?.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
+            prompt: PromptMode::parse(s.get("TwoFactorPrompt").unwrap_or(""))?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(s: &str) -> Settings {
+        let mut out = Settings::default();
+        out.extend(super::super::connection_string::parse(s).unwrap());
+        out
+    }
+
+    #[test]
+    fn defaults_apply_when_keys_are_absent() {
+        let c = ConnectConfig::from_settings(&settings("UID=a;PWD=b")).unwrap();
+        assert_eq!((c.host.as_str(), c.port, c.tls_verify), ("localhost", DEFAULT_PORT, true));
+        assert_eq!(c.tls_server_name, "localhost");
+        assert_eq!(c.login_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.fetch_rows, 4096);
+        assert_eq!(c.code_env, "TWOFACTOR_CODE");
+        assert_eq!(c.prompt, PromptMode::No);
+    }
+
+    #[test]
+    fn the_connection_string_overrides_the_dsn_and_the_first_occurrence_wins() {
+        let mut s = settings("Server=cs;uid=x;UID=y");
+        s.extend(vec![("server".to_string(), "dsn".to_string()), ("Port".to_string(), "9000".to_string())]);
+        let c = ConnectConfig::from_settings(&s).unwrap();
+        assert_eq!((c.host.as_str(), c.port, c.user.as_str()), ("cs", 9000, "x"));
+    }
+
+    #[test]
+    fn the_code_is_split_from_the_password_at_the_last_separator() {
+        let c = ConnectConfig::from_settings(&settings("PWD=pa:ss:123456;PasswordCodeSeparator=:")).unwrap();
+        assert_eq!(c.password.expose(), "pa:ss");
+        assert_eq!(c.password_suffix.unwrap().expose(), "123456");
+        let c = ConnectConfig::from_settings(&settings("PWD=plain;PasswordCodeSeparator=:")).unwrap();
+        assert_eq!(c.password.expose(), "plain");
+        assert!(c.password_suffix.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_errors_naming_the_key() {
+        for (s, key) in [("Port=http", "Port"), ("TLSVerify=maybe", "TLSVerify"), ("LoginTimeout=-1", "LoginTimeout")] {
+            let e = ConnectConfig::from_settings(&settings(s)).unwrap_err();
+            assert!(e.message.contains(key), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn debug_output_of_settings_masks_secrets() {
+        let s = settings("UID=u;PWD={x;y};TwoFactorCode=123456");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("123456") && !shown.contains("x;y"), "{shown}");
+    }
+}

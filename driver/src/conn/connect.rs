@@ -1,0 +1,189 @@
+//! SQLConnect / SQLDriverConnect: TCP and TLS within the login timeout, Hello, the first
+//! factor, and the second factor from the first source that has a code.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use twofactor_protocol::{
+    ClientMessage, SecondFactor, Secret, ServerMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
+
+use super::code_source::{CodeSources, RealWorld};
+use super::config::{ConnectConfig, Settings};
+use super::session::{self, Session};
+use super::{lock, unexpected, Connection, SessionInfo};
+use crate::diag::{OdbcError, OdbcResult, SqlState};
+
+const CLIENT_NAME: &str = concat!("TwoFactor ODBC ", env!("CARGO_PKG_VERSION"));
+
+/// Hello → HelloOk: agrees on a protocol version.
+pub(super) fn hello(s: &mut Session) -> OdbcResult<String> {
+    let hello = ClientMessage::Hello {
+        min_version: MIN_PROTOCOL_VERSION,
+        max_version: PROTOCOL_VERSION,
+        client_name: CLIENT_NAME.into(),
+    };
+    match s.request(&hello).map_err(connect_error)? {
+        ServerMessage::HelloOk { version, server_name } if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) => {
+            Ok(server_name)
+        }
+        ServerMessage::HelloOk { version, .. } => Err(OdbcError::new(
+            SqlState::UNABLE_TO_CONNECT,
+            format!("the server chose protocol version {version}, which this driver does not speak"),
+        )),
+        other => Err(unexpected(&other)),
+    }
+}
+
+/// Errors of the login phase that the application should read as "could not connect".
+fn connect_error(e: OdbcError) -> OdbcError {
+    if e.state == SqlState::COMMUNICATION_LINK_FAILURE {
+        OdbcError { state: SqlState::UNABLE_TO_CONNECT, ..e }
+    } else {
+        e
+    }
+}
+
+/// SecondFactor → SecondFactorOk, or the server's error (28000, fatal: the server drops
+/// the session, which `receive` records).
+pub(super) fn send_second_factor(s: &mut Session, code: Secret<String>) -> OdbcResult<()> {
+    match s.request(&ClientMessage::SecondFactor { code })? {
+        ServerMessage::SecondFactorOk => Ok(()),
+        other => Err(unexpected(&other)),
+    }
+}
+
+impl Connection {
+    /// Connects with the merged keys. `prompting_allowed`: SQLDriverConnect with a
+    /// completion other than SQL_DRIVER_NOPROMPT.
+    pub fn connect(&self, settings: &Settings, prompting_allowed: bool) -> OdbcResult<()> {
+        if self.is_open() {
+            return Err(OdbcError::new(SqlState::CONNECTION_IN_USE, "connection already open"));
+        }
+        crate::log::configure_from_dsn(settings.get("LogFile"), settings.get("LogLevel"));
+        log::info!("connecting with {settings:?}");
+        for key in settings.unknown_keys() {
+            log::debug!("ignoring unknown key {key:?}");
+        }
+        let cfg = ConnectConfig::from_settings(settings)?;
+        let (login_timeout, connection_timeout) = {
+            let a = lock(&self.attributes);
+            let login = match a.login_timeout {
+                Some(0) => None,
+                Some(s) => Some(Duration::from_secs(s.into())),
+                None => cfg.login_timeout,
+            };
+            let conn = match a.connection_timeout {
+                0 => cfg.connection_timeout,
+                s => Some(Duration::from_secs(s.into())),
+            };
+            (login, conn)
+        };
+        let deadline = login_timeout.map(|t| Instant::now() + t);
+        let tls = super::tls::client_config(cfg.ca_file.as_deref(), cfg.tls_verify)?;
+        self.dead.store(false, Ordering::Release);
+        let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
+
+        let result = self.login(&mut s, &cfg, prompting_allowed);
+        let (server_name, session_id, cancel_key, pending) = match result {
+            Ok(v) => v,
+            Err(e) => {
+                s.close();
+                self.dead.store(false, Ordering::Release);
+                log::info!("connect to {} failed: {}", s_peer(&cfg), e.message);
+                return Err(e);
+            }
+        };
+        s.set_timeout(connection_timeout, SqlState::CONNECTION_TIMEOUT);
+        *lock(&self.info) = Some(SessionInfo {
+            dsn: cfg.dsn.clone().unwrap_or_default(),
+            server_name,
+            host: cfg.host.clone(),
+            port: cfg.port,
+            user: cfg.user.clone(),
+            fetch_rows: cfg.fetch_rows,
+            query_timeout: cfg.query_timeout,
+            session_id,
+            cancel_key,
+            tls,
+            tls_server_name: cfg.tls_server_name.clone(),
+        });
+        *lock(&self.session) = Some(s);
+        self.second_factor_pending.store(pending, Ordering::Release);
+        self.open.store(true, Ordering::Release);
+        if !pending {
+            if !self.autocommit() {
+                // Applied now that SQL may run; a failure leaves no half-open connection.
+                if let Err(e) = self.second_factor_verified() {
+                    let _ = self.disconnect();
+                    return Err(e);
+                }
+            }
+            log::info!("connected to {} as {:?}", s_peer(&cfg), cfg.user);
+        } else {
+            log::info!(
+                "connected to {} as {:?}; the server waits for the second factor (connection attribute 1002)",
+                s_peer(&cfg),
+                cfg.user
+            );
+        }
+        Ok(())
+    }
+
+    /// Hello, Login and, when the server asks, the second factor. Returns the server
+    /// name, the cancel credentials, and whether the second factor is still pending.
+    fn login(
+        &self,
+        s: &mut Session,
+        cfg: &ConnectConfig,
+        prompting_allowed: bool,
+    ) -> OdbcResult<(String, u64, Secret<[u8; 16]>, bool)> {
+        let server_name = hello(s)?;
+        let login = ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() };
+        let (session_id, cancel_key, second_factor) = match s.request(&login).map_err(connect_error)? {
+            ServerMessage::FirstFactorOk { session_id, cancel_key, second_factor } => (session_id, cancel_key, second_factor),
+            other => return Err(unexpected(&other)),
+        };
+        // Taken in every case: a code set before connect is for this login only.
+        let attribute_code = lock(&self.attributes).code_before_connect.take();
+        let (method, seconds_left, hint) = match second_factor {
+            SecondFactor::NotRequired => {
+                if attribute_code.is_some() || cfg.code_key.is_some() {
+                    log::debug!("the server needs no second factor for this user; the supplied code is dropped");
+                }
+                return Ok((server_name, session_id, cancel_key, false));
+            }
+            SecondFactor::Required { method, seconds_left, hint } => (method, seconds_left, hint),
+        };
+        let sources = CodeSources {
+            attribute: attribute_code,
+            key: cfg.code_key.clone(),
+            password_suffix: cfg.password_suffix.clone(),
+            env_var: cfg.code_env.clone(),
+            command: cfg.code_command.clone(),
+            command_timeout: cfg.code_command_timeout,
+            prompt: cfg.prompt,
+            prompting_allowed,
+        };
+        let prompt = if hint.is_empty() {
+            format!("{} code for {}@{}: ", method.name(), cfg.user, cfg.host)
+        } else {
+            format!("{} code sent to {} for {}@{}: ", method.name(), hint, cfg.user, cfg.host)
+        };
+        match sources.find(&RealWorld, &prompt)? {
+            Some((code, origin)) => {
+                log::info!("submitting the {} second factor from the {}", method.name(), origin.describe());
+                send_second_factor(s, code)?;
+                Ok((server_name, session_id, cancel_key, false))
+            }
+            None => {
+                log::info!("no two-factor code supplied; {} s left to set attribute 1002", seconds_left);
+                Ok((server_name, session_id, cancel_key, true))
+            }
+        }
+    }
+}
+
+fn s_peer(cfg: &ConnectConfig) -> String {
+    format!("{}:{}", cfg.host, cfg.port)
+}

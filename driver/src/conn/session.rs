@@ -1,0 +1,273 @@
+//! One TLS session with the server: blocking TCP, rustls, and the protocol's framing.
+//! Requests are buffered by `send` and flushed by `receive`, so a batch of messages costs
+//! one write.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
+use twofactor_protocol::{ClientMessage, ServerMessage, MAX_FRAME_LEN};
+
+use crate::diag::{OdbcError, OdbcResult, SqlState};
+
+const READ_CHUNK: usize = 64 * 1024;
+
+/// The message for every call on a connection the server has dropped.
+pub fn link_failure(detail: &str) -> OdbcError {
+    OdbcError::new(SqlState::COMMUNICATION_LINK_FAILURE, format!("communication link failure: {detail}"))
+}
+
+pub fn closed_by_server() -> OdbcError {
+    link_failure("connection closed by the server; disconnect and connect again")
+}
+
+pub struct Session {
+    stream: StreamOwned<ClientConnection, TcpStream>,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    wbuf: Vec<u8>,
+    /// Shared with the connection: set when the link is unusable.
+    dead: Arc<AtomicBool>,
+    /// SQLSTATE a read timeout reports (HYT00 while logging in, HYT01 afterwards).
+    timeout_state: SqlState,
+    /// Serial of the statement whose server cursor is open, if any (the server keeps
+    /// one open cursor per session).
+    pub cursor_owner: Option<u64>,
+    peer: String,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("peer", &self.peer).field("cursor_owner", &self.cursor_owner).finish()
+    }
+}
+
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)))
+}
+
+fn expired(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+fn login_timeout(peer: &str) -> OdbcError {
+    OdbcError::new(SqlState::TIMEOUT_EXPIRED, format!("login timeout expired while connecting to {peer}"))
+}
+
+fn is_timeout(e: &std::io::Error) -> bool {
+    matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+}
+
+/// Opens TCP (within the deadline) and completes the TLS handshake.
+pub fn open(
+    host: &str,
+    port: u16,
+    tls: Arc<ClientConfig>,
+    server_name: &str,
+    deadline: Option<Instant>,
+    dead: Arc<AtomicBool>,
+) -> OdbcResult<Session> {
+    let peer = format!("{host}:{port}");
+    let addrs: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("cannot resolve server {host:?}: {e}")))?
+        .collect();
+    let mut last_error = None;
+    let mut tcp = None;
+    for addr in &addrs {
+        if expired(deadline) {
+            return Err(login_timeout(&peer));
+        }
+        let attempt = match remaining(deadline) {
+            Some(t) => TcpStream::connect_timeout(addr, t),
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(s) => {
+                tcp = Some(s);
+                break;
+            }
+            Err(e) if is_timeout(&e) => return Err(login_timeout(&peer)),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let tcp = tcp.ok_or_else(|| {
+        let why = last_error.map_or_else(|| "no address".to_string(), |e| e.to_string());
+        OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("could not connect to {peer}: {why}"))
+    })?;
+    let _ = tcp.set_nodelay(true);
+    // Keepalive probes notice a peer that vanished without closing (a dead host, a
+    // dropped NAT entry), so a blocked read ends with 08S01 instead of hanging forever.
+    let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)).with_interval(Duration::from_secs(10));
+    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
+    let io = |e: std::io::Error| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("socket setup for {peer} failed: {e}"));
+    tcp.set_read_timeout(remaining(deadline)).map_err(io)?;
+    tcp.set_write_timeout(remaining(deadline)).map_err(io)?;
+
+    let name = super::tls::server_name(server_name)?;
+    let conn = ClientConnection::new(tls, name)
+        .map_err(|e| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("TLS setup for {peer} failed: {e}")))?;
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
+            if is_timeout(&e) {
+                return Err(login_timeout(&peer));
+            }
+            let hint = if e.kind() == ErrorKind::InvalidData {
+                " (check CAFile, and TLSServerName against the name in the server certificate)"
+            } else {
+                ""
+            };
+            return Err(OdbcError::new(
+                SqlState::UNABLE_TO_CONNECT,
+                format!("TLS handshake with {peer} failed: {e}{hint}"),
+            ));
+        }
+    }
+    Ok(Session {
+        stream,
+        rbuf: Vec::with_capacity(READ_CHUNK),
+        rpos: 0,
+        wbuf: Vec::with_capacity(4096),
+        dead,
+        timeout_state: SqlState::TIMEOUT_EXPIRED,
+        cursor_owner: None,
+        peer,
+    })
+}
+
+impl Session {
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Sets the read/write timeout for what follows and the SQLSTATE it raises.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>, state: SqlState) {
+        let _ = self.stream.sock.set_read_timeout(timeout);
+        let _ = self.stream.sock.set_write_timeout(timeout);
+        self.timeout_state = state;
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    fn fail(&self, error: OdbcError) -> OdbcError {
+        self.dead.store(true, Ordering::Release);
+        log::warn!("connection to {} is no longer usable: {}", self.peer, error.message);
+        error
+    }
+
+    fn io_error(&self, e: std::io::Error) -> OdbcError {
+        if is_timeout(&e) {
+            // The answer may still arrive later and would be taken for the answer to the
+            // next request: the session cannot be trusted after a timeout.
+            return self.fail(OdbcError::new(self.timeout_state, format!("timeout expired waiting for the server at {}", self.peer)));
+        }
+        match e.kind() {
+            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
+                self.fail(closed_by_server())
+            }
+            _ => self.fail(link_failure(&e.to_string())),
+        }
+    }
+
+    /// Queues a message; it is written by the next `receive` (or `flush`).
+    pub fn send(&mut self, message: &ClientMessage) -> OdbcResult<()> {
+        if self.is_dead() {
+            return Err(closed_by_server());
+        }
+        message.encode(&mut self.wbuf);
+        Ok(())
+    }
+
+    pub fn flush(&mut self) -> OdbcResult<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        if self.is_dead() {
+            self.wbuf.clear();
+            return Err(closed_by_server());
+        }
+        let result = self.stream.write_all(&self.wbuf).and_then(|_| self.stream.flush());
+        self.wbuf.clear();
+        result.map_err(|e| self.io_error(e))
+    }
+
+    /// The next message from the server. `Error` messages become `Err` with the server's
+    /// SQLSTATE, native code and text; a fatal one also marks the connection dead.
+    pub fn receive(&mut self) -> OdbcResult<ServerMessage> {
+        match self.receive_raw()? {
+            ServerMessage::Error(e) => {
+                let error = OdbcError::server(SqlState(e.sqlstate), e.native, e.message);
+                if e.fatal {
+                    self.dead.store(true, Ordering::Release);
+                    log::info!("server ended the session: {} ({}, native {})", error.message, error.state, error.native);
+                }
+                Err(error)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// `send` then `receive`.
+    pub fn request(&mut self, message: &ClientMessage) -> OdbcResult<ServerMessage> {
+        self.send(message)?;
+        self.receive()
+    }
+
+    fn receive_raw(&mut self) -> OdbcResult<ServerMessage> {
+        self.flush()?;
+        if self.is_dead() {
+            return Err(closed_by_server());
+        }
+        loop {
+            match ServerMessage::decode(&self.rbuf[self.rpos..], MAX_FRAME_LEN) {
+                Ok(Some((message, used))) => {
+                    self.rpos += used;
+                    if self.rpos == self.rbuf.len() {
+                        self.rbuf.clear();
+                        self.rpos = 0;
+                    }
+                    return Ok(message);
+                }
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(link_failure(&format!("malformed message from the server: {e}")))),
+            }
+            if self.rpos > 0 {
+                self.rbuf.drain(..self.rpos);
+                self.rpos = 0;
+            }
+            let have = self.rbuf.len();
+            self.rbuf.resize(have + READ_CHUNK, 0);
+            let n = self.stream.read(&mut self.rbuf[have..]);
+            match n {
+                Ok(0) => {
+                    self.rbuf.truncate(have);
+                    return Err(self.fail(closed_by_server()));
+                }
+                Ok(n) => self.rbuf.truncate(have + n),
+                Err(e) if e.kind() == ErrorKind::Interrupted => self.rbuf.truncate(have),
+                Err(e) => {
+                    self.rbuf.truncate(have);
+                    return Err(self.io_error(e));
+                }
+            }
+        }
+    }
+
+    /// Says goodbye (Terminate, TLS close_notify) without waiting for an answer.
+    pub fn close(mut self) {
+        if !self.is_dead() {
+            let _ = self.stream.sock.set_write_timeout(Some(Duration::from_secs(2)));
+            let _ = self.send(&ClientMessage::Terminate);
+            let _ = self.flush();
+            self.stream.conn.send_close_notify();
+            let _ = self.stream.conn.complete_io(&mut self.stream.sock);
+        }
+        let _ = self.stream.sock.shutdown(std::net::Shutdown::Both);
+    }
+}

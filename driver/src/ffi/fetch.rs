@@ -1,0 +1,319 @@
+//! SQLBindCol, SQLFetch, SQLFetchScroll, SQLExtendedFetch, SQLGetData. The rows come
+//! straight from the received batch into the application's buffers: per row and column
+//! one address computation, one conversion, no allocation.
+
+use std::ffi::c_void;
+use std::mem::size_of;
+
+use odbc_sys::SqlReturn;
+use twofactor_protocol::{ColumnDesc, RowBatch};
+
+use super::{call, Warnings};
+use crate::convert::{self, CType, Piece, Target, SQL_NULL_DATA};
+use crate::desc::{DescData, DescRecord};
+use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
+use crate::stmt::{Inner, Phase, Statement};
+
+const SQL_ROW_SUCCESS: u16 = 0;
+const SQL_ROW_NOROW: u16 = 3;
+const SQL_ROW_ERROR: u16 = 5;
+const SQL_ROW_SUCCESS_WITH_INFO: u16 = 6;
+const SQL_FETCH_NEXT: i16 = 1;
+
+/// Where an element of a bound array lives: `base + offset + row * stride`.
+fn element(base: usize, offset: isize, row: usize, stride: usize) -> usize {
+    (base as isize).wrapping_add(offset) as usize + row * stride
+}
+
+/// Reads the bind offset an application keeps behind SQL_ATTR_*_BIND_OFFSET_PTR.
+///
+/// # Safety
+/// `ptr` is 0 or points to a readable SQLLEN.
+pub(crate) unsafe fn bind_offset(ptr: usize) -> isize {
+    if ptr == 0 {
+        0
+    } else {
+        (ptr as *const isize).read_unaligned()
+    }
+}
+
+/// # Safety
+/// `addr` is 0 or writable for a SQLLEN.
+pub(crate) unsafe fn write_len_at(addr: usize, v: isize) {
+    if addr != 0 {
+        (addr as *mut isize).write_unaligned(v);
+    }
+}
+
+/// The buffer one value goes into. Fixed-size C types ignore the buffer length as ODBC
+/// says; a missing data pointer gets a scratch buffer so only the length is reported.
+///
+/// # Safety
+/// `addr` is 0 or valid for `len` bytes (the application's promise when it bound).
+unsafe fn target_slice<'a>(addr: usize, len: usize, scratch: &'a mut [u8; 32]) -> &'a mut [u8] {
+    if addr == 0 {
+        if len <= scratch.len() && len > 0 {
+            &mut scratch[..len]
+        } else {
+            &mut scratch[..0]
+        }
+    } else {
+        std::slice::from_raw_parts_mut(addr as *mut u8, len)
+    }
+}
+
+fn ctype_of(code: i16) -> OdbcResult<CType> {
+    CType::from_code(code).ok_or_else(|| OdbcError::new(SqlState::INVALID_C_TYPE, format!("invalid application buffer type {code}")))
+}
+
+/// Writes the value (or its length, or NULL) of one converted column.
+///
+/// # Safety
+/// The indicator and length addresses are 0 or writable SQLLENs.
+unsafe fn report(piece: &Piece, indicator: usize, length: usize) -> OdbcResult<()> {
+    if piece.indicator == SQL_NULL_DATA {
+        if indicator == 0 {
+            return Err(OdbcError::new(SqlState::INDICATOR_REQUIRED, "indicator variable required but not supplied"));
+        }
+        write_len_at(indicator, SQL_NULL_DATA);
+        return Ok(());
+    }
+    if indicator != 0 && indicator != length {
+        write_len_at(indicator, 0);
+    }
+    write_len_at(length, piece.indicator);
+    Ok(())
+}
+
+/// Converts row `row` of `batch` into element `i` of every bound column.
+///
+/// # Safety
+/// The ARD's addresses are the application's bound buffers.
+unsafe fn write_row(ard: &DescData, offset: isize, columns: &[ColumnDesc], batch: &RowBatch, row: usize, i: usize, warnings: &mut Warnings) -> OdbcResult<u16> {
+    let mut status = SQL_ROW_SUCCESS;
+    for (k, rec) in ard.records.iter().enumerate() {
+        if !rec.is_bound() || k >= batch.columns() {
+            continue;
+        }
+        let col = k + 1;
+        match write_column(ard, rec, offset, columns.get(k).map_or(0, |c| c.sql_type), batch, row, k, i) {
+            Ok(Some(w)) => {
+                warnings.push(w.at_row(i + 1).at_column(col));
+                status = SQL_ROW_SUCCESS_WITH_INFO;
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e.at_row(i + 1).at_column(col)),
+        }
+    }
+    Ok(status)
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn write_column(ard: &DescData, rec: &DescRecord, offset: isize, sql: i16, batch: &RowBatch, row: usize, k: usize, i: usize) -> OdbcResult<Option<OdbcError>> {
+    let ctype = ctype_of(rec.concise_type)?;
+    let ctype = if ctype == CType::Default { CType::default_for(sql) } else { ctype };
+    let len = ctype.fixed_size().unwrap_or(rec.octet_length.max(0) as usize);
+    let (data_stride, len_stride) = if ard.bind_type == 0 { (len, size_of::<isize>()) } else { (ard.bind_type, ard.bind_type) };
+    let data = if rec.data_ptr == 0 { 0 } else { element(rec.data_ptr, offset, i, data_stride) };
+    let ind = if rec.indicator_ptr == 0 { 0 } else { element(rec.indicator_ptr, offset, i, len_stride) };
+    let olen = if rec.octet_length_ptr == 0 { 0 } else { element(rec.octet_length_ptr, offset, i, len_stride) };
+    let mut scratch = [0u8; 32];
+    let buf = target_slice(data, len, &mut scratch);
+    let target = Target { ctype, precision: if rec.precision > 0 { rec.precision as u8 } else { 38 }, scale: rec.scale as i8 };
+    let piece = convert::to_c(batch.value(row, k), sql, target, buf, 0)?;
+    report(&piece, ind, olen)?;
+    Ok(piece.warning)
+}
+
+/// Where a fetch reports: rowset size, rows-fetched and row-status addresses.
+struct FetchOut {
+    size: usize,
+    rows_fetched: usize,
+    statuses: usize,
+}
+
+fn check_cursor(inner: &Inner) -> OdbcResult<()> {
+    if inner.cursor.is_some() {
+        return Ok(());
+    }
+    match inner.phase {
+        Phase::Allocated | Phase::Prepared => Err(OdbcError::sequence("no statement has been executed")),
+        _ => Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: no result set is open")),
+    }
+}
+
+/// One rowset.
+///
+/// # Safety
+/// The addresses in `out` and in the ARD are the application's.
+unsafe fn fetch_rowset(stmt: &Statement, warnings: &mut Warnings, out: impl FnOnce(&Inner, &DescData, &DescData) -> FetchOut) -> OdbcResult<Completion> {
+    let mut inner = stmt.lock();
+    check_cursor(&inner)?;
+    let ard_desc = stmt.ard(&inner);
+    let ard = ard_desc.lock();
+    let ird = stmt.ird().lock();
+    let out = out(&inner, &ard, &ird);
+    let retrieve = inner.attrs.retrieve_data;
+    let max_rows = inner.attrs.max_rows;
+    let offset = bind_offset(ard.bind_offset_ptr);
+    let cursor = inner.cursor.as_mut().expect("checked above");
+    cursor.begin_rowset();
+    let mut n = 0;
+    let mut errors = 0;
+    let mut last_error = None;
+    while n < out.size {
+        let Some(row) = cursor.advance(stmt, max_rows, n == 0)? else { break };
+        let batch = cursor.batch().expect("advance returned a row of this batch");
+        let status = if retrieve {
+            match write_row(&ard, offset, &ird.columns, batch, row, n, warnings) {
+                Ok(s) => s,
+                Err(e) => {
+                    errors += 1;
+                    last_error = Some(e.clone());
+                    warnings.push(e);
+                    SQL_ROW_ERROR
+                }
+            }
+        } else {
+            SQL_ROW_SUCCESS
+        };
+        if out.statuses != 0 {
+            ((out.statuses as *mut u16).add(n)).write_unaligned(status);
+        }
+        n += 1;
+    }
+    if out.statuses != 0 {
+        for j in n..out.size {
+            ((out.statuses as *mut u16).add(j)).write_unaligned(SQL_ROW_NOROW);
+        }
+    }
+    if out.rows_fetched != 0 {
+        (out.rows_fetched as *mut usize).write_unaligned(n);
+    }
+    if n == 0 {
+        cursor.at_end = true;
+        return Ok(Completion::NoData);
+    }
+    if errors > 0 {
+        if out.size == 1 {
+            // A single row's error is the call's error.
+            return Err(last_error.expect("counted"));
+        }
+        warnings.warn(SqlState::ERROR_IN_ROW, "error in row");
+    }
+    Ok(Completion::Success)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLFetch(stmt: *mut c_void) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| {
+        fetch_rowset(s, w, |_, ard, ird| FetchOut { size: ard.array_size.max(1), rows_fetched: ird.rows_processed_ptr, statuses: ird.array_status_ptr })
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLFetchScroll(stmt: *mut c_void, orientation: i16, _offset: isize) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| {
+        if orientation != SQL_FETCH_NEXT {
+            return Err(OdbcError::new(SqlState::FETCH_TYPE_OUT_OF_RANGE, "fetch type out of range: the cursor is forward-only"));
+        }
+        fetch_rowset(s, w, |_, ard, ird| FetchOut { size: ard.array_size.max(1), rows_fetched: ird.rows_processed_ptr, statuses: ird.array_status_ptr })
+    })
+}
+
+/// ODBC 2: the rowset size is SQL_ROWSET_SIZE and the counts go to the arguments.
+#[no_mangle]
+pub unsafe extern "system" fn SQLExtendedFetch(stmt: *mut c_void, orientation: i16, _offset: isize, row_count: *mut usize, status: *mut u16) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| {
+        if orientation != SQL_FETCH_NEXT {
+            return Err(OdbcError::new(SqlState::FETCH_TYPE_OUT_OF_RANGE, "fetch type out of range: the cursor is forward-only"));
+        }
+        fetch_rowset(s, w, |inner, _, _| FetchOut { size: inner.attrs.rowset_size.max(1), rows_fetched: row_count as usize, statuses: status as usize })
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLBindCol(stmt: *mut c_void, column: u16, target_type: i16, target: *mut c_void, buffer_length: isize, indicator: *mut isize) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let inner = s.lock();
+        if column == 0 {
+            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0: bookmarks are not supported"));
+        }
+        if inner.cursor.is_some() && usize::from(column) > s.ird().lock().columns.len() {
+            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {column}")));
+        }
+        let ard = s.ard(&inner);
+        let mut ard = ard.lock();
+        if target.is_null() && indicator.is_null() {
+            ard.unbind(column.into());
+            return Ok(Completion::Success);
+        }
+        let ctype = ctype_of(target_type)?;
+        if buffer_length < 0 {
+            return Err(OdbcError::buffer_length("BufferLength", buffer_length as i64));
+        }
+        let rec = ard.record_mut(column.into());
+        rec.concise_type = target_type;
+        rec.octet_length = buffer_length;
+        rec.data_ptr = target as usize;
+        rec.indicator_ptr = indicator as usize;
+        rec.octet_length_ptr = indicator as usize;
+        if ctype == CType::Numeric {
+            rec.precision = 38;
+            rec.scale = 0;
+        }
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetData(stmt: *mut c_void, column: u16, target_type: i16, target: *mut c_void, buffer_length: isize, indicator: *mut isize) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| get_data(s, w, column.into(), target_type, target as usize, buffer_length, indicator as usize))
+}
+
+unsafe fn get_data(s: &Statement, w: &mut Warnings, column: usize, target_type: i16, target: usize, buffer_length: isize, indicator: usize) -> OdbcResult<Completion> {
+    let mut inner = s.lock();
+    check_cursor(&inner)?;
+    if column == 0 {
+        return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0: bookmarks are not supported"));
+    }
+    let ard_rec = s.ard(&inner).lock().record(column).cloned();
+    let (code, precision, scale) = match (target_type, &ard_rec) {
+        (crate::convert::code::ARD_TYPE, Some(r)) => (r.concise_type, r.precision, r.scale),
+        (crate::convert::code::ARD_TYPE, None) => (crate::convert::code::DEFAULT, 0, 0),
+        (t, _) => (t, 0, -1),
+    };
+    let ctype = ctype_of(code)?;
+    if target == 0 {
+        return Err(OdbcError::null_pointer("TargetValuePtr"));
+    }
+    if buffer_length < 0 && ctype.fixed_size().is_none() {
+        return Err(OdbcError::buffer_length("BufferLength", buffer_length as i64));
+    }
+    let col = s.ird().lock().columns.get(column - 1).map(|c| (c.sql_type, c.decimal_digits));
+    let Some((sql, digits)) = col else {
+        return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {column}")));
+    };
+    let cursor = inner.cursor.as_mut().expect("checked above");
+    if cursor.getdata.column != column {
+        cursor.getdata = crate::stmt::cursor::GetDataProgress { column, offset: 0, done: false };
+    }
+    if cursor.getdata.done {
+        return Ok(Completion::NoData);
+    }
+    let resolved = if ctype == CType::Default { CType::default_for(sql) } else { ctype };
+    let len = resolved.fixed_size().unwrap_or(buffer_length.max(0) as usize);
+    let buf = std::slice::from_raw_parts_mut(target as *mut u8, len);
+    // GetData without ARD precision uses the column's own scale, so decimals keep their digits.
+    let scale = if scale < 0 { digits } else { scale };
+    let t = Target { ctype: resolved, precision: if precision > 0 { precision as u8 } else { 38 }, scale: scale as i8 };
+    let offset = cursor.getdata.offset;
+    let piece = convert::to_c(cursor.current_value(column)?, sql, t, buf, offset).map_err(|e| e.at_column(column))?;
+    report(&piece, indicator, indicator)?;
+    cursor.getdata.offset += piece.consumed;
+    cursor.getdata.done = piece.complete;
+    if let Some(warning) = piece.warning {
+        w.push(warning.at_column(column));
+    }
+    Ok(Completion::Success)
+}

@@ -1,0 +1,433 @@
+//! Statement exports: execution, result description, attributes, cursor names.
+
+use std::ffi::c_void;
+
+use odbc_sys::SqlReturn;
+
+use super::params::{build_params, report_params};
+use super::text::{read_required, read_str, write_len, write_str, write_str_bytes, AppChar};
+use super::{call, Warnings};
+use crate::desc::FieldValue;
+use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
+use crate::stmt::{attrs, columns, exec, Inner, Phase, Statement};
+
+const SQL_CLOSE: u16 = 0;
+const SQL_DROP: u16 = 1;
+const SQL_UNBIND: u16 = 2;
+const SQL_RESET_PARAMS: u16 = 3;
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLFreeStmt(stmt: *mut c_void, option: u16) -> SqlReturn {
+    if option == SQL_DROP {
+        return super::guard(|| {
+            if crate::stmt::free(stmt as usize) {
+                SqlReturn::SUCCESS
+            } else {
+                SqlReturn::INVALID_HANDLE
+            }
+        });
+    }
+    call::<Statement, _>(stmt, |s, _| {
+        let mut inner = s.lock();
+        match option {
+            SQL_CLOSE => s.close_cursor(&mut inner)?,
+            SQL_UNBIND => s.unbind_columns(&inner),
+            SQL_RESET_PARAMS => s.reset_params(&inner),
+            other => return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, format!("option type out of range: {other}"))),
+        }
+        Ok(Completion::Success)
+    })
+}
+
+/// Statement text: SQL_NTS or a positive length in characters.
+unsafe fn statement_text<C: AppChar>(text: *const C, len: i32) -> OdbcResult<String> {
+    if len == 0 || (len < 0 && len as isize != super::text::SQL_NTS) {
+        return Err(OdbcError::buffer_length("TextLength", len.into()));
+    }
+    read_required(text, len as isize, "StatementText")
+}
+
+/// Runs an execution with the bound parameters and reports the parameter statuses.
+unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, run: impl FnOnce(&Statement, &mut Inner, twofactor_protocol::RowBatch) -> OdbcResult<()>) -> OdbcResult<Completion> {
+    let (params, sent) = build_params(s, inner)?;
+    let result = run(s, inner, params);
+    report_params(s, &sent, result.is_ok());
+    result?;
+    if let Ok(mut d) = s.diagnostics().lock() {
+        d.row_count = inner.row_count;
+    }
+    Ok(Completion::Success)
+}
+
+unsafe fn exec_direct<C: AppChar>(stmt: *mut c_void, text: *const C, len: i32) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let sql = statement_text(text, len)?;
+        let mut inner = s.lock();
+        execute_with_params(s, &mut inner, |s, inner, params| exec::exec_direct(s, inner, sql, params))
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLExecDirect(stmt: *mut c_void, text: *const u8, len: i32) -> SqlReturn {
+    exec_direct(stmt, text, len)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLExecDirectW(stmt: *mut c_void, text: *const u16, len: i32) -> SqlReturn {
+    exec_direct(stmt, text, len)
+}
+
+unsafe fn prepare<C: AppChar>(stmt: *mut c_void, text: *const C, len: i32) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let sql = statement_text(text, len)?;
+        let mut inner = s.lock();
+        exec::prepare(s, &mut inner, sql)?;
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLPrepare(stmt: *mut c_void, text: *const u8, len: i32) -> SqlReturn {
+    prepare(stmt, text, len)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLPrepareW(stmt: *mut c_void, text: *const u16, len: i32) -> SqlReturn {
+    prepare(stmt, text, len)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLExecute(stmt: *mut c_void) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let mut inner = s.lock();
+        if inner.prepared_id.is_none() {
+            return Err(OdbcError::sequence("SQLExecute called before SQLPrepare"));
+        }
+        if inner.cursor.is_some() {
+            return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: a result set is open; close the cursor first"));
+        }
+        execute_with_params(s, &mut inner, exec::execute)
+    })
+}
+
+fn require_description(inner: &Inner) -> OdbcResult<()> {
+    match inner.phase {
+        Phase::Allocated if inner.cursor.is_none() => Err(OdbcError::sequence("the statement is neither prepared nor executed")),
+        _ => Ok(()),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLNumResultCols(stmt: *mut c_void, count: *mut i16) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        if count.is_null() {
+            return Err(OdbcError::null_pointer("ColumnCountPtr"));
+        }
+        let inner = s.lock();
+        require_description(&inner)?;
+        let n = s.ird().lock().columns.len();
+        count.write_unaligned(n.min(i16::MAX as usize) as i16);
+        Ok(Completion::Success)
+    })
+}
+
+/// The column `n` (1-based) of the current result or prepared statement.
+fn column(s: &Statement, inner: &Inner, n: u16) -> OdbcResult<twofactor_protocol::ColumnDesc> {
+    require_description(inner)?;
+    let ird = s.ird().lock();
+    if ird.columns.is_empty() {
+        return Err(OdbcError::new(SqlState(*b"07005"), "prepared statement not a cursor-specification"));
+    }
+    usize::from(n)
+        .checked_sub(1)
+        .and_then(|i| ird.columns.get(i))
+        .cloned()
+        .ok_or_else(|| OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {n}: the result has {} columns", ird.columns.len())))
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn describe_col<C: AppChar>(
+    stmt: *mut c_void,
+    n: u16,
+    name: *mut C,
+    buffer_length: i16,
+    name_length: *mut i16,
+    data_type: *mut i16,
+    size: *mut usize,
+    digits: *mut i16,
+    nullable: *mut i16,
+) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| {
+        let inner = s.lock();
+        let c = column(s, &inner, n)?;
+        if write_str(&c.name, name, buffer_length.into(), name_length, "ColumnName")? {
+            w.push(OdbcError::truncated("column name"));
+        }
+        if !data_type.is_null() {
+            data_type.write_unaligned(columns::app_sql_type(c.sql_type, s.conn.odbc_version()));
+        }
+        if !size.is_null() {
+            size.write_unaligned(columns::column_size(&c) as usize);
+        }
+        if !digits.is_null() {
+            digits.write_unaligned(c.decimal_digits);
+        }
+        if !nullable.is_null() {
+            nullable.write_unaligned(c.nullable.odbc_code());
+        }
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLDescribeCol(
+    stmt: *mut c_void,
+    n: u16,
+    name: *mut u8,
+    buffer_length: i16,
+    name_length: *mut i16,
+    data_type: *mut i16,
+    size: *mut usize,
+    digits: *mut i16,
+    nullable: *mut i16,
+) -> SqlReturn {
+    describe_col(stmt, n, name, buffer_length, name_length, data_type, size, digits, nullable)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLDescribeColW(
+    stmt: *mut c_void,
+    n: u16,
+    name: *mut u16,
+    buffer_length: i16,
+    name_length: *mut i16,
+    data_type: *mut i16,
+    size: *mut usize,
+    digits: *mut i16,
+    nullable: *mut i16,
+) -> SqlReturn {
+    describe_col(stmt, n, name, buffer_length, name_length, data_type, size, digits, nullable)
+}
+
+/// SQLColAttribute: character attributes in bytes, in both entry points.
+unsafe fn col_attribute<C: AppChar>(
+    stmt: *mut c_void,
+    n: u16,
+    field: u16,
+    text: *mut c_void,
+    buffer_length: i16,
+    text_length: *mut i16,
+    number: *mut isize,
+) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| {
+        let inner = s.lock();
+        let value = if field == columns::field::COUNT || field == columns::field::COLUMN_COUNT {
+            require_description(&inner)?;
+            FieldValue::Int(s.ird().lock().columns.len() as i64)
+        } else {
+            let c = column(s, &inner, n)?;
+            let count = s.ird().lock().columns.len();
+            columns::attribute(&c, field, count, s.conn.odbc_version())?
+        };
+        match value {
+            FieldValue::Str(v) => {
+                if write_str_bytes(&v, text as *mut C, buffer_length.into(), text_length, "CharacterAttributePtr")? {
+                    w.push(OdbcError::truncated("column attribute"));
+                }
+            }
+            FieldValue::Int(v) => {
+                if !number.is_null() {
+                    number.write_unaligned(v as isize);
+                }
+            }
+            FieldValue::Ptr(p) => {
+                if !number.is_null() {
+                    number.write_unaligned(p as isize);
+                }
+            }
+        }
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLColAttribute(
+    stmt: *mut c_void,
+    n: u16,
+    field: u16,
+    text: *mut c_void,
+    buffer_length: i16,
+    text_length: *mut i16,
+    number: *mut isize,
+) -> SqlReturn {
+    col_attribute::<u8>(stmt, n, field, text, buffer_length, text_length, number)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLColAttributeW(
+    stmt: *mut c_void,
+    n: u16,
+    field: u16,
+    text: *mut c_void,
+    buffer_length: i16,
+    text_length: *mut i16,
+    number: *mut isize,
+) -> SqlReturn {
+    col_attribute::<u16>(stmt, n, field, text, buffer_length, text_length, number)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLRowCount(stmt: *mut c_void, count: *mut isize) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        if count.is_null() {
+            return Err(OdbcError::null_pointer("RowCountPtr"));
+        }
+        let inner = s.lock();
+        if inner.phase == Phase::Allocated && inner.cursor.is_none() && inner.sql.is_none() {
+            return Err(OdbcError::sequence("the statement has not been executed"));
+        }
+        count.write_unaligned(inner.row_count as isize);
+        Ok(Completion::Success)
+    })
+}
+
+/// One result per statement: the next one never exists, and the current one closes.
+#[no_mangle]
+pub unsafe extern "system" fn SQLMoreResults(stmt: *mut c_void) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let mut inner = s.lock();
+        s.close_cursor(&mut inner)?;
+        Ok(Completion::NoData)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLCloseCursor(stmt: *mut c_void) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let mut inner = s.lock();
+        if inner.cursor.is_none() {
+            return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: no cursor is open"));
+        }
+        s.close_cursor(&mut inner)?;
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLCancel(stmt: *mut c_void) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| exec::cancel(s).map(|_| Completion::Success))
+}
+
+unsafe fn get_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void, length: *mut i32, narrow: bool) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        if value.is_null() {
+            return Err(OdbcError::null_pointer("ValuePtr"));
+        }
+        let inner = s.lock();
+        let v = attrs::get(s, &inner, attr)?;
+        if narrow && !attrs::is_pointer(attr) {
+            (value as *mut u32).write_unaligned(v.min(u32::MAX as usize) as u32);
+            write_len(length, 4);
+        } else {
+            (value as *mut usize).write_unaligned(v);
+            write_len(length, std::mem::size_of::<usize>());
+        }
+        Ok(Completion::Success)
+    })
+}
+
+unsafe fn set_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void, w_ok: bool) -> SqlReturn {
+    let _ = w_ok;
+    call::<Statement, _>(stmt, |s, w: &mut Warnings| {
+        let mut inner = s.lock();
+        if let Some(warning) = attrs::set(s, &mut inner, attr, value as usize)? {
+            w.push(warning);
+        }
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetStmtAttr(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32, length: *mut i32) -> SqlReturn {
+    get_stmt_attr(stmt, attr, value, length, false)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetStmtAttrW(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32, length: *mut i32) -> SqlReturn {
+    get_stmt_attr(stmt, attr, value, length, false)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLSetStmtAttr(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32) -> SqlReturn {
+    set_stmt_attr(stmt, attr, value, false)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLSetStmtAttrW(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32) -> SqlReturn {
+    set_stmt_attr(stmt, attr, value, true)
+}
+
+/// ODBC 2: 32-bit option values.
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetStmtOption(stmt: *mut c_void, option: u16, value: *mut c_void) -> SqlReturn {
+    get_stmt_attr(stmt, option.into(), value, std::ptr::null_mut(), true)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLSetStmtOption(stmt: *mut c_void, option: u16, value: usize) -> SqlReturn {
+    set_stmt_attr(stmt, option.into(), value as *mut c_void, false)
+}
+
+unsafe fn get_cursor_name<C: AppChar>(stmt: *mut c_void, name: *mut C, buffer_length: i16, length: *mut i16) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| {
+        let inner = s.lock();
+        let generated;
+        let n = match &inner.cursor_name {
+            Some(n) => n.as_str(),
+            None => {
+                generated = format!("SQL_CUR{}", s.serial);
+                generated.as_str()
+            }
+        };
+        if write_str(n, name, buffer_length.into(), length, "CursorName")? {
+            w.push(OdbcError::truncated("cursor name"));
+        }
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetCursorName(stmt: *mut c_void, name: *mut u8, buffer_length: i16, length: *mut i16) -> SqlReturn {
+    get_cursor_name(stmt, name, buffer_length, length)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetCursorNameW(stmt: *mut c_void, name: *mut u16, buffer_length: i16, length: *mut i16) -> SqlReturn {
+    get_cursor_name(stmt, name, buffer_length, length)
+}
+
+unsafe fn set_cursor_name<C: AppChar>(stmt: *mut c_void, name: *const C, len: i16) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let n = read_str(name, len.into(), "CursorName")?.ok_or_else(|| OdbcError::null_pointer("CursorName"))?;
+        let upper = n.to_ascii_uppercase();
+        if n.is_empty() || n.len() > 128 || upper.starts_with("SQLCUR") || upper.starts_with("SQL_CUR") {
+            return Err(OdbcError::new(SqlState::INVALID_CURSOR_NAME, format!("invalid cursor name {n:?}")));
+        }
+        let mut inner = s.lock();
+        if inner.cursor.is_some() {
+            return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: a cursor is open"));
+        }
+        inner.cursor_name = Some(n);
+        Ok(Completion::Success)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLSetCursorName(stmt: *mut c_void, name: *const u8, len: i16) -> SqlReturn {
+    set_cursor_name(stmt, name, len)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLSetCursorNameW(stmt: *mut c_void, name: *const u16, len: i16) -> SqlReturn {
+    set_cursor_name(stmt, name, len)
+}

@@ -1,0 +1,186 @@
+//! The local side of a result set: the batch being read, the position in it, where the
+//! next batch comes from (this statement's spill, else the server), and the progress of
+//! piecewise SQLGetData.
+
+use twofactor_protocol::{ClientMessage, RowBatch, ServerMessage, ValueRef};
+
+use crate::conn::unexpected;
+use crate::diag::{OdbcError, OdbcResult, SqlState};
+
+use super::{lock, Statement};
+
+/// How far SQLGetData got in the current row's column.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GetDataProgress {
+    /// 1-based column; 0 = none yet.
+    pub column: usize,
+    /// Source units already returned.
+    pub offset: usize,
+    /// Everything was returned: the next call answers SQL_NO_DATA.
+    pub done: bool,
+}
+
+#[derive(Debug)]
+pub struct Cursor {
+    batch: Option<RowBatch>,
+    /// Next row of `batch` to return.
+    next: usize,
+    /// Row of `batch` SQLGetData reads: the first row of the last rowset, while it is
+    /// still in `batch`.
+    current: Option<usize>,
+    /// More rows may come from the spill or the server.
+    more: bool,
+    /// 1-based number of the current row in the result set (SQL_ATTR_ROW_NUMBER).
+    pub row_number: usize,
+    /// Rows returned so far (SQL_ATTR_MAX_ROWS).
+    pub returned: usize,
+    pub getdata: GetDataProgress,
+    /// The last SQLFetch reported the end of the result set.
+    pub at_end: bool,
+}
+
+impl Cursor {
+    pub fn new(first: RowBatch, last: bool) -> Self {
+        Cursor {
+            batch: Some(first),
+            next: 0,
+            current: None,
+            more: !last,
+            row_number: 0,
+            returned: 0,
+            getdata: GetDataProgress::default(),
+            at_end: false,
+        }
+    }
+
+    pub fn has_current_row(&self) -> bool {
+        self.current.is_some()
+    }
+
+    /// Starts a rowset: forgets the previous current row and SQLGetData's progress.
+    pub fn begin_rowset(&mut self) {
+        self.current = None;
+        self.getdata = GetDataProgress::default();
+    }
+
+    /// Moves to the next row and returns its index in the current batch, fetching the
+    /// next batch when this one is used up. `None` at the end of the result set (or
+    /// after `max_rows` rows, when it is not 0). The first row of a rowset becomes the
+    /// row SQLGetData reads.
+    pub fn advance(&mut self, stmt: &Statement, max_rows: usize, first_of_rowset: bool) -> OdbcResult<Option<usize>> {
+        if max_rows != 0 && self.returned >= max_rows {
+            return Ok(None);
+        }
+        loop {
+            if let Some(b) = &self.batch {
+                if self.next < b.rows() {
+                    let row = self.next;
+                    self.next += 1;
+                    self.returned += 1;
+                    self.row_number += 1;
+                    if first_of_rowset {
+                        self.current = Some(row);
+                    }
+                    return Ok(Some(row));
+                }
+            }
+            if !self.next_batch(stmt)? {
+                return Ok(None);
+            }
+            // A rowset that continues into the new batch keeps no readable current row
+            // unless it starts there.
+            if !first_of_rowset {
+                self.current = None;
+            }
+        }
+    }
+
+    /// Replaces the used-up batch. False when no rows remain.
+    fn next_batch(&mut self, stmt: &Statement) -> OdbcResult<bool> {
+        loop {
+            {
+                let mut spill = lock(&stmt.spill);
+                if let Some(b) = spill.batches.pop_front() {
+                    self.set_batch(b);
+                    return Ok(true);
+                }
+                if let Some(e) = spill.error.take() {
+                    self.more = false;
+                    return Err(e);
+                }
+                if spill.drained {
+                    self.more = false;
+                }
+            }
+            if !self.more {
+                self.batch = None;
+                return Ok(false);
+            }
+            let me = stmt.serial;
+            let fetch_rows = stmt.conn.fetch_rows().max(1);
+            let received = stmt.conn.with_session(|s| {
+                if s.cursor_owner != Some(me) {
+                    // Drained into our spill by another statement, or closed by the end
+                    // of a transaction, since we last looked.
+                    return Ok(None);
+                }
+                match s.request(&ClientMessage::Fetch { max_rows: fetch_rows }) {
+                    Ok(ServerMessage::Rows { batch, last }) => {
+                        if last {
+                            s.cursor_owner = None;
+                        }
+                        Ok(Some((batch, last)))
+                    }
+                    Ok(other) => {
+                        s.cursor_owner = None;
+                        Err(unexpected(&other))
+                    }
+                    Err(e) => {
+                        s.cursor_owner = None;
+                        Err(e)
+                    }
+                }
+            });
+            match received {
+                Ok(Some((batch, last))) => {
+                    self.more = !last;
+                    self.set_batch(batch);
+                    return Ok(true);
+                }
+                Ok(None) => {
+                    let spill = lock(&stmt.spill);
+                    if spill.batches.is_empty() && spill.error.is_none() && !spill.drained {
+                        // Nobody saved the rest: the server closed the cursor.
+                        self.more = false;
+                    }
+                }
+                Err(e) => {
+                    self.more = false;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn set_batch(&mut self, b: RowBatch) {
+        self.batch = Some(b);
+        self.next = 0;
+    }
+
+    /// The batch and row a rowset's rows are read from right after `advance`.
+    pub fn batch(&self) -> Option<&RowBatch> {
+        self.batch.as_ref()
+    }
+
+    /// Column `column` (1-based) of the current row, for SQLGetData.
+    pub fn current_value(&self, column: usize) -> OdbcResult<ValueRef<'_>> {
+        match (&self.batch, self.current) {
+            (Some(b), Some(row)) if column >= 1 && column <= b.columns() => Ok(b.value(row, column - 1)),
+            (Some(b), Some(_)) => Err(OdbcError::new(
+                SqlState::INVALID_DESCRIPTOR_INDEX,
+                format!("invalid descriptor index {column}: the result has {} columns", b.columns()),
+            )),
+            _ => Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: no current row")),
+        }
+    }
+}
