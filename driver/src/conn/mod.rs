@@ -147,6 +147,10 @@ impl Connection {
             return Err(session::closed_by_server());
         }
         if self.second_factor_pending() {
+            // The server may have given up waiting for the code (its two-factor timeout)
+            // and closed the session: one ping lets the application see that (08S01)
+            // instead of a 28000 that no code could cure any more.
+            self.with_session_unchecked(|s| s.request(&ClientMessage::Ping).map(drop))?;
             return Err(OdbcError::new(SqlState::INVALID_AUTHORIZATION, "two-factor authentication required")
                 .with_native(NATIVE_SECOND_FACTOR_REQUIRED));
         }
@@ -237,13 +241,16 @@ impl Connection {
         if self.autocommit() {
             return Ok(());
         }
-        self.with_session(|s| match s.request(&ClientMessage::EndTransaction { commit })? {
-            ServerMessage::Ok => {
-                // The server closes open cursors at the end of a transaction
-                // (SQL_CURSOR_COMMIT_BEHAVIOR = SQL_CB_CLOSE).
-                Ok(())
+        self.with_session(|s| {
+            let reply = s.request(&ClientMessage::EndTransaction { commit });
+            // The server closes any open cursor before it ends the transaction
+            // (SQL_CURSOR_COMMIT_BEHAVIOR = SQL_CB_CLOSE), whatever the outcome: no
+            // statement owns a server cursor any more.
+            s.cursor_owner = None;
+            match reply? {
+                ServerMessage::Ok => Ok(()),
+                other => Err(unexpected(&other)),
             }
-            other => Err(unexpected(&other)),
         })
     }
 }

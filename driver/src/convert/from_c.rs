@@ -209,7 +209,7 @@ fn write_scaled(out: &mut String, mag: u128, positive: bool, scale: i8) {
     if scale <= 0 {
         out.push_str(&digits);
         if mag != 0 {
-            out.extend(std::iter::repeat('0').take(scale.unsigned_abs() as usize));
+            out.extend(std::iter::repeat_n('0', scale.unsigned_abs() as usize));
         }
         return;
     }
@@ -221,7 +221,7 @@ fn write_scaled(out: &mut String, mag: u128, positive: bool, scale: i8) {
         out.push_str(f);
     } else {
         out.push_str("0.");
-        out.extend(std::iter::repeat('0').take(scale - digits.len()));
+        out.extend(std::iter::repeat_n('0', scale - digits.len()));
         out.push_str(&digits);
     }
 }

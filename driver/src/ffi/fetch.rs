@@ -50,7 +50,7 @@ pub(crate) unsafe fn write_len_at(addr: usize, v: isize) {
 ///
 /// # Safety
 /// `addr` is 0 or valid for `len` bytes (the application's promise when it bound).
-unsafe fn target_slice<'a>(addr: usize, len: usize, scratch: &'a mut [u8; 32]) -> &'a mut [u8] {
+unsafe fn target_slice(addr: usize, len: usize, scratch: &mut [u8; 32]) -> &mut [u8] {
     if addr == 0 {
         if len <= scratch.len() && len > 0 {
             &mut scratch[..len]

@@ -157,17 +157,18 @@ unsafe fn read_param<'a>(
 }
 
 /// The parameter rows of the next execution: APD count columns, PARAMSET_SIZE rows
-/// (rows the application marked SQL_PARAM_IGNORE are left out). Returns the batch and,
+/// (rows the application marked SQL_PARAM_IGNORE are left out); `prepared` checks every
+/// marker of the prepared statement is bound. Returns the batch and,
 /// for each array row, whether it was sent.
 ///
 /// # Safety
 /// The APD's addresses are the application's bound buffers.
-pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner) -> OdbcResult<(RowBatch, Vec<bool>)> {
+pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared: bool) -> OdbcResult<(RowBatch, Vec<bool>)> {
     let apd_desc = stmt.apd(inner);
     let apd = apd_desc.lock();
     let ipd = stmt.ipd().lock();
     let count = apd.records.len();
-    if inner.prepared_id.is_some() && inner.described_params.len() > count {
+    if prepared && inner.described_params.len() > count {
         return Err(OdbcError::new(
             SqlState::WRONG_PARAM_COUNT,
             format!("the statement has {} parameter markers but {count} parameters are bound", inner.described_params.len()),

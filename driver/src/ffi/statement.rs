@@ -48,8 +48,8 @@ unsafe fn statement_text<C: AppChar>(text: *const C, len: i32) -> OdbcResult<Str
 }
 
 /// Runs an execution with the bound parameters and reports the parameter statuses.
-unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, run: impl FnOnce(&Statement, &mut Inner, twofactor_protocol::RowBatch) -> OdbcResult<()>) -> OdbcResult<Completion> {
-    let (params, sent) = build_params(s, inner)?;
+unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, prepared: bool, run: impl FnOnce(&Statement, &mut Inner, twofactor_protocol::RowBatch) -> OdbcResult<()>) -> OdbcResult<Completion> {
+    let (params, sent) = build_params(s, inner, prepared)?;
     let result = run(s, inner, params);
     report_params(s, &sent, result.is_ok());
     result?;
@@ -63,7 +63,7 @@ unsafe fn exec_direct<C: AppChar>(stmt: *mut c_void, text: *const C, len: i32) -
     call::<Statement, _>(stmt, |s, _| {
         let sql = statement_text(text, len)?;
         let mut inner = s.lock();
-        execute_with_params(s, &mut inner, |s, inner, params| exec::exec_direct(s, inner, sql, params))
+        execute_with_params(s, &mut inner, false, |s, inner, params| exec::exec_direct(s, inner, sql, params))
     })
 }
 
@@ -106,7 +106,7 @@ pub unsafe extern "system" fn SQLExecute(stmt: *mut c_void) -> SqlReturn {
         if inner.cursor.is_some() {
             return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: a result set is open; close the cursor first"));
         }
-        execute_with_params(s, &mut inner, exec::execute)
+        execute_with_params(s, &mut inner, true, exec::execute)
     })
 }
 
@@ -336,8 +336,7 @@ unsafe fn get_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void, length
     })
 }
 
-unsafe fn set_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void, w_ok: bool) -> SqlReturn {
-    let _ = w_ok;
+unsafe fn set_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w: &mut Warnings| {
         let mut inner = s.lock();
         if let Some(warning) = attrs::set(s, &mut inner, attr, value as usize)? {
@@ -359,12 +358,12 @@ pub unsafe extern "system" fn SQLGetStmtAttrW(stmt: *mut c_void, attr: i32, valu
 
 #[no_mangle]
 pub unsafe extern "system" fn SQLSetStmtAttr(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32) -> SqlReturn {
-    set_stmt_attr(stmt, attr, value, false)
+    set_stmt_attr(stmt, attr, value)
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn SQLSetStmtAttrW(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32) -> SqlReturn {
-    set_stmt_attr(stmt, attr, value, true)
+    set_stmt_attr(stmt, attr, value)
 }
 
 /// ODBC 2: 32-bit option values.
@@ -375,7 +374,7 @@ pub unsafe extern "system" fn SQLGetStmtOption(stmt: *mut c_void, option: u16, v
 
 #[no_mangle]
 pub unsafe extern "system" fn SQLSetStmtOption(stmt: *mut c_void, option: u16, value: usize) -> SqlReturn {
-    set_stmt_attr(stmt, option.into(), value as *mut c_void, false)
+    set_stmt_attr(stmt, option.into(), value as *mut c_void)
 }
 
 unsafe fn get_cursor_name<C: AppChar>(stmt: *mut c_void, name: *mut C, buffer_length: i16, length: *mut i16) -> SqlReturn {
