@@ -18,6 +18,9 @@ pub struct AuditEvent<'a> {
     pub outcome: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<&'a str>,
+    /// Why, for failures: never a password, code or secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
 }
 
 pub struct AuditLog {
@@ -46,6 +49,21 @@ impl AuditLog {
         outcome: &str,
         method: Option<&str>,
     ) {
+        self.record_why(now, user, peer, event, outcome, method, None)
+    }
+
+    /// The same with a reason (a failure's cause, a count left...).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_why(
+        &self,
+        now: i64,
+        user: &str,
+        peer: &str,
+        event: &str,
+        outcome: &str,
+        method: Option<&str>,
+        reason: Option<&str>,
+    ) {
         let e = AuditEvent {
             time: rfc3339(now),
             user,
@@ -53,6 +71,7 @@ impl AuditLog {
             event,
             outcome,
             method,
+            reason,
         };
         let line = match serde_json::to_string(&e) {
             Ok(l) => l,
@@ -85,6 +104,55 @@ pub fn rfc3339(unix: i64) -> String {
     )
 }
 
+/// Parses RFC 3339 (`2026-01-02T03:04:05Z`, `...+02:00`, fractional seconds ignored) or
+/// a bare date (`2026-01-02`, midnight UTC) to Unix seconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |t: &str| -> Option<i64> {
+        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())?
+    };
+    let (date, rest) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let mut d = date.split('-');
+    let (y, m, day) = (num(d.next()?)?, num(d.next()?)?, num(d.next()?)?);
+    if d.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
+    let days = days_from_civil(y, m as u32, day as u32);
+    let Some(rest) = rest else {
+        return Some(days * 86_400);
+    };
+    let (time, offset) = if let Some(t) = rest.strip_suffix(['Z', 'z']) {
+        (t, 0)
+    } else {
+        let i = rest.rfind(['+', '-'])?;
+        let (t, off) = rest.split_at(i);
+        let sign = if off.starts_with('-') { -1 } else { 1 };
+        let (oh, om) = off[1..].split_once(':')?;
+        (t, sign * (num(oh)? * 3600 + num(om)? * 60))
+    };
+    let time = time.split('.').next()?;
+    let mut t = time.split(':');
+    let (h, mi, se) = (num(t.next()?)?, num(t.next()?)?, num(t.next()?)?);
+    if t.next().is_some() || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(days * 86_400 + h * 3600 + mi * 60 + se - offset)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Hinnant's days_from_civil).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Howard Hinnant's algorithm: days since 1970-01-01 to a proleptic Gregorian date.
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -108,6 +176,31 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_234_567_890), "2009-02-13T23:31:30Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn rfc3339_parses_back() {
+        for t in [0, 1_234_567_890, 951_782_400, 1_800_000_000] {
+            assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
+        }
+        assert_eq!(
+            parse_rfc3339("2009-02-14T01:31:30+02:00"),
+            Some(1_234_567_890)
+        );
+        assert_eq!(
+            parse_rfc3339("2009-02-13T23:31:30.25Z"),
+            Some(1_234_567_890)
+        );
+        assert_eq!(parse_rfc3339("1970-01-02"), Some(86_400));
+        for bad in [
+            "",
+            "yesterday",
+            "2009-13-01",
+            "2009-02-13T25:00:00Z",
+            "2009-02-13T23:31",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 
     #[test]

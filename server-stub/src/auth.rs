@@ -1,20 +1,45 @@
-//! The decisions of the login: does this user need a second factor, and is this code
-//! accepted. Blocking (it touches the store); the session calls it on the blocking pool.
+//! The decisions of the login: does this user need a second factor, which one, is this
+//! code accepted, what a failure costs. Blocking (it touches the store); the session
+//! calls it on the blocking pool.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::contact;
 use crate::crypto::SecretsKey;
-use crate::store::{FailureOutcome, StoreError, UserRecord, UserStore};
+use crate::notify::Delivery;
+use crate::store::{
+    CodeRequest, DriftState, FailureOutcome, IssueOutcome, Method, StoreError, UserRecord,
+    UserStore,
+};
 use crate::totp::{Algorithm, TotpParams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {
     NotRequired,
     Totp,
-    /// Required but no secret enrolled: the login is refused.
+    Sms,
+    Email,
+    /// Required but the active method has nothing enrolled: the login is refused.
     Unenrolled,
+    /// The user's method is switched off server-wide (`[methods]`): the login is refused.
+    MethodOff(Method),
+}
+
+impl Requirement {
+    pub fn method(self) -> Option<Method> {
+        match self {
+            Requirement::Totp => Some(Method::Totp),
+            Requirement::Sms => Some(Method::Sms),
+            Requirement::Email => Some(Method::Email),
+            Requirement::MethodOff(m) => Some(m),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,15 +55,86 @@ pub enum Verdict {
     },
 }
 
+/// A verdict with what the audit needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    pub verdict: Verdict,
+    /// `TOTP`, `SMS`, `EMAIL` or `BACKUP`: what was accepted, or the active method.
+    pub method: &'static str,
+    /// A TOTP drift learned by this code (steps).
+    pub drift_learned: Option<i64>,
+    /// Backup codes left after one was used.
+    pub backup_left: Option<u32>,
+}
+
+/// What the first factor's success does about an SMS or e-mail code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeIssue {
+    /// A new code to send now; the hash lets the caller withdraw it if sending fails.
+    Send {
+        code: String,
+        code_hash: Vec<u8>,
+        delivery: Delivery,
+        hint: String,
+        expires_at: i64,
+    },
+    /// An earlier code is still valid; nothing is sent.
+    Pending { hint: String, expires_at: i64 },
+    /// Too many codes sent in the last hour.
+    Limited { retry_at: i64 },
+    /// Nowhere to send it (no carrier gateway for this number...).
+    Undeliverable { reason: String },
+}
+
+pub const BACKUP_CODE_COUNT: usize = 10;
+const BACKUP_ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+/// Ten new backup codes, each 10 base-32 characters (50 bits) from the OS random source,
+/// shown as `ABCD-EFGH-JK`.
+pub fn generate_backup_codes() -> Vec<String> {
+    let mut rng = rand::rngs::OsRng;
+    (0..BACKUP_CODE_COUNT)
+        .map(|_| {
+            let raw: String = (0..10)
+                .map(|_| BACKUP_ALPHABET[rng.gen_range(0..32)] as char)
+                .collect();
+            format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
+        })
+        .collect()
+}
+
+/// The canonical form of something typed as a backup code, if it can be one: dashes and
+/// spaces dropped, upper case, and the digits base-32 lacks read as the letters they
+/// resemble (0→O, 1→I, 8→B).
+pub fn normalize_backup_code(input: &str) -> Option<String> {
+    let s: String = input
+        .chars()
+        .filter(|c| *c != '-' && !c.is_whitespace())
+        .map(|c| match c.to_ascii_uppercase() {
+            '0' => 'O',
+            '1' => 'I',
+            '8' => 'B',
+            u => u,
+        })
+        .collect();
+    (s.len() == 10 && s.bytes().all(|b| BACKUP_ALPHABET.contains(&b))).then_some(s)
+}
+
+/// Delay before a failure reply: none for the first failure in a row, then `base`,
+/// doubling per failure, at most `max`.
+pub fn backoff(failures: u32, base_ms: u64, max_ms: u64) -> Duration {
+    if failures <= 1 || base_ms == 0 {
+        return Duration::ZERO;
+    }
+    let shift = (failures - 2).min(30);
+    Duration::from_millis(base_ms.saturating_mul(1u64 << shift).min(max_ms))
+}
+
 pub struct Authenticator {
     pub store: Arc<dyn UserStore>,
     pub clock: Arc<dyn Clock>,
     key: SecretsKey,
-    period_secs: u64,
-    skew_steps: u32,
-    max_failed: u32,
-    lockout_secs: i64,
-    server_two_factor: bool,
+    config: Config,
 }
 
 impl Authenticator {
@@ -52,11 +148,7 @@ impl Authenticator {
             store,
             clock,
             key,
-            period_secs: config.totp.period_secs,
-            skew_steps: config.totp.skew_steps,
-            max_failed: config.auth.max_failed_attempts,
-            lockout_secs: config.auth.lockout_secs as i64,
-            server_two_factor: config.auth.two_factor,
+            config: config.clone(),
         }
     }
 
@@ -69,58 +161,293 @@ impl Authenticator {
         Ok(self
             .store
             .two_factor_setting()?
-            .unwrap_or(self.server_two_factor))
+            .unwrap_or(self.config.auth.two_factor))
+    }
+
+    pub fn method_enabled(&self, m: Method) -> bool {
+        match m {
+            Method::Totp => self.config.methods.totp,
+            Method::Sms => self.config.methods.sms,
+            Method::Email => self.config.methods.email,
+            Method::None => true,
+        }
     }
 
     pub fn requirement(&self, user: &UserRecord) -> Result<Requirement, StoreError> {
-        if !self.server_two_factor()? || !user.two_factor_required {
+        let method = user.active_method();
+        if !self.server_two_factor()? || !user.two_factor_required || method == Method::None {
             return Ok(Requirement::NotRequired);
         }
-        Ok(if user.totp.is_some() {
-            Requirement::Totp
-        } else {
-            Requirement::Unenrolled
+        if !self.method_enabled(method) {
+            return Ok(Requirement::MethodOff(method));
+        }
+        if !user.method_enrolled() {
+            return Ok(Requirement::Unenrolled);
+        }
+        Ok(match method {
+            Method::Sms => Requirement::Sms,
+            Method::Email => Requirement::Email,
+            _ => Requirement::Totp,
         })
     }
 
+    /// Counts a wrong password of an existing user (its own counter and lock).
+    pub fn password_failure(&self, name: &str) -> Result<FailureOutcome, StoreError> {
+        self.store.record_password_failure(
+            name,
+            self.now(),
+            self.config.auth.max_failed_passwords,
+            self.config.auth.password_lockout_secs as i64,
+        )
+    }
+
+    /// A full login succeeded.
+    pub fn login_succeeded(&self, name: &str) -> Result<(), StoreError> {
+        self.store.reset_failures(name)
+    }
+
+    pub fn backoff(&self, failures: u32) -> Duration {
+        backoff(
+            failures,
+            self.config.auth.backoff_base_ms,
+            self.config.auth.backoff_max_ms,
+        )
+    }
+
+    /// The keyed hash of a one-time code, as stored.
+    pub fn otp_hash(&self, name: &str, code: &str) -> Vec<u8> {
+        self.key.code_hash("otp", name, code)
+    }
+
+    pub fn backup_hash(&self, name: &str, normalized: &str) -> Vec<u8> {
+        self.key.code_hash("backup", name, normalized)
+    }
+
+    /// Replaces the user's backup codes; returns the new ones (shown once).
+    pub fn new_backup_codes(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        let codes = generate_backup_codes();
+        let hashes: Vec<Vec<u8>> = codes
+            .iter()
+            .map(|c| self.backup_hash(name, &normalize_backup_code(c).unwrap_or_default()))
+            .collect();
+        self.store.set_backup_codes(name, &hashes)?;
+        Ok(codes)
+    }
+
+    /// After the first factor of an SMS or e-mail user: a new code (stored as a keyed hash
+    /// only) to send, or the still-valid earlier one, or the send limit.
+    pub fn issue_code(&self, user: &UserRecord) -> Result<CodeIssue, StoreError> {
+        let method = user.active_method();
+        let now = self.now();
+        let (destination, hint, delivery) = match method {
+            Method::Email => {
+                let Some(to) = user.email.clone() else {
+                    return Ok(CodeIssue::Undeliverable {
+                        reason: "no e-mail address".into(),
+                    });
+                };
+                let hint = format!("code sent by e-mail to {}", contact::mask_email(&to));
+                (to.clone(), hint, Delivery::Email { to })
+            }
+            Method::Sms => {
+                let Some(phone) = user.phone.clone() else {
+                    return Ok(CodeIssue::Undeliverable {
+                        reason: "no phone number".into(),
+                    });
+                };
+                let hint = format!("code sent by SMS to {}", contact::mask_phone(&phone));
+                if self.config.sms.provider == "http" {
+                    (phone.clone(), hint, Delivery::SmsHttp { to: phone })
+                } else {
+                    let carrier = match &user.carrier {
+                        Some(c) => self.store.carrier(c)?,
+                        None => None,
+                    };
+                    let Some(carrier) = carrier else {
+                        return Ok(CodeIssue::Undeliverable {
+                            reason: format!(
+                                "no carrier gateway for this number (carrier {:?}); set one with `user phone --carrier` or use sms.provider = \"http\"",
+                                user.carrier.as_deref().unwrap_or("none")
+                            ),
+                        });
+                    };
+                    let to = format!(
+                        "{}@{}",
+                        contact::gateway_local_part(&phone),
+                        carrier.gateway
+                    );
+                    (to.clone(), hint, Delivery::SmsGateway { to })
+                }
+            }
+            _ => {
+                return Ok(CodeIssue::Undeliverable {
+                    reason: "the active method sends no code".into(),
+                })
+            }
+        };
+        let digits = self.config.codes.digits;
+        let code = format!(
+            "{:0width$}",
+            rand::rngs::OsRng.gen_range(0..10u64.pow(digits)),
+            width = digits as usize
+        );
+        let code_hash = self.otp_hash(&user.name, &code);
+        let expires_at = now + self.config.code_lifetime_secs() as i64;
+        let outcome = self.store.issue_code(
+            &user.name,
+            &CodeRequest {
+                code_hash: &code_hash,
+                method,
+                destination: &destination,
+                now,
+                expires_at,
+                max_tries: self.config.codes.max_tries,
+                max_sends_per_hour: self.config.codes.max_sends_per_hour,
+            },
+        )?;
+        Ok(match outcome {
+            IssueOutcome::Issued => CodeIssue::Send {
+                code,
+                code_hash,
+                delivery,
+                hint,
+                expires_at,
+            },
+            IssueOutcome::StillPending { expires_at } => CodeIssue::Pending {
+                hint: hint.replacen("code sent", "code sent earlier", 1),
+                expires_at,
+            },
+            IssueOutcome::Limited { retry_at } => CodeIssue::Limited { retry_at },
+        })
+    }
+
+    /// Sending failed: the code must not stay valid.
+    pub fn withdraw_code(&self, name: &str, code_hash: &[u8]) -> Result<(), StoreError> {
+        self.store.cancel_code(name, code_hash)
+    }
+
     pub fn verify_second_factor(&self, name: &str, code: &str) -> Result<Verdict, StoreError> {
+        Ok(self.check_second_factor(name, code)?.verdict)
+    }
+
+    /// Checks a code against the active method, then against the backup codes. A
+    /// failure spends one try of a pending SMS/e-mail code and counts against the
+    /// second factor (never against the password).
+    pub fn check_second_factor(&self, name: &str, code: &str) -> Result<Checked, StoreError> {
         let now = self.clock.now();
         let Some(user) = self.store.user(name)? else {
             return Err(StoreError::NoSuchUser(name.to_owned()));
         };
+        let method = user.active_method();
+        let mut checked = Checked {
+            verdict: Verdict::Accepted,
+            method: method.as_str(),
+            drift_learned: None,
+            backup_left: None,
+        };
         if user.is_locked(now) {
-            return Ok(Verdict::Locked { just_now: false });
+            checked.verdict = Verdict::Locked { just_now: false };
+            return Ok(checked);
         }
-        let step = user.totp.as_ref().and_then(|t| {
-            let secret = match self.key.open(name, &t.sealed_secret) {
-                Ok(s) => s,
-                Err(e) => {
-                    log::error!("user `{name}`: {e}");
-                    return None;
+        let code = code.trim();
+        let accepted = match method {
+            Method::Totp => match self.totp_step(&user, code, now) {
+                Some((step, drift, learned)) => {
+                    let ok = self.store.accept_totp(name, step, drift)?;
+                    if ok {
+                        checked.drift_learned = learned;
+                    }
+                    ok
                 }
-            };
-            let params = TotpParams {
-                algorithm: t.algorithm.parse().unwrap_or(Algorithm::Sha1),
-                digits: t.digits,
-                period_secs: self.period_secs,
-            };
-            params.matching_step(secret.expose(), code.trim(), now, self.skew_steps)
-        });
-        if let Some(step) = step {
-            if self.store.accept_totp_step(name, step)? {
-                return Ok(Verdict::Accepted);
-            }
-        }
-        Ok(
-            match self
-                .store
-                .record_failure(name, now, self.max_failed, self.lockout_secs)?
-            {
-                FailureOutcome::Counted(failures) => Verdict::Rejected { failures },
-                FailureOutcome::LockedNow { .. } => Verdict::Locked { just_now: true },
-                FailureOutcome::AlreadyLocked => Verdict::Locked { just_now: false },
+                None => false,
             },
-        )
+            Method::Sms | Method::Email => {
+                self.store.use_code(name, &self.otp_hash(name, code), now)?
+            }
+            Method::None => false,
+        };
+        let accepted = accepted || {
+            let backup = normalize_backup_code(code)
+                .map(|n| {
+                    self.store
+                        .use_backup_code(name, &self.backup_hash(name, &n))
+                })
+                .transpose()?
+                .unwrap_or(false);
+            if backup {
+                checked.method = "BACKUP";
+                checked.backup_left = Some(user.backup_codes_left.saturating_sub(1));
+            }
+            backup
+        };
+        if accepted {
+            self.store.reset_failures(name)?;
+            return Ok(checked);
+        }
+        if matches!(method, Method::Sms | Method::Email) {
+            self.store.spend_code_try(name)?;
+        }
+        checked.verdict = match self.store.record_failure(
+            name,
+            now,
+            self.config.auth.max_failed_attempts,
+            self.config.auth.lockout_secs as i64,
+        )? {
+            FailureOutcome::Counted(failures) => Verdict::Rejected { failures },
+            FailureOutcome::LockedNow { .. } => Verdict::Locked { just_now: true },
+            FailureOutcome::AlreadyLocked => Verdict::Locked { just_now: false },
+        };
+        Ok(checked)
+    }
+
+    /// The matching step within the window, and the drift state to store with it. The
+    /// window spans ±skew around the server's step and around the learned drift, so a
+    /// device whose clock is put right is not shut out; drift stays within
+    /// ±max_drift_steps.
+    fn totp_step(
+        &self,
+        user: &UserRecord,
+        code: &str,
+        now: i64,
+    ) -> Option<(i64, DriftState, Option<i64>)> {
+        let t = user.totp.as_ref()?;
+        let secret = match self.key.open(&user.name, &t.sealed_secret) {
+            Ok(s) => s,
+            Err(e) => {
+                log::error!("user `{}`: {e}", user.name);
+                return None;
+            }
+        };
+        let params = TotpParams {
+            algorithm: t.algorithm.parse().unwrap_or(Algorithm::Sha1),
+            digits: t.digits,
+            period_secs: self.config.totp.period_secs,
+        };
+        let max = self.config.totp.max_drift_steps as i64;
+        let skew = self.config.totp.skew_steps as i64;
+        let drift = user.totp_drift.clamp(-max, max);
+        let current = params.step_at(now);
+        let lo = current + drift.min(0) - skew;
+        let hi = current + drift.max(0) + skew;
+        let step = params.matching_step_in(secret.expose(), code, lo, hi)?;
+        let offset = step - current;
+        let streak = if user.drift_candidate == Some(offset) {
+            user.drift_streak.saturating_add(1)
+        } else {
+            1
+        };
+        let learn = self.config.totp.drift_learn_accepts;
+        let target = offset.clamp(-max, max);
+        let learned = (learn > 0 && streak >= learn && target != drift).then_some(target);
+        Some((
+            step,
+            DriftState {
+                drift: learned.unwrap_or(drift),
+                candidate: Some(offset),
+                streak,
+            },
+            learned,
+        ))
     }
 }
 
@@ -165,6 +492,39 @@ mod tests {
                 period_secs: 30,
             },
         )
+    }
+
+    #[test]
+    fn backoff_doubles_from_the_second_failure_and_is_capped() {
+        let ms = |n| backoff(n, 100, 1000).as_millis();
+        assert_eq!(
+            [ms(0), ms(1), ms(2), ms(3), ms(4), ms(5), ms(40)],
+            [0, 0, 100, 200, 400, 800, 1000]
+        );
+        assert_eq!(backoff(9, 0, 1000), Duration::ZERO);
+    }
+
+    #[test]
+    fn backup_codes_are_fifty_random_bits_and_typing_variants_normalise() {
+        let codes = generate_backup_codes();
+        assert_eq!(codes.len(), 10);
+        let mut unique = codes.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 10);
+        for c in &codes {
+            assert_eq!(normalize_backup_code(c).unwrap(), c.replace('-', ""));
+        }
+        assert_eq!(
+            normalize_backup_code("abcd efgh-jk").as_deref(),
+            Some("ABCDEFGHJK")
+        );
+        assert_eq!(
+            normalize_backup_code("0OIB-1888-AA").as_deref(),
+            Some("OOIBIBBBAA")
+        );
+        assert_eq!(normalize_backup_code("123456"), None);
+        assert_eq!(normalize_backup_code("ABCD-EFGH-J9"), None);
     }
 
     #[test]

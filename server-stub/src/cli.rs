@@ -14,7 +14,9 @@ use crate::config::Config;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::init::{init_data_dir, InitOptions};
 use crate::password::{hash_password, HashCost};
-use crate::store::{SqliteUserStore, TotpEnrolment, UserStore, USERS_FILE};
+use crate::store::{
+    Carrier, Method, SqliteUserStore, TotpEnrolment, UserRecord, UserStore, USERS_FILE,
+};
 use crate::totp::{self, Algorithm, TotpParams};
 use crate::Server;
 
@@ -22,7 +24,7 @@ use crate::Server;
 #[command(
     name = "twofactor-server",
     version,
-    about = "TwoFactor server: password, then TOTP, then SQL on SQLite, over TLS"
+    about = "TwoFactor server: password, then a second factor (TOTP, SMS or e-mail code, backup code), then SQL on SQLite, over TLS"
 )]
 struct Cli {
     /// The data directory `init` created.
@@ -51,11 +53,64 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
-    /// Enrol or reset a user's TOTP key.
+    /// Enrol, reset or import a user's TOTP key.
     #[command(subcommand)]
     Totp(TotpCommand),
     /// Switch two-factor authentication on or off for the whole server.
     TwoFactor { state: OnOff },
+    /// SMS carriers' e-mail gateways (`<number>@<gateway>`); IRIS's list is the default.
+    #[command(subcommand)]
+    Carrier(CarrierCommand),
+    /// Single-use backup codes for a lost phone.
+    #[command(subcommand)]
+    BackupCodes(BackupCommand),
+    /// Read the audit log, filtered; prints the matching JSON lines.
+    Audit {
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        event: Option<String>,
+        /// Events at or after this time (RFC 3339, e.g. 2026-01-02T03:04:05Z, or a date).
+        #[arg(long, conflicts_with = "last")]
+        since: Option<String>,
+        /// Only the last N matching events.
+        #[arg(long)]
+        last: Option<usize>,
+    },
+    /// Move users between servers.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Subcommand)]
+enum CarrierCommand {
+    List,
+    Add { name: String, gateway: String },
+    Edit { name: String, gateway: String },
+    Remove { name: String },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Print 10 new single-use codes (the old ones stop working); stored hashed.
+    Generate { name: String },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Write every user to FILE (JSON, mode 0600): password hashes, sealed secrets (still
+    /// encrypted), numbers, addresses, backup-code hashes, and the secrets key's id.
+    Export { file: PathBuf },
+    /// Read users from FILE. From a server with another secrets.key, pass that key with
+    /// --secrets-key to re-encrypt the TOTP secrets (backup codes cannot move then).
+    Import {
+        file: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        secrets_key: Option<PathBuf>,
+        /// Overwrite users that exist already (default: refuse the import).
+        #[arg(long)]
+        replace: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -87,6 +142,44 @@ enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Choose the active second-factor method (the others stay enrolled).
+    Method {
+        name: String,
+        method: MethodArg,
+    },
+    /// Enrol a phone number for SMS codes (E.164, e.g. +15551234567).
+    Phone {
+        name: String,
+        number: String,
+        /// The carrier whose e-mail gateway carries the SMS (see `carrier list`); needed
+        /// unless sms.provider = "http".
+        #[arg(long)]
+        carrier: Option<String>,
+    },
+    /// Enrol an e-mail address for e-mailed codes.
+    Email {
+        name: String,
+        address: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum MethodArg {
+    Totp,
+    Sms,
+    Email,
+    None,
+}
+
+impl MethodArg {
+    fn method(self) -> Method {
+        match self {
+            MethodArg::Totp => Method::Totp,
+            MethodArg::Sms => Method::Sms,
+            MethodArg::Email => Method::Email,
+            MethodArg::None => Method::None,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -96,6 +189,8 @@ enum TotpCommand {
     Enrol(EnrolArgs),
     /// Replace a user's TOTP key; the old one stops working at once.
     Reset(EnrolArgs),
+    /// Enrol an existing key from an `otpauth://totp/...` URI (replaces any key).
+    Import { name: String, uri: String },
 }
 
 #[derive(Args)]
@@ -168,6 +263,21 @@ fn run(cli: Cli) -> CliResult {
         Command::User(cmd) => user(&dir, cmd),
         Command::Totp(TotpCommand::Enrol(args)) => enrol(&dir, args, false),
         Command::Totp(TotpCommand::Reset(args)) => enrol(&dir, args, true),
+        Command::Totp(TotpCommand::Import { name, uri }) => totp_import(&dir, &name, &uri),
+        Command::Carrier(cmd) => carrier(&dir, cmd),
+        Command::BackupCodes(BackupCommand::Generate { name }) => backup_codes(&dir, &name),
+        Command::Audit {
+            user,
+            event,
+            since,
+            last,
+        } => audit(&dir, user, event, since, last),
+        Command::Users(UsersCommand::Export { file }) => crate::transfer::export(&dir, &file),
+        Command::Users(UsersCommand::Import {
+            file,
+            secrets_key,
+            replace,
+        }) => crate::transfer::import(&dir, &file, secrets_key.as_deref(), replace),
         Command::TwoFactor { state } => {
             let (_, store, audit) = open(&dir)?;
             store
@@ -190,7 +300,7 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
-fn open(dir: &Path) -> Result<(Config, SqliteUserStore, AuditLog), String> {
+pub(crate) fn open(dir: &Path) -> Result<(Config, SqliteUserStore, AuditLog), String> {
     let config = Config::load(dir).map_err(|e| e.to_string())?;
     let store = SqliteUserStore::open(&dir.join(USERS_FILE)).map_err(|e| e.to_string())?;
     let audit_path = config.path(&config.audit.file);
@@ -248,18 +358,37 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
         UserCommand::List => {
             let users = store.users().map_err(err)?;
             println!(
-                "{:<24} {:<7} {:<11} {:<4} FAILED",
-                "NAME", "METHOD", "STATUS", "2FA"
+                "{:<24} {:<7} {:<11} {:<4} {:<6} {:<9} {:<6} CONTACT",
+                "NAME", "METHOD", "STATUS", "2FA", "FAILED", "PW-FAILED", "BACKUP"
             );
             for u in users {
                 let two = if u.two_factor_required { "yes" } else { "no" };
+                let mut contact = Vec::new();
+                if u.totp.is_some() {
+                    contact.push("totp".to_string());
+                }
+                if let Some(p) = &u.phone {
+                    contact.push(format!(
+                        "sms {p}{}",
+                        u.carrier
+                            .as_ref()
+                            .map(|c| format!(" ({c})"))
+                            .unwrap_or_default()
+                    ));
+                }
+                if let Some(e) = &u.email {
+                    contact.push(format!("email {e}"));
+                }
                 println!(
-                    "{:<24} {:<7} {:<11} {:<4} {}",
+                    "{:<24} {:<7} {:<11} {:<4} {:<6} {:<9} {:<6} {}",
                     u.name,
                     u.method,
                     u.status(now),
                     two,
-                    u.failed_second_factor
+                    u.failed_second_factor,
+                    u.failed_first_factor,
+                    u.backup_codes_left,
+                    contact.join(", ")
                 );
             }
         }
@@ -309,7 +438,335 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
             audit.record(now, &name, "cli", "password_change", "ok", None);
             println!("password of `{name}` changed");
         }
+        UserCommand::Method { name, method } => {
+            let Some(u) = store.user(&name).map_err(err)? else {
+                return Err(format!("no user `{name}`"));
+            };
+            let m = method.method();
+            let missing = match m {
+                Method::Totp if u.totp.is_none() => Some(format!("enrol a key first: twofactor-server totp enrol {name}")),
+                Method::Sms if u.phone.is_none() => Some(format!("enrol a number first: twofactor-server user phone {name} +15551234567 --carrier NAME")),
+                Method::Email if u.email.is_none() => Some(format!("enrol an address first: twofactor-server user email {name} {name}@example.com")),
+                _ => None,
+            };
+            if let Some(hint) = missing {
+                return Err(format!("`{name}` has no {} enrolled; {hint}", m.as_str()));
+            }
+            store.set_method(&name, m).map_err(err)?;
+            audit.record(now, &name, "cli", "user_method", "ok", Some(m.as_str()));
+            println!("second factor of `{name}`: {}", m.as_str());
+            if !method_enabled(&config, m) {
+                println!("warning: {} is switched off in [methods]; this user cannot log in until it is on", m.as_str());
+            }
+        }
+        UserCommand::Phone {
+            name,
+            number,
+            carrier,
+        } => {
+            let Some(u) = store.user(&name).map_err(err)? else {
+                return Err(format!("no user `{name}`"));
+            };
+            let phone = crate::contact::normalize_phone(&number)?;
+            let carrier = match carrier {
+                Some(c) => Some(
+                    store
+                        .carrier(&c)
+                        .map_err(err)?
+                        .ok_or_else(|| format!("no carrier `{c}`; see `twofactor-server carrier list`"))?
+                        .name,
+                ),
+                None if config.sms.provider == "gateway" => {
+                    return Err("--carrier NAME is required while sms.provider = \"gateway\" (see `twofactor-server carrier list`)".into())
+                }
+                None => None,
+            };
+            store
+                .set_phone(&name, Some(&phone), carrier.as_deref())
+                .map_err(err)?;
+            audit.record(now, &name, "cli", "user_phone", "ok", Some("SMS"));
+            println!(
+                "`{name}`: SMS to {phone}{}",
+                carrier.map(|c| format!(" via {c}")).unwrap_or_default()
+            );
+            activate_if_unenrolled(&store, &audit, &u, Method::Sms, now)?;
+        }
+        UserCommand::Email { name, address } => {
+            let Some(u) = store.user(&name).map_err(err)? else {
+                return Err(format!("no user `{name}`"));
+            };
+            let address = crate::contact::normalize_email(&address)?;
+            store.set_email(&name, Some(&address)).map_err(err)?;
+            audit.record(now, &name, "cli", "user_email", "ok", Some("EMAIL"));
+            println!("`{name}`: codes by e-mail to {address}");
+            activate_if_unenrolled(&store, &audit, &u, Method::Email, now)?;
+        }
     }
+    Ok(())
+}
+
+fn method_enabled(config: &Config, m: Method) -> bool {
+    match m {
+        Method::Totp => config.methods.totp,
+        Method::Sms => config.methods.sms,
+        Method::Email => config.methods.email,
+        Method::None => true,
+    }
+}
+
+/// A user whose active method has nothing enrolled gets the one just enrolled.
+fn activate_if_unenrolled(
+    store: &SqliteUserStore,
+    audit: &AuditLog,
+    before: &UserRecord,
+    m: Method,
+    now: i64,
+) -> CliResult {
+    if before.active_method() == m {
+        return Ok(());
+    }
+    if before.method_enrolled() && before.active_method() != Method::None {
+        println!(
+            "the active method stays {}; switch with: twofactor-server user method {} {}",
+            before.active_method().as_str(),
+            before.name,
+            m.as_str().to_ascii_lowercase()
+        );
+        return Ok(());
+    }
+    if before.active_method() == Method::None {
+        println!(
+            "the active method stays NONE; switch with: twofactor-server user method {} {}",
+            before.name,
+            m.as_str().to_ascii_lowercase()
+        );
+        return Ok(());
+    }
+    store
+        .set_method(&before.name, m)
+        .map_err(|e| e.to_string())?;
+    audit.record(
+        now,
+        &before.name,
+        "cli",
+        "user_method",
+        "ok",
+        Some(m.as_str()),
+    );
+    println!("active method of `{}`: {}", before.name, m.as_str());
+    Ok(())
+}
+
+fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
+    let (_, store, audit) = open(dir)?;
+    let now = SystemClock.now();
+    let err = |e: crate::store::StoreError| e.to_string();
+    match cmd {
+        CarrierCommand::List => {
+            println!("{:<24} GATEWAY", "CARRIER");
+            for c in store.carriers().map_err(err)? {
+                println!("{:<24} {}", c.name, c.gateway);
+            }
+        }
+        CarrierCommand::Add { name, gateway } | CarrierCommand::Edit { name, gateway }
+            if name.trim().is_empty() =>
+        {
+            let _ = gateway;
+            return Err("a carrier name must not be empty".into());
+        }
+        CarrierCommand::Add { name, gateway } => {
+            let gateway = crate::contact::check_gateway(&gateway)?;
+            store
+                .put_carrier(
+                    &Carrier {
+                        name: name.clone(),
+                        gateway: gateway.clone(),
+                    },
+                    true,
+                )
+                .map_err(|e| match e {
+                    crate::store::StoreError::AlreadyExists(n) => {
+                        format!("carrier `{n}` exists already; use `carrier edit`")
+                    }
+                    e => e.to_string(),
+                })?;
+            audit.record_why(
+                now,
+                "*",
+                "cli",
+                "carrier_add",
+                "ok",
+                None,
+                Some(&format!("{name} {gateway}")),
+            );
+            println!("added carrier `{name}`: <number>@{gateway}");
+        }
+        CarrierCommand::Edit { name, gateway } => {
+            let gateway = crate::contact::check_gateway(&gateway)?;
+            store
+                .put_carrier(
+                    &Carrier {
+                        name: name.clone(),
+                        gateway: gateway.clone(),
+                    },
+                    false,
+                )
+                .map_err(err)?;
+            audit.record_why(
+                now,
+                "*",
+                "cli",
+                "carrier_edit",
+                "ok",
+                None,
+                Some(&format!("{name} {gateway}")),
+            );
+            println!("carrier `{name}`: <number>@{gateway}");
+        }
+        CarrierCommand::Remove { name } => {
+            let users: Vec<String> = store
+                .users()
+                .map_err(err)?
+                .into_iter()
+                .filter(|u| u.carrier.as_deref() == Some(name.as_str()))
+                .map(|u| u.name)
+                .collect();
+            store.remove_carrier(&name).map_err(err)?;
+            audit.record_why(now, "*", "cli", "carrier_remove", "ok", None, Some(&name));
+            println!("removed carrier `{name}`");
+            if !users.is_empty() {
+                println!(
+                    "warning: these users' SMS went through it: {}",
+                    users.join(", ")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn backup_codes(dir: &Path, name: &str) -> CliResult {
+    let (config, store, audit) = open(dir)?;
+    let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
+    if store.user(name).map_err(|e| e.to_string())?.is_none() {
+        return Err(format!("no user `{name}`"));
+    }
+    let auth =
+        crate::auth::Authenticator::new(&config, Arc::new(store), key, Arc::new(SystemClock));
+    let codes = auth.new_backup_codes(name).map_err(|e| e.to_string())?;
+    audit.record_why(
+        SystemClock.now(),
+        name,
+        "cli",
+        "backup_codes_generate",
+        "ok",
+        Some("BACKUP"),
+        Some(&format!("{} codes", codes.len())),
+    );
+    let mut out = std::io::stdout().lock();
+    for c in &codes {
+        let _ = writeln!(out, "{c}");
+    }
+    let _ = out.flush();
+    eprintln!(
+        "{} single-use backup codes for `{name}`; earlier ones no longer work. Each is accepted once in place of the second factor.",
+        codes.len()
+    );
+    Ok(())
+}
+
+fn audit(
+    dir: &Path,
+    user: Option<String>,
+    event: Option<String>,
+    since: Option<String>,
+    last: Option<usize>,
+) -> CliResult {
+    let config = Config::load(dir).map_err(|e| e.to_string())?;
+    let path = config.path(&config.audit.file);
+    let since = match since {
+        Some(s) => Some(crate::audit::parse_rfc3339(&s).ok_or_else(|| {
+            format!("--since `{s}` is not an RFC 3339 time like 2026-01-02T03:04:05Z")
+        })?),
+        None => None,
+    };
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut matched: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
+        if user.as_deref().is_some_and(|u| field("user") != u)
+            || event.as_deref().is_some_and(|e| field("event") != e)
+            || since
+                .is_some_and(|t| crate::audit::parse_rfc3339(field("time")).is_none_or(|at| at < t))
+        {
+            continue;
+        }
+        matched.push_back(line);
+        if let Some(n) = last {
+            while matched.len() > n {
+                matched.pop_front();
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for l in matched {
+        if writeln!(out, "{l}").is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn totp_import(dir: &Path, name: &str, uri: &str) -> CliResult {
+    let (config, store, audit) = open(dir)?;
+    let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
+    if store.user(name).map_err(|e| e.to_string())?.is_none() {
+        return Err(format!("no user `{name}`"));
+    }
+    let parsed = totp::parse_otpauth_uri(uri)?;
+    if parsed.period_secs != config.totp.period_secs {
+        return Err(format!(
+            "the URI's period is {} s but this server's totp.period_secs is {}",
+            parsed.period_secs, config.totp.period_secs
+        ));
+    }
+    if parsed.digits != 6 && parsed.digits != 8 {
+        return Err(format!(
+            "the URI has {} digits; 6 or 8 are supported",
+            parsed.digits
+        ));
+    }
+    let sealed_secret = key.seal(name, &parsed.secret);
+    store
+        .set_totp(
+            name,
+            &TotpEnrolment {
+                sealed_secret,
+                algorithm: parsed.algorithm.name().into(),
+                digits: parsed.digits,
+            },
+        )
+        .map_err(|e| e.to_string())?;
+    audit.record(
+        SystemClock.now(),
+        name,
+        "cli",
+        "totp_import",
+        "ok",
+        Some("TOTP"),
+    );
+    println!(
+        "imported a TOTP key for `{name}` ({}, {} digits, {} s); TOTP is its active method",
+        parsed.algorithm, parsed.digits, parsed.period_secs
+    );
     Ok(())
 }
 

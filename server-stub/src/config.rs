@@ -64,6 +64,18 @@ pub struct AuthSection {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     pub hash_workers: usize,
+    /// Wrong passwords in a row that lock the password (first factor); its own counter.
+    pub max_failed_passwords: u32,
+    pub password_lockout_secs: u64,
+    /// Delay before a failure reply: 0 for the first failure in a row, then
+    /// `backoff_base_ms`, doubling per failure, at most `backoff_max_ms`. 0 switches it off.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Failed logins (either factor) from one IP address within `address_window_secs` that
+    /// block that address for `address_block_secs`. In memory, per server instance.
+    pub address_max_failures: u32,
+    pub address_window_secs: u64,
+    pub address_block_secs: u64,
 }
 
 impl Default for AuthSection {
@@ -78,6 +90,13 @@ impl Default for AuthSection {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             hash_workers: 2,
+            max_failed_passwords: 10,
+            password_lockout_secs: 900,
+            backoff_base_ms: 100,
+            backoff_max_ms: 3000,
+            address_max_failures: 50,
+            address_window_secs: 600,
+            address_block_secs: 600,
         }
     }
 }
@@ -90,6 +109,11 @@ pub struct TotpSection {
     pub algorithm: String,
     pub period_secs: u64,
     pub skew_steps: u32,
+    /// Bound of the learned clock drift, in steps either side.
+    pub max_drift_steps: u32,
+    /// Accepted codes in a row at the same non-zero offset that move the window there;
+    /// 0 switches drift learning off.
+    pub drift_learn_accepts: u32,
 }
 
 impl Default for TotpSection {
@@ -100,6 +124,8 @@ impl Default for TotpSection {
             algorithm: "SHA1".into(),
             period_secs: 30,
             skew_steps: 1,
+            max_drift_steps: 2,
+            drift_learn_accepts: 2,
         }
     }
 }
@@ -134,6 +160,112 @@ impl Default for AuditSection {
     }
 }
 
+/// Server-wide switches per second-factor method.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MethodsSection {
+    pub totp: bool,
+    pub sms: bool,
+    pub email: bool,
+}
+
+impl Default for MethodsSection {
+    fn default() -> Self {
+        MethodsSection {
+            totp: true,
+            sms: true,
+            email: true,
+        }
+    }
+}
+
+/// One-time codes sent by SMS or e-mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodesSection {
+    pub digits: u32,
+    /// Wrong submissions a code survives; then it is void.
+    pub max_tries: u32,
+    /// Codes sent to one user per rolling hour.
+    pub max_sends_per_hour: u32,
+    /// 0: the two-factor timeout. Never more than 600 (NIST SP 800-63B).
+    pub lifetime_secs: u64,
+}
+
+impl Default for CodesSection {
+    fn default() -> Self {
+        CodesSection {
+            digits: 6,
+            max_tries: 3,
+            max_sends_per_hour: 5,
+            lifetime_secs: 0,
+        }
+    }
+}
+
+/// The SMTP relay that carries e-mail codes and SMS through carrier gateways.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpSection {
+    pub host: String,
+    /// 0: 25 for `none`, 587 for `starttls`, 465 for `tls`.
+    pub port: u16,
+    /// `starttls`, `tls` (implicit TLS) or `none` (plain; loopback relays only).
+    pub security: String,
+    pub username: String,
+    pub password: String,
+    /// Extra root CA (PEM) to trust for the relay, besides the public roots.
+    pub ca_file: PathBuf,
+    pub from: String,
+    pub subject: String,
+    /// Connect-and-send limit; the login deadline cuts it shorter when it comes first.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection {
+            host: "localhost".into(),
+            port: 0,
+            security: "starttls".into(),
+            username: String::new(),
+            password: String::new(),
+            ca_file: PathBuf::new(),
+            from: "TwoFactor <twofactor@localhost>".into(),
+            subject: "Your TwoFactor code".into(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// How SMS codes leave: through a carrier's e-mail gateway, or an HTTP provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsSection {
+    /// `gateway` (e-mail to `<number>@<carrier gateway>` over SMTP) or `http`.
+    pub provider: String,
+    pub url: String,
+    /// `{to}` becomes the E.164 number, `{code}` the code.
+    pub body: String,
+    pub content_type: String,
+    /// Sent as `Authorization: Bearer ...` when not empty.
+    pub bearer_token: String,
+    pub timeout_secs: u64,
+}
+
+impl Default for SmsSection {
+    fn default() -> Self {
+        SmsSection {
+            provider: "gateway".into(),
+            url: String::new(),
+            body: r#"{"to":"{to}","text":"Your TwoFactor code is {code}"}"#.into(),
+            content_type: "application/json".into(),
+            bearer_token: String::new(),
+            timeout_secs: 10,
+        }
+    }
+}
+
 /// The whole configuration. Relative paths are relative to `data_dir`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -145,6 +277,10 @@ pub struct Config {
     pub totp: TotpSection,
     pub sql: SqlSection,
     pub audit: AuditSection,
+    pub methods: MethodsSection,
+    pub codes: CodesSection,
+    pub smtp: SmtpSection,
+    pub sms: SmsSection,
 }
 
 impl Config {
@@ -257,6 +393,97 @@ impl Config {
         if self.sql.fetch_rows == 0 {
             return bad("sql.fetch_rows", "must be at least 1".into());
         }
+        if self.auth.max_failed_passwords == 0 {
+            return bad("auth.max_failed_passwords", "must be at least 1".into());
+        }
+        if self.auth.max_failed_attempts > 100 || self.auth.max_failed_passwords > 100 {
+            return bad(
+                if self.auth.max_failed_attempts > 100 {
+                    "auth.max_failed_attempts"
+                } else {
+                    "auth.max_failed_passwords"
+                },
+                "must be at most 100 (NIST SP 800-63B)".into(),
+            );
+        }
+        if self.auth.backoff_max_ms > 30_000 {
+            return bad("auth.backoff_max_ms", "must be at most 30000".into());
+        }
+        if self.auth.address_max_failures == 0 {
+            return bad("auth.address_max_failures", "must be at least 1".into());
+        }
+        if self.totp.max_drift_steps > 10 {
+            return bad("totp.max_drift_steps", "must be at most 10".into());
+        }
+        if !(4..=10).contains(&self.codes.digits) {
+            return bad("codes.digits", "must be between 4 and 10".into());
+        }
+        if self.codes.max_tries == 0 {
+            return bad("codes.max_tries", "must be at least 1".into());
+        }
+        if self.codes.max_sends_per_hour == 0 {
+            return bad("codes.max_sends_per_hour", "must be at least 1".into());
+        }
+        if self.codes.lifetime_secs > 600 {
+            return bad(
+                "codes.lifetime_secs",
+                "must be at most 600 (NIST SP 800-63B: out-of-band codes live at most 10 minutes)"
+                    .into(),
+            );
+        }
+        if !["starttls", "tls", "none"].contains(&self.smtp.security.as_str()) {
+            return bad(
+                "smtp.security",
+                format!(
+                    "must be starttls, tls or none, not `{}`",
+                    self.smtp.security
+                ),
+            );
+        }
+        if self.smtp.host.is_empty() {
+            return bad("smtp.host", "must not be empty".into());
+        }
+        if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad(
+                "smtp.from",
+                format!(
+                    "`{}` is not an address like `TwoFactor <2fa@example.com>`",
+                    self.smtp.from
+                ),
+            );
+        }
+        if self.smtp.timeout_secs == 0 {
+            return bad("smtp.timeout_secs", "must be at least 1".into());
+        }
+        if self.smtp.username.is_empty() != self.smtp.password.is_empty() {
+            return bad(
+                "smtp.username",
+                "smtp.username and smtp.password go together".into(),
+            );
+        }
+        match self.sms.provider.as_str() {
+            "gateway" => {}
+            "http" => {
+                if !(self.sms.url.starts_with("https://") || self.sms.url.starts_with("http://")) {
+                    return bad(
+                        "sms.url",
+                        "must be an http:// or https:// URL when sms.provider = \"http\"".into(),
+                    );
+                }
+                if !self.sms.body.contains("{code}") {
+                    return bad("sms.body", "must contain {code}".into());
+                }
+            }
+            other => {
+                return bad(
+                    "sms.provider",
+                    format!("must be gateway or http, not `{other}`"),
+                )
+            }
+        }
+        if self.sms.timeout_secs == 0 {
+            return bad("sms.timeout_secs", "must be at least 1".into());
+        }
         Ok(())
     }
 
@@ -270,6 +497,26 @@ impl Config {
 
     pub fn path(&self, p: &Path) -> PathBuf {
         self.data_dir.join(p)
+    }
+
+    /// How long an SMS or e-mail code stays valid: the two-factor timeout unless set, and
+    /// never more than ten minutes.
+    pub fn code_lifetime_secs(&self) -> u64 {
+        let l = if self.codes.lifetime_secs == 0 {
+            self.auth.two_factor_timeout_secs
+        } else {
+            self.codes.lifetime_secs
+        };
+        l.min(600)
+    }
+
+    pub fn smtp_port(&self) -> u16 {
+        match (self.smtp.port, self.smtp.security.as_str()) {
+            (0, "tls") => 465,
+            (0, "none") => 25,
+            (0, _) => 587,
+            (p, _) => p,
+        }
     }
 
     pub fn totp_algorithm(&self) -> Algorithm {
@@ -302,6 +549,52 @@ argon2_memory_kib = 19456
 argon2_iterations = 2
 argon2_parallelism = 1
 hash_workers = 2
+# Wrong passwords have their own counter and lock (a password guesser cannot lock the
+# second factor, nor the reverse).
+max_failed_passwords = 10
+password_lockout_secs = 900
+# Failure replies are delayed: 0, then base, doubling per failure in a row, capped.
+backoff_base_ms = 100
+backoff_max_ms = 3000
+# Failed logins from one IP address that block it for a while (per server instance).
+address_max_failures = 50
+address_window_secs = 600
+address_block_secs = 600
+
+[methods]
+# Server-wide switches per second-factor method.
+totp = true
+sms = true
+email = true
+
+[codes]
+# SMS and e-mail codes.
+digits = 6
+max_tries = 3
+max_sends_per_hour = 5
+# 0: the two-factor timeout; at most 600.
+lifetime_secs = 0
+
+[smtp]
+host = "localhost"
+# 0: 587 for starttls, 465 for tls, 25 for none.
+port = 0
+security = "starttls"
+username = ""
+password = ""
+ca_file = ""
+from = "TwoFactor <twofactor@localhost>"
+subject = "Your TwoFactor code"
+timeout_secs = 10
+
+[sms]
+# gateway: e-mail to <number>@<carrier gateway> through [smtp]; http: POST to url.
+provider = "gateway"
+url = ""
+body = '{{"to":"{{to}}","text":"Your TwoFactor code is {{code}}"}}'
+content_type = "application/json"
+bearer_token = ""
+timeout_secs = 10
 
 [totp]
 issuer = "TwoFactor"
@@ -309,6 +602,9 @@ digits = 6
 algorithm = "SHA1"
 period_secs = 30
 skew_steps = 1
+# Learned clock drift: bound in steps, and accepts in a row at one offset to learn it.
+max_drift_steps = 2
+drift_learn_accepts = 2
 
 [sql]
 database = "data.db"

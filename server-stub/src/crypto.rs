@@ -51,7 +51,26 @@ impl Drop for SecretBytes {
     }
 }
 
-pub struct SecretsKey(ChaCha20Poly1305);
+pub struct SecretsKey {
+    cipher: ChaCha20Poly1305,
+    /// HMAC-SHA256 key for one-time and backup codes, derived from the secrets key.
+    mac_key: [u8; 32],
+    id: String,
+}
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    let mut m =
+        <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    for p in parts {
+        // Length-prefixed, so ("ab","c") and ("a","bc") differ.
+        m.update(&(p.len() as u64).to_be_bytes());
+        m.update(p);
+    }
+    m.finalize().into_bytes().into()
+}
 
 impl fmt::Debug for SecretsKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,7 +86,28 @@ impl SecretsKey {
     }
 
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        SecretsKey(ChaCha20Poly1305::new(Key::from_slice(bytes)))
+        let id_mac = hmac(bytes, &[b"twofactor key-id v1"]);
+        SecretsKey {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(bytes)),
+            mac_key: hmac(bytes, &[b"twofactor code-mac v1"]),
+            id: data_encoding::HEXLOWER.encode(&id_mac[..8]),
+        }
+    }
+
+    /// A short public fingerprint of the key (not the key): export files carry it so an
+    /// import can tell whether secrets need re-encrypting.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The keyed hash under which one-time and backup codes are stored: HMAC-SHA256 with a
+    /// key derived from `secrets.key`, over the purpose, the user and the code.
+    pub fn code_hash(&self, purpose: &str, user: &str, code: &str) -> Vec<u8> {
+        hmac(
+            &self.mac_key,
+            &[purpose.as_bytes(), user.as_bytes(), code.as_bytes()],
+        )
+        .to_vec()
     }
 
     pub fn load(path: &Path) -> Result<Self, CryptoError> {
@@ -86,7 +126,7 @@ impl SecretsKey {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
-            .0
+            .cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
@@ -105,7 +145,7 @@ impl SecretsKey {
             return Err(CryptoError::Decrypt);
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
-        self.0
+        self.cipher
             .decrypt(
                 Nonce::from_slice(nonce),
                 Payload {
@@ -132,5 +172,24 @@ mod tests {
         assert!(other.open("alice", &sealed).is_err());
         assert_ne!(key.seal("alice", b"topsecret"), sealed, "nonces differ");
         assert_eq!(format!("{:?}", SecretBytes::new(vec![1])), "***");
+    }
+
+    #[test]
+    fn code_hashes_depend_on_key_purpose_user_and_code() {
+        let bytes = SecretsKey::generate_bytes();
+        let key = SecretsKey::from_bytes(&bytes);
+        let h = key.code_hash("otp", "alice", "123456");
+        assert_eq!(h.len(), 32);
+        assert_eq!(
+            h,
+            SecretsKey::from_bytes(&bytes).code_hash("otp", "alice", "123456")
+        );
+        assert_ne!(h, key.code_hash("backup", "alice", "123456"));
+        assert_ne!(h, key.code_hash("otp", "bob", "123456"));
+        assert_ne!(h, key.code_hash("otp", "alice", "123457"));
+        let other = SecretsKey::from_bytes(&SecretsKey::generate_bytes());
+        assert_ne!(h, other.code_hash("otp", "alice", "123456"));
+        assert_eq!(key.id().len(), 16);
+        assert_ne!(key.id(), other.id());
     }
 }

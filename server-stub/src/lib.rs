@@ -1,4 +1,5 @@
-//! The TwoFactor server: TLS, then a password, then a TOTP code, then SQL on SQLite.
+//! The TwoFactor server: TLS, then a password, then a second factor (TOTP, or a code
+//! sent by SMS or e-mail, or a backup code), then SQL on SQLite.
 //!
 //! The library holds everything; the `twofactor-server` binary is a thin CLI over it, and
 //! tests start servers side by side through [`Server::start`].
@@ -8,15 +9,19 @@ pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contact;
 pub mod crypto;
 pub mod init;
+pub mod notify;
 pub mod password;
 mod server;
 mod session;
 pub mod sql;
 pub mod store;
+pub mod throttle;
 pub mod tls;
 pub mod totp;
+pub mod transfer;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigError};

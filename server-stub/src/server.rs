@@ -16,8 +16,10 @@ use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::crypto::{SecretsKey, KEY_FILE};
+use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
 use crate::store::{SqliteUserStore, UserStore, USERS_FILE};
+use crate::throttle::AddressThrottle;
 use crate::{session, tls};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,8 @@ pub enum StartError {
     },
     #[error("password hashing: {0}")]
     Hash(String),
+    #[error("code delivery: {0}")]
+    Notify(String),
 }
 
 /// A live session as a cancel request finds it.
@@ -54,6 +58,8 @@ pub(crate) struct State {
     pub auth: Authenticator,
     pub passwords: PasswordChecker,
     pub audit: AuditLog,
+    pub notifier: Notifier,
+    pub throttle: AddressThrottle,
     pub sessions: Mutex<HashMap<u64, SessionEntry>>,
 }
 
@@ -113,12 +119,20 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
+        let throttle = AddressThrottle::new(
+            config.auth.address_max_failures,
+            config.auth.address_window_secs,
+            config.auth.address_block_secs,
+        );
         let auth = Authenticator::new(&config, store, key, clock);
         let state = Arc::new(State {
             config,
             auth,
             passwords,
             audit,
+            notifier,
+            throttle,
             sessions: Mutex::new(HashMap::new()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);

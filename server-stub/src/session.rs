@@ -2,7 +2,7 @@
 //! state accepts its own messages only; anything else is a protocol violation that closes
 //! this connection alone.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,11 +16,14 @@ use twofactor_protocol::{
     Secret, ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
 };
 
-use crate::auth::{Requirement, Verdict};
+use crate::auth::{CodeIssue, Requirement, Verdict};
 use crate::server::{SessionEntry, State};
 use crate::sql::{Request, SqlWorker};
+use crate::store::{FailureOutcome, Method};
 
-const TOTP: &str = "TOTP";
+const LOCKED: &str = "account is locked; ask the administrator to unlock it";
+const SEND_FAILED: &str =
+    "could not send the two-factor code; try again later or ask the administrator";
 
 enum Phase {
     AwaitingHello,
@@ -33,6 +36,8 @@ enum Phase {
 struct LoggedIn {
     user: String,
     session_id: u64,
+    /// The active second-factor method, for the audit.
+    method: &'static str,
 }
 
 enum ReadError {
@@ -47,6 +52,7 @@ struct Conn<S> {
     stream: S,
     buf: Vec<u8>,
     peer: String,
+    ip: IpAddr,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -198,6 +204,7 @@ pub(crate) async fn run<S>(
         stream,
         buf: Vec::new(),
         peer: peer.to_string(),
+        ip: peer.ip(),
         shutdown,
     };
     let mut reg = Registration {
@@ -247,7 +254,7 @@ pub(crate) async fn run<S>(
             Phase::AwaitingFirstFactor => {
                 match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
                     Ok(ClientMessage::Login { user, password }) => {
-                        let next = login(&state, &mut conn, user, password).await;
+                        let next = login(&state, &mut conn, user, password, login_deadline).await;
                         if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
                             reg.id = Some(l.session_id);
                         }
@@ -309,7 +316,7 @@ pub(crate) async fn run<S>(
                         &conn.peer,
                         "second_factor",
                         "timeout",
-                        Some(TOTP),
+                        Some(l.method),
                     );
                     conn.fail(
                         b"08S01",
@@ -400,12 +407,41 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Sleeps before a failure reply (exponential backoff).
+async fn delay(d: Duration) {
+    if !d.is_zero() {
+        tokio::time::sleep(d).await;
+    }
+}
+
 async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     state: &Arc<State>,
     conn: &mut Conn<S>,
     user: String,
     password: Secret<String>,
+    deadline: Instant,
 ) -> Phase {
+    let now = state.auth.now();
+    let peer = conn.peer.clone();
+    if state.throttle.blocked_until(conn.ip, now).is_some() {
+        log::info!("{peer}: login as `{user}` refused: address throttled");
+        state.audit.record_why(
+            now,
+            &user,
+            &peer,
+            "login",
+            "throttled",
+            None,
+            Some("too many failed logins from this address"),
+        );
+        return conn
+            .fail(
+                b"28000",
+                1009,
+                "too many failed logins from this address; try again later",
+            )
+            .await;
+    }
     let st = state.clone();
     let name = user.clone();
     let Some(record) = blocking(move || st.auth.store.user(&name)).await else {
@@ -413,32 +449,88 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             .fail(b"HY000", 0, "the user store is unavailable")
             .await;
     };
+    // A locked password refuses every password, so guessing stops while it lasts.
+    if record.as_ref().is_some_and(|r| r.is_password_locked(now)) {
+        state.audit.record_why(
+            now,
+            &user,
+            &peer,
+            "login",
+            "locked",
+            None,
+            Some("password locked after too many wrong passwords"),
+        );
+        return conn.fail(b"28000", 1003, LOCKED).await;
+    }
     let ok = state
         .passwords
         .verify(password, record.as_ref().map(|r| r.password_hash.clone()))
         .await;
     let now = state.auth.now();
-    let peer = conn.peer.clone();
+    let known = record.is_some();
     let Some(record) = record.filter(|_| ok) else {
         log::info!("{peer}: login as `{user}` refused: invalid user name or password");
-        state
-            .audit
-            .record(now, &user, &peer, "login", "rejected", None);
+        state.audit.record_why(
+            now,
+            &user,
+            &peer,
+            "login",
+            "rejected",
+            None,
+            Some(if known {
+                "wrong password"
+            } else {
+                "unknown user"
+            }),
+        );
+        if known {
+            let st = state.clone();
+            let name = user.clone();
+            if let Some(FailureOutcome::LockedNow { .. }) =
+                blocking(move || st.auth.password_failure(&name)).await
+            {
+                log::warn!("{peer}: user `{user}`: password locked after too many wrong passwords");
+                state.audit.record_why(
+                    now,
+                    &user,
+                    &peer,
+                    "lockout",
+                    "locked",
+                    Some("password"),
+                    Some("too many wrong passwords"),
+                );
+            }
+        }
+        let (failures, blocked) = state.throttle.failure(conn.ip, now);
+        if blocked {
+            log::warn!("{peer}: address blocked after {failures} failed logins");
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "address_block",
+                "blocked",
+                None,
+                Some("too many failed logins from this address"),
+            );
+        }
+        // The delay follows the address's failures, the same for known and unknown users.
+        delay(state.auth.backoff(failures)).await;
         return conn
             .fail(b"28000", 1001, "invalid user name or password")
             .await;
     };
     if record.is_locked(now) {
-        state
-            .audit
-            .record(now, &user, &peer, "login", "locked", None);
-        return conn
-            .fail(
-                b"28000",
-                1003,
-                "account is locked; ask the administrator to unlock it",
-            )
-            .await;
+        state.audit.record_why(
+            now,
+            &user,
+            &peer,
+            "login",
+            "locked",
+            None,
+            Some("second factor locked after too many rejected codes"),
+        );
+        return conn.fail(b"28000", 1003, LOCKED).await;
     }
     let st = state.clone();
     let rec = record.clone();
@@ -447,14 +539,73 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             .fail(b"HY000", 0, "the user store is unavailable")
             .await;
     };
-    if requirement == Requirement::Unenrolled {
-        state
-            .audit
-            .record(now, &user, &peer, "login", "unenrolled", Some(TOTP));
-        return conn
-            .fail(b"28000", 1006, "two-factor authentication is required but not enrolled for this user; ask the administrator")
-            .await;
+    let method_name = record.active_method().as_str();
+    match requirement {
+        Requirement::Unenrolled => {
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "login",
+                "unenrolled",
+                Some(method_name),
+                Some("the active method has nothing enrolled"),
+            );
+            return conn
+                .fail(b"28000", 1006, "two-factor authentication is required but not enrolled for this user; ask the administrator")
+                .await;
+        }
+        Requirement::MethodOff(m) => {
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "login",
+                "method_off",
+                Some(m.as_str()),
+                Some("the user's method is switched off in [methods]"),
+            );
+            return conn
+                .fail(
+                    b"28000",
+                    1010,
+                    "the two-factor method of this user is not enabled on this server; ask the administrator",
+                )
+                .await;
+        }
+        _ => {}
     }
+    let timeout = state.config.auth.two_factor_timeout_secs;
+    let (second, method) = match requirement {
+        Requirement::Totp => (
+            SecondFactor::Required {
+                method: SecondFactorMethod::Totp,
+                seconds_left: u32::try_from(timeout).unwrap_or(u32::MAX),
+                hint: String::new(),
+            },
+            Method::Totp.as_str(),
+        ),
+        Requirement::Sms | Requirement::Email => {
+            let Some((hint, expires_at)) = send_code(state, conn, &record, deadline).await else {
+                return Phase::Closed;
+            };
+            let left = (expires_at - state.auth.now()).clamp(1, timeout as i64);
+            (
+                SecondFactor::Required {
+                    method: if requirement == Requirement::Sms {
+                        SecondFactorMethod::Sms
+                    } else {
+                        SecondFactorMethod::Email
+                    },
+                    seconds_left: u32::try_from(left).unwrap_or(u32::MAX),
+                    hint,
+                },
+                method_name,
+            )
+        }
+        _ => (SecondFactor::NotRequired, Method::None.as_str()),
+    };
+    let needs_code = matches!(second, SecondFactor::Required { .. });
     let mut session_id = 0u64;
     while session_id == 0 || state.sessions().contains_key(&session_id) {
         session_id = rand::rngs::OsRng.next_u64();
@@ -471,25 +622,26 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let logged_in = LoggedIn {
         user: user.clone(),
         session_id,
+        method,
     };
-    let second = match requirement {
-        Requirement::Totp => SecondFactor::Required {
-            method: SecondFactorMethod::Totp,
-            seconds_left: u32::try_from(state.config.auth.two_factor_timeout_secs)
-                .unwrap_or(u32::MAX),
-            hint: String::new(),
-        },
-        _ => SecondFactor::NotRequired,
-    };
-    let needs_code = matches!(second, SecondFactor::Required { .. });
     state.audit.record(
         now,
         &user,
         &peer,
         "first_factor",
         "ok",
-        needs_code.then_some(TOTP),
+        needs_code.then_some(method),
     );
+    if !needs_code {
+        let st = state.clone();
+        let name = user.clone();
+        if blocking(move || st.auth.login_succeeded(&name))
+            .await
+            .is_none()
+        {
+            log::warn!("{peer}: user `{user}`: could not reset the failure counters");
+        }
+    }
     if !conn
         .send(ServerMessage::FirstFactorOk {
             session_id,
@@ -507,6 +659,131 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
+/// Issues and sends an SMS or e-mail code. Returns the hint and the code's expiry, or
+/// None after failing the connection (send error, send limit); a code that could not be
+/// sent is withdrawn so it never stays valid.
+async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    record: &crate::store::UserRecord,
+    deadline: Instant,
+) -> Option<(String, i64)> {
+    let peer = conn.peer.clone();
+    let user = record.name.clone();
+    let method = record.active_method().as_str();
+    let st = state.clone();
+    let rec = record.clone();
+    let Some(issue) = blocking(move || st.auth.issue_code(&rec)).await else {
+        conn.fail(b"HY000", 0, "the user store is unavailable")
+            .await;
+        return None;
+    };
+    let now = state.auth.now();
+    match issue {
+        CodeIssue::Send {
+            code,
+            code_hash,
+            delivery,
+            hint,
+            expires_at,
+        } => {
+            let lifetime = (expires_at - now).max(1) as u64;
+            match state
+                .notifier
+                .send(&delivery, &code, lifetime, deadline)
+                .await
+            {
+                Ok(()) => {
+                    log::info!("{peer}: user `{user}`: {hint}");
+                    state.audit.record_why(
+                        now,
+                        &user,
+                        &peer,
+                        "code_send",
+                        "ok",
+                        Some(method),
+                        Some(delivery.channel()),
+                    );
+                    Some((hint, expires_at))
+                }
+                Err(reason) => {
+                    log::warn!("{peer}: user `{user}`: could not send the code: {reason}");
+                    let st = state.clone();
+                    let name = user.clone();
+                    if blocking(move || st.auth.withdraw_code(&name, &code_hash))
+                        .await
+                        .is_none()
+                    {
+                        log::error!(
+                            "user `{user}`: a code that was not sent could not be withdrawn"
+                        );
+                    }
+                    state.audit.record_why(
+                        state.auth.now(),
+                        &user,
+                        &peer,
+                        "code_send",
+                        "failed",
+                        Some(method),
+                        Some(&reason),
+                    );
+                    conn.fail(b"HY000", 1007, SEND_FAILED).await;
+                    None
+                }
+            }
+        }
+        CodeIssue::Pending { hint, expires_at } => {
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "code_send",
+                "pending",
+                Some(method),
+                Some("an earlier code is still valid; nothing sent"),
+            );
+            Some((hint, expires_at))
+        }
+        CodeIssue::Limited { retry_at } => {
+            let reason = format!(
+                "codes.max_sends_per_hour reached; next send after {}",
+                crate::audit::rfc3339(retry_at)
+            );
+            log::warn!("{peer}: user `{user}`: {reason}");
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "code_send",
+                "limited",
+                Some(method),
+                Some(&reason),
+            );
+            conn.fail(
+                b"HY000",
+                1008,
+                "too many two-factor codes sent for this user; try again later",
+            )
+            .await;
+            None
+        }
+        CodeIssue::Undeliverable { reason } => {
+            log::warn!("{peer}: user `{user}`: cannot send a code: {reason}");
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "code_send",
+                "failed",
+                Some(method),
+                Some(&reason),
+            );
+            conn.fail(b"HY000", 1007, SEND_FAILED).await;
+            None
+        }
+    }
+}
+
 async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     state: &Arc<State>,
     conn: &mut Conn<S>,
@@ -515,7 +792,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let st = state.clone();
     let name = l.user.clone();
-    let Some(verdict) = blocking(move || st.auth.verify_second_factor(&name, code.expose())).await
+    let Some(checked) = blocking(move || st.auth.check_second_factor(&name, code.expose())).await
     else {
         return conn
             .fail(b"HY000", 0, "the user store is unavailable")
@@ -523,11 +800,47 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     };
     let now = state.auth.now();
     let peer = conn.peer.clone();
-    match verdict {
+    let method = Some(checked.method);
+    let count_address = |conn: &Conn<S>| {
+        let (_, blocked) = state.throttle.failure(conn.ip, now);
+        if blocked {
+            state.audit.record_why(
+                now,
+                &l.user,
+                &peer,
+                "address_block",
+                "blocked",
+                None,
+                Some("too many failed logins from this address"),
+            );
+        }
+    };
+    match checked.verdict {
         Verdict::Accepted => {
-            state
-                .audit
-                .record(now, &l.user, &peer, "second_factor", "ok", Some(TOTP));
+            let reason = checked
+                .backup_left
+                .map(|n| format!("{n} backup codes left"));
+            state.audit.record_why(
+                now,
+                &l.user,
+                &peer,
+                "second_factor",
+                "ok",
+                method,
+                reason.as_deref(),
+            );
+            if let Some(d) = checked.drift_learned {
+                log::info!("{peer}: user `{}`: TOTP drift learned: {d} steps", l.user);
+                state.audit.record_why(
+                    now,
+                    &l.user,
+                    &peer,
+                    "totp_drift",
+                    "learned",
+                    method,
+                    Some(&format!("{d:+} steps")),
+                );
+            }
             if !conn.send(ServerMessage::SecondFactorOk).await {
                 return Phase::Closed;
             }
@@ -538,9 +851,17 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                 "{peer}: user `{}`: two-factor code rejected ({failures} in a row)",
                 l.user
             );
-            state
-                .audit
-                .record(now, &l.user, &peer, "second_factor", "rejected", Some(TOTP));
+            state.audit.record_why(
+                now,
+                &l.user,
+                &peer,
+                "second_factor",
+                "rejected",
+                method,
+                Some(&format!("{failures} in a row")),
+            );
+            count_address(conn);
+            delay(state.auth.backoff(failures)).await;
             conn.fail(b"28000", 1002, "two-factor code rejected").await
         }
         Verdict::Locked { just_now } => {
@@ -551,21 +872,23 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                 );
                 state
                     .audit
-                    .record(now, &l.user, &peer, "second_factor", "rejected", Some(TOTP));
-                state
-                    .audit
-                    .record(now, &l.user, &peer, "lockout", "locked", Some(TOTP));
+                    .record(now, &l.user, &peer, "second_factor", "rejected", method);
+                state.audit.record_why(
+                    now,
+                    &l.user,
+                    &peer,
+                    "lockout",
+                    "locked",
+                    method,
+                    Some("too many rejected codes"),
+                );
+                count_address(conn);
             } else {
                 state
                     .audit
-                    .record(now, &l.user, &peer, "second_factor", "locked", Some(TOTP));
+                    .record(now, &l.user, &peer, "second_factor", "locked", method);
             }
-            conn.fail(
-                b"28000",
-                1003,
-                "account is locked; ask the administrator to unlock it",
-            )
-            .await
+            conn.fail(b"28000", 1003, LOCKED).await
         }
     }
 }

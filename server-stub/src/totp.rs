@@ -94,9 +94,14 @@ impl TotpParams {
     /// say which step (if any) matched.
     pub fn matching_step(&self, secret: &[u8], code: &str, now: i64, skew: u32) -> Option<i64> {
         let current = self.step_at(now);
+        self.matching_step_in(secret, code, current - skew as i64, current + skew as i64)
+    }
+
+    /// The step in `[lo, hi]` whose code is `code`, if any; every step is computed and
+    /// compared in constant time.
+    pub fn matching_step_in(&self, secret: &[u8], code: &str, lo: i64, hi: i64) -> Option<i64> {
         let mut found: Option<i64> = None;
-        for offset in -(skew as i64)..=(skew as i64) {
-            let step = current + offset;
+        for step in lo..=hi {
             let expected = self.code_at_step(secret, step);
             let equal: bool = expected.as_bytes().ct_eq(code.as_bytes()).into();
             if equal && found.is_none() {
@@ -139,6 +144,71 @@ pub fn otpauth_uri(issuer: &str, account: &str, secret: &[u8], params: &TotpPara
         params.digits,
         params.period_secs
     )
+}
+
+/// What an `otpauth://totp/...` URI holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedUri {
+    pub label: String,
+    pub secret: Vec<u8>,
+    pub algorithm: Algorithm,
+    pub digits: u32,
+    pub period_secs: u64,
+}
+
+/// Parses the Key Uri Format (`otpauth://totp/LABEL?secret=...&algorithm=...&digits=...
+/// &period=...`); defaults SHA1, 6 digits, 30 s. HOTP URIs are refused.
+pub fn parse_otpauth_uri(uri: &str) -> Result<ParsedUri, String> {
+    let rest = uri
+        .trim()
+        .strip_prefix("otpauth://")
+        .ok_or("not an otpauth:// URI")?;
+    let (kind, rest) = rest.split_once('/').ok_or("no type in the URI")?;
+    if !kind.eq_ignore_ascii_case("totp") {
+        return Err(format!("`{kind}` URIs are not supported, only totp"));
+    }
+    let (label, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut out = ParsedUri {
+        label: percent_decode(label)?,
+        secret: Vec::new(),
+        algorithm: Algorithm::Sha1,
+        digits: 6,
+        period_secs: 30,
+    };
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let v = percent_decode(v)?;
+        match k.to_ascii_lowercase().as_str() {
+            "secret" => {
+                out.secret = from_base32(&v).ok_or("the secret is not base-32")?;
+            }
+            "algorithm" => out.algorithm = v.parse()?,
+            "digits" => out.digits = v.parse().map_err(|_| format!("digits `{v}`"))?,
+            "period" => out.period_secs = v.parse().map_err(|_| format!("period `{v}`"))?,
+            _ => {}
+        }
+    }
+    if out.secret.len() < 10 {
+        return Err("the URI has no secret, or one shorter than 80 bits".into());
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or("a truncated %-escape")?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad %-escape `%{hex}`"))?);
+            i += 3;
+        } else {
+            out.push(if b[i] == b'+' { b' ' } else { b[i] });
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| "the URI is not UTF-8".to_string())
 }
 
 fn percent_encode(s: &str) -> String {
@@ -242,6 +312,27 @@ mod tests {
         for code in ["", "12345", "1234567", "abcdef", " 287082"] {
             assert_eq!(params.matching_step(SEED20, code, 59, 1), None);
         }
+    }
+
+    #[test]
+    fn an_otpauth_uri_parses_back() {
+        let secret = generate_secret(Algorithm::Sha256);
+        let uri = otpauth_uri("Two Factor", "demo", &secret, &p(Algorithm::Sha256));
+        let parsed = parse_otpauth_uri(&uri).unwrap();
+        assert_eq!(parsed.secret, secret);
+        assert_eq!(parsed.algorithm, Algorithm::Sha256);
+        assert_eq!((parsed.digits, parsed.period_secs), (8, 30));
+        assert_eq!(parsed.label, "Two Factor:demo");
+        let d =
+            parse_otpauth_uri("otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap();
+        assert_eq!(
+            (d.algorithm, d.digits, d.period_secs),
+            (Algorithm::Sha1, 6, 30)
+        );
+        assert!(parse_otpauth_uri("otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ").is_err());
+        assert!(parse_otpauth_uri("https://x").is_err());
+        assert!(parse_otpauth_uri("otpauth://totp/x?secret=!!").is_err());
+        assert!(parse_otpauth_uri("otpauth://totp/x").is_err());
     }
 
     #[test]

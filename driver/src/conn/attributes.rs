@@ -176,7 +176,11 @@ impl Connection {
         match attr {
             SQL_ATTR_AUTOCOMMIT => {
                 let on = bool_value("SQL_ATTR_AUTOCOMMIT", int("SQL_ATTR_AUTOCOMMIT")?)?;
-                if self.is_open() && on != self.autocommit() {
+                // While the second factor is pending the server runs nothing, not even
+                // SET AUTOCOMMIT; the setting is applied once the code is verified, so
+                // clients that set it right after connecting (pyodbc) can still get to
+                // attribute 1002.
+                if self.is_open() && !self.second_factor_pending() && on != self.autocommit() {
                     self.with_session(|s| match s.request(&ClientMessage::SetAutocommit { on })? {
                         ServerMessage::Ok => Ok(()),
                         other => Err(super::unexpected(&other)),
