@@ -53,7 +53,9 @@ pub const EXPORTED: &[u16] = &[
     5,    // SQLCancel
     1014, // SQLGetStmtAttr
     1020, // SQLSetStmtAttr
+    42,   // SQLGetConnectOption
     46,   // SQLGetStmtOption
+    50,   // SQLSetConnectOption
     51,   // SQLSetStmtOption
     17,   // SQLGetCursorName
     21,   // SQLSetCursorName

@@ -881,36 +881,40 @@ fn serve(dir: &Path, listen: Option<String>) -> CliResult {
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
+        let signalled = shutdown_signal().map_err(|e| format!("cannot watch for signals: {e}"))?;
         let handle = Server::start(config, Arc::new(SystemClock))
             .await
             .map_err(|e| e.to_string())?;
         println!("listening on {}", handle.local_addr());
         let _ = std::io::stdout().flush();
-        wait_for_signal().await;
+        signalled.await;
         log::info!("shutting down");
         handle.shutdown().await;
         Ok(())
     })
 }
 
-async fn wait_for_signal() {
+/// Registers for SIGINT and SIGTERM at once and returns a future that ends on either.
+/// Registering before the server says it is listening matters: a supervisor (or a test)
+/// that signals right after that line must get a graceful shutdown, not the default
+/// action that kills the process.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }

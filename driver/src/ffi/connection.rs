@@ -327,6 +327,50 @@ pub unsafe extern "system" fn SQLGetConnectAttrW(
     get_connect_attr::<u16>(dbc, attr, value, buf_len, out_len)
 }
 
+// ODBC 2 connection options. unixODBC passes them through to drivers for ODBC 2
+// applications, notably `DMConnAttr=[1002]=...` for isql and iusql, so attribute 1002
+// must work here too. String options are NUL-terminated; integer options travel in
+// the pointer-sized value itself.
+
+/// ODBC 2 string option buffers are SQL_MAX_OPTION_STRING_LENGTH bytes.
+const MAX_OPTION_STRING_LENGTH: i32 = 256;
+
+fn option_is_string(option: i32) -> bool {
+    option == SQL_ATTR_TWO_FACTOR || attributes::is_string_attr(option)
+}
+
+unsafe fn set_connect_option<C: AppChar>(dbc: *mut c_void, option: u16, value: usize) -> SqlReturn {
+    let option = i32::from(option);
+    let len = if option_is_string(option) { SQL_NTS as i32 } else { 0 };
+    set_connect_attr::<C>(dbc, option, value as *mut c_void, len)
+}
+
+unsafe fn get_connect_option<C: AppChar>(dbc: *mut c_void, option: u16, value: *mut c_void) -> SqlReturn {
+    let option = i32::from(option);
+    let buf_len = if option_is_string(option) { MAX_OPTION_STRING_LENGTH } else { 0 };
+    get_connect_attr::<C>(dbc, option, value, buf_len, std::ptr::null_mut())
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLSetConnectOption(dbc: *mut c_void, option: u16, value: usize) -> SqlReturn {
+    set_connect_option::<u8>(dbc, option, value)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLSetConnectOptionW(dbc: *mut c_void, option: u16, value: usize) -> SqlReturn {
+    set_connect_option::<u16>(dbc, option, value)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetConnectOption(dbc: *mut c_void, option: u16, value: *mut c_void) -> SqlReturn {
+    get_connect_option::<u8>(dbc, option, value)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLGetConnectOptionW(dbc: *mut c_void, option: u16, value: *mut c_void) -> SqlReturn {
+    get_connect_option::<u16>(dbc, option, value)
+}
+
 unsafe fn native_sql<C: AppChar>(
     dbc: *mut c_void,
     in_sql: *const C,

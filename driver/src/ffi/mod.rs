@@ -38,9 +38,6 @@ impl Warnings {
     pub fn warn(&mut self, state: SqlState, message: impl Into<String>) {
         self.0.push(OdbcError::new(state, message));
     }
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 fn lock_diagnostics<T: HandleObject>(object: &T) -> std::sync::MutexGuard<'_, Diagnostics> {
@@ -58,19 +55,6 @@ where
         return SqlReturn::INVALID_HANDLE;
     };
     lock_diagnostics(&*object).clear();
-    run(&object, body)
-}
-
-/// Like `call`, but leaves the diagnostics of the previous call in place (for the
-/// functions that read them).
-pub(crate) fn call_keeping_diagnostics<T, F>(raw: *mut std::ffi::c_void, body: F) -> SqlReturn
-where
-    T: HandleObject,
-    F: FnOnce(&Arc<T>, &mut Warnings) -> OdbcResult<Completion>,
-{
-    let Some(object) = crate::handles::lookup::<T>(raw as usize) else {
-        return SqlReturn::INVALID_HANDLE;
-    };
     run(&object, body)
 }
 

@@ -1,0 +1,83 @@
+//! odbc-api (built with its `wide` feature: every call goes to a `SQL...W` entry point of
+//! the driver manager) as a client of the driver.
+
+use std::sync::OnceLock;
+
+use odbc_api::{Connection, ConnectionOptions, DriverSpecificConnectionOptions, Environment, SetConnectionAttributeArgs};
+
+use crate::raw::SQL_ATTR_TWO_FACTOR;
+use crate::{TestServer, User};
+
+/// The process's ODBC environment (after isolating the unixODBC configuration).
+pub fn environment() -> &'static Environment {
+    static ENV: OnceLock<Environment> = OnceLock::new();
+    ENV.get_or_init(|| {
+        crate::isolate_odbc_config();
+        Environment::new().expect("ODBC environment")
+    })
+}
+
+/// Connects with a connection string; the caller decides where the code comes from.
+pub fn connect(conn_str: &str) -> Result<Connection<'static>, odbc_api::Error> {
+    environment().connect_with_connection_string(conn_str, ConnectionOptions::default())
+}
+
+/// Logs `user` in with password and a fresh TOTP code in `TwoFactorCode`.
+pub fn login(server: &TestServer, user: &User) -> Connection<'static> {
+    let conn_str = server.connection_string(user, &format!("TwoFactorCode={}", user.fresh_code()));
+    connect(&conn_str).unwrap_or_else(|e| panic!("two-factor login of {} failed: {e}", user.name))
+}
+
+/// Attribute 1002 set on the connection handle before SQLDriverConnectW, as pyodbc's
+/// `attrs_before={1002: code}` does: a UTF-16 string with SQL_NTS.
+pub struct TwoFactorBefore<'a> {
+    pub code: &'a [u16],
+}
+
+impl<'c> DriverSpecificConnectionOptions<'c> for TwoFactorBefore<'c> {
+    fn attributes(&self) -> impl Iterator<Item = SetConnectionAttributeArgs<'c>> {
+        // Safety: the token is a NUL-terminated UTF-16 string borrowed for 'c, and the
+        // driver copies it during the call.
+        std::iter::once(unsafe {
+            SetConnectionAttributeArgs::new(
+                odbc_sys::ConnectionAttribute(SQL_ATTR_TWO_FACTOR),
+                self.code.as_ptr() as odbc_sys::Pointer,
+                -3, // SQL_NTS
+            )
+        })
+    }
+}
+
+pub fn utf16z(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+/// Connects with attribute 1002 set before connecting.
+pub fn connect_with_code_before<'a>(conn_str: &str, code: &'a [u16]) -> Result<Connection<'a>, odbc_api::Error> {
+    // Safety: the driver under test understands attribute 1002.
+    unsafe {
+        environment().connect_with_connection_string_and_driver_specific_options(
+            conn_str,
+            ConnectionOptions::default(),
+            TwoFactorBefore { code },
+        )
+    }
+}
+
+/// SQLSTATE, native code and message of an odbc-api error (panics on other errors).
+pub fn sqlstate(error: &odbc_api::Error) -> (String, i32, String) {
+    match error {
+        odbc_api::Error::Diagnostics { record, .. } => {
+            let message = String::from_utf16_lossy(&record.message);
+            (record.state.as_str().to_owned(), record.native_error, message)
+        }
+        other => panic!("expected an error with a diagnostic record, got: {other}"),
+    }
+}
+
+/// Runs `sql` without a result set; panics with the diagnostics on failure.
+pub fn exec(conn: &Connection<'_>, sql: &str) {
+    if let Err(e) = conn.execute(sql, (), None) {
+        panic!("`{sql}` failed: {e}");
+    }
+}
