@@ -54,5 +54,13 @@
                                                     the server's two-factor timeout */
 #define SQL_TWO_FACTOR_ERR_NOT_ENROLLED     1006 /* 28000: two-factor required but the
                                                     user has no TOTP key */
+#define SQL_TWO_FACTOR_ERR_SEND_FAILED      1007 /* HY000: the SMS or e-mail code could not
+                                                    be sent; try again later */
+#define SQL_TWO_FACTOR_ERR_SEND_LIMIT       1008 /* HY000: too many codes sent to this user
+                                                    this hour */
+#define SQL_TWO_FACTOR_ERR_THROTTLED        1009 /* 28000: too many failed logins from this
+                                                    address; wait */
+#define SQL_TWO_FACTOR_ERR_METHOD_OFF       1010 /* 28000: the user's second-factor method
+                                                    is switched off on the server */
 
 #endif /* TWOFACTOR_ODBC_H */
