@@ -21,7 +21,7 @@ pub use message::{
 };
 pub use rows::{RowBatch, RowBatchBuilder};
 pub use secret::Secret;
-pub use value::{Date, Time, Timestamp, Value, ValueRef};
+pub use value::{is_plain_decimal, Date, Time, Timestamp, Value, ValueRef};
 
 /// Bytes every Hello starts with, so a stray client of another protocol is refused at once.
 pub const MAGIC: [u8; 4] = *b"2FAQ";

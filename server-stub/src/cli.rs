@@ -575,53 +575,10 @@ fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
             return Err("a carrier name must not be empty".into());
         }
         CarrierCommand::Add { name, gateway } => {
-            let gateway = crate::contact::check_gateway(&gateway)?;
-            store
-                .put_carrier(
-                    &Carrier {
-                        name: name.clone(),
-                        gateway: gateway.clone(),
-                    },
-                    true,
-                )
-                .map_err(|e| match e {
-                    crate::store::StoreError::AlreadyExists(n) => {
-                        format!("carrier `{n}` exists already; use `carrier edit`")
-                    }
-                    e => e.to_string(),
-                })?;
-            audit.record_why(
-                now,
-                "*",
-                "cli",
-                "carrier_add",
-                "ok",
-                None,
-                Some(&format!("{name} {gateway}")),
-            );
-            println!("added carrier `{name}`: <number>@{gateway}");
+            put_carrier(&store, &audit, now, name, &gateway, true)?
         }
         CarrierCommand::Edit { name, gateway } => {
-            let gateway = crate::contact::check_gateway(&gateway)?;
-            store
-                .put_carrier(
-                    &Carrier {
-                        name: name.clone(),
-                        gateway: gateway.clone(),
-                    },
-                    false,
-                )
-                .map_err(err)?;
-            audit.record_why(
-                now,
-                "*",
-                "cli",
-                "carrier_edit",
-                "ok",
-                None,
-                Some(&format!("{name} {gateway}")),
-            );
-            println!("carrier `{name}`: <number>@{gateway}");
+            put_carrier(&store, &audit, now, name, &gateway, false)?
         }
         CarrierCommand::Remove { name } => {
             let users: Vec<String> = store
@@ -641,6 +598,52 @@ fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
                 );
             }
         }
+    }
+    Ok(())
+}
+
+/// `carrier add` (`adding`) and `carrier edit`: one carrier written, audited and echoed.
+fn put_carrier(
+    store: &SqliteUserStore,
+    audit: &AuditLog,
+    now: i64,
+    name: String,
+    gateway: &str,
+    adding: bool,
+) -> CliResult {
+    let gateway = crate::contact::check_gateway(gateway)?;
+    store
+        .put_carrier(
+            &Carrier {
+                name: name.clone(),
+                gateway: gateway.clone(),
+            },
+            adding,
+        )
+        .map_err(|e| match e {
+            crate::store::StoreError::AlreadyExists(n) if adding => {
+                format!("carrier `{n}` exists already; use `carrier edit`")
+            }
+            e => e.to_string(),
+        })?;
+    let event = if adding {
+        "carrier_add"
+    } else {
+        "carrier_edit"
+    };
+    audit.record_why(
+        now,
+        "*",
+        "cli",
+        event,
+        "ok",
+        None,
+        Some(&format!("{name} {gateway}")),
+    );
+    if adding {
+        println!("added carrier `{name}`: <number>@{gateway}");
+    } else {
+        println!("carrier `{name}`: <number>@{gateway}");
     }
     Ok(())
 }

@@ -12,6 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::time::Instant;
 
 use crate::config::{Config, SmsSection};
+use crate::totp::percent_encode;
 
 /// Where a code goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,7 +154,13 @@ impl Notifier {
 
     async fn http_sms(&self, to: &str, code: &str, timeout: Duration) -> Result<(), String> {
         let json = self.sms.content_type.contains("json");
-        let esc = |v: &str| if json { json_escape(v) } else { form_escape(v) };
+        let esc = |v: &str| {
+            if json {
+                json_escape(v)
+            } else {
+                percent_encode(v)
+            }
+        };
         let body = self
             .sms
             .body
@@ -190,18 +197,6 @@ fn json_escape(v: &str) -> String {
     quoted[1..quoted.len().saturating_sub(1).max(1)].to_owned()
 }
 
-fn form_escape(v: &str) -> String {
-    let mut out = String::new();
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +205,6 @@ mod tests {
     fn template_values_are_escaped_for_their_content_type() {
         assert_eq!(json_escape("+15551234567"), "+15551234567");
         assert_eq!(json_escape("a\"b"), "a\\\"b");
-        assert_eq!(form_escape("+15551234567"), "%2B15551234567");
+        assert_eq!(percent_encode("+15551234567"), "%2B15551234567");
     }
 }

@@ -110,6 +110,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         Phase::Closed
     }
 
+    /// Sends `msg` and goes on to `next`; a peer that cannot be written to is gone.
+    async fn reply(&mut self, msg: ServerMessage, next: Phase) -> Phase {
+        if self.send(msg).await {
+            next
+        } else {
+            Phase::Closed
+        }
+    }
+
+    /// A message the current state does not accept.
+    async fn out_of_turn(&mut self, msg: &ClientMessage, when: &str) -> Phase {
+        self.violation(format!("{} {when}", name_of(msg))).await
+    }
+
+    async fn store_unavailable(&mut self) -> Phase {
+        self.fail(b"HY000", 0, "the user store is unavailable")
+            .await
+    }
+
     async fn violation(&mut self, reason: impl std::fmt::Display) -> Phase {
         log::warn!(
             "{}: protocol violation: {reason}; connection closed",
@@ -227,27 +246,18 @@ pub(crate) async fn run<S>(
                     }) => match negotiate_version(min_version, max_version) {
                         Some(version) => {
                             let server_name = state.config.server.name.clone();
-                            if conn
-                                .send(ServerMessage::HelloOk {
-                                    version,
-                                    server_name,
-                                })
-                                .await
-                            {
-                                Phase::AwaitingFirstFactor
-                            } else {
-                                Phase::Closed
-                            }
+                            let ok = ServerMessage::HelloOk {
+                                version,
+                                server_name,
+                            };
+                            conn.reply(ok, Phase::AwaitingFirstFactor).await
                         }
                         None => {
                             conn.fail(b"08001", 2002, "unsupported protocol version")
                                 .await
                         }
                     },
-                    Ok(other) => {
-                        conn.violation(format!("{} before Hello", name_of(&other)))
-                            .await
-                    }
+                    Ok(other) => conn.out_of_turn(&other, "before Hello").await,
                     Err(e) => on_read_error(&mut conn, e, "hello").await,
                 }
             }
@@ -267,12 +277,12 @@ pub(crate) async fn run<S>(
                     Ok(ClientMessage::Cancel { session_id, key }) => {
                         cancel(&state, &mut conn, session_id, key).await
                     }
-                    Ok(ClientMessage::Ping) => pong(&mut conn, Phase::AwaitingFirstFactor).await,
-                    Ok(ClientMessage::Terminate) => Phase::Closed,
-                    Ok(other) => {
-                        conn.violation(format!("{} before Login", name_of(&other)))
+                    Ok(ClientMessage::Ping) => {
+                        conn.reply(ServerMessage::Pong, Phase::AwaitingFirstFactor)
                             .await
                     }
+                    Ok(ClientMessage::Terminate) => Phase::Closed,
+                    Ok(other) => conn.out_of_turn(&other, "before Login").await,
                     Err(e) => on_read_error(&mut conn, e, "login").await,
                 }
             }
@@ -283,26 +293,23 @@ pub(crate) async fn run<S>(
                 Ok(ClientMessage::SecondFactor { code }) => {
                     second_factor(&state, &mut conn, l, code).await
                 }
-                Ok(ClientMessage::Ping) => pong(&mut conn, Phase::AwaitingSecondFactor(l)).await,
+                Ok(ClientMessage::Ping) => {
+                    conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l))
+                        .await
+                }
                 Ok(ClientMessage::Terminate) => Phase::Closed,
                 Ok(
                     msg @ (ClientMessage::Hello { .. }
                     | ClientMessage::Login { .. }
                     | ClientMessage::Cancel { .. }),
                 ) => {
-                    conn.violation(format!(
-                        "{} while awaiting the second factor",
-                        name_of(&msg)
-                    ))
-                    .await
+                    conn.out_of_turn(&msg, "while awaiting the second factor")
+                        .await
                 }
                 Ok(_) => {
                     let e = ErrorInfo::new(b"28000", 1004, "two-factor authentication required");
-                    if conn.send(ServerMessage::Error(e)).await {
-                        Phase::AwaitingSecondFactor(l)
-                    } else {
-                        Phase::Closed
-                    }
+                    conn.reply(ServerMessage::Error(e), Phase::AwaitingSecondFactor(l))
+                        .await
                 }
                 Err(ReadError::Timeout) => {
                     log::info!(
@@ -328,11 +335,14 @@ pub(crate) async fn run<S>(
                 Err(e) => on_read_error(&mut conn, e, "second factor").await,
             },
             Phase::Ready(l, worker) => match conn.read(MAX_FRAME_LEN, None).await {
-                Ok(ClientMessage::Ping) => pong(&mut conn, Phase::Ready(l, worker)).await,
+                Ok(ClientMessage::Ping) => {
+                    conn.reply(ServerMessage::Pong, Phase::Ready(l, worker))
+                        .await
+                }
                 Ok(ClientMessage::Terminate) => Phase::Closed,
                 // Nothing is pending; the driver reports that itself.
                 Ok(ClientMessage::SecondFactor { .. }) => {
-                    pong_ok(&mut conn, Phase::Ready(l, worker)).await
+                    conn.reply(ServerMessage::Ok, Phase::Ready(l, worker)).await
                 }
                 Ok(msg) => match sql_request(msg) {
                     Ok(req) => match worker.call(req).await {
@@ -343,10 +353,7 @@ pub(crate) async fn run<S>(
                                 .await
                         }
                     },
-                    Err(other) => {
-                        conn.violation(format!("{} after login", name_of(&other)))
-                            .await
-                    }
+                    Err(other) => conn.out_of_turn(&other, "after login").await,
                 },
                 Err(e) => on_read_error(&mut conn, e, "request").await,
             },
@@ -371,22 +378,6 @@ async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(
             conn.fail(b"HYT00", 0, "login timeout expired").await
         }
         ReadError::Shutdown => conn.fail(b"08S01", 2003, "server shutting down").await,
-    }
-}
-
-async fn pong<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, next: Phase) -> Phase {
-    if conn.send(ServerMessage::Pong).await {
-        next
-    } else {
-        Phase::Closed
-    }
-}
-
-async fn pong_ok<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, next: Phase) -> Phase {
-    if conn.send(ServerMessage::Ok).await {
-        next
-    } else {
-        Phase::Closed
     }
 }
 
@@ -445,9 +436,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let st = state.clone();
     let name = user.clone();
     let Some(record) = blocking(move || st.auth.store.user(&name)).await else {
-        return conn
-            .fail(b"HY000", 0, "the user store is unavailable")
-            .await;
+        return conn.store_unavailable().await;
     };
     // A locked password refuses every password, so guessing stops while it lasts.
     if record.as_ref().is_some_and(|r| r.is_password_locked(now)) {
@@ -535,9 +524,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let st = state.clone();
     let rec = record.clone();
     let Some(requirement) = blocking(move || st.auth.requirement(&rec)).await else {
-        return conn
-            .fail(b"HY000", 0, "the user store is unavailable")
-            .await;
+        return conn.store_unavailable().await;
     };
     let method_name = record.active_method().as_str();
     match requirement {
@@ -674,11 +661,16 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
     let st = state.clone();
     let rec = record.clone();
     let Some(issue) = blocking(move || st.auth.issue_code(&rec)).await else {
-        conn.fail(b"HY000", 0, "the user store is unavailable")
-            .await;
+        conn.store_unavailable().await;
         return None;
     };
     let now = state.auth.now();
+    let audit = |at: i64, outcome: &str, reason: &str| {
+        let (user, peer, method) = (user.as_str(), peer.as_str(), Some(method));
+        state
+            .audit
+            .record_why(at, user, peer, "code_send", outcome, method, Some(reason));
+    };
     match issue {
         CodeIssue::Send {
             code,
@@ -695,15 +687,7 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
             {
                 Ok(()) => {
                     log::info!("{peer}: user `{user}`: {hint}");
-                    state.audit.record_why(
-                        now,
-                        &user,
-                        &peer,
-                        "code_send",
-                        "ok",
-                        Some(method),
-                        Some(delivery.channel()),
-                    );
+                    audit(now, "ok", delivery.channel());
                     Some((hint, expires_at))
                 }
                 Err(reason) => {
@@ -718,29 +702,17 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
                             "user `{user}`: a code that was not sent could not be withdrawn"
                         );
                     }
-                    state.audit.record_why(
-                        state.auth.now(),
-                        &user,
-                        &peer,
-                        "code_send",
-                        "failed",
-                        Some(method),
-                        Some(&reason),
-                    );
+                    audit(state.auth.now(), "failed", &reason);
                     conn.fail(b"HY000", 1007, SEND_FAILED).await;
                     None
                 }
             }
         }
         CodeIssue::Pending { hint, expires_at } => {
-            state.audit.record_why(
+            audit(
                 now,
-                &user,
-                &peer,
-                "code_send",
                 "pending",
-                Some(method),
-                Some("an earlier code is still valid; nothing sent"),
+                "an earlier code is still valid; nothing sent",
             );
             Some((hint, expires_at))
         }
@@ -750,15 +722,7 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
                 crate::audit::rfc3339(retry_at)
             );
             log::warn!("{peer}: user `{user}`: {reason}");
-            state.audit.record_why(
-                now,
-                &user,
-                &peer,
-                "code_send",
-                "limited",
-                Some(method),
-                Some(&reason),
-            );
+            audit(now, "limited", &reason);
             conn.fail(
                 b"HY000",
                 1008,
@@ -769,15 +733,7 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
         }
         CodeIssue::Undeliverable { reason } => {
             log::warn!("{peer}: user `{user}`: cannot send a code: {reason}");
-            state.audit.record_why(
-                now,
-                &user,
-                &peer,
-                "code_send",
-                "failed",
-                Some(method),
-                Some(&reason),
-            );
+            audit(now, "failed", &reason);
             conn.fail(b"HY000", 1007, SEND_FAILED).await;
             None
         }
@@ -794,9 +750,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     let name = l.user.clone();
     let Some(checked) = blocking(move || st.auth.check_second_factor(&name, code.expose())).await
     else {
-        return conn
-            .fail(b"HY000", 0, "the user store is unavailable")
-            .await;
+        return conn.store_unavailable().await;
     };
     let now = state.auth.now();
     let peer = conn.peer.clone();

@@ -211,7 +211,9 @@ fn percent_decode(s: &str) -> Result<String, String> {
     String::from_utf8(out).map_err(|_| "the URI is not UTF-8".to_string())
 }
 
-fn percent_encode(s: &str) -> String {
+/// RFC 3986 percent-encoding of all but the unreserved characters: what both otpauth URIs
+/// and form bodies (`notify`) accept.
+pub(crate) fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {

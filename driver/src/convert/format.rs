@@ -182,14 +182,9 @@ fn civil_from_days(z: i64) -> Date {
     Date { year, month, day }
 }
 
-/// `[-]digits[.digits]` with at least one digit: the protocol's decimal form.
-pub fn is_plain_decimal(s: &str) -> bool {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    !(int.is_empty() && frac.is_empty())
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
-}
+/// Re-exported so the conversions keep one path to it; the definition is the protocol's,
+/// since what a driver accepts as a decimal must be what the wire accepts.
+pub use twofactor_protocol::is_plain_decimal;
 
 /// Hex digits of binary data as ODBC's binary-to-character conversion writes them.
 pub fn hex_digit(nibble: u8) -> u8 {

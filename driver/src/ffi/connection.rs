@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use odbc_sys::SqlReturn;
 
-use super::text::{read_required, read_str, write_len, write_str, write_str_bytes, AppChar, SQL_NTS};
+use super::text::{read_required, read_str, write_fixed, write_str, write_str_bytes, AppChar, SQL_NTS};
 use super::{call, Warnings};
 use crate::conn::attributes::{self, AttrIn, SQL_ATTR_TWO_FACTOR};
 use crate::conn::config::Settings;
@@ -281,20 +281,11 @@ unsafe fn get_connect_attr<C: AppChar>(
 ) -> SqlReturn {
     call::<Connection, _>(dbc, |c, warnings| {
         match c.get_attr(attr)? {
-            AttrOut::U32(v) => {
-                if value.is_null() {
-                    return Err(OdbcError::null_pointer("ValuePtr"));
-                }
-                value.cast::<u32>().write_unaligned(v);
-                write_len(out_len, 4);
+            AttrOut::U32(_) | AttrOut::Usize(_) if value.is_null() => {
+                return Err(OdbcError::null_pointer("ValuePtr"));
             }
-            AttrOut::Usize(v) => {
-                if value.is_null() {
-                    return Err(OdbcError::null_pointer("ValuePtr"));
-                }
-                value.cast::<usize>().write_unaligned(v);
-                write_len(out_len, std::mem::size_of::<usize>());
-            }
+            AttrOut::U32(v) => write_fixed(value, v, out_len),
+            AttrOut::Usize(v) => write_fixed(value, v, out_len),
             AttrOut::Text(s) => {
                 if write_str_bytes::<C, i32>(&s, value.cast(), buf_len as isize, out_len, "ValuePtr")? && !value.is_null() {
                     warnings.push(OdbcError::truncated("attribute value"));

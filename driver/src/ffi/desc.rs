@@ -6,7 +6,7 @@ use std::ffi::c_void;
 use odbc_sys::SqlReturn;
 
 use super::call;
-use super::text::{read_str, write_len, write_str, write_str_bytes, AppChar};
+use super::text::{read_str, write_fixed, write_opt, write_str, write_str_bytes, AppChar};
 use crate::desc::{field, verbose_type, DescKind, Descriptor, FieldValue};
 use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
 use crate::handles;
@@ -43,18 +43,12 @@ unsafe fn get_desc_field<C: AppChar>(desc: *mut c_void, record: i16, id: i16, va
                     w.push(OdbcError::truncated("descriptor field"));
                 }
             }
-            FieldValue::Ptr(p) => {
-                (value as *mut usize).write_unaligned(p);
-                write_len(length, std::mem::size_of::<usize>());
-            }
-            FieldValue::Int(i) => {
-                match int_width(id) {
-                    2 => (value as *mut i16).write_unaligned(i as i16),
-                    4 => (value as *mut i32).write_unaligned(i as i32),
-                    _ => (value as *mut isize).write_unaligned(i as isize),
-                }
-                write_len(length, int_width(id));
-            }
+            FieldValue::Ptr(p) => write_fixed(value, p, length),
+            FieldValue::Int(i) => match int_width(id) {
+                2 => write_fixed(value, i as i16, length),
+                4 => write_fixed(value, i as i32, length),
+                _ => write_fixed(value, i as isize, length),
+            },
         }
         Ok(Completion::Success)
     })
@@ -131,11 +125,7 @@ unsafe fn get_desc_rec<C: AppChar>(
                 w.push(OdbcError::truncated("descriptor record name"));
             }
         }
-        let put16 = |p: *mut i16, v: i64| {
-            if !p.is_null() {
-                p.write_unaligned(v as i16);
-            }
-        };
+        let put16 = |p: *mut i16, v: i64| write_opt(p, v as i16);
         put16(data_type, verbose.into());
         put16(subtype, code.into());
         if !length.is_null() {

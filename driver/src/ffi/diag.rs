@@ -6,8 +6,8 @@ use std::ffi::c_void;
 use odbc_sys::SqlReturn;
 
 use super::guard;
-use super::text::{write_len, write_str, write_str_bytes, AppChar};
-use crate::diag::OdbcError;
+use super::text::{write_fixed, write_opt, write_str, write_str_bytes, AppChar};
+use crate::diag::{Diagnostics, OdbcError};
 use crate::handles::{self, HandleKind, Object, RawHandle};
 
 const SQL_DIAG_RETURNCODE: i16 = 1;
@@ -78,54 +78,57 @@ fn subclass_origin(state: &[u8; 5]) -> &'static str {
     }
 }
 
-unsafe fn write_record<C: AppChar>(
-    record: &OdbcError,
-    version: u32,
+/// The output arguments SQLGetDiagRec and SQLError share.
+struct RecordOut<C> {
     state: *mut C,
     native: *mut i32,
     msg: *mut C,
     buf_len: i16,
     text_len: *mut i16,
-) -> SqlReturn {
-    let s = if version == 2 { record.state.odbc2() } else { record.state };
-    if !state.is_null() {
-        let _ = write_str::<C, i16>(s.as_str(), state, 6, std::ptr::null_mut(), "SQLState");
-    }
-    if !native.is_null() {
-        native.write_unaligned(record.native);
-    }
-    match write_str::<C, i16>(&record.full_message(), msg, buf_len.into(), text_len, "MessageText") {
-        Ok(true) if !msg.is_null() => SqlReturn::SUCCESS_WITH_INFO,
-        Ok(_) => SqlReturn::SUCCESS,
-        Err(_) => SqlReturn::ERROR,
+}
+
+impl<C: AppChar> RecordOut<C> {
+    unsafe fn write(&self, record: &OdbcError, version: u32) -> SqlReturn {
+        let s = if version == 2 { record.state.odbc2() } else { record.state };
+        if !self.state.is_null() {
+            let _ = write_str::<C, i16>(s.as_str(), self.state, 6, std::ptr::null_mut(), "SQLState");
+        }
+        write_opt(self.native, record.native);
+        match write_str::<C, i16>(&record.full_message(), self.msg, self.buf_len.into(), self.text_len, "MessageText") {
+            Ok(true) if !self.msg.is_null() => SqlReturn::SUCCESS_WITH_INFO,
+            Ok(_) => SqlReturn::SUCCESS,
+            Err(_) => SqlReturn::ERROR,
+        }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe fn get_diag_rec<C: AppChar>(
+/// SQLGetDiagRec and SQLError differ only in the handle and which record `pick` takes.
+unsafe fn write_picked<C: AppChar>(
     handle_type: i16,
     handle: *mut c_void,
-    rec: i16,
-    state: *mut C,
-    native: *mut i32,
-    msg: *mut C,
-    buf_len: i16,
-    text_len: *mut i16,
+    rec_valid: bool,
+    pick: impl FnOnce(&mut Diagnostics) -> Option<OdbcError>,
+    out: RecordOut<C>,
 ) -> SqlReturn {
     guard(|| {
         let Some(object) = lookup(handle_type, handle) else {
             return SqlReturn::INVALID_HANDLE;
         };
-        if rec < 1 || buf_len < 0 {
+        if !rec_valid || out.buf_len < 0 {
             return SqlReturn::ERROR;
         }
         let version = odbc_version(&object);
-        let diag = object.diagnostics().lock().unwrap_or_else(|e| e.into_inner());
-        match diag.record(rec as usize) {
-            Some(r) => write_record(r, version, state, native, msg, buf_len, text_len),
+        let record = pick(&mut object.diagnostics().lock().unwrap_or_else(|e| e.into_inner()));
+        match record {
+            Some(r) => out.write(&r, version),
             None => SqlReturn::NO_DATA,
         }
     })
+}
+
+unsafe fn get_diag_rec<C: AppChar>(handle_type: i16, handle: *mut c_void, rec: i16, out: RecordOut<C>) -> SqlReturn {
+    let pick = |d: &mut Diagnostics| d.record(rec as usize).cloned();
+    write_picked(handle_type, handle, rec >= 1, pick, out)
 }
 
 #[no_mangle]
@@ -139,7 +142,7 @@ pub unsafe extern "system" fn SQLGetDiagRec(
     buf_len: i16,
     text_len: *mut i16,
 ) -> SqlReturn {
-    get_diag_rec(handle_type, handle, rec, state, native, msg, buf_len, text_len)
+    get_diag_rec(handle_type, handle, rec, RecordOut { state, native, msg, buf_len, text_len })
 }
 
 #[no_mangle]
@@ -153,41 +156,19 @@ pub unsafe extern "system" fn SQLGetDiagRecW(
     buf_len: i16,
     text_len: *mut i16,
 ) -> SqlReturn {
-    get_diag_rec(handle_type, handle, rec, state, native, msg, buf_len, text_len)
+    get_diag_rec(handle_type, handle, rec, RecordOut { state, native, msg, buf_len, text_len })
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe fn error<C: AppChar>(
-    env: *mut c_void,
-    dbc: *mut c_void,
-    stmt: *mut c_void,
-    state: *mut C,
-    native: *mut i32,
-    msg: *mut C,
-    buf_len: i16,
-    text_len: *mut i16,
-) -> SqlReturn {
-    guard(|| {
-        let (handle_type, handle) = if !stmt.is_null() {
-            (3, stmt)
-        } else if !dbc.is_null() {
-            (2, dbc)
-        } else {
-            (1, env)
-        };
-        let Some(object) = lookup(handle_type, handle) else {
-            return SqlReturn::INVALID_HANDLE;
-        };
-        if buf_len < 0 {
-            return SqlReturn::ERROR;
-        }
-        let version = odbc_version(&object);
-        let record = object.diagnostics().lock().unwrap_or_else(|e| e.into_inner()).take_first();
-        match record {
-            Some(r) => write_record(&r, version, state, native, msg, buf_len, text_len),
-            None => SqlReturn::NO_DATA,
-        }
-    })
+/// ODBC 2 names all three handles; the most specific one given is the one read.
+unsafe fn error<C: AppChar>(env: *mut c_void, dbc: *mut c_void, stmt: *mut c_void, out: RecordOut<C>) -> SqlReturn {
+    let (handle_type, handle) = if !stmt.is_null() {
+        (3, stmt)
+    } else if !dbc.is_null() {
+        (2, dbc)
+    } else {
+        (1, env)
+    };
+    write_picked(handle_type, handle, true, Diagnostics::take_first, out)
 }
 
 #[no_mangle]
@@ -201,7 +182,7 @@ pub unsafe extern "system" fn SQLError(
     buf_len: i16,
     text_len: *mut i16,
 ) -> SqlReturn {
-    error(env, dbc, stmt, state, native, msg, buf_len, text_len)
+    error(env, dbc, stmt, RecordOut { state, native, msg, buf_len, text_len })
 }
 
 #[no_mangle]
@@ -215,7 +196,7 @@ pub unsafe extern "system" fn SQLErrorW(
     buf_len: i16,
     text_len: *mut i16,
 ) -> SqlReturn {
-    error(env, dbc, stmt, state, native, msg, buf_len, text_len)
+    error(env, dbc, stmt, RecordOut { state, native, msg, buf_len, text_len })
 }
 
 enum Field {
@@ -281,27 +262,18 @@ unsafe fn get_diag_field<C: AppChar>(
             return SqlReturn::ERROR;
         }
         match field {
-            Field::Str(s) => match write_str_bytes::<C, i16>(&s, info.cast(), buf_len.into(), out_len, "DiagInfoPtr") {
-                Ok(true) if !info.is_null() => SqlReturn::SUCCESS_WITH_INFO,
-                Ok(_) => SqlReturn::SUCCESS,
-                Err(_) => SqlReturn::ERROR,
-            },
-            Field::I16(v) => {
-                info.cast::<i16>().write_unaligned(v);
-                write_len(out_len, 2);
-                SqlReturn::SUCCESS
+            Field::Str(s) => {
+                return match write_str_bytes::<C, i16>(&s, info.cast(), buf_len.into(), out_len, "DiagInfoPtr") {
+                    Ok(true) if !info.is_null() => SqlReturn::SUCCESS_WITH_INFO,
+                    Ok(_) => SqlReturn::SUCCESS,
+                    Err(_) => SqlReturn::ERROR,
+                }
             }
-            Field::I32(v) => {
-                info.cast::<i32>().write_unaligned(v);
-                write_len(out_len, 4);
-                SqlReturn::SUCCESS
-            }
-            Field::Len(v) => {
-                info.cast::<isize>().write_unaligned(v);
-                write_len(out_len, std::mem::size_of::<isize>());
-                SqlReturn::SUCCESS
-            }
+            Field::I16(v) => write_fixed(info, v, out_len),
+            Field::I32(v) => write_fixed(info, v, out_len),
+            Field::Len(v) => write_fixed(info, v, out_len),
         }
+        SqlReturn::SUCCESS
     })
 }
 

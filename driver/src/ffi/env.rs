@@ -34,11 +34,8 @@ pub unsafe extern "system" fn SQLGetEnvAttr(
     out_len: *mut i32,
 ) -> SqlReturn {
     call::<Environment, _>(env, |e, _| {
-        let v = e.get_attr(attr)?;
-        if !value.is_null() {
-            value.cast::<u32>().write_unaligned(v);
-        }
-        super::text::write_len(out_len, 4);
+        let v: u32 = e.get_attr(attr)?;
+        super::text::write_fixed(value, v, out_len);
         Ok(Completion::Success)
     })
 }

@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use odbc_sys::SqlReturn;
 
 use super::call;
-use super::text::{write_len, write_str_bytes, AppChar};
+use super::text::{write_fixed, write_str_bytes, AppChar};
 use crate::conn::Connection;
 use crate::diag::{Completion, OdbcError, SqlState};
 use crate::info::{self, InfoValue};
@@ -21,18 +21,8 @@ unsafe fn get_info<C: AppChar>(dbc: *mut c_void, info_type: u16, value: *mut c_v
                     warnings.push(OdbcError::truncated("InfoValuePtr"));
                 }
             }
-            InfoValue::U16(v) => {
-                if !value.is_null() {
-                    value.cast::<u16>().write_unaligned(v);
-                }
-                write_len(out_len, 2);
-            }
-            InfoValue::U32(v) => {
-                if !value.is_null() {
-                    value.cast::<u32>().write_unaligned(v);
-                }
-                write_len(out_len, 4);
-            }
+            InfoValue::U16(v) => write_fixed(value, v, out_len),
+            InfoValue::U32(v) => write_fixed(value, v, out_len),
         }
         Ok(Completion::Success)
     })

@@ -5,7 +5,7 @@ use std::ffi::c_void;
 use odbc_sys::SqlReturn;
 
 use super::params::{build_params, report_params};
-use super::text::{read_required, read_str, write_len, write_str, write_str_bytes, AppChar};
+use super::text::{read_required, read_str, write_fixed, write_opt, write_str, write_str_bytes, AppChar};
 use super::{call, Warnings};
 use crate::desc::FieldValue;
 use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
@@ -163,18 +163,10 @@ unsafe fn describe_col<C: AppChar>(
         if write_str(&c.name, name, buffer_length.into(), name_length, "ColumnName")? {
             w.push(OdbcError::truncated("column name"));
         }
-        if !data_type.is_null() {
-            data_type.write_unaligned(columns::app_sql_type(c.sql_type, s.conn.odbc_version()));
-        }
-        if !size.is_null() {
-            size.write_unaligned(columns::column_size(&c) as usize);
-        }
-        if !digits.is_null() {
-            digits.write_unaligned(c.decimal_digits);
-        }
-        if !nullable.is_null() {
-            nullable.write_unaligned(c.nullable.odbc_code());
-        }
+        write_opt(data_type, columns::app_sql_type(c.sql_type, s.conn.odbc_version()));
+        write_opt(size, columns::column_size(&c) as usize);
+        write_opt(digits, c.decimal_digits);
+        write_opt(nullable, c.nullable.odbc_code());
         Ok(Completion::Success)
     })
 }
@@ -235,16 +227,8 @@ unsafe fn col_attribute<C: AppChar>(
                     w.push(OdbcError::truncated("column attribute"));
                 }
             }
-            FieldValue::Int(v) => {
-                if !number.is_null() {
-                    number.write_unaligned(v as isize);
-                }
-            }
-            FieldValue::Ptr(p) => {
-                if !number.is_null() {
-                    number.write_unaligned(p as isize);
-                }
-            }
+            FieldValue::Int(v) => write_opt(number, v as isize),
+            FieldValue::Ptr(p) => write_opt(number, p as isize),
         }
         Ok(Completion::Success)
     })
@@ -326,11 +310,9 @@ unsafe fn get_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void, length
         let inner = s.lock();
         let v = attrs::get(s, &inner, attr)?;
         if narrow && !attrs::is_pointer(attr) {
-            (value as *mut u32).write_unaligned(v.min(u32::MAX as usize) as u32);
-            write_len(length, 4);
+            write_fixed(value, v.min(u32::MAX as usize) as u32, length);
         } else {
-            (value as *mut usize).write_unaligned(v);
-            write_len(length, std::mem::size_of::<usize>());
+            write_fixed(value, v, length);
         }
         Ok(Completion::Success)
     })

@@ -34,9 +34,27 @@ impl OutLen for isize {
 /// # Safety
 /// `out` is null or valid for a write of `L`.
 pub(crate) unsafe fn write_len<L: OutLen>(out: *mut L, n: usize) {
+    write_opt(out, L::saturating_from(n));
+}
+
+/// Writes `v` to an optional out pointer, tolerating misalignment.
+///
+/// # Safety
+/// `out` is null or valid for a write of `T`.
+pub(crate) unsafe fn write_opt<T>(out: *mut T, v: T) {
     if !out.is_null() {
-        out.write_unaligned(L::saturating_from(n));
+        out.write_unaligned(v);
     }
+}
+
+/// Writes a fixed-size value to an optional buffer and its size in bytes to `out_len`,
+/// which ODBC reports even when there is no buffer.
+///
+/// # Safety
+/// `value` is null or valid for a write of `T`; `out_len` as for `write_len`.
+pub(crate) unsafe fn write_fixed<T, L: OutLen>(value: *mut std::ffi::c_void, v: T, out_len: *mut L) {
+    write_opt(value.cast::<T>(), v);
+    write_len(out_len, std::mem::size_of::<T>());
 }
 
 /// Character units of the application's strings: `u8` for the ANSI entry points, `u16`

@@ -117,9 +117,20 @@ struct PragmaColumn {
     pk: i64,
 }
 
+/// The rows of `PRAGMA pragma("name")`, each read by `row`.
+fn pragma<T>(
+    conn: &Connection,
+    pragma: &str,
+    name: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut stmt = conn.prepare(&format!("PRAGMA {pragma}({})", quote(name)))?;
+    let rows = stmt.query_map([], row)?;
+    rows.collect()
+}
+
 fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColumn>> {
-    let mut stmt = conn.prepare(&format!("PRAGMA table_info({})", quote(table)))?;
-    let rows = stmt.query_map([], |r| {
+    pragma(conn, "table_info", table, |r| {
         Ok(PragmaColumn {
             cid: r.get(0)?,
             name: r.get(1)?,
@@ -128,8 +139,42 @@ fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColu
             default: r.get(4)?,
             pk: r.get(5)?,
         })
-    })?;
-    rows.collect()
+    })
+}
+
+/// The primary key's columns in key order.
+fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColumn>> {
+    let mut pk: Vec<PragmaColumn> = table_info(conn, table)?
+        .into_iter()
+        .filter(|c| c.pk > 0)
+        .collect();
+    pk.sort_by_key(|c| c.pk);
+    Ok(pk)
+}
+
+/// The result of a catalog function on one named table: no rows when it does not exist.
+fn for_table(
+    conn: &Connection,
+    table: &str,
+    columns: Vec<ColumnDesc>,
+    rows: impl FnOnce(String) -> rusqlite::Result<Vec<Vec<Value>>>,
+) -> rusqlite::Result<Table> {
+    let rows = match find_table(conn, table)? {
+        Some(name) => rows(name)?,
+        None => Vec::new(),
+    };
+    Ok((columns, rows))
+}
+
+/// The type of a column declared as `decl` and the name to show for it: the declaration
+/// itself, or for an undeclared column the name of the type its values get.
+fn declared_type(decl: &str) -> (TypeInfo, &str) {
+    if decl.is_empty() {
+        let t = types::from_value(None);
+        (t, types::type_name(t.sql_type))
+    } else {
+        (types::from_decl(decl), decl)
+    }
 }
 
 pub fn run(conn: &Connection, req: &CatalogRequest) -> rusqlite::Result<Table> {
@@ -295,17 +340,8 @@ fn columns(
             if !matches(column, &c.name) {
                 continue;
             }
-            let t = if c.decl.is_empty() {
-                types::from_value(None)
-            } else {
-                types::from_decl(&c.decl)
-            };
+            let (t, type_name) = declared_type(&c.decl);
             let (sql_data_type, sub) = verbose_type(t.sql_type);
-            let type_name = if c.decl.is_empty() {
-                types::type_name(t.sql_type).to_owned()
-            } else {
-                c.decl.clone()
-            };
             let digits = matches!(
                 t.sql_type,
                 st::DECIMAL
@@ -323,7 +359,7 @@ fn columns(
                 text(&name),
                 text(&c.name),
                 small(t.sql_type as i64),
-                text(&type_name),
+                text(type_name),
                 Value::Int(t.size as i64),
                 opt_int(buffer_length(&t)),
                 opt_int(digits),
@@ -351,28 +387,22 @@ fn primary_keys(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
         ("KEY_SEQ", S, false),
         ("PK_NAME", V, true),
     ]);
-    let Some(name) = find_table(conn, table)? else {
-        return Ok((columns, Vec::new()));
-    };
-    let mut pk: Vec<PragmaColumn> = table_info(conn, &name)?
-        .into_iter()
-        .filter(|c| c.pk > 0)
-        .collect();
-    pk.sort_by_key(|c| c.pk);
-    let rows = pk
-        .iter()
-        .map(|c| {
-            vec![
-                Value::Null,
-                Value::Null,
-                text(&name),
-                text(&c.name),
-                small(c.pk),
-                Value::Null,
-            ]
-        })
-        .collect();
-    Ok((columns, rows))
+    for_table(conn, table, columns, |name| {
+        let rows = primary_key(conn, &name)?
+            .iter()
+            .map(|c| {
+                vec![
+                    Value::Null,
+                    Value::Null,
+                    text(&name),
+                    text(&c.name),
+                    small(c.pk),
+                    Value::Null,
+                ]
+            })
+            .collect();
+        Ok(rows)
+    })
 }
 
 fn rule(action: &str) -> i64 {
@@ -413,20 +443,17 @@ fn foreign_keys(
         {
             continue;
         }
-        let mut stmt = conn.prepare(&format!("PRAGMA foreign_key_list({})", quote(&fk_name)))?;
-        let list = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let list = pragma(conn, "foreign_key_list", &fk_name, |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })?;
         for (id, seq, parent, from, to, on_update, on_delete) in list {
             if pk_table.is_some_and(|p| !p.is_empty() && !p.eq_ignore_ascii_case(&parent)) {
                 continue;
@@ -434,16 +461,11 @@ fn foreign_keys(
             // A reference without columns means the parent's primary key.
             let to = match to {
                 Some(t) => t,
-                None => {
-                    let mut pk: Vec<PragmaColumn> = table_info(conn, &parent)?
-                        .into_iter()
-                        .filter(|c| c.pk > 0)
-                        .collect();
-                    pk.sort_by_key(|c| c.pk);
-                    pk.get(seq as usize)
-                        .map(|c| c.name.clone())
-                        .unwrap_or_default()
-                }
+                None => primary_key(conn, &parent)?
+                    .into_iter()
+                    .nth(seq as usize)
+                    .map(|c| c.name)
+                    .unwrap_or_default(),
             };
             rows.push(vec![
                 Value::Null,
@@ -482,61 +504,54 @@ fn statistics(conn: &Connection, table: &str, unique_only: bool) -> rusqlite::Re
         ("PAGES", I, true),
         ("FILTER_CONDITION", V, true),
     ]);
-    let Some(name) = find_table(conn, table)? else {
-        return Ok((columns, Vec::new()));
-    };
-    // SQL_TABLE_STAT row first, as ODBC orders the result.
-    let mut rows = vec![vec![
-        Value::Null,
-        Value::Null,
-        text(&name),
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        small(0),
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-        Value::Null,
-    ]];
-    let mut stmt = conn.prepare(&format!("PRAGMA index_list({})", quote(&name)))?;
-    let mut indexes = stmt
-        .query_map([], |r| {
+    for_table(conn, table, columns, |name| {
+        // SQL_TABLE_STAT row first, as ODBC orders the result.
+        let mut rows = vec![vec![
+            Value::Null,
+            Value::Null,
+            text(&name),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            small(0),
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ]];
+        let mut indexes = pragma(conn, "index_list", &name, |r| {
             Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)? != 0))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    indexes.sort_by(|a, b| a.1.cmp(&b.1).reverse().then_with(|| a.0.cmp(&b.0)));
-    for (index, unique) in indexes {
-        if unique_only && !unique {
-            continue;
-        }
-        let mut info = conn.prepare(&format!("PRAGMA index_info({})", quote(&index)))?;
-        let cols = info
-            .query_map([], |r| {
+        })?;
+        indexes.sort_by(|a, b| a.1.cmp(&b.1).reverse().then_with(|| a.0.cmp(&b.0)));
+        for (index, unique) in indexes {
+            if unique_only && !unique {
+                continue;
+            }
+            let cols = pragma(conn, "index_info", &index, |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(2)?))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        for (seqno, column) in cols {
-            rows.push(vec![
-                Value::Null,
-                Value::Null,
-                text(&name),
-                small(i64::from(!unique)),
-                Value::Null,
-                text(&index),
-                small(3),
-                small(seqno + 1),
-                column.as_deref().map_or(Value::Null, text),
-                text("A"),
-                Value::Null,
-                Value::Null,
-                Value::Null,
-            ]);
+            })?;
+            for (seqno, column) in cols {
+                rows.push(vec![
+                    Value::Null,
+                    Value::Null,
+                    text(&name),
+                    small(i64::from(!unique)),
+                    Value::Null,
+                    text(&index),
+                    small(3),
+                    small(seqno + 1),
+                    column.as_deref().map_or(Value::Null, text),
+                    text("A"),
+                    Value::Null,
+                    Value::Null,
+                    Value::Null,
+                ]);
+            }
         }
-    }
-    Ok((columns, rows))
+        Ok(rows)
+    })
 }
 
 fn special_columns(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
@@ -550,42 +565,28 @@ fn special_columns(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
         ("DECIMAL_DIGITS", S, true),
         ("PSEUDO_COLUMN", S, true),
     ]);
-    let Some(name) = find_table(conn, table)? else {
-        return Ok((columns, Vec::new()));
-    };
-    let mut pk: Vec<PragmaColumn> = table_info(conn, &name)?
-        .into_iter()
-        .filter(|c| c.pk > 0)
-        .collect();
-    pk.sort_by_key(|c| c.pk);
     let row = |col: &str, decl: &str, pseudo: i64| {
-        let t = if decl.is_empty() {
-            types::from_value(None)
-        } else {
-            types::from_decl(decl)
-        };
+        let (t, type_name) = declared_type(decl);
         vec![
             small(2),
             text(col),
             small(t.sql_type as i64),
-            text(if decl.is_empty() {
-                types::type_name(t.sql_type)
-            } else {
-                decl
-            }),
+            text(type_name),
             Value::Int(t.size as i64),
             opt_int(buffer_length(&t)),
             small(t.digits as i64),
             small(pseudo),
         ]
     };
-    let rows = if pk.is_empty() {
-        // The best row identifier of a table without a primary key is its rowid.
-        vec![row("rowid", "BIGINT", 2)]
-    } else {
-        pk.iter().map(|c| row(&c.name, &c.decl, 1)).collect()
-    };
-    Ok((columns, rows))
+    for_table(conn, table, columns, |name| {
+        let pk = primary_key(conn, &name)?;
+        Ok(if pk.is_empty() {
+            // The best row identifier of a table without a primary key is its rowid.
+            vec![row("rowid", "BIGINT", 2)]
+        } else {
+            pk.iter().map(|c| row(&c.name, &c.decl, 1)).collect()
+        })
+    })
 }
 
 #[cfg(test)]

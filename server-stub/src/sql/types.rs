@@ -2,7 +2,9 @@
 //! protocol parameters to SQLite bindings.
 
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef as SqlRef};
-use twofactor_protocol::{sql_type, ColumnDesc, Date, Nullability, Time, Timestamp, ValueRef};
+use twofactor_protocol::{
+    is_plain_decimal, sql_type, ColumnDesc, Date, Nullability, Time, Timestamp, ValueRef,
+};
 
 pub const LONG_SIZE: u32 = 1_073_741_823;
 
@@ -323,15 +325,6 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
             f(ValueRef::Text(&text))
         }
     }
-}
-
-/// `[-]digits[.digits]`, the form the protocol's `Decimal` accepts.
-pub fn is_plain_decimal(s: &str) -> bool {
-    let body = s.strip_prefix('-').unwrap_or(s);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    !(int.is_empty() && frac.is_empty())
-        && int.bytes().all(|b| b.is_ascii_digit())
-        && frac.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
