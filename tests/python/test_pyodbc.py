@@ -188,6 +188,47 @@ class PyodbcTwoFactor(unittest.TestCase):
                                    ("label", pyodbc.SQL_VARCHAR, 12, 0)])
         cnxn.close()
 
+    def test_long_text_and_bytes_travel_as_data_at_execution(self):
+        name, secret = self.user()
+        cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))
+        cur = cnxn.cursor()
+        cur.execute("CREATE TABLE py_long (t TEXT, b BLOB)")
+        # Long enough that pyodbc sends both with SQLPutData; the emoji are surrogate
+        # pairs in UTF-16, which pyodbc's pieces may cut in half.
+        text = "x" * 100_000 + "é" + "😀" * 3_001
+        blob = bytes(range(256)) * 1000
+        cur.execute("INSERT INTO py_long VALUES (?, ?)", text, blob)
+        cur.execute("INSERT INTO py_long VALUES (?, ?)", None, b"")
+        got = cur.execute("SELECT t, b FROM py_long ORDER BY t IS NULL").fetchall()
+        self.assertEqual((got[0][0], got[0][1]), (text, blob))
+        self.assertEqual((got[1][0], got[1][1]), (None, b""))
+        # A parameter array whose rows each send their text at execution: pyodbc's
+        # fast_executemany does so for a column size of 0.
+        cur.execute("CREATE TABLE py_long_many (id INTEGER, t TEXT)")
+        cur.fast_executemany = True
+        cur.setinputsizes([(pyodbc.SQL_INTEGER, 0, 0), (pyodbc.SQL_WLONGVARCHAR, 0, 0)])
+        rows = [(i, "y" * 50_000 + "😀" if i % 2 else "short") for i in range(5)]
+        cur.executemany("INSERT INTO py_long_many VALUES (?, ?)", rows)
+        got = [tuple(r) for r in cur.execute("SELECT id, t FROM py_long_many ORDER BY id").fetchall()]
+        self.assertEqual(got, rows)
+        cnxn.close()
+
+    def test_a_query_past_its_timeout_fails_with_hyt00_and_the_connection_stays_usable(self):
+        name, secret = self.user()
+        cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))
+        cnxn.timeout = 1  # pyodbc sets SQL_ATTR_QUERY_TIMEOUT on each statement from it
+        cur = cnxn.cursor()
+        begun = time.monotonic()
+        with self.assertRaises(pyodbc.Error) as caught:
+            cur.execute("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c) SELECT count(*) FROM c")
+        self.assertEqual(caught.exception.args[0], "HYT00")
+        self.assertIn("query timeout expired", str(caught.exception))
+        self.assertLess(time.monotonic() - begun, 10)
+        self.assertEqual(cur.execute("SELECT 40 + 2").fetchone()[0], 42, "a quick query under the same timeout")
+        cnxn.timeout = 0
+        self.assertEqual(cnxn.cursor().execute("SELECT 1").fetchone()[0], 1)
+        cnxn.close()
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -14,7 +14,7 @@ use crate::stmt::{exec, Statement};
 /// Runs the request `build` makes from the statement's SQL_ATTR_METADATA_ID.
 fn run(stmt: *mut c_void, build: impl FnOnce(bool) -> OdbcResult<Option<CatalogRequest>>) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
-        let mut inner = s.lock();
+        let mut inner = s.lock_idle()?;
         match build(inner.attrs.metadata_id)? {
             Some(request) => exec::catalog(s, &mut inner, request)?,
             None => exec::local_empty_result(s, &mut inner, catalog::special_columns_layout(), Function::SpecialColumns)?,

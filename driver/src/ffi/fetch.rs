@@ -147,7 +147,7 @@ fn check_cursor(inner: &Inner) -> OdbcResult<()> {
 /// # Safety
 /// The addresses in `out` and in the ARD are the application's.
 unsafe fn fetch_rowset(stmt: &Statement, warnings: &mut Warnings, out: impl FnOnce(&Inner, &DescData, &DescData) -> FetchOut) -> OdbcResult<Completion> {
-    let mut inner = stmt.lock();
+    let mut inner = stmt.lock_idle()?;
     check_cursor(&inner)?;
     let ard_desc = stmt.ard(&inner);
     let ard = ard_desc.lock();
@@ -235,7 +235,7 @@ pub unsafe extern "system" fn SQLExtendedFetch(stmt: *mut c_void, orientation: i
 #[no_mangle]
 pub unsafe extern "system" fn SQLBindCol(stmt: *mut c_void, column: u16, target_type: i16, target: *mut c_void, buffer_length: isize, indicator: *mut isize) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         if column == 0 {
             return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0: bookmarks are not supported"));
         }
@@ -272,7 +272,7 @@ pub unsafe extern "system" fn SQLGetData(stmt: *mut c_void, column: u16, target_
 }
 
 unsafe fn get_data(s: &Statement, w: &mut Warnings, column: usize, target_type: i16, target: usize, buffer_length: isize, indicator: usize) -> OdbcResult<Completion> {
-    let mut inner = s.lock();
+    let mut inner = s.lock_idle()?;
     check_cursor(&inner)?;
     if column == 0 {
         return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0: bookmarks are not supported"));

@@ -13,6 +13,7 @@ use super::fetch::bind_offset;
 use crate::convert::{self, CType, ParamScratch, SQL_DATA_AT_EXEC, SQL_LEN_DATA_AT_EXEC_OFFSET, SQL_NTS, SQL_NULL_DATA};
 use crate::desc::{DescData, DescRecord};
 use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
+use crate::stmt::dae::{DaeExec, DaeParam, DataAtExec, Piece};
 use crate::stmt::{Inner, Statement};
 
 const SQL_PARAM_INPUT: i16 = 1;
@@ -60,7 +61,7 @@ pub unsafe extern "system" fn SQLBindParameter(
         if value.is_null() && indicator.is_null() {
             return Err(OdbcError::null_pointer("ParameterValuePtr and StrLen_or_IndPtr"));
         }
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         let apd = s.apd(&inner);
         let mut apd = apd.lock();
         let a = apd.record_mut(number.into());
@@ -107,6 +108,14 @@ unsafe fn value_len(data: usize, indicator: isize, capacity: usize, unit: usize)
     Ok(n * unit)
 }
 
+/// What a bound parameter holds for one row.
+enum ParamRead<'a> {
+    Value(ValueRef<'a>),
+    /// SQL_DATA_AT_EXEC / SQL_LEN_DATA_AT_EXEC(n): the data comes through SQLPutData;
+    /// `token` is the row's ParameterValuePtr, which SQLParamData hands back.
+    AtExec { token: usize, ctype: CType },
+}
+
 /// The value of parameter record `rec` in row `row` of the parameter set.
 ///
 /// # Safety
@@ -118,7 +127,7 @@ unsafe fn read_param<'a>(
     offset: isize,
     row: usize,
     scratch: &'a mut ParamScratch,
-) -> OdbcResult<ValueRef<'a>> {
+) -> OdbcResult<ParamRead<'a>> {
     let ctype = CType::from_code(rec.concise_type).ok_or_else(|| OdbcError::new(SqlState::INVALID_C_TYPE, "invalid application buffer type"))?;
     let ctype = if ctype == CType::Default { CType::default_for(sql) } else { ctype };
     let fixed = ctype.fixed_size();
@@ -132,12 +141,13 @@ unsafe fn read_param<'a>(
     let len_addr = at(rec.octet_length_ptr, len_stride);
     let indicator = if ind_addr != 0 { (ind_addr as *const isize).read_unaligned() } else { SQL_NTS };
     if indicator == SQL_NULL_DATA {
-        return Ok(ValueRef::Null);
-    }
-    if indicator == SQL_DATA_AT_EXEC || indicator <= SQL_LEN_DATA_AT_EXEC_OFFSET {
-        return Err(OdbcError::not_capable("data-at-execution parameters"));
+        return Ok(ParamRead::Value(ValueRef::Null));
     }
     let data = at(rec.data_ptr, data_stride);
+    if indicator == SQL_DATA_AT_EXEC || indicator <= SQL_LEN_DATA_AT_EXEC_OFFSET {
+        // The buffer is never read: the application may have put any token there.
+        return Ok(ParamRead::AtExec { token: data, ctype });
+    }
     if data == 0 {
         return Err(OdbcError::null_pointer("ParameterValuePtr"));
     }
@@ -153,17 +163,26 @@ unsafe fn read_param<'a>(
         }
     };
     let bytes = std::slice::from_raw_parts(data as *const u8, len);
-    convert::param_value(ctype, sql, bytes, scratch)
+    convert::param_value(ctype, sql, bytes, scratch).map(ParamRead::Value)
+}
+
+/// The parameters of an execution: ready to send, or waiting for data-at-execution
+/// values (listed in the order SQLParamData asks for them).
+#[derive(Debug)]
+pub(crate) enum Params {
+    Ready(RowBatch, Vec<bool>),
+    NeedData(Vec<DaeParam>),
 }
 
 /// The parameter rows of the next execution: APD count columns, PARAMSET_SIZE rows
 /// (rows the application marked SQL_PARAM_IGNORE are left out); `prepared` checks every
 /// marker of the prepared statement is bound. Returns the batch and,
-/// for each array row, whether it was sent.
+/// for each array row, whether it was sent; or, when some parameters are
+/// data-at-execution and `supplied` does not hold their values yet, those parameters.
 ///
 /// # Safety
 /// The APD's addresses are the application's bound buffers.
-pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared: bool) -> OdbcResult<(RowBatch, Vec<bool>)> {
+pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared: bool, supplied: Option<&DataAtExec>) -> OdbcResult<Params> {
     let apd_desc = stmt.apd(inner);
     let apd = apd_desc.lock();
     let ipd = stmt.ipd().lock();
@@ -175,13 +194,14 @@ pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared:
         ));
     }
     if count == 0 {
-        return Ok((RowBatchBuilder::new(0).finish(), Vec::new()));
+        return Ok(Params::Ready(RowBatchBuilder::new(0).finish(), Vec::new()));
     }
     let rows = apd.array_size.max(1);
     let offset = bind_offset(apd.bind_offset_ptr);
     let mut scratch = std::mem::take(&mut inner.param_scratch);
     let mut builder = RowBatchBuilder::with_capacity(count as u16, rows * count * 16);
     let mut sent = Vec::with_capacity(rows);
+    let mut pending = Vec::new();
     let result = (|| {
         for row in 0..rows {
             let ignore = apd.array_status_ptr != 0 && ((apd.array_status_ptr as *const u16).add(row)).read_unaligned() == SQL_PARAM_IGNORE;
@@ -194,8 +214,18 @@ pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared:
                     return Err(OdbcError::new(SqlState::WRONG_PARAM_COUNT, format!("parameter {} is not bound", p + 1)));
                 }
                 let sql = ipd.record(p + 1).map_or(twofactor_protocol::sql_type::VARCHAR, |r| r.concise_type);
-                let value = read_param(&apd, rec, sql, offset, row, &mut scratch).map_err(|e| e.at_row(row + 1).at_column(p + 1))?;
-                builder.push(value);
+                let at = |e: OdbcError| e.at_row(row + 1).at_column(p + 1);
+                match read_param(&apd, rec, sql, offset, row, &mut scratch).map_err(at)? {
+                    ParamRead::Value(value) => builder.push(value),
+                    ParamRead::AtExec { token, ctype } => match supplied {
+                        Some(d) => builder.push(d.value(row, p, &mut scratch).map_err(at)?),
+                        None => {
+                            pending.push(DaeParam { row, param: p, token, ctype, sql });
+                            // A placeholder: this batch is not sent before the data came.
+                            builder.push(ValueRef::Null);
+                        }
+                    },
+                }
             }
             builder.end_row();
         }
@@ -203,7 +233,10 @@ pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared:
     })();
     inner.param_scratch = scratch;
     result?;
-    Ok((builder.finish(), sent))
+    if !pending.is_empty() {
+        return Ok(Params::NeedData(pending));
+    }
+    Ok(Params::Ready(builder.finish(), sent))
 }
 
 /// After an execution: SQL_ATTR_PARAMS_PROCESSED_PTR and SQL_ATTR_PARAM_STATUS_PTR.
@@ -258,7 +291,7 @@ pub(crate) fn count_markers(sql: &str) -> usize {
 #[no_mangle]
 pub unsafe extern "system" fn SQLNumParams(stmt: *mut c_void, count: *mut i16) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         let n = if inner.prepared_id.is_some() {
             inner.described_params.len()
         } else if let Some(sql) = &inner.sql {
@@ -283,7 +316,7 @@ pub unsafe extern "system" fn SQLDescribeParam(
     nullable: *mut i16,
 ) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         if inner.prepared_id.is_none() {
             return Err(OdbcError::sequence("SQLDescribeParam before SQLPrepare"));
         }
@@ -308,14 +341,70 @@ pub unsafe extern "system" fn SQLDescribeParam(
     })
 }
 
-#[no_mangle]
-pub unsafe extern "system" fn SQLParamData(stmt: *mut c_void, _value: *mut *mut c_void) -> SqlReturn {
-    call::<Statement, _>(stmt, |_, _| Err(OdbcError::sequence("no data-at-execution parameter is pending")))
+fn nothing_pending() -> OdbcError {
+    OdbcError::sequence("no data-at-execution parameter is pending")
 }
 
+/// SQLParamData: names the next data-at-execution parameter by its token, or, once every
+/// one has its data, runs the statement and answers as SQLExecute would.
 #[no_mangle]
-pub unsafe extern "system" fn SQLPutData(stmt: *mut c_void, _data: *mut c_void, _len: isize) -> SqlReturn {
-    call::<Statement, _>(stmt, |_, _| Err(OdbcError::sequence("no data-at-execution parameter is pending")))
+pub unsafe extern "system" fn SQLParamData(stmt: *mut c_void, value: *mut *mut c_void) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let mut inner = s.lock();
+        let dae = inner.dae.as_mut().ok_or_else(nothing_pending)?;
+        if let Some(token) = dae.next_param() {
+            super::text::write_opt(value, token as *mut c_void);
+            return Ok(Completion::NeedData);
+        }
+        // Whatever the execution's outcome, the sequence is over.
+        let Some(dae) = inner.dae.take() else { return Err(nothing_pending()) };
+        match build_params(s, &mut inner, dae.exec == DaeExec::Prepared, Some(&dae))? {
+            Params::Ready(params, sent) => super::statement::run_execution(s, &mut inner, dae.exec, params, &sent),
+            Params::NeedData(_) => Err(OdbcError::new(SqlState::GENERAL_ERROR, "a parameter became data-at-execution after SQL_NEED_DATA")),
+        }
+    })
+}
+
+/// The bytes of one SQLPutData piece for a parameter of C type `ctype`: a fixed-size
+/// type is read whole whatever the length says; character and binary data by length
+/// or, for character data, up to the NUL (SQL_NTS).
+///
+/// # Safety
+/// `data` is the application's buffer, valid for what `len` and `ctype` say.
+unsafe fn read_piece<'a>(data: *const c_void, len: isize, ctype: CType) -> OdbcResult<Piece<'a>> {
+    if len == SQL_NULL_DATA {
+        return Ok(Piece::Null);
+    }
+    if let Some(size) = ctype.fixed_size() {
+        if data.is_null() {
+            return Err(OdbcError::null_pointer("DataPtr"));
+        }
+        return Ok(Piece::Bytes(std::slice::from_raw_parts(data as *const u8, size)));
+    }
+    if len == 0 {
+        return Ok(Piece::Bytes(&[]));
+    }
+    if len < 0 && (ctype == CType::Binary || len != SQL_NTS) {
+        return Err(OdbcError::buffer_length("StrLen_or_Ind", len as i64));
+    }
+    if data.is_null() {
+        return Err(OdbcError::null_pointer("DataPtr"));
+    }
+    let unit = if ctype == CType::WChar { 2 } else { 1 };
+    let n = value_len(data as usize, len, 0, unit)?;
+    Ok(Piece::Bytes(std::slice::from_raw_parts(data as *const u8, n)))
+}
+
+/// SQLPutData: one more piece of the parameter the last SQLParamData named.
+#[no_mangle]
+pub unsafe extern "system" fn SQLPutData(stmt: *mut c_void, data: *mut c_void, len: isize) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, _| {
+        let mut inner = s.lock();
+        let dae = inner.dae.as_mut().ok_or_else(nothing_pending)?;
+        let piece = read_piece(data, len, dae.current_ctype()?)?;
+        dae.put(piece)?;
+        Ok(Completion::Success)
+    })
 }
 
 #[cfg(test)]

@@ -4,11 +4,12 @@ use std::ffi::c_void;
 
 use odbc_sys::SqlReturn;
 
-use super::params::{build_params, report_params};
+use super::params::{build_params, report_params, Params};
 use super::text::{read_required, read_str, write_fixed, write_opt, write_str, write_str_bytes, AppChar};
 use super::{call, Warnings};
 use crate::desc::FieldValue;
 use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
+use crate::stmt::dae::{DaeExec, DataAtExec};
 use crate::stmt::{attrs, columns, exec, Inner, Phase, Statement};
 
 const SQL_CLOSE: u16 = 0;
@@ -29,6 +30,9 @@ pub unsafe extern "system" fn SQLFreeStmt(stmt: *mut c_void, option: u16) -> Sql
     }
     call::<Statement, _>(stmt, |s, _| {
         let mut inner = s.lock();
+        // Closing or resetting a statement that awaits data-at-execution values ends
+        // that sequence: nothing of it was sent.
+        inner.dae = None;
         match option {
             SQL_CLOSE => s.close_cursor(&mut inner)?,
             SQL_UNBIND => s.unbind_columns(&inner),
@@ -47,11 +51,28 @@ unsafe fn statement_text<C: AppChar>(text: *const C, len: i32) -> OdbcResult<Str
     read_required(text, len as isize, "StatementText")
 }
 
-/// Runs an execution with the bound parameters and reports the parameter statuses.
-unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, prepared: bool, run: impl FnOnce(&Statement, &mut Inner, twofactor_protocol::RowBatch) -> OdbcResult<()>) -> OdbcResult<Completion> {
-    let (params, sent) = build_params(s, inner, prepared)?;
-    let result = run(s, inner, params);
-    report_params(s, &sent, result.is_ok());
+/// Runs an execution with the bound parameters. With data-at-execution parameters it
+/// answers SQL_NEED_DATA and the last SQLParamData runs it (`run_execution`).
+unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, how: DaeExec) -> OdbcResult<Completion> {
+    if inner.cursor.is_some() {
+        return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: a result set is open; close the cursor first"));
+    }
+    match build_params(s, inner, how == DaeExec::Prepared, None)? {
+        Params::NeedData(pending) => {
+            inner.dae = Some(DataAtExec::new(how, pending));
+            Ok(Completion::NeedData)
+        }
+        Params::Ready(params, sent) => run_execution(s, inner, how, params, &sent),
+    }
+}
+
+/// Sends the execution and reports the parameter statuses.
+pub(super) unsafe fn run_execution(s: &Statement, inner: &mut Inner, how: DaeExec, params: twofactor_protocol::RowBatch, sent: &[bool]) -> OdbcResult<Completion> {
+    let result = match how {
+        DaeExec::Direct(sql) => exec::exec_direct(s, inner, sql, params),
+        DaeExec::Prepared => exec::execute(s, inner, params),
+    };
+    report_params(s, sent, result.is_ok());
     result?;
     if let Ok(mut d) = s.diagnostics().lock() {
         d.row_count = inner.row_count;
@@ -62,8 +83,8 @@ unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, prepared: bool, 
 unsafe fn exec_direct<C: AppChar>(stmt: *mut c_void, text: *const C, len: i32) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
         let sql = statement_text(text, len)?;
-        let mut inner = s.lock();
-        execute_with_params(s, &mut inner, false, |s, inner, params| exec::exec_direct(s, inner, sql, params))
+        let mut inner = s.lock_idle()?;
+        execute_with_params(s, &mut inner, DaeExec::Direct(sql))
     })
 }
 
@@ -80,7 +101,7 @@ pub unsafe extern "system" fn SQLExecDirectW(stmt: *mut c_void, text: *const u16
 unsafe fn prepare<C: AppChar>(stmt: *mut c_void, text: *const C, len: i32) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
         let sql = statement_text(text, len)?;
-        let mut inner = s.lock();
+        let mut inner = s.lock_idle()?;
         exec::prepare(s, &mut inner, sql)?;
         Ok(Completion::Success)
     })
@@ -99,14 +120,11 @@ pub unsafe extern "system" fn SQLPrepareW(stmt: *mut c_void, text: *const u16, l
 #[no_mangle]
 pub unsafe extern "system" fn SQLExecute(stmt: *mut c_void) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
-        let mut inner = s.lock();
+        let mut inner = s.lock_idle()?;
         if inner.prepared_id.is_none() {
             return Err(OdbcError::sequence("SQLExecute called before SQLPrepare"));
         }
-        if inner.cursor.is_some() {
-            return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: a result set is open; close the cursor first"));
-        }
-        execute_with_params(s, &mut inner, true, exec::execute)
+        execute_with_params(s, &mut inner, DaeExec::Prepared)
     })
 }
 
@@ -123,7 +141,7 @@ pub unsafe extern "system" fn SQLNumResultCols(stmt: *mut c_void, count: *mut i1
         if count.is_null() {
             return Err(OdbcError::null_pointer("ColumnCountPtr"));
         }
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         require_description(&inner)?;
         let n = s.ird().lock().columns.len();
         count.write_unaligned(n.min(i16::MAX as usize) as i16);
@@ -158,7 +176,7 @@ unsafe fn describe_col<C: AppChar>(
     nullable: *mut i16,
 ) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         let c = column(s, &inner, n)?;
         if write_str(&c.name, name, buffer_length.into(), name_length, "ColumnName")? {
             w.push(OdbcError::truncated("column name"));
@@ -212,7 +230,7 @@ unsafe fn col_attribute<C: AppChar>(
     number: *mut isize,
 ) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         let value = if field == columns::field::COUNT || field == columns::field::COLUMN_COUNT {
             require_description(&inner)?;
             FieldValue::Int(s.ird().lock().columns.len() as i64)
@@ -266,7 +284,7 @@ pub unsafe extern "system" fn SQLRowCount(stmt: *mut c_void, count: *mut isize) 
         if count.is_null() {
             return Err(OdbcError::null_pointer("RowCountPtr"));
         }
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         if inner.phase == Phase::Allocated && inner.cursor.is_none() && inner.sql.is_none() {
             return Err(OdbcError::sequence("the statement has not been executed"));
         }
@@ -279,7 +297,7 @@ pub unsafe extern "system" fn SQLRowCount(stmt: *mut c_void, count: *mut isize) 
 #[no_mangle]
 pub unsafe extern "system" fn SQLMoreResults(stmt: *mut c_void) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
-        let mut inner = s.lock();
+        let mut inner = s.lock_idle()?;
         s.close_cursor(&mut inner)?;
         Ok(Completion::NoData)
     })
@@ -288,7 +306,7 @@ pub unsafe extern "system" fn SQLMoreResults(stmt: *mut c_void) -> SqlReturn {
 #[no_mangle]
 pub unsafe extern "system" fn SQLCloseCursor(stmt: *mut c_void) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
-        let mut inner = s.lock();
+        let mut inner = s.lock_idle()?;
         if inner.cursor.is_none() {
             return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: no cursor is open"));
         }
@@ -307,7 +325,7 @@ unsafe fn get_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void, length
         if value.is_null() {
             return Err(OdbcError::null_pointer("ValuePtr"));
         }
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         let v = attrs::get(s, &inner, attr)?;
         if narrow && !attrs::is_pointer(attr) {
             write_fixed(value, v.min(u32::MAX as usize) as u32, length);
@@ -320,7 +338,7 @@ unsafe fn get_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void, length
 
 unsafe fn set_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w: &mut Warnings| {
-        let mut inner = s.lock();
+        let mut inner = s.lock_idle()?;
         if let Some(warning) = attrs::set(s, &mut inner, attr, value as usize)? {
             w.push(warning);
         }
@@ -361,7 +379,7 @@ pub unsafe extern "system" fn SQLSetStmtOption(stmt: *mut c_void, option: u16, v
 
 unsafe fn get_cursor_name<C: AppChar>(stmt: *mut c_void, name: *mut C, buffer_length: i16, length: *mut i16) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
-        let inner = s.lock();
+        let inner = s.lock_idle()?;
         let generated;
         let n = match &inner.cursor_name {
             Some(n) => n.as_str(),
@@ -394,7 +412,7 @@ unsafe fn set_cursor_name<C: AppChar>(stmt: *mut c_void, name: *const C, len: i1
         if n.is_empty() || n.len() > 128 || upper.starts_with("SQLCUR") || upper.starts_with("SQL_CUR") {
             return Err(OdbcError::new(SqlState::INVALID_CURSOR_NAME, format!("invalid cursor name {n:?}")));
         }
-        let mut inner = s.lock();
+        let mut inner = s.lock_idle()?;
         if inner.cursor.is_some() {
             return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: a cursor is open"));
         }

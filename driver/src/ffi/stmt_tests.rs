@@ -18,6 +18,14 @@ use crate::conn::Connection;
 use crate::handles::{self, RawHandle};
 use crate::stmt::{self, Statement};
 
+/// The batch of parameters that need no data at execution.
+fn ready(p: crate::diag::OdbcResult<Params>) -> (RowBatch, Vec<bool>) {
+    match p.unwrap() {
+        Params::Ready(b, sent) => (b, sent),
+        Params::NeedData(d) => panic!("data at execution: {d:?}"),
+    }
+}
+
 fn ok(r: SqlReturn) {
     assert_eq!(r, SqlReturn::SUCCESS);
 }
@@ -306,7 +314,7 @@ fn column_wise_parameter_arrays_become_one_batch() {
         ok(SQLBindParameter(h, 2, 1, 1, 12, 10, 0, names.as_ptr() as *mut c_void, 4, name_inds.as_ptr() as *mut isize));
         let s = handles::lookup::<Statement>(h as RawHandle).unwrap();
         let mut inner = s.lock();
-        let (b, sent) = build_params(&s, &mut inner, false).unwrap();
+        let (b, sent) = ready(build_params(&s, &mut inner, false, None));
         assert_eq!(sent, vec![true; 3]);
         assert_eq!((b.rows(), b.columns()), (3, 2));
         let rows: Vec<Vec<Value>> = (0..3).map(|r| b.row(r).map(|v| v.to_owned()).collect()).collect();
@@ -349,7 +357,7 @@ fn row_wise_parameter_arrays_honour_the_struct_size_and_offset() {
         ok(SQLBindParameter(h, 2, 1, -8, -9, 4, 0, base.name.as_ptr() as *mut c_void, 8, &base.name_ind as *const isize as *mut isize));
         let s = handles::lookup::<Statement>(h as RawHandle).unwrap();
         let mut inner = s.lock();
-        let (b, _) = build_params(&s, &mut inner, false).unwrap();
+        let (b, _) = ready(build_params(&s, &mut inner, false, None));
         let got: Vec<Vec<Value>> = (0..2).map(|r| b.row(r).map(|v| v.to_owned()).collect()).collect();
         assert_eq!(got[0], vec![Value::Int(5), Value::Text("hé".into())]);
         assert_eq!(got[1], vec![Value::Null, Value::Text("x".into())]);
@@ -357,23 +365,134 @@ fn row_wise_parameter_arrays_honour_the_struct_size_and_offset() {
 }
 
 #[test]
-fn a_bad_parameter_value_names_its_row_and_data_at_execution_is_hyc00() {
+fn a_bad_parameter_value_names_its_row() {
     unsafe {
         let (_c, h) = statement();
         let texts = *b"12\0\0x1\0\0";
         ok(SQLSetStmtAttr(h, 22, 2 as *mut c_void, 0));
         ok(SQLBindParameter(h, 1, 1, 1, 4, 0, 0, texts.as_ptr() as *mut c_void, 4, null_mut()));
         let s = handles::lookup::<Statement>(h as RawHandle).unwrap();
-        {
-            let mut inner = s.lock();
-            let e = build_params(&s, &mut inner, false).unwrap_err();
-            assert_eq!((e.state.as_str(), e.row), ("22018", Some(2)));
-        }
-        let at_exec = -2isize;
-        ok(SQLSetStmtAttr(h, 22, 1 as *mut c_void, 0));
-        ok(SQLBindParameter(h, 1, 1, 1, 12, 0, 0, texts.as_ptr() as *mut c_void, 4, &at_exec as *const isize as *mut isize));
         let mut inner = s.lock();
-        assert_eq!(build_params(&s, &mut inner, false).unwrap_err().state.as_str(), "HYC00");
+        let e = build_params(&s, &mut inner, false, None).unwrap_err();
+        assert_eq!((e.state.as_str(), e.row), ("22018", Some(2)));
+    }
+}
+
+/// The parameters the statement would send now, built from what SQLPutData collected.
+fn assembled(h: *mut c_void) -> Vec<Vec<Value>> {
+    let s = handles::lookup::<Statement>(h as RawHandle).unwrap();
+    let mut inner = s.lock();
+    let dae = inner.dae.take().expect("data-at-execution pending");
+    let (b, _) = ready(unsafe { build_params(&s, &mut inner, false, Some(&dae)) });
+    inner.dae = Some(dae);
+    (0..b.rows()).map(|r| b.row(r).map(|v| v.to_owned()).collect()).collect()
+}
+
+#[test]
+fn data_at_execution_parameters_are_asked_for_by_token_and_assembled_from_pieces() {
+    unsafe {
+        let (_c, h) = statement();
+        let at_exec = -2isize;
+        let len_at_exec = -100 - 6isize;
+        let id = 42i32;
+        ok(SQLBindParameter(h, 1, 1, 1, 12, 0, 0, 0x7 as *mut c_void, 0, &at_exec as *const isize as *mut isize));
+        ok(SQLBindParameter(h, 2, 1, 4, 4, 0, 0, &id as *const i32 as *mut c_void, 0, null_mut()));
+        ok(SQLBindParameter(h, 3, 1, -8, -9, 0, 0, 0x9 as *mut c_void, 0, &len_at_exec as *const isize as *mut isize));
+        ok(SQLBindParameter(h, 4, 1, -2, -3, 0, 0, 0xb as *mut c_void, 0, &at_exec as *const isize as *mut isize));
+        assert_eq!(SQLExecDirect(h, b"INSERT INTO t VALUES (?, ?, ?, ?)\0".as_ptr(), -3), SqlReturn::NEED_DATA);
+        assert_eq!(SQLPutData(h, b"x".as_ptr() as *mut c_void, 1), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY010", "SQLPutData before SQLParamData");
+        let mut token: *mut c_void = null_mut();
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::NEED_DATA);
+        assert_eq!(token as usize, 0x7);
+        ok(SQLPutData(h, b"ab".as_ptr() as *mut c_void, 2));
+        ok(SQLPutData(h, "é\0".as_ptr() as *mut c_void, -3));
+        assert_eq!(SQLFetch(h), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY010", "other calls wait for the data");
+        assert_eq!(SQLExecDirect(h, b"SELECT 1\0".as_ptr(), -3), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY010");
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::NEED_DATA);
+        assert_eq!(token as usize, 0x9);
+        // A surrogate pair cut in the middle by the piece boundary.
+        let wide: Vec<u16> = "a😀".encode_utf16().collect();
+        ok(SQLPutData(h, wide[..2].as_ptr() as *mut c_void, 4));
+        ok(SQLPutData(h, wide[2..].as_ptr() as *mut c_void, 2));
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::NEED_DATA);
+        assert_eq!(token as usize, 0xb);
+        ok(SQLPutData(h, [0u8, 1, 2].as_ptr() as *mut c_void, 3));
+        ok(SQLPutData(h, [3u8].as_ptr() as *mut c_void, 1));
+        assert_eq!(
+            assembled(h),
+            vec![vec![Value::Text("abé".into()), Value::Int(42), Value::Text("a😀".into()), Value::Bytes(vec![0, 1, 2, 3])]]
+        );
+        // The last SQLParamData runs the statement: here there is no server to run it on.
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::ERROR);
+        assert_eq!(state(h), "08003");
+        assert_eq!(SQLPutData(h, b"x".as_ptr() as *mut c_void, 1), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY010", "the sequence is over");
+    }
+}
+
+#[test]
+fn put_data_takes_null_and_one_piece_of_a_fixed_size_type() {
+    unsafe {
+        let (_c, h) = statement();
+        let at_exec = -2isize;
+        ok(SQLBindParameter(h, 1, 1, 4, 4, 0, 0, 0x1 as *mut c_void, 0, &at_exec as *const isize as *mut isize));
+        ok(SQLBindParameter(h, 2, 1, 1, 12, 0, 0, 0x2 as *mut c_void, 0, &at_exec as *const isize as *mut isize));
+        assert_eq!(SQLExecDirect(h, b"INSERT INTO t VALUES (?, ?)\0".as_ptr(), -3), SqlReturn::NEED_DATA);
+        let mut token: *mut c_void = null_mut();
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::NEED_DATA);
+        let v = 7i32;
+        ok(SQLPutData(h, &v as *const i32 as *mut c_void, 0));
+        assert_eq!(SQLPutData(h, &v as *const i32 as *mut c_void, 4), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY019");
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::NEED_DATA);
+        ok(SQLPutData(h, null_mut(), -1));
+        assert_eq!(SQLPutData(h, b"x".as_ptr() as *mut c_void, 1), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY020");
+        assert_eq!(SQLPutData(h, null_mut(), 5), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY009", "a length without a buffer");
+        assert_eq!(assembled(h), vec![vec![Value::Int(7), Value::Null]]);
+    }
+}
+
+#[test]
+fn cancel_or_close_ends_a_data_at_execution_sequence() {
+    unsafe {
+        let (_c, h) = statement();
+        let at_exec = -2isize;
+        ok(SQLBindParameter(h, 1, 1, 1, 12, 0, 0, 0x1 as *mut c_void, 0, &at_exec as *const isize as *mut isize));
+        assert_eq!(SQLExecDirect(h, b"SELECT ?\0".as_ptr(), -3), SqlReturn::NEED_DATA);
+        ok(SQLCancel(h));
+        let mut token: *mut c_void = null_mut();
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY010");
+        assert_eq!(SQLExecDirect(h, b"SELECT ?\0".as_ptr(), -3), SqlReturn::NEED_DATA);
+        ok(SQLFreeStmt(h, 0));
+        assert_eq!(SQLPutData(h, b"x".as_ptr() as *mut c_void, 1), SqlReturn::ERROR);
+        assert_eq!(state(h), "HY010");
+    }
+}
+
+#[test]
+fn each_row_of_a_parameter_array_gets_its_own_data_at_execution_value() {
+    unsafe {
+        let (_c, h) = statement();
+        let inds = [-2isize, 1, -2];
+        let texts = *b"?\0b\0?\0";
+        ok(SQLSetStmtAttr(h, 22, 3 as *mut c_void, 0));
+        ok(SQLBindParameter(h, 1, 1, 1, 12, 0, 0, texts.as_ptr() as *mut c_void, 2, inds.as_ptr() as *mut isize));
+        assert_eq!(SQLExecDirect(h, b"INSERT INTO t VALUES (?)\0".as_ptr(), -3), SqlReturn::NEED_DATA);
+        let mut token: *mut c_void = null_mut();
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::NEED_DATA);
+        assert_eq!(token as usize, texts.as_ptr() as usize, "row 1's buffer");
+        ok(SQLPutData(h, b"first".as_ptr() as *mut c_void, 5));
+        assert_eq!(SQLParamData(h, &mut token), SqlReturn::NEED_DATA);
+        assert_eq!(token as usize, texts.as_ptr() as usize + 4, "row 3's buffer");
+        ok(SQLPutData(h, b"third".as_ptr() as *mut c_void, 5));
+        let rows = assembled(h);
+        assert_eq!(rows, vec![vec![Value::Text("first".into())], vec![Value::Text("b".into())], vec![Value::Text("third".into())]]);
     }
 }
 

@@ -7,6 +7,7 @@ use twofactor_protocol::{ClientMessage, RowBatch, ServerMessage, ValueRef};
 use crate::conn::unexpected;
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
+use super::timeout::with_query_timeout;
 use super::{lock, Statement};
 
 /// How far SQLGetData got in the current row's column.
@@ -37,6 +38,8 @@ pub struct Cursor {
     pub getdata: GetDataProgress,
     /// The last SQLFetch reported the end of the result set.
     pub at_end: bool,
+    /// SQL_ATTR_QUERY_TIMEOUT (seconds) of the execution, for later fetches too.
+    pub query_timeout: usize,
 }
 
 impl Cursor {
@@ -50,6 +53,7 @@ impl Cursor {
             returned: 0,
             getdata: GetDataProgress::default(),
             at_end: false,
+            query_timeout: 0,
         }
     }
 
@@ -118,7 +122,7 @@ impl Cursor {
             }
             let me = stmt.serial;
             let fetch_rows = stmt.conn.fetch_rows().max(1);
-            let received = stmt.conn.with_session(|s| {
+            let received = with_query_timeout(&stmt.conn, self.query_timeout, || stmt.conn.with_session(|s| {
                 if s.cursor_owner != Some(me) {
                     // Drained into our spill by another statement, or closed by the end
                     // of a transaction, since we last looked.
@@ -140,7 +144,7 @@ impl Cursor {
                         Err(e)
                     }
                 }
-            });
+            }));
             match received {
                 Ok(Some((batch, last))) => {
                     self.more = !last;

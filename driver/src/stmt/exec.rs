@@ -9,6 +9,7 @@ use crate::conn::{unexpected, Connection, Session};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 use super::cursor::Cursor;
+use super::timeout::with_query_timeout;
 use super::{find_by_serial, lock, Inner, Phase, Spill, Statement};
 
 /// Before statement `me` sends a request: if another statement's server cursor is open,
@@ -63,27 +64,32 @@ fn run(stmt: &Statement, inner: &mut Inner, request: &ClientMessage) -> OdbcResu
     stmt.ird().lock().columns.clear();
     let me = stmt.serial;
     stmt.running.store(true, Ordering::Release);
-    let reply = stmt.conn.with_session(|s| {
-        make_room(&stmt.conn, s, me)?;
-        match s.request(request)? {
-            ServerMessage::ResultSet { columns } => match s.receive()? {
-                ServerMessage::Rows { batch, last } => {
-                    if !last {
-                        s.cursor_owner = Some(me);
+    let timeout = inner.attrs.query_timeout;
+    let reply = with_query_timeout(&stmt.conn, timeout, || {
+        stmt.conn.with_session(|s| {
+            make_room(&stmt.conn, s, me)?;
+            match s.request(request)? {
+                ServerMessage::ResultSet { columns } => match s.receive()? {
+                    ServerMessage::Rows { batch, last } => {
+                        if !last {
+                            s.cursor_owner = Some(me);
+                        }
+                        Ok(Reply::Rows(columns, batch, last))
                     }
-                    Ok(Reply::Rows(columns, batch, last))
-                }
+                    other => Err(unexpected(&other)),
+                },
+                ServerMessage::ExecuteDone { row_count } => Ok(Reply::Done(row_count)),
                 other => Err(unexpected(&other)),
-            },
-            ServerMessage::ExecuteDone { row_count } => Ok(Reply::Done(row_count)),
-            other => Err(unexpected(&other)),
-        }
+            }
+        })
     });
     stmt.running.store(false, Ordering::Release);
     match reply? {
         Reply::Rows(columns, batch, last) => {
             stmt.ird().lock().columns = columns;
-            inner.cursor = Some(Cursor::new(batch, last));
+            let mut cursor = Cursor::new(batch, last);
+            cursor.query_timeout = timeout;
+            inner.cursor = Some(cursor);
             inner.phase = Phase::Cursor;
             inner.row_count = -1;
         }
@@ -129,13 +135,18 @@ pub fn prepare(stmt: &Statement, inner: &mut Inner, sql: String) -> OdbcResult<(
     inner.phase = Phase::Allocated;
     inner.row_count = -1;
     let me = stmt.serial;
-    let reply = stmt.conn.with_session(|s| {
-        make_room(&stmt.conn, s, me)?;
-        match s.request(&ClientMessage::Prepare { sql: sql.clone() })? {
-            ServerMessage::Prepared { statement_id, params, columns } => Ok((statement_id, params, columns)),
-            other => Err(unexpected(&other)),
-        }
-    })?;
+    stmt.running.store(true, Ordering::Release);
+    let reply = with_query_timeout(&stmt.conn, inner.attrs.query_timeout, || {
+        stmt.conn.with_session(|s| {
+            make_room(&stmt.conn, s, me)?;
+            match s.request(&ClientMessage::Prepare { sql: sql.clone() })? {
+                ServerMessage::Prepared { statement_id, params, columns } => Ok((statement_id, params, columns)),
+                other => Err(unexpected(&other)),
+            }
+        })
+    });
+    stmt.running.store(false, Ordering::Release);
+    let reply = reply?;
     let (id, params, columns) = reply;
     inner.prepared_id = Some(id);
     inner.described_params = params;
@@ -225,5 +236,10 @@ pub fn cancel(stmt: &Statement) -> OdbcResult<()> {
         return stmt.conn.cancel();
     }
     let mut inner = stmt.lock();
+    if inner.dae.take().is_some() {
+        // ODBC: cancelling while data-at-execution parameters are awaited ends that
+        // sequence; nothing was sent to the server yet.
+        return Ok(());
+    }
     stmt.close_cursor(&mut inner)
 }

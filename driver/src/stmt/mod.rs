@@ -15,7 +15,9 @@
 pub mod attrs;
 pub mod columns;
 pub mod cursor;
+pub mod dae;
 pub mod exec;
+pub mod timeout;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -73,6 +75,8 @@ pub struct Inner {
     pub explicit_ard: Option<Arc<Descriptor>>,
     pub explicit_apd: Option<Arc<Descriptor>>,
     pub param_scratch: crate::convert::ParamScratch,
+    /// Between SQL_NEED_DATA and the execution: the data-at-execution parameters.
+    pub dae: Option<dae::DataAtExec>,
 }
 
 pub struct Statement {
@@ -114,6 +118,7 @@ impl Statement {
                 explicit_ard: None,
                 explicit_apd: None,
                 param_scratch: Default::default(),
+                dae: None,
             }),
             spill: Mutex::default(),
             running: AtomicBool::new(false),
@@ -129,6 +134,17 @@ impl Statement {
     /// The statement's state for one call (lock order step 1).
     pub fn lock(&self) -> MutexGuard<'_, Inner> {
         lock(&self.inner)
+    }
+
+    /// The statement's state for a call that ODBC forbids while data-at-execution
+    /// parameters are awaited (everything but SQLParamData, SQLPutData, SQLCancel,
+    /// SQLFreeStmt and the diagnostic calls).
+    pub fn lock_idle(&self) -> OdbcResult<MutexGuard<'_, Inner>> {
+        let inner = lock(&self.inner);
+        if inner.dae.is_some() {
+            return Err(OdbcError::sequence("data-at-execution parameters are awaited: call SQLParamData/SQLPutData or SQLCancel first"));
+        }
+        Ok(inner)
     }
 
     pub fn handle(&self) -> RawHandle {
