@@ -63,6 +63,8 @@ pub struct AuthSection {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Password checks at once, each on its own thread holding `argon2_memory_kib` of
+    /// memory. Default: [`default_hash_workers`].
     pub hash_workers: usize,
     /// Wrong passwords in a row that lock the password (first factor); its own counter.
     pub max_failed_passwords: u32,
@@ -78,6 +80,15 @@ pub struct AuthSection {
     pub address_block_secs: u64,
 }
 
+/// One password thread fewer than the CPUs (at least one), so a burst of logins leaves a
+/// core to the sessions already logged in.
+pub fn default_hash_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get().saturating_sub(1))
+        .unwrap_or(1)
+        .max(1)
+}
+
 impl Default for AuthSection {
     fn default() -> Self {
         AuthSection {
@@ -89,7 +100,7 @@ impl Default for AuthSection {
             argon2_memory_kib: 19456,
             argon2_iterations: 2,
             argon2_parallelism: 1,
-            hash_workers: 2,
+            hash_workers: default_hash_workers(),
             max_failed_passwords: 10,
             password_lockout_secs: 900,
             backoff_base_ms: 100,
@@ -548,7 +559,9 @@ lockout_secs = 900
 argon2_memory_kib = 19456
 argon2_iterations = 2
 argon2_parallelism = 1
-hash_workers = 2
+# Password checks at once, each a thread that keeps argon2_memory_kib of memory.
+# Default (unset): the number of CPUs minus one, at least 1.
+# hash_workers = 1
 # Wrong passwords have their own counter and lock (a password guesser cannot lock the
 # second factor, nor the reverse).
 max_failed_passwords = 10
@@ -631,6 +644,20 @@ mod tests {
         assert_eq!(c.auth.max_failed_attempts, 5);
         assert_eq!(c.totp.digits, 6);
         assert_eq!(c.sql.fetch_rows, 1024);
+        assert_eq!(c.auth.hash_workers, default_hash_workers());
+    }
+
+    #[test]
+    fn hash_workers_default_to_one_less_than_the_cpus() {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(AuthSection::default().hash_workers, (cpus - 1).max(1));
+        assert_eq!(
+            parse("[auth]\nhash_workers = 3\n")
+                .unwrap()
+                .auth
+                .hash_workers,
+            3
+        );
     }
 
     #[test]

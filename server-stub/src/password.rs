@@ -1,11 +1,15 @@
-//! Argon2id password hashes, verified off the async executor by a bounded pool, so a burst
-//! of logins waits its turn instead of stalling established sessions.
+//! Argon2id password hashes, verified off the async executor on a fixed set of threads that
+//! each reuse one Argon2 memory block, so a burst of logins waits its turn instead of
+//! stalling established sessions, and memory stays bounded however many logins come.
 
-use std::sync::Arc;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
+use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
 use twofactor_protocol::Secret;
 
 use crate::config::AuthSection;
@@ -42,44 +46,194 @@ pub fn hash_password(password: &str, cost: HashCost) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The comparison inside `verify_password` is constant time (password-hash's `Output`).
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    let Ok(parsed) = PasswordHash::new(phc) else {
-        return false;
-    };
-    // The cost comes from the stored hash, so raising the config does not lock anyone out.
-    Argon2::default()
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok()
+/// A stored PHC string, parsed: the Argon2 instance with the stored algorithm, version and
+/// cost, the salt and the expected output.
+struct Stored {
+    argon2: Argon2<'static>,
+    salt: [u8; 64],
+    salt_len: usize,
+    expected: [u8; 64],
+    expected_len: usize,
 }
 
-/// Verifies passwords on `tokio::task::spawn_blocking`, at most `workers` at a time.
+impl Stored {
+    fn parse(phc: &str) -> Option<Stored> {
+        let parsed = PasswordHash::new(phc).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        // The cost comes from the stored hash, so raising the config does not lock anyone out.
+        let params = Params::try_from(&parsed).ok()?;
+        let expected_hash = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt_len = parsed.salt?.decode_b64(&mut salt).ok()?.len();
+        let mut expected = [0u8; 64];
+        let expected_len = expected_hash.len();
+        expected
+            .get_mut(..expected_len)?
+            .copy_from_slice(expected_hash.as_bytes());
+        Some(Stored {
+            argon2: Argon2::new(algorithm, version, params),
+            salt,
+            salt_len,
+            expected,
+            expected_len,
+        })
+    }
+
+    /// Argon2 memory blocks this hash needs.
+    fn blocks(&self) -> usize {
+        self.argon2.params().block_count()
+    }
+
+    /// Recomputes the hash in `memory` (at least `blocks()` long), compares in constant
+    /// time, and wipes the blocks it used: they would let a memory dump test password
+    /// guesses without paying Argon2's memory cost.
+    fn matches(&self, password: &[u8], memory: &mut [Block]) -> bool {
+        let Some(memory) = memory.get_mut(..self.blocks()) else {
+            return false;
+        };
+        let mut out = [0u8; 64];
+        let out = &mut out[..self.expected_len];
+        let computed = self.argon2.hash_password_into_with_memory(
+            password,
+            &self.salt[..self.salt_len],
+            out,
+            &mut *memory,
+        );
+        let same: bool = out.ct_eq(&self.expected[..self.expected_len]).into();
+        memory.fill(Block::default());
+        std::hint::black_box(&mut *memory);
+        out.fill(0);
+        computed.is_ok() && same
+    }
+}
+
+/// Verifies `password` against a PHC string with memory of its own, allocated for this one
+/// call (the admin CLI, benchmarks). The server verifies on [`PasswordChecker`]'s threads,
+/// which reuse theirs.
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    let Some(stored) = Stored::parse(phc) else {
+        return false;
+    };
+    let mut memory = vec![Block::default(); stored.blocks()];
+    stored.matches(password.as_bytes(), &mut memory)
+}
+
+struct Job {
+    password: Secret<String>,
+    phc: String,
+    reply: oneshot::Sender<bool>,
+}
+
+#[derive(Default)]
+struct Stats {
+    /// Argon2 memory allocations by the verify threads: one per thread, plus one per
+    /// verify of a stored hash that costs more memory than the configured cost.
+    allocations: AtomicUsize,
+    verifies: AtomicUsize,
+}
+
+/// One verify thread's Argon2 memory: allocated at its first verify, sized for the
+/// configured cost, and reused for every verify after (hashes with a smaller memory cost
+/// use a prefix; a larger one gets memory for that verify only).
+struct Memory {
+    blocks: Vec<Block>,
+    size: usize,
+    stats: Arc<Stats>,
+}
+
+impl Memory {
+    fn verify(&mut self, password: &str, phc: &str) -> bool {
+        self.stats.verifies.fetch_add(1, Ordering::Relaxed);
+        let Some(stored) = Stored::parse(phc) else {
+            return false;
+        };
+        let need = stored.blocks();
+        if need > self.size {
+            log::debug!("a stored password hash costs more memory than auth.argon2_memory_kib; allocating for it");
+            self.stats.allocations.fetch_add(1, Ordering::Relaxed);
+            let mut memory = vec![Block::default(); need];
+            return stored.matches(password.as_bytes(), &mut memory);
+        }
+        if self.blocks.len() < self.size {
+            self.stats.allocations.fetch_add(1, Ordering::Relaxed);
+            self.blocks = vec![Block::default(); self.size];
+        }
+        stored.matches(password.as_bytes(), &mut self.blocks)
+    }
+}
+
+/// Verifies passwords on `workers` dedicated threads, each owning one Argon2 memory block
+/// that it reuses, so memory stays at `workers` x the configured cost however many logins
+/// come (a fresh 19 MiB allocation per verify left glibc's arenas holding gigabytes).
+/// Requests wait in a bounded queue; the async side awaits, never blocks.
 pub struct PasswordChecker {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
     /// Verified against when the user does not exist, so the reply takes as long.
     dummy_hash: String,
+    /// Read by the tests (memory reuse).
+    #[cfg_attr(not(test), allow(dead_code))]
+    stats: Arc<Stats>,
 }
 
 impl PasswordChecker {
+    /// Starts the threads; they end when the checker is dropped.
     pub fn new(workers: usize, cost: HashCost) -> Result<Self, String> {
+        let workers = workers.max(1);
         let dummy_hash = hash_password("dummy password for unknown users", cost)?;
+        let size = cost
+            .argon2()
+            .map_err(|e| e.to_string())?
+            .params()
+            .block_count();
+        let (jobs, rx) = mpsc::channel::<Job>(workers * 16);
+        let rx = Arc::new(Mutex::new(rx));
+        let stats = Arc::new(Stats::default());
+        for i in 0..workers {
+            let rx = rx.clone();
+            let mut memory = Memory {
+                blocks: Vec::new(),
+                size,
+                stats: stats.clone(),
+            };
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .stack_size(256 * 1024)
+                .spawn(move || loop {
+                    // One idle thread waits on the queue; the others wait for the lock.
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
+                    let Some(job) = job else { break };
+                    let ok = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        memory.verify(job.password.expose(), &job.phc)
+                    }))
+                    .unwrap_or(false);
+                    let _ = job.reply.send(ok);
+                })
+                .map_err(|e| format!("cannot start a password thread: {e}"))?;
+        }
         Ok(PasswordChecker {
-            permits: Arc::new(Semaphore::new(workers.max(1))),
+            jobs,
             dummy_hash,
+            stats,
         })
     }
 
     /// True iff `stored` exists and matches. An unknown user costs one hash all the same.
     pub async fn verify(&self, password: Secret<String>, stored: Option<String>) -> bool {
-        let Ok(_permit) = self.permits.clone().acquire_owned().await else {
-            return false;
-        };
         let known = stored.is_some();
-        let phc = stored.unwrap_or_else(|| self.dummy_hash.clone());
-        let ok = tokio::task::spawn_blocking(move || verify_password(password.expose(), &phc))
-            .await
-            .unwrap_or(false);
-        ok && known
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            password,
+            phc: stored.unwrap_or_else(|| self.dummy_hash.clone()),
+            reply,
+        };
+        if self.jobs.send(job).await.is_err() {
+            return false;
+        }
+        answer.await.unwrap_or(false) && known
     }
 }
 
@@ -101,6 +255,139 @@ mod tests {
         assert!(!verify_password("correct horse!", &h));
         assert!(!verify_password("correct horse", "not a hash"));
         assert_ne!(h, hash_password("correct horse", CHEAP).unwrap(), "salted");
+    }
+
+    #[test]
+    fn verification_agrees_with_the_argon2_crate_for_other_algorithms_and_costs() {
+        use argon2::password_hash::PasswordVerifier;
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        for (alg, ver, m, t, p, len) in [
+            (Algorithm::Argon2id, Version::V0x13, 64, 1, 1, 32),
+            (Algorithm::Argon2id, Version::V0x13, 128, 2, 2, 16),
+            (Algorithm::Argon2i, Version::V0x13, 64, 3, 1, 64),
+            (Algorithm::Argon2d, Version::V0x10, 96, 1, 3, 32),
+        ] {
+            let params = Params::new(m, t, p, Some(len)).unwrap();
+            let h = Argon2::new(alg, ver, params)
+                .hash_password(b"pw", &salt)
+                .unwrap()
+                .to_string();
+            let parsed = PasswordHash::new(&h).unwrap();
+            assert!(Argon2::default().verify_password(b"pw", &parsed).is_ok());
+            assert!(verify_password("pw", &h), "{h}");
+            assert!(!verify_password("pW", &h), "{h}");
+        }
+        // Truncated or tampered strings are refused, not panicked on.
+        let h = hash_password("pw", CHEAP).unwrap();
+        assert!(!verify_password("pw", &h[..h.len() - 4]));
+        assert!(!verify_password("pw", h.rsplit_once('$').unwrap().0));
+    }
+
+    #[tokio::test]
+    async fn each_thread_reuses_one_memory_block() {
+        let checker = PasswordChecker::new(1, CHEAP).unwrap();
+        let h = hash_password("pw", CHEAP).unwrap();
+        for _ in 0..5 {
+            assert!(
+                checker
+                    .verify(Secret::new("pw".into()), Some(h.clone()))
+                    .await
+            );
+            assert!(
+                !checker
+                    .verify(Secret::new("no".into()), Some(h.clone()))
+                    .await
+            );
+        }
+        assert!(!checker.verify(Secret::new("pw".into()), None).await);
+        assert_eq!(checker.stats.verifies.load(Ordering::Relaxed), 11);
+        assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 1);
+        // A hash that costs less memory than the configured cost uses part of the block.
+        let small = hash_password(
+            "pw",
+            HashCost {
+                memory_kib: 32,
+                ..CHEAP
+            },
+        )
+        .unwrap();
+        assert!(checker.verify(Secret::new("pw".into()), Some(small)).await);
+        assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 1);
+        // One that costs more gets memory for that verify only.
+        let big = hash_password(
+            "pw",
+            HashCost {
+                memory_kib: 256,
+                ..CHEAP
+            },
+        )
+        .unwrap();
+        assert!(
+            checker
+                .verify(Secret::new("pw".into()), Some(big.clone()))
+                .await
+        );
+        assert!(!checker.verify(Secret::new("pv".into()), Some(big)).await);
+        assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 3);
+        assert!(checker.verify(Secret::new("pw".into()), Some(h)).await);
+        assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_burst_is_served_by_every_thread_and_answered_in_full() {
+        let checker = Arc::new(PasswordChecker::new(3, CHEAP).unwrap());
+        let h = hash_password("pw", CHEAP).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..100 {
+            let (c, h) = (checker.clone(), h.clone());
+            tasks.push(tokio::spawn(async move {
+                let pw = if i % 2 == 0 { "pw" } else { "wrong" };
+                c.verify(Secret::new(pw.into()), Some(h)).await == (i % 2 == 0)
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.unwrap());
+        }
+        assert_eq!(checker.stats.verifies.load(Ordering::Relaxed), 100);
+        assert!(checker.stats.allocations.load(Ordering::Relaxed) <= 3);
+    }
+
+    /// Not a CI check (RSS depends on the allocator and the machine): prints the process's
+    /// RSS around 50 verifies at the default cost.
+    /// `cargo test -p twofactor-server --release -- --ignored --nocapture rss_around`
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore]
+    async fn rss_around_fifty_verifies_at_the_default_cost() {
+        fn rss_kib() -> u64 {
+            let s = std::fs::read_to_string("/proc/self/status").unwrap();
+            let l = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+            l.split_whitespace().nth(1).unwrap().parse().unwrap()
+        }
+        let cost = HashCost::from_config(&AuthSection::default());
+        let checker = Arc::new(PasswordChecker::new(2, cost).unwrap());
+        let h = hash_password("pw", cost).unwrap();
+        let before = rss_kib();
+        let t = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..50 {
+            let (c, h) = (checker.clone(), h.clone());
+            tasks.push(tokio::spawn(async move {
+                // Small allocations on the blocking pool meanwhile, as the store calls make.
+                let junk = tokio::task::spawn_blocking(|| vec![vec![0u8; 200]; 500]);
+                let ok = c.verify(Secret::new("pw".into()), Some(h)).await;
+                drop(junk.await);
+                ok
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.unwrap());
+        }
+        println!(
+            "50 verifies on 2 threads: VmRSS {before} -> {} KiB, {:?}, {} allocations",
+            rss_kib(),
+            t.elapsed(),
+            checker.stats.allocations.load(Ordering::Relaxed)
+        );
     }
 
     #[tokio::test]

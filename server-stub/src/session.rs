@@ -29,8 +29,16 @@ enum Phase {
     AwaitingHello,
     AwaitingFirstFactor,
     AwaitingSecondFactor(LoggedIn),
-    Ready(LoggedIn, SqlWorker),
+    Ready(LoggedIn, Sql),
     Closed,
+}
+
+/// A ready session's SQL side. The worker (a thread and an open SQLite connection) starts
+/// at the first request that needs SQLite, so an idle session costs neither; until then
+/// the autocommit setting is only remembered, and there is nothing to commit or cancel.
+struct Sql {
+    worker: Option<SqlWorker>,
+    autocommit: bool,
 }
 
 struct LoggedIn {
@@ -334,25 +342,17 @@ pub(crate) async fn run<S>(
                 }
                 Err(e) => on_read_error(&mut conn, e, "second factor").await,
             },
-            Phase::Ready(l, worker) => match conn.read(MAX_FRAME_LEN, None).await {
+            Phase::Ready(l, sql) => match conn.read(MAX_FRAME_LEN, None).await {
                 Ok(ClientMessage::Ping) => {
-                    conn.reply(ServerMessage::Pong, Phase::Ready(l, worker))
-                        .await
+                    conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await
                 }
                 Ok(ClientMessage::Terminate) => Phase::Closed,
                 // Nothing is pending; the driver reports that itself.
                 Ok(ClientMessage::SecondFactor { .. }) => {
-                    conn.reply(ServerMessage::Ok, Phase::Ready(l, worker)).await
+                    conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await
                 }
                 Ok(msg) => match sql_request(msg) {
-                    Ok(req) => match worker.call(req).await {
-                        Some(bytes) if conn.send_bytes(&bytes).await => Phase::Ready(l, worker),
-                        Some(_) => Phase::Closed,
-                        None => {
-                            conn.fail(b"HY000", 0, "the SQL session ended unexpectedly")
-                                .await
-                        }
-                    },
+                    Ok(req) => run_sql(&state, &mut conn, l, sql, req).await,
                     Err(other) => conn.out_of_turn(&other, "after login").await,
                 },
                 Err(e) => on_read_error(&mut conn, e, "request").await,
@@ -642,7 +642,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     if needs_code {
         Phase::AwaitingSecondFactor(logged_in)
     } else {
-        ready(state, conn, logged_in).await
+        ready(conn, logged_in)
     }
 }
 
@@ -798,7 +798,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
             if !conn.send(ServerMessage::SecondFactorOk).await {
                 return Phase::Closed;
             }
-            ready(state, conn, l).await
+            ready(conn, l)
         }
         Verdict::Rejected { failures } => {
             log::info!(
@@ -847,31 +847,84 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn ready<S: AsyncRead + AsyncWrite + Unpin>(
+/// Logged in. The SQL worker waits for the first request that needs it.
+fn ready<S>(conn: &Conn<S>, l: LoggedIn) -> Phase {
+    log::info!("{}: user `{}` logged in", conn.peer, l.user);
+    Phase::Ready(
+        l,
+        Sql {
+            worker: None,
+            autocommit: true,
+        },
+    )
+}
+
+/// Runs one SQL request of a ready session, starting its worker first if it needs one.
+async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
     state: &Arc<State>,
     conn: &mut Conn<S>,
     l: LoggedIn,
+    mut sql: Sql,
+    req: Request,
 ) -> Phase {
-    let path = state.config.path(&state.config.sql.database);
-    let fetch = state.config.sql.fetch_rows;
-    let spawned = match tokio::task::spawn_blocking(move || SqlWorker::spawn(&path, fetch)).await {
-        Ok(r) => r,
-        Err(e) => Err(e.to_string()),
-    };
-    match spawned {
-        Ok(worker) => {
-            if let Some(entry) = state.sessions().get_mut(&l.session_id) {
-                entry.interrupt = Some(worker.interrupt_handle());
+    if sql.worker.is_none() {
+        match req {
+            // What a worker would answer with no statement, cursor or transaction open.
+            Request::SetAutocommit { on } => {
+                sql.autocommit = on;
+                return conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await;
             }
-            log::info!("{}: user `{}` logged in", conn.peer, l.user);
-            Phase::Ready(l, worker)
+            Request::EndTransaction { .. }
+            | Request::CloseCursor
+            | Request::CloseStatement { .. } => {
+                return conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await;
+            }
+            _ => {}
         }
-        Err(e) => {
-            log::error!("cannot open the SQL database: {e}");
-            conn.fail(b"08004", 0, "the server cannot open its database")
+        match start_worker(state, &l, sql.autocommit).await {
+            Ok(worker) => {
+                log::debug!("{}: user `{}`: SQL worker started", conn.peer, l.user);
+                sql.worker = Some(worker);
+            }
+            Err(e) => {
+                // The session stays; its next request tries again (a transient shortage
+                // of file descriptors, say).
+                log::error!("cannot open the SQL database: {e}");
+                let e = ErrorInfo::new(b"HY000", 0, "the server cannot open its database");
+                return conn
+                    .reply(ServerMessage::Error(e), Phase::Ready(l, sql))
+                    .await;
+            }
+        }
+    }
+    let Some(worker) = sql.worker.as_ref() else {
+        return Phase::Closed;
+    };
+    match worker.call(req).await {
+        Some(bytes) if conn.send_bytes(&bytes).await => Phase::Ready(l, sql),
+        Some(_) => Phase::Closed,
+        None => {
+            conn.fail(b"HY000", 0, "the SQL session ended unexpectedly")
                 .await
         }
     }
+}
+
+/// Starts a session's SQL worker and registers its interrupt handle for Cancel.
+async fn start_worker(
+    state: &Arc<State>,
+    l: &LoggedIn,
+    autocommit: bool,
+) -> Result<SqlWorker, String> {
+    let path = state.config.path(&state.config.sql.database);
+    let fetch = state.config.sql.fetch_rows;
+    let worker = tokio::task::spawn_blocking(move || SqlWorker::spawn(&path, fetch, autocommit))
+        .await
+        .map_err(|e| e.to_string())??;
+    if let Some(entry) = state.sessions().get_mut(&l.session_id) {
+        entry.interrupt = Some(worker.interrupt_handle());
+    }
+    Ok(worker)
 }
 
 /// Interrupts another session's running statement. The reply is the same whether or not
@@ -884,17 +937,18 @@ async fn cancel<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let handle = state.sessions().get(&session_id).and_then(|e| {
         let same: bool = e.cancel_key.ct_eq(key.expose()).into();
-        if same {
-            e.interrupt.clone()
-        } else {
-            None
-        }
+        same.then(|| e.interrupt.clone())
     });
     match handle {
-        Some(h) => {
+        Some(Some(h)) => {
             log::info!("{}: cancel request for session {session_id:x}", conn.peer);
             h.interrupt();
         }
+        // A session that has not run SQL yet has no worker, so nothing to interrupt.
+        Some(None) => log::info!(
+            "{}: cancel request for session {session_id:x}, which has run no SQL",
+            conn.peer
+        ),
         None => log::info!("{}: cancel request for no matching session", conn.peer),
     }
     conn.send(ServerMessage::Ok).await;

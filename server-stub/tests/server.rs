@@ -402,6 +402,70 @@ async fn a_cancel_interrupts_a_running_statement() {
     assert_eq!(c.recv().await, Some(ServerMessage::Pong));
 }
 
+/// The SQL worker starts at the first request that needs SQLite: settings made before are
+/// kept and applied, and there is nothing to commit or cancel until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_without_sql_yet_answers_settings_transactions_and_cancel() {
+    let f = start(|_| {}).await;
+    let mut c = Client::connect(&f).await;
+    let ServerMessage::FirstFactorOk {
+        session_id,
+        cancel_key,
+        ..
+    } = c.login("alice", "alice-pw").await
+    else {
+        panic!()
+    };
+    assert_eq!(c.code(&code_now(&f)).await, ServerMessage::SecondFactorOk);
+    for m in [
+        ClientMessage::SetAutocommit { on: false },
+        ClientMessage::EndTransaction { commit: true },
+        ClientMessage::EndTransaction { commit: false },
+        ClientMessage::CloseCursor,
+        ClientMessage::CloseStatement { statement_id: 7 },
+    ] {
+        c.send(m).await;
+        assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+    }
+    let mut k = Client::connect(&f).await;
+    k.send(ClientMessage::Cancel {
+        session_id,
+        key: cancel_key,
+    })
+    .await;
+    assert_eq!(k.recv().await, Some(ServerMessage::Ok));
+    c.send(ClientMessage::Ping).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Pong));
+    // Autocommit was switched off before the worker existed: the table is rolled back.
+    let m = c.exec("CREATE TABLE lazy (x)", no_params()).await;
+    assert_eq!(m, ServerMessage::ExecuteDone { row_count: -1 });
+    c.send(ClientMessage::EndTransaction { commit: false })
+        .await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+    let m = c
+        .exec(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'lazy'",
+            no_params(),
+        )
+        .await;
+    assert!(matches!(m, ServerMessage::ResultSet { .. }), "{m:?}");
+    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else {
+        panic!()
+    };
+    assert_eq!(batch.value(0, 0), ValueRef::Int(0));
+    f.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_open_fails_the_request_not_the_session() {
+    let f = start(|c| c.sql.database = "no such directory/data.db".into()).await;
+    let mut c = logged_in(&f, "alice", "alice-pw").await;
+    let m = c.exec("SELECT 1", no_params()).await;
+    assert_error(&m, "HY000", 0, false);
+    c.send(ClientMessage::Ping).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Pong));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_stop_near_one_mebibyte_and_a_long_result_streams() {
     let f = start(|_| {}).await;

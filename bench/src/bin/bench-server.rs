@@ -3,7 +3,8 @@
 //! - `burst`: every user of a file logs in at once (TLS, password, TOTP); time until all
 //!   are ready, per-login latency, and the latency of `SELECT 1` on an already
 //!   established session before and during the burst;
-//! - `idle`: N sessions log in and stay idle; the server's RSS before and after.
+//! - `idle`: N sessions log in (and with `--sql` run one `SELECT 1`) and stay idle; the
+//!   server's RSS before and after.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -235,6 +236,8 @@ async fn idle(args: &Args) {
     let user = args.req("user").to_owned();
     let n: usize = args.num("sessions", 10_000);
     let pid = args.req("server-pid").to_owned();
+    // `--sql`: each session runs one `SELECT 1` before it idles, so it has its SQL worker.
+    let with_sql = args.flag("sql");
     let rss_before = proc_status_kib(&pid, "VmRSS:");
     let permits = Arc::new(Semaphore::new(args.num("parallel", 64)));
     let start = Instant::now();
@@ -244,7 +247,11 @@ async fn idle(args: &Args) {
         let permits = permits.clone();
         tasks.push(tokio::spawn(async move {
             let _p = permits.acquire().await.unwrap();
-            Session::login(&addr, &connector, &user, &password, None).await
+            let mut s = Session::login(&addr, &connector, &user, &password, None).await?;
+            if with_sql {
+                s.select_one().await?;
+            }
+            Ok::<_, String>(s)
         }));
     }
     let mut sessions = Vec::with_capacity(n);
@@ -277,7 +284,7 @@ async fn idle(args: &Args) {
     println!(
         "{}",
         json!({
-            "sessions": ok, "errors": errors.iter().take(5).collect::<Vec<_>>(),
+            "sessions": ok, "with_sql": with_sql, "errors": errors.iter().take(5).collect::<Vec<_>>(),
             "open_seconds": opened_s,
             "server_rss_before_kib": rss_before, "server_rss_kib": rss_after,
             "per_session_kib": (rss_after.saturating_sub(rss_before)) as f64 / ok.max(1) as f64,
