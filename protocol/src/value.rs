@@ -163,6 +163,7 @@ fn put_time(out: &mut Vec<u8>, t: Time) {
     out.put_u32(t.nanos);
 }
 
+#[inline]
 fn read_date(r: &mut Reader<'_>) -> Result<Date, ProtocolError> {
     let d = Date { year: r.i16()?, month: r.u8()?, day: r.u8()? };
     if !(1..=12).contains(&d.month) || !(1..=31).contains(&d.day) {
@@ -171,6 +172,7 @@ fn read_date(r: &mut Reader<'_>) -> Result<Date, ProtocolError> {
     Ok(d)
 }
 
+#[inline]
 fn read_time(r: &mut Reader<'_>) -> Result<Time, ProtocolError> {
     let t = Time { hour: r.u8()?, minute: r.u8()?, second: r.u8()?, nanos: r.u32()? };
     // A leap second (60) is allowed, as in SQL.
@@ -181,6 +183,7 @@ fn read_time(r: &mut Reader<'_>) -> Result<Time, ProtocolError> {
 }
 
 /// Decodes one value, validating text as UTF-8 and decimals as plain decimal notation.
+#[inline(always)]
 pub(crate) fn read_value<'a>(r: &mut Reader<'a>) -> Result<ValueRef<'a>, ProtocolError> {
     Ok(match r.u8()? {
         NULL => ValueRef::Null,

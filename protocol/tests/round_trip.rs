@@ -251,3 +251,33 @@ fn secrets_never_show_in_debug_output() {
     let c = format!("{:?}", ClientMessage::SecondFactor { code: "654321".into() });
     assert!(!c.contains("654321"));
 }
+
+#[test]
+fn a_received_batch_reads_every_value_as_the_built_one_does() {
+    let built = sample_batch();
+    let mut buf = Vec::new();
+    ServerMessage::Rows { batch: built.clone(), last: false }.encode(&mut buf);
+    let (message, _) = ServerMessage::decode(&buf, MAX_FRAME_LEN).unwrap().unwrap();
+    let ServerMessage::Rows { batch: received, .. } = message else { panic!("not rows") };
+    assert_eq!(received, built);
+    for row in 0..built.rows() {
+        for column in 0..built.columns() {
+            assert_eq!(received.value(row, column), built.value(row, column), "row {row} column {column}");
+        }
+    }
+    assert_eq!(received.value(0, 4), ValueRef::Bytes(&[0, 255, 7]));
+    assert_eq!(received.value(0, 8), ValueRef::Decimal("-12345678901234567890.000001"));
+    // Several text values share the batch's text storage without running into each other.
+    let mut b = RowBatchBuilder::new(2);
+    for s in ["", "é", "ab", "€€"] {
+        b.push(ValueRef::Text(s));
+        b.push(ValueRef::Bytes(s.as_bytes()));
+        b.end_row();
+    }
+    let mut buf = Vec::new();
+    ServerMessage::Rows { batch: b.finish(), last: true }.encode(&mut buf);
+    let (ServerMessage::Rows { batch, .. }, _) = ServerMessage::decode(&buf, MAX_FRAME_LEN).unwrap().unwrap() else { panic!() };
+    let texts: Vec<_> = (0..4).map(|r| batch.value(r, 0)).collect();
+    assert_eq!(texts, ["", "é", "ab", "€€"].map(ValueRef::Text));
+    assert_eq!(batch.value(3, 1), ValueRef::Bytes("€€".as_bytes()));
+}

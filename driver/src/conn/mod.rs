@@ -245,8 +245,9 @@ impl Connection {
             let reply = s.request(&ClientMessage::EndTransaction { commit });
             // The server closes any open cursor before it ends the transaction
             // (SQL_CURSOR_COMMIT_BEHAVIOR = SQL_CB_CLOSE), whatever the outcome: no
-            // statement owns a server cursor any more.
-            s.cursor_owner = None;
+            // statement owns a server cursor any more. The answer to a Fetch sent ahead
+            // for it was read before EndTransaction went out; its rows are dropped.
+            let _ = s.release_cursor();
             match reply? {
                 ServerMessage::Ok => Ok(()),
                 other => Err(unexpected(&other)),

@@ -14,6 +14,18 @@ use twofactor_protocol::{ClientMessage, ServerMessage, MAX_FRAME_LEN};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// Below this much free room at the end of the read buffer, it is compacted or grown
+/// before the next read (a TLS record holds up to 16 KiB).
+const MIN_READ: usize = 16 * 1024;
+
+/// A request sent ahead of need (a Fetch for the open cursor), at most one.
+enum Ahead {
+    None,
+    /// Sent; its answer has not been read.
+    InFlight,
+    /// Read, because another request had to go out after it.
+    Received(OdbcResult<ServerMessage>),
+}
 
 /// The message for every call on a connection the server has dropped.
 pub fn link_failure(detail: &str) -> OdbcError {
@@ -26,8 +38,12 @@ pub fn closed_by_server() -> OdbcError {
 
 pub struct Session {
     stream: StreamOwned<ClientConnection, TcpStream>,
+    /// Read buffer. Its whole length is initialized (zeroed once, when it is allocated or
+    /// grown), so reads go straight into it without zero-filling each time; received
+    /// bytes not yet decoded are `rbuf[rpos..rend]`.
     rbuf: Vec<u8>,
     rpos: usize,
+    rend: usize,
     wbuf: Vec<u8>,
     /// Shared with the connection: set when the link is unusable.
     dead: Arc<AtomicBool>,
@@ -36,6 +52,10 @@ pub struct Session {
     /// Serial of the statement whose server cursor is open, if any (the server keeps
     /// one open cursor per session).
     pub cursor_owner: Option<u64>,
+    /// The owner's next Fetch, sent before it was needed (`send_ahead`). Only ever set
+    /// while `cursor_owner` is `Some`; whoever ends the cursor takes it with
+    /// `release_cursor`.
+    ahead: Ahead,
     peer: String,
 }
 
@@ -129,12 +149,14 @@ pub fn open(
     }
     Ok(Session {
         stream,
-        rbuf: Vec::with_capacity(READ_CHUNK),
+        rbuf: vec![0; READ_CHUNK],
         rpos: 0,
+        rend: 0,
         wbuf: Vec::with_capacity(4096),
         dead,
         timeout_state: SqlState::TIMEOUT_EXPIRED,
         cursor_owner: None,
+        ahead: Ahead::None,
         peer,
     })
 }
@@ -175,13 +197,50 @@ impl Session {
         }
     }
 
-    /// Queues a message; it is written by the next `receive` (or `flush`).
+    /// Queues a message; it is written by the next `receive` (or `flush`). A request sent
+    /// ahead is answered first: its answer is read now and kept for `take_ahead`, so the
+    /// answer to this message is the next one `receive` reads.
     pub fn send(&mut self, message: &ClientMessage) -> OdbcResult<()> {
         if self.is_dead() {
             return Err(closed_by_server());
         }
+        if matches!(self.ahead, Ahead::InFlight) {
+            self.ahead = Ahead::None;
+            let answer = self.receive();
+            if self.is_dead() {
+                return Err(answer.err().unwrap_or_else(closed_by_server));
+            }
+            self.ahead = Ahead::Received(answer);
+        }
         message.encode(&mut self.wbuf);
         Ok(())
+    }
+
+    /// Sends `message` (the cursor owner's next Fetch) now, without waiting for its
+    /// answer, so the server works on it while the application uses the rows it has.
+    /// The answer is taken with `take_ahead`; at most one request is ahead.
+    pub fn send_ahead(&mut self, message: &ClientMessage) -> OdbcResult<()> {
+        debug_assert!(self.cursor_owner.is_some() && matches!(self.ahead, Ahead::None));
+        self.send(message)?;
+        self.flush()?;
+        self.ahead = Ahead::InFlight;
+        Ok(())
+    }
+
+    /// The answer to the request sent ahead, if one was (read now if it was not yet).
+    pub fn take_ahead(&mut self) -> Option<OdbcResult<ServerMessage>> {
+        match std::mem::replace(&mut self.ahead, Ahead::None) {
+            Ahead::None => None,
+            Ahead::InFlight => Some(self.receive()),
+            Ahead::Received(answer) => Some(answer),
+        }
+    }
+
+    /// No statement owns the server cursor any more. Returns the answer to the Fetch sent
+    /// ahead for it, if any, so the caller can keep its rows (a drain) or drop them.
+    pub fn release_cursor(&mut self) -> Option<OdbcResult<ServerMessage>> {
+        self.cursor_owner = None;
+        self.take_ahead()
     }
 
     pub fn flush(&mut self) -> OdbcResult<()> {
@@ -225,36 +284,37 @@ impl Session {
             return Err(closed_by_server());
         }
         loop {
-            match ServerMessage::decode(&self.rbuf[self.rpos..], MAX_FRAME_LEN) {
+            match ServerMessage::decode(&self.rbuf[self.rpos..self.rend], MAX_FRAME_LEN) {
                 Ok(Some((message, used))) => {
                     self.rpos += used;
-                    if self.rpos == self.rbuf.len() {
-                        self.rbuf.clear();
+                    if self.rpos == self.rend {
                         self.rpos = 0;
+                        self.rend = 0;
                     }
                     return Ok(message);
                 }
                 Ok(None) => {}
                 Err(e) => return Err(self.fail(link_failure(&format!("malformed message from the server: {e}")))),
             }
-            if self.rpos > 0 {
-                self.rbuf.drain(..self.rpos);
-                self.rpos = 0;
+            if self.rbuf.len() - self.rend < MIN_READ {
+                // Move the start of the partial message to the front (it is at most one
+                // message, and only when the room at the end runs short), then grow if
+                // that did not make room. Only growth zero-fills, and only the new part.
+                if self.rpos > 0 {
+                    self.rbuf.copy_within(self.rpos..self.rend, 0);
+                    self.rend -= self.rpos;
+                    self.rpos = 0;
+                }
+                if self.rbuf.len() - self.rend < MIN_READ {
+                    let grown = (self.rbuf.len() * 2).max(self.rend + READ_CHUNK);
+                    self.rbuf.resize(grown, 0);
+                }
             }
-            let have = self.rbuf.len();
-            self.rbuf.resize(have + READ_CHUNK, 0);
-            let n = self.stream.read(&mut self.rbuf[have..]);
-            match n {
-                Ok(0) => {
-                    self.rbuf.truncate(have);
-                    return Err(self.fail(closed_by_server()));
-                }
-                Ok(n) => self.rbuf.truncate(have + n),
-                Err(e) if e.kind() == ErrorKind::Interrupted => self.rbuf.truncate(have),
-                Err(e) => {
-                    self.rbuf.truncate(have);
-                    return Err(self.io_error(e));
-                }
+            match self.stream.read(&mut self.rbuf[self.rend..]) {
+                Ok(0) => return Err(self.fail(closed_by_server())),
+                Ok(n) => self.rend += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
             }
         }
     }

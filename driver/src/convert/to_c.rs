@@ -153,12 +153,30 @@ fn put_bytes_terminated(src: &[u8], offset: usize, buf: &mut [u8]) -> Piece {
     Piece { indicator: remaining as isize, consumed: n, complete: n == remaining, warning: (n < remaining).then(truncated) }
 }
 
+/// ASCII text as UTF-16: one unit per byte, written straight into the target.
+fn put_ascii_wide(src: &[u8], offset: usize, buf: &mut [u8]) -> Piece {
+    let rest = &src[offset.min(src.len())..];
+    let remaining = rest.len();
+    let capacity = buf.len() / 2;
+    if capacity == 0 {
+        return Piece { indicator: (remaining * 2) as isize, consumed: 0, complete: remaining == 0, warning: (remaining > 0).then(truncated) };
+    }
+    let n = remaining.min(capacity - 1);
+    for (unit, &b) in buf.chunks_exact_mut(2).zip(&rest[..n]) {
+        unit.copy_from_slice(&u16::from(b).to_ne_bytes());
+    }
+    buf[2 * n..2 * n + 2].fill(0);
+    Piece { indicator: (remaining * 2) as isize, consumed: n, complete: n == remaining, warning: (n < remaining).then(truncated) }
+}
+
 fn put_text(s: &str, offset: usize, buf: &mut [u8], wide: bool) -> Piece {
     if !wide {
         return put_bytes_terminated(s.as_bytes(), offset, buf);
     }
-    let total = if s.is_ascii() { s.len() } else { s.encode_utf16().count() };
-    put_stream(total, offset, buf, true, s.encode_utf16().skip(offset))
+    if s.is_ascii() {
+        return put_ascii_wide(s.as_bytes(), offset, buf);
+    }
+    put_stream(s.encode_utf16().count(), offset, buf, true, s.encode_utf16().skip(offset))
 }
 
 /// Numbers and dates as text: the whole value must fit, except for digits after
@@ -173,14 +191,19 @@ fn put_formatted(s: &str, significant: usize, offset: usize, buf: &mut [u8], wid
 }
 
 fn to_chars(value: ValueRef<'_>, buf: &mut [u8], offset: usize, wide: bool) -> OdbcResult<Piece> {
-    let mut out = StackStr::new();
-    let (text, significant): (&str, usize) = match value {
+    // Text and bytes first: the formatting buffer below is 512 bytes to initialize.
+    match value {
         ValueRef::Text(s) => return Ok(put_text(s, offset, buf, wide)),
         ValueRef::Bytes(b) => {
             let total = b.len() * 2;
             let start = offset.min(total);
             return Ok(put_stream(total, offset, buf, wide, (start..total).map(|i| u16::from(format::hex_char(b, i)))));
         }
+        _ => {}
+    }
+    let mut out = StackStr::new();
+    let (text, significant): (&str, usize) = match value {
+        ValueRef::Text(_) | ValueRef::Bytes(_) => unreachable!("returned above"),
         ValueRef::Decimal(s) => (s, s.find('.').unwrap_or(s.len())),
         ValueRef::Int(v) => {
             let _ = write!(out, "{v}");

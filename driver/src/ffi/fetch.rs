@@ -6,11 +6,11 @@ use std::ffi::c_void;
 use std::mem::size_of;
 
 use odbc_sys::SqlReturn;
-use twofactor_protocol::{ColumnDesc, RowBatch};
+use twofactor_protocol::{ColumnDesc, RowBatch, ValueRef};
 
 use super::{call, Warnings};
 use crate::convert::{self, CType, Piece, Target, SQL_NULL_DATA};
-use crate::desc::{DescData, DescRecord};
+use crate::desc::DescData;
 use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
 use crate::stmt::{Inner, Phase, Statement};
 
@@ -85,42 +85,174 @@ unsafe fn report(piece: &Piece, indicator: usize, length: usize) -> OdbcResult<(
     Ok(())
 }
 
-/// Converts row `row` of `batch` into element `i` of every bound column.
-///
-/// # Safety
-/// The ARD's addresses are the application's bound buffers.
-unsafe fn write_row(ard: &DescData, offset: isize, columns: &[ColumnDesc], batch: &RowBatch, row: usize, i: usize, warnings: &mut Warnings) -> OdbcResult<u16> {
-    let mut status = SQL_ROW_SUCCESS;
+/// The identity conversions, written without going through `convert::to_c`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direct {
+    None,
+    /// BIGINT-valued → SQL_C_SBIGINT.
+    I64,
+    /// DOUBLE-valued → SQL_C_DOUBLE.
+    F64,
+    /// TIMESTAMP-valued → SQL_C_TYPE_TIMESTAMP.
+    Timestamp,
+    /// Text → SQL_C_CHAR, when it fits with its NUL.
+    Char,
+}
+
+/// One bound column, resolved once per SQLFetch: everything about it that is the same
+/// for every row of the rowset.
+#[derive(Debug, Clone)]
+pub(crate) struct ColumnPlan {
+    /// 0-based column.
+    k: usize,
+    sql: i16,
+    /// The concise type when it is no C type (each row reports HY003, as ODBC wants).
+    invalid: Option<i16>,
+    target: Target,
+    direct: Direct,
+    /// Length of one element's buffer.
+    len: usize,
+    /// Element 0's addresses (bind offset applied), 0 when not bound.
+    data: usize,
+    ind: usize,
+    olen: usize,
+    data_stride: usize,
+    len_stride: usize,
+}
+
+/// Resolves the bound columns of `ard` for one fetch into `plan` (cleared first; its
+/// allocation is the statement's, reused from fetch to fetch).
+fn plan_columns(plan: &mut Vec<ColumnPlan>, ard: &DescData, offset: isize, columns: &[ColumnDesc]) {
+    plan.clear();
+    let at = |base: usize| if base == 0 { 0 } else { element(base, offset, 0, 0) };
     for (k, rec) in ard.records.iter().enumerate() {
-        if !rec.is_bound() || k >= batch.columns() {
+        if !rec.is_bound() {
             continue;
         }
-        let col = k + 1;
-        match write_column(ard, rec, offset, columns.get(k).map_or(0, |c| c.sql_type), batch, row, k, i) {
+        let sql = columns.get(k).map_or(0, |c| c.sql_type);
+        let (ctype, invalid) = match CType::from_code(rec.concise_type) {
+            Some(CType::Default) => (CType::default_for(sql), None),
+            Some(c) => (c, None),
+            None => (CType::Char, Some(rec.concise_type)),
+        };
+        let len = ctype.fixed_size().unwrap_or(rec.octet_length.max(0) as usize);
+        let (data_stride, len_stride) = if ard.bind_type == 0 { (len, size_of::<isize>()) } else { (ard.bind_type, ard.bind_type) };
+        let direct = match (ctype, sql) {
+            _ if invalid.is_some() || rec.data_ptr == 0 => Direct::None,
+            (CType::SBigInt, _) => Direct::I64,
+            (CType::Double, _) => Direct::F64,
+            (CType::Timestamp, _) => Direct::Timestamp,
+            (CType::Char, _) => Direct::Char,
+            _ => Direct::None,
+        };
+        plan.push(ColumnPlan {
+            k,
+            sql,
+            invalid,
+            target: Target { ctype, precision: if rec.precision > 0 { rec.precision as u8 } else { 38 }, scale: rec.scale as i8 },
+            direct,
+            len,
+            data: at(rec.data_ptr),
+            ind: at(rec.indicator_ptr),
+            olen: at(rec.octet_length_ptr),
+            data_stride,
+            len_stride,
+        });
+    }
+}
+
+/// Converts row `row` of `batch` into element `i` of every column of `plan`.
+///
+/// # Safety
+/// The plan's addresses are the application's bound buffers.
+unsafe fn write_row(plan: &[ColumnPlan], batch: &RowBatch, row: usize, i: usize, warnings: &mut Warnings) -> OdbcResult<u16> {
+    let mut status = SQL_ROW_SUCCESS;
+    for p in plan {
+        if p.k >= batch.columns() {
+            continue;
+        }
+        let value = batch.value(row, p.k);
+        if write_direct(p, value, i) {
+            continue;
+        }
+        let col = p.k + 1;
+        match write_converted(p, value, i) {
+            Ok(None) => {}
             Ok(Some(w)) => {
                 warnings.push(w.at_row(i + 1).at_column(col));
                 status = SQL_ROW_SUCCESS_WITH_INFO;
             }
-            Ok(None) => {}
             Err(e) => return Err(e.at_row(i + 1).at_column(col)),
         }
     }
     Ok(status)
 }
 
-#[allow(clippy::too_many_arguments)]
-unsafe fn write_column(ard: &DescData, rec: &DescRecord, offset: isize, sql: i16, batch: &RowBatch, row: usize, k: usize, i: usize) -> OdbcResult<Option<OdbcError>> {
-    let ctype = ctype_of(rec.concise_type)?;
-    let ctype = if ctype == CType::Default { CType::default_for(sql) } else { ctype };
-    let len = ctype.fixed_size().unwrap_or(rec.octet_length.max(0) as usize);
-    let (data_stride, len_stride) = if ard.bind_type == 0 { (len, size_of::<isize>()) } else { (ard.bind_type, ard.bind_type) };
-    let data = if rec.data_ptr == 0 { 0 } else { element(rec.data_ptr, offset, i, data_stride) };
-    let ind = if rec.indicator_ptr == 0 { 0 } else { element(rec.indicator_ptr, offset, i, len_stride) };
-    let olen = if rec.octet_length_ptr == 0 { 0 } else { element(rec.octet_length_ptr, offset, i, len_stride) };
+/// Reports the length `n` of a non-NULL value (`report` without a `Piece`).
+///
+/// # Safety
+/// As `report`.
+#[inline(always)]
+unsafe fn report_len(indicator: usize, length: usize, n: usize) {
+    if indicator != 0 && indicator != length {
+        write_len_at(indicator, 0);
+    }
+    write_len_at(length, n as isize);
+}
+
+/// Element `i`'s data, indicator and length addresses (0 where not bound).
+#[inline(always)]
+fn addresses(p: &ColumnPlan, i: usize) -> (usize, usize, usize) {
+    let at = |base: usize, stride: usize| if base == 0 { 0 } else { base + i * stride };
+    (at(p.data, p.data_stride), at(p.ind, p.len_stride), at(p.olen, p.len_stride))
+}
+
+/// The identity conversions. False when `value` needs `write_converted` (NULL, another
+/// type, text that does not fit).
+///
+/// # Safety
+/// The plan's addresses are the application's bound buffers, valid for element `i`.
+#[inline(always)]
+unsafe fn write_direct(p: &ColumnPlan, value: ValueRef<'_>, i: usize) -> bool {
+    // `direct` is only set when `data` is not 0.
+    let (data, ind, olen) = addresses(p, i);
+    match (p.direct, value) {
+        (Direct::I64, ValueRef::Int(v)) => {
+            (data as *mut i64).write_unaligned(v);
+            report_len(ind, olen, 8);
+        }
+        (Direct::F64, ValueRef::Double(v)) => {
+            (data as *mut f64).write_unaligned(v);
+            report_len(ind, olen, 8);
+        }
+        (Direct::Timestamp, ValueRef::Timestamp(ts)) => {
+            let bytes = convert::to_c::timestamp_struct(ts);
+            (data as *mut [u8; 16]).write_unaligned(bytes);
+            report_len(ind, olen, bytes.len());
+        }
+        (Direct::Char, ValueRef::Text(s)) if s.len() < p.len => {
+            std::ptr::copy_nonoverlapping(s.as_ptr(), data as *mut u8, s.len());
+            (data as *mut u8).add(s.len()).write(0);
+            report_len(ind, olen, s.len());
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Every other conversion, through `convert::to_c`.
+///
+/// # Safety
+/// The plan's addresses are the application's bound buffers, valid for element `i`.
+#[inline(never)]
+unsafe fn write_converted(p: &ColumnPlan, value: ValueRef<'_>, i: usize) -> OdbcResult<Option<OdbcError>> {
+    if let Some(code) = p.invalid {
+        return Err(ctype_of(code).expect_err("not a C type"));
+    }
+    let (data, ind, olen) = addresses(p, i);
     let mut scratch = [0u8; 32];
-    let buf = target_slice(data, len, &mut scratch);
-    let target = Target { ctype, precision: if rec.precision > 0 { rec.precision as u8 } else { 38 }, scale: rec.scale as i8 };
-    let piece = convert::to_c(batch.value(row, k), sql, target, buf, 0)?;
+    let buf = target_slice(data, p.len, &mut scratch);
+    let piece = convert::to_c(value, p.sql, p.target, buf, 0)?;
     report(&piece, ind, olen)?;
     Ok(piece.warning)
 }
@@ -156,32 +288,47 @@ unsafe fn fetch_rowset(stmt: &Statement, warnings: &mut Warnings, out: impl FnOn
     let retrieve = inner.attrs.retrieve_data;
     let max_rows = inner.attrs.max_rows;
     let offset = bind_offset(ard.bind_offset_ptr);
+    let mut plan = std::mem::take(&mut inner.fetch_plan);
+    if retrieve {
+        plan_columns(&mut plan, &ard, offset, &ird.columns);
+    }
     let cursor = inner.cursor.as_mut().expect("checked above");
     cursor.begin_rowset();
     let mut n = 0;
     let mut errors = 0;
     let mut last_error = None;
     while n < out.size {
-        let Some(row) = cursor.advance(stmt, max_rows, n == 0)? else { break };
-        let batch = cursor.batch().expect("advance returned a row of this batch");
-        let status = if retrieve {
-            match write_row(&ard, offset, &ird.columns, batch, row, n, warnings) {
-                Ok(s) => s,
-                Err(e) => {
-                    errors += 1;
-                    last_error = Some(e.clone());
-                    warnings.push(e);
-                    SQL_ROW_ERROR
-                }
+        let run = match cursor.advance_run(stmt, max_rows, out.size - n, n == 0) {
+            Ok(Some(run)) => run,
+            Ok(None) => break,
+            Err(e) => {
+                inner.fetch_plan = plan;
+                return Err(e);
             }
-        } else {
-            SQL_ROW_SUCCESS
         };
-        if out.statuses != 0 {
-            ((out.statuses as *mut u16).add(n)).write_unaligned(status);
+        let batch = cursor.batch().expect("advance_run returned rows of this batch");
+        for row in run {
+            let status = if retrieve {
+                match write_row(&plan, batch, row, n, warnings) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        errors += 1;
+                        last_error = Some(e.clone());
+                        warnings.push(e);
+                        SQL_ROW_ERROR
+                    }
+                }
+            } else {
+                SQL_ROW_SUCCESS
+            };
+            if out.statuses != 0 {
+                ((out.statuses as *mut u16).add(n)).write_unaligned(status);
+            }
+            n += 1;
         }
-        n += 1;
     }
+    inner.fetch_plan = plan;
+    let cursor = inner.cursor.as_mut().expect("checked above");
     if out.statuses != 0 {
         for j in n..out.size {
             ((out.statuses as *mut u16).add(j)).write_unaligned(SQL_ROW_NOROW);
@@ -277,11 +424,14 @@ unsafe fn get_data(s: &Statement, w: &mut Warnings, column: usize, target_type: 
     if column == 0 {
         return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0: bookmarks are not supported"));
     }
-    let ard_rec = s.ard(&inner).lock().record(column).cloned();
-    let (code, precision, scale) = match (target_type, &ard_rec) {
-        (crate::convert::code::ARD_TYPE, Some(r)) => (r.concise_type, r.precision, r.scale),
-        (crate::convert::code::ARD_TYPE, None) => (crate::convert::code::DEFAULT, 0, 0),
-        (t, _) => (t, 0, -1),
+    // The ARD is looked at only when the application asks for its type (no clone, no
+    // lock otherwise: pyodbc calls this for every value).
+    let (code, precision, scale) = match target_type {
+        crate::convert::code::ARD_TYPE => match s.ard(&inner).lock().record(column) {
+            Some(r) => (r.concise_type, r.precision, r.scale),
+            None => (crate::convert::code::DEFAULT, 0, 0),
+        },
+        t => (t, 0, -1),
     };
     let ctype = ctype_of(code)?;
     if target == 0 {

@@ -9,7 +9,7 @@ mod connection;
 mod diag;
 mod desc;
 mod env;
-mod fetch;
+pub(crate) mod fetch;
 mod handles;
 mod info;
 pub(crate) mod odbcinst;

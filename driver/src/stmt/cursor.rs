@@ -67,28 +67,33 @@ impl Cursor {
         self.getdata = GetDataProgress::default();
     }
 
-    /// Moves to the next row and returns its index in the current batch, fetching the
-    /// next batch when this one is used up. `None` at the end of the result set (or
-    /// after `max_rows` rows, when it is not 0). The first row of a rowset becomes the
-    /// row SQLGetData reads.
-    pub fn advance(&mut self, stmt: &Statement, max_rows: usize, first_of_rowset: bool) -> OdbcResult<Option<usize>> {
-        if max_rows != 0 && self.returned >= max_rows {
-            return Ok(None);
+    /// Moves past the next rows, at most `want` of them and all from the current batch,
+    /// and returns their indices in it, fetching the next batch when this one is used
+    /// up. `None` at the end of the result set (or after `max_rows` rows, when it is not
+    /// 0). With `first_of_rowset`, the first of them becomes the row SQLGetData reads.
+    pub fn advance_run(&mut self, stmt: &Statement, max_rows: usize, want: usize, first_of_rowset: bool) -> OdbcResult<Option<std::ops::Range<usize>>> {
+        let mut want = want.max(1);
+        if max_rows != 0 {
+            if self.returned >= max_rows {
+                return Ok(None);
+            }
+            want = want.min(max_rows - self.returned);
         }
         loop {
             if let Some(b) = &self.batch {
                 if self.next < b.rows() {
-                    let row = self.next;
-                    self.next += 1;
-                    self.returned += 1;
-                    self.row_number += 1;
+                    let start = self.next;
+                    let m = want.min(b.rows() - start);
+                    self.next += m;
+                    self.returned += m;
+                    self.row_number += m;
                     if first_of_rowset {
-                        self.current = Some(row);
+                        self.current = Some(start);
                     }
-                    return Ok(Some(row));
+                    return Ok(Some(start..start + m));
                 }
             }
-            if !self.next_batch(stmt)? {
+            if !self.next_batch(stmt, max_rows)? {
                 return Ok(None);
             }
             // A rowset that continues into the new batch keeps no readable current row
@@ -100,7 +105,16 @@ impl Cursor {
     }
 
     /// Replaces the used-up batch. False when no rows remain.
-    fn next_batch(&mut self, stmt: &Statement) -> OdbcResult<bool> {
+    ///
+    /// Read-ahead: a batch from the server that is not the last is followed at once by
+    /// the next Fetch (`Session::send_ahead`), so the server reads SQLite, encodes and
+    /// encrypts the next batch while the application converts this one; its answer is
+    /// taken here next time (or by whoever ends the cursor first: `make_room` keeps its
+    /// rows in the spill, `close_cursor` and the end of a transaction drop them). The
+    /// first batch (with the execution's answer) is not followed by one: an application
+    /// that reads only a few rows and closes pays for no extra batch. Not when
+    /// `max_rows` rows are already in hand.
+    fn next_batch(&mut self, stmt: &Statement, max_rows: usize) -> OdbcResult<bool> {
         loop {
             {
                 let mut spill = lock(&stmt.spill);
@@ -122,16 +136,25 @@ impl Cursor {
             }
             let me = stmt.serial;
             let fetch_rows = stmt.conn.fetch_rows().max(1);
+            let returned = self.returned;
             let received = with_query_timeout(&stmt.conn, self.query_timeout, || stmt.conn.with_session(|s| {
                 if s.cursor_owner != Some(me) {
                     // Drained into our spill by another statement, or closed by the end
                     // of a transaction, since we last looked.
                     return Ok(None);
                 }
-                match s.request(&ClientMessage::Fetch { max_rows: fetch_rows }) {
+                let answer = match s.take_ahead() {
+                    Some(answer) => answer,
+                    None => s.request(&ClientMessage::Fetch { max_rows: fetch_rows }),
+                };
+                match answer {
                     Ok(ServerMessage::Rows { batch, last }) => {
                         if last {
                             s.cursor_owner = None;
+                        } else if max_rows == 0 || returned + batch.rows() < max_rows {
+                            // A failed send marks the session dead; the next fetch
+                            // reports it, this batch is good.
+                            let _ = s.send_ahead(&ClientMessage::Fetch { max_rows: fetch_rows });
                         }
                         Ok(Some((batch, last)))
                     }

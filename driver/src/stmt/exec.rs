@@ -17,14 +17,24 @@ use super::{find_by_serial, lock, Inner, Phase, Spill, Statement};
 /// if that statement is gone, just close the cursor.
 pub(crate) fn make_room(conn: &Connection, s: &mut Session, me: u64) -> OdbcResult<()> {
     let Some(owner) = s.cursor_owner else { return Ok(()) };
-    s.cursor_owner = None;
+    // The answer to a Fetch the owner sent ahead comes first: its rows are the next ones.
+    let mut ahead = s.release_cursor();
     let other = if owner == me { None } else { find_by_serial(conn, owner) };
     let Some(other) = other else {
-        return s.request(&ClientMessage::CloseCursor).map(|_| ());
+        return match ahead {
+            Some(Err(e)) if s.is_dead() => Err(e),
+            // The server closed the cursor after its last batch.
+            Some(Ok(ServerMessage::Rows { last: true, .. })) => Ok(()),
+            _ => s.request(&ClientMessage::CloseCursor).map(|_| ()),
+        };
     };
     let fetch_rows = conn.fetch_rows().max(1);
     loop {
-        match s.request(&ClientMessage::Fetch { max_rows: fetch_rows }) {
+        let answer = match ahead.take() {
+            Some(answer) => answer,
+            None => s.request(&ClientMessage::Fetch { max_rows: fetch_rows }),
+        };
+        match answer {
             Ok(ServerMessage::Rows { batch, last }) => {
                 let mut spill = lock(&other.spill);
                 spill.batches.push_back(batch);

@@ -11,6 +11,14 @@
 //! another statement's cursor is open drains the rest of that cursor into the other
 //! statement's `spill` (step 4 above, never its `inner`), so the other statement still
 //! returns all its rows.
+//!
+//! Read-ahead: once a cursor has taken a second batch from the server, every batch that
+//! is not the last is followed at once by the next Fetch (`Session::send_ahead`), so at
+//! most one request is ahead, always for `Session::cursor_owner`. Any other request first
+//! reads its answer (`Session::send` keeps it for `take_ahead`), and whoever ends the
+//! cursor takes it with `Session::release_cursor`: the drain (`exec::make_room`) puts its
+//! rows in the spill ahead of the rest, `close_cursor` and the end of a transaction drop
+//! them.
 
 pub mod attrs;
 pub mod columns;
@@ -77,6 +85,8 @@ pub struct Inner {
     pub param_scratch: crate::convert::ParamScratch,
     /// Between SQL_NEED_DATA and the execution: the data-at-execution parameters.
     pub dae: Option<dae::DataAtExec>,
+    /// SQLFetch's bound columns, resolved once per call; kept for its allocation.
+    pub(crate) fetch_plan: Vec<crate::ffi::fetch::ColumnPlan>,
 }
 
 pub struct Statement {
@@ -119,6 +129,7 @@ impl Statement {
                 explicit_apd: None,
                 param_scratch: Default::default(),
                 dae: None,
+                fetch_plan: Vec::new(),
             }),
             spill: Mutex::default(),
             running: AtomicBool::new(false),
@@ -215,8 +226,13 @@ impl Statement {
             let me = self.serial;
             let result = self.conn.with_session(|s| {
                 if s.cursor_owner == Some(me) {
-                    s.cursor_owner = None;
-                    s.request(&ClientMessage::CloseCursor).map(|_| ())
+                    // A Fetch sent ahead is answered first; its rows are dropped.
+                    match s.release_cursor() {
+                        Some(Err(e)) if s.is_dead() => Err(e),
+                        // The server closed the cursor after its last batch.
+                        Some(Ok(twofactor_protocol::ServerMessage::Rows { last: true, .. })) => Ok(()),
+                        _ => s.request(&ClientMessage::CloseCursor).map(|_| ()),
+                    }
                 } else {
                     Ok(())
                 }
