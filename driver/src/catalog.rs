@@ -118,7 +118,12 @@ pub fn columns(
     })
 }
 
-pub fn primary_keys(catalog: Option<String>, schema: Option<String>, table: Option<String>, metadata_id: bool) -> OdbcResult<CatalogRequest> {
+pub fn primary_keys(
+    catalog: Option<String>,
+    schema: Option<String>,
+    table: Option<String>,
+    metadata_id: bool,
+) -> OdbcResult<CatalogRequest> {
     let table = argument(table, metadata_id, false).ok_or_else(|| OdbcError::null_pointer("table name"))?;
     Ok(CatalogRequest::PrimaryKeys {
         catalog: argument(catalog, metadata_id, false),
@@ -127,7 +132,11 @@ pub fn primary_keys(catalog: Option<String>, schema: Option<String>, table: Opti
     })
 }
 
-pub fn foreign_keys(pk_table: Option<String>, fk_table: Option<String>, metadata_id: bool) -> OdbcResult<CatalogRequest> {
+pub fn foreign_keys(
+    pk_table: Option<String>,
+    fk_table: Option<String>,
+    metadata_id: bool,
+) -> OdbcResult<CatalogRequest> {
     if pk_table.is_none() && fk_table.is_none() {
         return Err(OdbcError::null_pointer("both table names"));
     }
@@ -156,7 +165,13 @@ pub const SQL_ROWVER: i16 = 2;
 
 /// SQLSpecialColumns. `None` means "an empty result" (SQL_ROWVER: nothing changes a row
 /// version automatically in this database).
-pub fn special_columns(identifier_type: i16, table: Option<String>, scope: i16, nullable: i16, metadata_id: bool) -> OdbcResult<Option<CatalogRequest>> {
+pub fn special_columns(
+    identifier_type: i16,
+    table: Option<String>,
+    scope: i16,
+    nullable: i16,
+    metadata_id: bool,
+) -> OdbcResult<Option<CatalogRequest>> {
     let table = argument(table, metadata_id, false).ok_or_else(|| OdbcError::null_pointer("table name"))?;
     if !(0..=2).contains(&scope) {
         return Err(OdbcError::new(SqlState(*b"HY098"), format!("scope type out of range: {scope}")));
@@ -226,13 +241,29 @@ mod tests {
     #[test]
     fn patterns_pass_through_unless_metadata_id_makes_them_identifiers() {
         let r = tables(None, None, Some("t_%".into()), Some("TABLE".into()), false).unwrap();
-        assert_eq!(r, CatalogRequest::Tables { catalog: None, schema: None, table: Some("t_%".into()), table_types: Some("TABLE".into()) });
+        assert_eq!(
+            r,
+            CatalogRequest::Tables {
+                catalog: None,
+                schema: None,
+                table: Some("t_%".into()),
+                table_types: Some("TABLE".into())
+            }
+        );
         let r = columns(None, None, Some("\"my_t\"".into()), Some("a%".into()), true).unwrap();
         assert_eq!(
             r,
-            CatalogRequest::Columns { catalog: None, schema: None, table: Some("my\\_t".into()), column: Some("a\\%".into()) }
+            CatalogRequest::Columns {
+                catalog: None,
+                schema: None,
+                table: Some("my\\_t".into()),
+                column: Some("a\\%".into())
+            }
         );
-        assert_eq!(columns(None, None, None, Some("c".into()), true).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
+        assert_eq!(
+            columns(None, None, None, Some("c".into()), true).unwrap_err().state,
+            SqlState::INVALID_NULL_POINTER
+        );
     }
 
     #[test]

@@ -199,7 +199,14 @@ pub struct Descriptor {
 
 impl Descriptor {
     pub fn new(conn: Arc<Connection>, kind: DescKind, explicit: bool) -> Self {
-        Descriptor { diagnostics: Mutex::default(), kind, explicit, conn, data: Mutex::default(), freed: AtomicBool::new(false) }
+        Descriptor {
+            diagnostics: Mutex::default(),
+            kind,
+            explicit,
+            conn,
+            data: Mutex::default(),
+            freed: AtomicBool::new(false),
+        }
     }
 
     /// The header and records. Lock order: statement state → application descriptor →
@@ -236,7 +243,10 @@ impl Descriptor {
             return Ok(v);
         }
         if record < 1 {
-            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {record}")));
+            return Err(OdbcError::new(
+                SqlState::INVALID_DESCRIPTOR_INDEX,
+                format!("invalid descriptor index {record}"),
+            ));
         }
         let n = record as usize;
         if self.kind == DescKind::Ird {
@@ -293,17 +303,25 @@ impl Descriptor {
             field::BIND_OFFSET_PTR => d.bind_offset_ptr = ptr(),
             field::BIND_TYPE => d.bind_type = int()?.max(0) as usize,
             field::ROWS_PROCESSED_PTR => d.rows_processed_ptr = ptr(),
-            field::ALLOC_TYPE => return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_FIELD, "SQL_DESC_ALLOC_TYPE is read-only")),
+            field::ALLOC_TYPE => {
+                return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_FIELD, "SQL_DESC_ALLOC_TYPE is read-only"))
+            }
             field::COUNT => {
                 let n = int()?;
                 if n < 0 {
-                    return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor count {n}")));
+                    return Err(OdbcError::new(
+                        SqlState::INVALID_DESCRIPTOR_INDEX,
+                        format!("invalid descriptor count {n}"),
+                    ));
                 }
                 d.records.resize_with(n as usize, DescRecord::default);
             }
             _ => {
                 if record < 1 {
-                    return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {record}")));
+                    return Err(OdbcError::new(
+                        SqlState::INVALID_DESCRIPTOR_INDEX,
+                        format!("invalid descriptor index {record}"),
+                    ));
                 }
                 let r = d.record_mut(record as usize);
                 match id {
@@ -323,7 +341,12 @@ impl Descriptor {
                     field::DATA_PTR => r.data_ptr = ptr(),
                     field::INDICATOR_PTR => r.indicator_ptr = ptr(),
                     field::OCTET_LENGTH_PTR => r.octet_length_ptr = ptr(),
-                    field::NULLABLE => return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_FIELD, "SQL_DESC_NULLABLE is read-only")),
+                    field::NULLABLE => {
+                        return Err(OdbcError::new(
+                            SqlState::INVALID_DESCRIPTOR_FIELD,
+                            "SQL_DESC_NULLABLE is read-only",
+                        ))
+                    }
                     field::NAME => {
                         if let FieldValue::Str(s) = &value {
                             r.name = s.clone();
@@ -443,8 +466,14 @@ mod tests {
         assert_eq!(d.set_field(1, field::CONCISE_TYPE, FieldValue::Int(4)).unwrap_err().state.as_str(), "HY016");
         let a = desc(DescKind::Ard);
         assert_eq!(a.get_field(1, 4242).unwrap_err().state, SqlState::INVALID_DESCRIPTOR_FIELD);
-        assert_eq!(a.set_field(0, field::DATA_PTR, FieldValue::Ptr(1)).unwrap_err().state, SqlState::INVALID_DESCRIPTOR_INDEX);
-        assert_eq!(a.set_field(0, field::ARRAY_SIZE, FieldValue::Int(0)).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE);
+        assert_eq!(
+            a.set_field(0, field::DATA_PTR, FieldValue::Ptr(1)).unwrap_err().state,
+            SqlState::INVALID_DESCRIPTOR_INDEX
+        );
+        assert_eq!(
+            a.set_field(0, field::ARRAY_SIZE, FieldValue::Int(0)).unwrap_err().state,
+            SqlState::INVALID_ATTRIBUTE_VALUE
+        );
     }
 
     #[test]

@@ -62,13 +62,13 @@ pub const EXPORTED: &[u16] = &[
     48,   // SQLParamData
     49,   // SQLPutData
     // Catalog.
-    54,   // SQLTables
-    40,   // SQLColumns
-    65,   // SQLPrimaryKeys
-    53,   // SQLStatistics
-    52,   // SQLSpecialColumns
-    60,   // SQLForeignKeys
-    47,   // SQLGetTypeInfo
+    54, // SQLTables
+    40, // SQLColumns
+    65, // SQLPrimaryKeys
+    53, // SQLStatistics
+    52, // SQLSpecialColumns
+    60, // SQLForeignKeys
+    47, // SQLGetTypeInfo
     // Descriptors.
     1008, // SQLGetDescField
     1017, // SQLSetDescField
@@ -113,7 +113,12 @@ mod tests {
         for id in [1001u16, 41, 61, 1021, 1011, 72, 23] {
             assert!(bit(&map, id), "{id}");
         }
-        for id in [55u16 /* BrowseConnect */, 68 /* SetPos */, 24 /* BulkOperations */, 67 /* Procedures */] {
+        for id in [
+            55u16, /* BrowseConnect */
+            68,    /* SetPos */
+            24,    /* BulkOperations */
+            67,    /* Procedures */
+        ] {
             assert!(!bit(&map, id), "{id}");
         }
         let set: u32 = map.iter().map(|w| w.count_ones()).sum();

@@ -16,8 +16,8 @@ mod value;
 pub use error::ProtocolError;
 pub use frame::{decode_frame, Frame, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
 pub use message::{
-    CatalogRequest, ClientMessage, ColumnDesc, ErrorInfo, Nullability, ParamDesc, SecondFactor,
-    SecondFactorMethod, ServerMessage,
+    CatalogRequest, ClientMessage, ColumnDesc, ErrorInfo, Nullability, ParamDesc, SecondFactor, SecondFactorMethod,
+    ServerMessage,
 };
 pub use rows::{RowBatch, RowBatchBuilder};
 pub use secret::Secret;

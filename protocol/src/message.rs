@@ -140,43 +140,94 @@ pub enum CatalogRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ClientMessage {
     /// First message on every connection.
-    Hello { min_version: u16, max_version: u16, client_name: String },
+    Hello {
+        min_version: u16,
+        max_version: u16,
+        client_name: String,
+    },
     /// The first factor.
-    Login { user: String, password: Secret<String> },
+    Login {
+        user: String,
+        password: Secret<String>,
+    },
     /// The second factor: a TOTP, SMS or e-mail code, or a backup code.
-    SecondFactor { code: Secret<String> },
+    SecondFactor {
+        code: Secret<String>,
+    },
     /// Run SQL text once. `params` holds zero or more rows of parameter values.
-    ExecDirect { sql: String, params: RowBatch, fetch_rows: u32 },
-    Prepare { sql: String },
-    Execute { statement_id: u32, params: RowBatch, fetch_rows: u32 },
+    ExecDirect {
+        sql: String,
+        params: RowBatch,
+        fetch_rows: u32,
+    },
+    Prepare {
+        sql: String,
+    },
+    Execute {
+        statement_id: u32,
+        params: RowBatch,
+        fetch_rows: u32,
+    },
     /// Ask for up to `max_rows` more rows of the open cursor.
-    Fetch { max_rows: u32 },
+    Fetch {
+        max_rows: u32,
+    },
     CloseCursor,
-    CloseStatement { statement_id: u32 },
-    SetAutocommit { on: bool },
-    EndTransaction { commit: bool },
-    Catalog { request: CatalogRequest, fetch_rows: u32 },
+    CloseStatement {
+        statement_id: u32,
+    },
+    SetAutocommit {
+        on: bool,
+    },
+    EndTransaction {
+        commit: bool,
+    },
+    Catalog {
+        request: CatalogRequest,
+        fetch_rows: u32,
+    },
     /// Sent after Hello on a separate connection to interrupt another session's request.
-    Cancel { session_id: u64, key: Secret<[u8; 16]> },
+    Cancel {
+        session_id: u64,
+        key: Secret<[u8; 16]>,
+    },
     Ping,
     Terminate,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerMessage {
-    HelloOk { version: u16, server_name: String },
+    HelloOk {
+        version: u16,
+        server_name: String,
+    },
     /// The password was right. The session identifier and key let the driver cancel.
-    FirstFactorOk { session_id: u64, cancel_key: Secret<[u8; 16]>, second_factor: SecondFactor },
+    FirstFactorOk {
+        session_id: u64,
+        cancel_key: Secret<[u8; 16]>,
+        second_factor: SecondFactor,
+    },
     SecondFactorOk,
     Error(ErrorInfo),
-    Prepared { statement_id: u32, params: Vec<ParamDesc>, columns: Vec<ColumnDesc> },
+    Prepared {
+        statement_id: u32,
+        params: Vec<ParamDesc>,
+        columns: Vec<ColumnDesc>,
+    },
     /// A cursor is open with these columns; row batches follow on Fetch (the first one
     /// follows at once).
-    ResultSet { columns: Vec<ColumnDesc> },
+    ResultSet {
+        columns: Vec<ColumnDesc>,
+    },
     /// Rows of the open cursor. `last` means the cursor is exhausted and closed.
-    Rows { batch: RowBatch, last: bool },
+    Rows {
+        batch: RowBatch,
+        last: bool,
+    },
     /// A statement without a result set finished. `row_count` is -1 when unknown.
-    ExecuteDone { row_count: i64 },
+    ExecuteDone {
+        row_count: i64,
+    },
     Ok,
     Pong,
 }
@@ -288,11 +339,9 @@ impl ClientMessage {
             }
             tag::LOGIN => ClientMessage::Login { user: r.string()?, password: Secret::new(r.string()?) },
             tag::SECOND_FACTOR => ClientMessage::SecondFactor { code: Secret::new(r.string()?) },
-            tag::EXEC_DIRECT => ClientMessage::ExecDirect {
-                sql: r.string()?,
-                params: RowBatch::decode(&mut r)?,
-                fetch_rows: r.u32()?,
-            },
+            tag::EXEC_DIRECT => {
+                ClientMessage::ExecDirect { sql: r.string()?, params: RowBatch::decode(&mut r)?, fetch_rows: r.u32()? }
+            }
             tag::PREPARE => ClientMessage::Prepare { sql: r.string()? },
             tag::EXECUTE => ClientMessage::Execute {
                 statement_id: r.u32()?,
@@ -404,12 +453,7 @@ impl ServerMessage {
                 if !sqlstate.iter().all(u8::is_ascii_alphanumeric) {
                     return Err(ProtocolError::InvalidField { what: "SQLSTATE", value: 0 });
                 }
-                ServerMessage::Error(ErrorInfo {
-                    sqlstate,
-                    native: r.i32()?,
-                    message: r.string()?,
-                    fatal: r.bool()?,
-                })
+                ServerMessage::Error(ErrorInfo { sqlstate, native: r.i32()?, message: r.string()?, fatal: r.bool()? })
             }
             tag::PREPARED => {
                 let statement_id = r.u32()?;

@@ -43,7 +43,12 @@ fn column(name: &str) -> ColumnDesc {
 
 fn client_messages() -> Vec<ClientMessage> {
     let catalogs = vec![
-        CatalogRequest::Tables { catalog: None, schema: Some(String::new()), table: Some("t%".into()), table_types: Some("'TABLE'".into()) },
+        CatalogRequest::Tables {
+            catalog: None,
+            schema: Some(String::new()),
+            table: Some("t%".into()),
+            table_types: Some("'TABLE'".into()),
+        },
         CatalogRequest::Columns { catalog: None, schema: None, table: Some("t".into()), column: None },
         CatalogRequest::PrimaryKeys { catalog: None, schema: None, table: "t".into() },
         CatalogRequest::ForeignKeys { pk_table: Some("a".into()), fk_table: None },
@@ -74,17 +79,30 @@ fn client_messages() -> Vec<ClientMessage> {
 fn server_messages() -> Vec<ServerMessage> {
     vec![
         ServerMessage::HelloOk { version: 1, server_name: "srv".into() },
-        ServerMessage::FirstFactorOk { session_id: 42, cancel_key: Secret::new([1; 16]), second_factor: SecondFactor::NotRequired },
+        ServerMessage::FirstFactorOk {
+            session_id: 42,
+            cancel_key: Secret::new([1; 16]),
+            second_factor: SecondFactor::NotRequired,
+        },
         ServerMessage::FirstFactorOk {
             session_id: 43,
             cancel_key: Secret::new([2; 16]),
-            second_factor: SecondFactor::Required { method: SecondFactorMethod::Sms, seconds_left: 120, hint: "***1234".into() },
+            second_factor: SecondFactor::Required {
+                method: SecondFactorMethod::Sms,
+                seconds_left: 120,
+                hint: "***1234".into(),
+            },
         },
         ServerMessage::SecondFactorOk,
         ServerMessage::Error(ErrorInfo::new(b"28000", 1002, "two-factor code rejected").fatal()),
         ServerMessage::Prepared {
             statement_id: 1,
-            params: vec![ParamDesc { sql_type: sql_type::INTEGER, column_size: 10, decimal_digits: 0, nullable: Nullability::Unknown }],
+            params: vec![ParamDesc {
+                sql_type: sql_type::INTEGER,
+                column_size: 10,
+                decimal_digits: 0,
+                nullable: Nullability::Unknown,
+            }],
             columns: vec![column("a"), column("b")],
         },
         ServerMessage::ResultSet { columns: vec![column("x")] },
@@ -276,7 +294,9 @@ fn a_received_batch_reads_every_value_as_the_built_one_does() {
     }
     let mut buf = Vec::new();
     ServerMessage::Rows { batch: b.finish(), last: true }.encode(&mut buf);
-    let (ServerMessage::Rows { batch, .. }, _) = ServerMessage::decode(&buf, MAX_FRAME_LEN).unwrap().unwrap() else { panic!() };
+    let (ServerMessage::Rows { batch, .. }, _) = ServerMessage::decode(&buf, MAX_FRAME_LEN).unwrap().unwrap() else {
+        panic!()
+    };
     let texts: Vec<_> = (0..4).map(|r| batch.value(r, 0)).collect();
     assert_eq!(texts, ["", "é", "ab", "€€"].map(ValueRef::Text));
     assert_eq!(batch.value(3, 1), ValueRef::Bytes("€€".as_bytes()));

@@ -30,9 +30,7 @@ pub struct AuditLog {
 impl AuditLog {
     pub fn open(path: &Path) -> std::io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(AuditLog {
-            file: Some(Mutex::new(file)),
-        })
+        Ok(AuditLog { file: Some(Mutex::new(file)) })
     }
 
     /// Logs through `log` only; for tests and tools without a data directory.
@@ -40,15 +38,7 @@ impl AuditLog {
         AuditLog { file: None }
     }
 
-    pub fn record(
-        &self,
-        now: i64,
-        user: &str,
-        peer: &str,
-        event: &str,
-        outcome: &str,
-        method: Option<&str>,
-    ) {
+    pub fn record(&self, now: i64, user: &str, peer: &str, event: &str, outcome: &str, method: Option<&str>) {
         self.record_why(now, user, peer, event, outcome, method, None)
     }
 
@@ -64,15 +54,7 @@ impl AuditLog {
         method: Option<&str>,
         reason: Option<&str>,
     ) {
-        let e = AuditEvent {
-            time: rfc3339(now),
-            user,
-            peer,
-            event,
-            outcome,
-            method,
-            reason,
-        };
+        let e = AuditEvent { time: rfc3339(now), user, peer, event, outcome, method, reason };
         let line = match serde_json::to_string(&e) {
             Ok(l) => l,
             Err(err) => {
@@ -96,21 +78,15 @@ pub fn rfc3339(unix: i64) -> String {
     let days = unix.div_euclid(86_400);
     let secs = unix.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs / 60 % 60, secs % 60)
 }
 
 /// Parses RFC 3339 (`2026-01-02T03:04:05Z`, `...+02:00`, fractional seconds ignored) or
 /// a bare date (`2026-01-02`, midnight UTC) to Unix seconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
     let s = s.trim();
-    let num = |t: &str| -> Option<i64> {
-        (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())?
-    };
+    let num =
+        |t: &str| -> Option<i64> { (!t.is_empty() && t.bytes().all(|b| b.is_ascii_digit())).then(|| t.parse().ok())? };
     let (date, rest) = match s.find(['T', 't', ' ']) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
@@ -183,22 +159,10 @@ mod tests {
         for t in [0, 1_234_567_890, 951_782_400, 1_800_000_000] {
             assert_eq!(parse_rfc3339(&rfc3339(t)), Some(t));
         }
-        assert_eq!(
-            parse_rfc3339("2009-02-14T01:31:30+02:00"),
-            Some(1_234_567_890)
-        );
-        assert_eq!(
-            parse_rfc3339("2009-02-13T23:31:30.25Z"),
-            Some(1_234_567_890)
-        );
+        assert_eq!(parse_rfc3339("2009-02-14T01:31:30+02:00"), Some(1_234_567_890));
+        assert_eq!(parse_rfc3339("2009-02-13T23:31:30.25Z"), Some(1_234_567_890));
         assert_eq!(parse_rfc3339("1970-01-02"), Some(86_400));
-        for bad in [
-            "",
-            "yesterday",
-            "2009-13-01",
-            "2009-02-13T25:00:00Z",
-            "2009-02-13T23:31",
-        ] {
+        for bad in ["", "yesterday", "2009-13-01", "2009-02-13T25:00:00Z", "2009-02-13T23:31"] {
             assert_eq!(parse_rfc3339(bad), None, "{bad}");
         }
     }
@@ -208,14 +172,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.log");
         let log = AuditLog::open(&path).unwrap();
-        log.record(
-            0,
-            "alice",
-            "127.0.0.1:5",
-            "second_factor",
-            "rejected",
-            Some("TOTP"),
-        );
+        log.record(0, "alice", "127.0.0.1:5", "second_factor", "rejected", Some("TOTP"));
         log.record(0, "alice", "cli", "unlock", "ok", None);
         let text = std::fs::read_to_string(&path).unwrap();
         let lines: Vec<_> = text.lines().collect();

@@ -12,10 +12,7 @@ use crate::config::Config;
 use crate::contact;
 use crate::crypto::SecretsKey;
 use crate::notify::Delivery;
-use crate::store::{
-    CodeRequest, DriftState, FailureOutcome, IssueOutcome, Method, StoreError, UserRecord,
-    UserStore,
-};
+use crate::store::{CodeRequest, DriftState, FailureOutcome, IssueOutcome, Method, StoreError, UserRecord, UserStore};
 use crate::totp::{Algorithm, TotpParams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,13 +68,7 @@ pub struct Checked {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeIssue {
     /// A new code to send now; the hash lets the caller withdraw it if sending fails.
-    Send {
-        code: String,
-        code_hash: Vec<u8>,
-        delivery: Delivery,
-        hint: String,
-        expires_at: i64,
-    },
+    Send { code: String, code_hash: Vec<u8>, delivery: Delivery, hint: String, expires_at: i64 },
     /// An earlier code is still valid; nothing is sent.
     Pending { hint: String, expires_at: i64 },
     /// Too many codes sent in the last hour.
@@ -95,9 +86,7 @@ pub fn generate_backup_codes() -> Vec<String> {
     let mut rng = rand::rngs::OsRng;
     (0..BACKUP_CODE_COUNT)
         .map(|_| {
-            let raw: String = (0..10)
-                .map(|_| BACKUP_ALPHABET[rng.gen_range(0..32)] as char)
-                .collect();
+            let raw: String = (0..10).map(|_| BACKUP_ALPHABET[rng.gen_range(0..32)] as char).collect();
             format!("{}-{}-{}", &raw[..4], &raw[4..8], &raw[8..])
         })
         .collect()
@@ -138,18 +127,8 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(
-        config: &Config,
-        store: Arc<dyn UserStore>,
-        key: SecretsKey,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
-        Authenticator {
-            store,
-            clock,
-            key,
-            config: config.clone(),
-        }
+    pub fn new(config: &Config, store: Arc<dyn UserStore>, key: SecretsKey, clock: Arc<dyn Clock>) -> Self {
+        Authenticator { store, clock, key, config: config.clone() }
     }
 
     pub fn now(&self) -> i64 {
@@ -158,10 +137,7 @@ impl Authenticator {
 
     /// The admin's switch in the store wins over the config file's default.
     pub fn server_two_factor(&self) -> Result<bool, StoreError> {
-        Ok(self
-            .store
-            .two_factor_setting()?
-            .unwrap_or(self.config.auth.two_factor))
+        Ok(self.store.two_factor_setting()?.unwrap_or(self.config.auth.two_factor))
     }
 
     pub fn method_enabled(&self, m: Method) -> bool {
@@ -207,11 +183,7 @@ impl Authenticator {
     }
 
     pub fn backoff(&self, failures: u32) -> Duration {
-        backoff(
-            failures,
-            self.config.auth.backoff_base_ms,
-            self.config.auth.backoff_max_ms,
-        )
+        backoff(failures, self.config.auth.backoff_base_ms, self.config.auth.backoff_max_ms)
     }
 
     /// The keyed hash of a one-time code, as stored.
@@ -226,10 +198,8 @@ impl Authenticator {
     /// Replaces the user's backup codes; returns the new ones (shown once).
     pub fn new_backup_codes(&self, name: &str) -> Result<Vec<String>, StoreError> {
         let codes = generate_backup_codes();
-        let hashes: Vec<Vec<u8>> = codes
-            .iter()
-            .map(|c| self.backup_hash(name, &normalize_backup_code(c).unwrap_or_default()))
-            .collect();
+        let hashes: Vec<Vec<u8>> =
+            codes.iter().map(|c| self.backup_hash(name, &normalize_backup_code(c).unwrap_or_default())).collect();
         self.store.set_backup_codes(name, &hashes)?;
         Ok(codes)
     }
@@ -242,18 +212,14 @@ impl Authenticator {
         let (destination, hint, delivery) = match method {
             Method::Email => {
                 let Some(to) = user.email.clone() else {
-                    return Ok(CodeIssue::Undeliverable {
-                        reason: "no e-mail address".into(),
-                    });
+                    return Ok(CodeIssue::Undeliverable { reason: "no e-mail address".into() });
                 };
                 let hint = format!("code sent by e-mail to {}", contact::mask_email(&to));
                 (to.clone(), hint, Delivery::Email { to })
             }
             Method::Sms => {
                 let Some(phone) = user.phone.clone() else {
-                    return Ok(CodeIssue::Undeliverable {
-                        reason: "no phone number".into(),
-                    });
+                    return Ok(CodeIssue::Undeliverable { reason: "no phone number".into() });
                 };
                 let hint = format!("code sent by SMS to {}", contact::mask_phone(&phone));
                 if self.config.sms.provider == "http" {
@@ -271,26 +237,14 @@ impl Authenticator {
                             ),
                         });
                     };
-                    let to = format!(
-                        "{}@{}",
-                        contact::gateway_local_part(&phone),
-                        carrier.gateway
-                    );
+                    let to = format!("{}@{}", contact::gateway_local_part(&phone), carrier.gateway);
                     (to.clone(), hint, Delivery::SmsGateway { to })
                 }
             }
-            _ => {
-                return Ok(CodeIssue::Undeliverable {
-                    reason: "the active method sends no code".into(),
-                })
-            }
+            _ => return Ok(CodeIssue::Undeliverable { reason: "the active method sends no code".into() }),
         };
         let digits = self.config.codes.digits;
-        let code = format!(
-            "{:0width$}",
-            rand::rngs::OsRng.gen_range(0..10u64.pow(digits)),
-            width = digits as usize
-        );
+        let code = format!("{:0width$}", rand::rngs::OsRng.gen_range(0..10u64.pow(digits)), width = digits as usize);
         let code_hash = self.otp_hash(&user.name, &code);
         let expires_at = now + self.config.code_lifetime_secs() as i64;
         let outcome = self.store.issue_code(
@@ -306,17 +260,10 @@ impl Authenticator {
             },
         )?;
         Ok(match outcome {
-            IssueOutcome::Issued => CodeIssue::Send {
-                code,
-                code_hash,
-                delivery,
-                hint,
-                expires_at,
-            },
-            IssueOutcome::StillPending { expires_at } => CodeIssue::Pending {
-                hint: hint.replacen("code sent", "code sent earlier", 1),
-                expires_at,
-            },
+            IssueOutcome::Issued => CodeIssue::Send { code, code_hash, delivery, hint, expires_at },
+            IssueOutcome::StillPending { expires_at } => {
+                CodeIssue::Pending { hint: hint.replacen("code sent", "code sent earlier", 1), expires_at }
+            }
             IssueOutcome::Limited { retry_at } => CodeIssue::Limited { retry_at },
         })
     }
@@ -339,12 +286,8 @@ impl Authenticator {
             return Err(StoreError::NoSuchUser(name.to_owned()));
         };
         let method = user.active_method();
-        let mut checked = Checked {
-            verdict: Verdict::Accepted,
-            method: method.as_str(),
-            drift_learned: None,
-            backup_left: None,
-        };
+        let mut checked =
+            Checked { verdict: Verdict::Accepted, method: method.as_str(), drift_learned: None, backup_left: None };
         if user.is_locked(now) {
             checked.verdict = Verdict::Locked { just_now: false };
             return Ok(checked);
@@ -361,17 +304,12 @@ impl Authenticator {
                 }
                 None => false,
             },
-            Method::Sms | Method::Email => {
-                self.store.use_code(name, &self.otp_hash(name, code), now)?
-            }
+            Method::Sms | Method::Email => self.store.use_code(name, &self.otp_hash(name, code), now)?,
             Method::None => false,
         };
         let accepted = accepted || {
             let backup = normalize_backup_code(code)
-                .map(|n| {
-                    self.store
-                        .use_backup_code(name, &self.backup_hash(name, &n))
-                })
+                .map(|n| self.store.use_backup_code(name, &self.backup_hash(name, &n)))
                 .transpose()?
                 .unwrap_or(false);
             if backup {
@@ -404,12 +342,7 @@ impl Authenticator {
     /// window spans ±skew around the server's step and around the learned drift, so a
     /// device whose clock is put right is not shut out; drift stays within
     /// ±max_drift_steps.
-    fn totp_step(
-        &self,
-        user: &UserRecord,
-        code: &str,
-        now: i64,
-    ) -> Option<(i64, DriftState, Option<i64>)> {
+    fn totp_step(&self, user: &UserRecord, code: &str, now: i64) -> Option<(i64, DriftState, Option<i64>)> {
         let t = user.totp.as_ref()?;
         let secret = match self.key.open(&user.name, &t.sealed_secret) {
             Ok(s) => s,
@@ -431,23 +364,11 @@ impl Authenticator {
         let hi = current + drift.max(0) + skew;
         let step = params.matching_step_in(secret.expose(), code, lo, hi)?;
         let offset = step - current;
-        let streak = if user.drift_candidate == Some(offset) {
-            user.drift_streak.saturating_add(1)
-        } else {
-            1
-        };
+        let streak = if user.drift_candidate == Some(offset) { user.drift_streak.saturating_add(1) } else { 1 };
         let learn = self.config.totp.drift_learn_accepts;
         let target = offset.clamp(-max, max);
         let learned = (learn > 0 && streak >= learn && target != drift).then_some(target);
-        Some((
-            step,
-            DriftState {
-                drift: learned.unwrap_or(drift),
-                candidate: Some(offset),
-                streak,
-            },
-            learned,
-        ))
+        Some((step, DriftState { drift: learned.unwrap_or(drift), candidate: Some(offset), streak }, learned))
     }
 }
 
@@ -465,42 +386,17 @@ mod tests {
         let store = Arc::new(SqliteUserStore::open_in_memory().unwrap());
         store.create_user("alice", "$argon2id$fake").unwrap();
         let sealed_secret = SecretsKey::from_bytes(&bytes).seal("alice", SEED);
-        store
-            .set_totp(
-                "alice",
-                &TotpEnrolment {
-                    sealed_secret,
-                    algorithm: "SHA1".into(),
-                    digits: 6,
-                },
-            )
-            .unwrap();
+        store.set_totp("alice", &TotpEnrolment { sealed_secret, algorithm: "SHA1".into(), digits: 6 }).unwrap();
         let clock = Arc::new(ManualClock::new(T0));
         let config = Config::with_data_dir("/nowhere");
-        let auth = Authenticator::new(
-            &config,
-            store,
-            SecretsKey::from_bytes(&bytes),
-            clock.clone(),
-        );
-        (
-            auth,
-            clock,
-            TotpParams {
-                algorithm: Algorithm::Sha1,
-                digits: 6,
-                period_secs: 30,
-            },
-        )
+        let auth = Authenticator::new(&config, store, SecretsKey::from_bytes(&bytes), clock.clone());
+        (auth, clock, TotpParams { algorithm: Algorithm::Sha1, digits: 6, period_secs: 30 })
     }
 
     #[test]
     fn backoff_doubles_from_the_second_failure_and_is_capped() {
         let ms = |n| backoff(n, 100, 1000).as_millis();
-        assert_eq!(
-            [ms(0), ms(1), ms(2), ms(3), ms(4), ms(5), ms(40)],
-            [0, 0, 100, 200, 400, 800, 1000]
-        );
+        assert_eq!([ms(0), ms(1), ms(2), ms(3), ms(4), ms(5), ms(40)], [0, 0, 100, 200, 400, 800, 1000]);
         assert_eq!(backoff(9, 0, 1000), Duration::ZERO);
     }
 
@@ -515,14 +411,8 @@ mod tests {
         for c in &codes {
             assert_eq!(normalize_backup_code(c).unwrap(), c.replace('-', ""));
         }
-        assert_eq!(
-            normalize_backup_code("abcd efgh-jk").as_deref(),
-            Some("ABCDEFGHJK")
-        );
-        assert_eq!(
-            normalize_backup_code("0OIB-1888-AA").as_deref(),
-            Some("OOIBIBBBAA")
-        );
+        assert_eq!(normalize_backup_code("abcd efgh-jk").as_deref(), Some("ABCDEFGHJK"));
+        assert_eq!(normalize_backup_code("0OIB-1888-AA").as_deref(), Some("OOIBIBBBAA"));
         assert_eq!(normalize_backup_code("123456"), None);
         assert_eq!(normalize_backup_code("ABCD-EFGH-J9"), None);
     }
@@ -531,14 +421,8 @@ mod tests {
     fn a_right_code_is_accepted_once() {
         let (auth, _, p) = setup();
         let code = p.code_at_time(SEED, T0);
-        assert_eq!(
-            auth.verify_second_factor("alice", &code).unwrap(),
-            Verdict::Accepted
-        );
-        assert!(matches!(
-            auth.verify_second_factor("alice", &code).unwrap(),
-            Verdict::Rejected { .. }
-        ));
+        assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Accepted);
+        assert!(matches!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Rejected { .. }));
     }
 
     #[test]
@@ -546,14 +430,8 @@ mod tests {
         let (auth, _, p) = setup();
         let current = p.code_at_time(SEED, T0);
         let previous = p.code_at_time(SEED, T0 - 30);
-        assert_eq!(
-            auth.verify_second_factor("alice", &current).unwrap(),
-            Verdict::Accepted
-        );
-        assert!(matches!(
-            auth.verify_second_factor("alice", &previous).unwrap(),
-            Verdict::Rejected { .. }
-        ));
+        assert_eq!(auth.verify_second_factor("alice", &current).unwrap(), Verdict::Accepted);
+        assert!(matches!(auth.verify_second_factor("alice", &previous).unwrap(), Verdict::Rejected { .. }));
     }
 
     #[test]
@@ -561,45 +439,23 @@ mod tests {
         let (auth, clock, p) = setup();
         let code = p.code_at_time(SEED, T0);
         clock.advance(90);
-        assert!(matches!(
-            auth.verify_second_factor("alice", &code).unwrap(),
-            Verdict::Rejected { .. }
-        ));
+        assert!(matches!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Rejected { .. }));
     }
 
     #[test]
     fn five_wrong_codes_lock_and_the_lock_runs_out() {
         let (auth, clock, p) = setup();
         for n in 1..5 {
-            assert_eq!(
-                auth.verify_second_factor("alice", "000000x").unwrap(),
-                Verdict::Rejected { failures: n }
-            );
+            assert_eq!(auth.verify_second_factor("alice", "000000x").unwrap(), Verdict::Rejected { failures: n });
         }
-        assert_eq!(
-            auth.verify_second_factor("alice", "000000x").unwrap(),
-            Verdict::Locked { just_now: true }
-        );
+        assert_eq!(auth.verify_second_factor("alice", "000000x").unwrap(), Verdict::Locked { just_now: true });
         // Locked: even the right code is refused, and nothing more is counted.
         let code = p.code_at_time(SEED, clock.now());
-        assert_eq!(
-            auth.verify_second_factor("alice", &code).unwrap(),
-            Verdict::Locked { just_now: false }
-        );
-        assert_eq!(
-            auth.store
-                .user("alice")
-                .unwrap()
-                .unwrap()
-                .failed_second_factor,
-            5
-        );
+        assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Locked { just_now: false });
+        assert_eq!(auth.store.user("alice").unwrap().unwrap().failed_second_factor, 5);
         clock.advance(900);
         let code = p.code_at_time(SEED, clock.now());
-        assert_eq!(
-            auth.verify_second_factor("alice", &code).unwrap(),
-            Verdict::Accepted
-        );
+        assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Accepted);
     }
 
     #[test]

@@ -14,9 +14,7 @@ use crate::config::Config;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::init::{init_data_dir, InitOptions};
 use crate::password::{hash_password, HashCost};
-use crate::store::{
-    Carrier, Method, SqliteUserStore, TotpEnrolment, UserRecord, UserStore, USERS_FILE,
-};
+use crate::store::{Carrier, Method, SqliteUserStore, TotpEnrolment, UserRecord, UserStore, USERS_FILE};
 use crate::totp::{self, Algorithm, TotpParams};
 use crate::Server;
 
@@ -237,26 +235,17 @@ pub fn main() -> i32 {
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf, String> {
-    cli.data_dir
-        .clone()
-        .ok_or_else(|| "--data-dir DIR is required".to_string())
+    cli.data_dir.clone().ok_or_else(|| "--data-dir DIR is required".to_string())
 }
 
 fn run(cli: Cli) -> CliResult {
     let dir = data_dir(&cli)?;
     match cli.command {
         Command::Init { listen, hostnames } => {
-            let hostnames = if hostnames.is_empty() {
-                vec!["localhost".to_string()]
-            } else {
-                hostnames
-            };
+            let hostnames = if hostnames.is_empty() { vec!["localhost".to_string()] } else { hostnames };
             init_data_dir(&dir, &InitOptions { listen, hostnames }).map_err(|e| e.to_string())?;
             println!("initialised {}", dir.display());
-            println!(
-                "next: twofactor-server user add --data-dir {} NAME",
-                dir.display()
-            );
+            println!("next: twofactor-server user add --data-dir {} NAME", dir.display());
             Ok(())
         }
         Command::Serve { listen } => serve(&dir, listen),
@@ -266,35 +255,16 @@ fn run(cli: Cli) -> CliResult {
         Command::Totp(TotpCommand::Import { name, uri }) => totp_import(&dir, &name, &uri),
         Command::Carrier(cmd) => carrier(&dir, cmd),
         Command::BackupCodes(BackupCommand::Generate { name }) => backup_codes(&dir, &name),
-        Command::Audit {
-            user,
-            event,
-            since,
-            last,
-        } => audit(&dir, user, event, since, last),
+        Command::Audit { user, event, since, last } => audit(&dir, user, event, since, last),
         Command::Users(UsersCommand::Export { file }) => crate::transfer::export(&dir, &file),
-        Command::Users(UsersCommand::Import {
-            file,
-            secrets_key,
-            replace,
-        }) => crate::transfer::import(&dir, &file, secrets_key.as_deref(), replace),
+        Command::Users(UsersCommand::Import { file, secrets_key, replace }) => {
+            crate::transfer::import(&dir, &file, secrets_key.as_deref(), replace)
+        }
         Command::TwoFactor { state } => {
             let (_, store, audit) = open(&dir)?;
-            store
-                .set_two_factor_setting(state.on())
-                .map_err(|e| e.to_string())?;
-            audit.record(
-                SystemClock.now(),
-                "*",
-                "cli",
-                "two_factor",
-                if state.on() { "on" } else { "off" },
-                None,
-            );
-            println!(
-                "two-factor authentication is {} for the whole server",
-                if state.on() { "on" } else { "off" }
-            );
+            store.set_two_factor_setting(state.on()).map_err(|e| e.to_string())?;
+            audit.record(SystemClock.now(), "*", "cli", "two_factor", if state.on() { "on" } else { "off" }, None);
+            println!("two-factor authentication is {} for the whole server", if state.on() { "on" } else { "off" });
             Ok(())
         }
     }
@@ -304,24 +274,18 @@ pub(crate) fn open(dir: &Path) -> Result<(Config, SqliteUserStore, AuditLog), St
     let config = Config::load(dir).map_err(|e| e.to_string())?;
     let store = SqliteUserStore::open(&dir.join(USERS_FILE)).map_err(|e| e.to_string())?;
     let audit_path = config.path(&config.audit.file);
-    let audit =
-        AuditLog::open(&audit_path).map_err(|e| format!("{}: {e}", audit_path.display()))?;
+    let audit = AuditLog::open(&audit_path).map_err(|e| format!("{}: {e}", audit_path.display()))?;
     Ok((config, store, audit))
 }
 
 fn read_password(from_stdin: bool) -> Result<String, String> {
     let password = if from_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| format!("reading the password: {e}"))?;
+        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
         line.trim_end_matches(['\n', '\r']).to_owned()
     } else {
-        let first = rpassword::prompt_password("Password: ")
-            .map_err(|e| format!("reading the password: {e}"))?;
-        let again = rpassword::prompt_password("Again: ")
-            .map_err(|e| format!("reading the password: {e}"))?;
+        let first = rpassword::prompt_password("Password: ").map_err(|e| format!("reading the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ").map_err(|e| format!("reading the password: {e}"))?;
         if first != again {
             return Err("the passwords differ".into());
         }
@@ -338,19 +302,11 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
     let now = SystemClock.now();
     let err = |e: crate::store::StoreError| e.to_string();
     match cmd {
-        UserCommand::Add {
-            name,
-            password_stdin,
-        } => {
+        UserCommand::Add { name, password_stdin } => {
             if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
-                return Err(
-                    "a user name must be non-empty, without `:` or control characters".into(),
-                );
+                return Err("a user name must be non-empty, without `:` or control characters".into());
             }
-            let hash = hash_password(
-                &read_password(password_stdin)?,
-                HashCost::from_config(&config.auth),
-            )?;
+            let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
             store.create_user(&name, &hash).map_err(err)?;
             audit.record(now, &name, "cli", "user_add", "ok", None);
             println!("added user `{name}` (two-factor required; enrol with: twofactor-server totp enrol --data-dir {} {name})", dir.display());
@@ -368,13 +324,8 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
                     contact.push("totp".to_string());
                 }
                 if let Some(p) = &u.phone {
-                    contact.push(format!(
-                        "sms {p}{}",
-                        u.carrier
-                            .as_ref()
-                            .map(|c| format!(" ({c})"))
-                            .unwrap_or_default()
-                    ));
+                    contact
+                        .push(format!("sms {p}{}", u.carrier.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()));
                 }
                 if let Some(e) = &u.email {
                     contact.push(format!("email {e}"));
@@ -403,37 +354,15 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
             println!("removed `{name}`");
         }
         UserCommand::TwoFactor { name, state } => {
-            store
-                .set_two_factor_required(&name, state.on())
-                .map_err(err)?;
-            audit.record(
-                now,
-                &name,
-                "cli",
-                "user_two_factor",
-                if state.on() { "on" } else { "off" },
-                None,
-            );
-            println!(
-                "two-factor for `{name}`: {}",
-                if state.on() {
-                    "required"
-                } else {
-                    "not required"
-                }
-            );
+            store.set_two_factor_required(&name, state.on()).map_err(err)?;
+            audit.record(now, &name, "cli", "user_two_factor", if state.on() { "on" } else { "off" }, None);
+            println!("two-factor for `{name}`: {}", if state.on() { "required" } else { "not required" });
         }
-        UserCommand::Password {
-            name,
-            password_stdin,
-        } => {
+        UserCommand::Password { name, password_stdin } => {
             if store.user(&name).map_err(err)?.is_none() {
                 return Err(format!("no user `{name}`"));
             }
-            let hash = hash_password(
-                &read_password(password_stdin)?,
-                HashCost::from_config(&config.auth),
-            )?;
+            let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
             store.set_password(&name, &hash).map_err(err)?;
             audit.record(now, &name, "cli", "password_change", "ok", None);
             println!("password of `{name}` changed");
@@ -444,9 +373,15 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
             };
             let m = method.method();
             let missing = match m {
-                Method::Totp if u.totp.is_none() => Some(format!("enrol a key first: twofactor-server totp enrol {name}")),
-                Method::Sms if u.phone.is_none() => Some(format!("enrol a number first: twofactor-server user phone {name} +15551234567 --carrier NAME")),
-                Method::Email if u.email.is_none() => Some(format!("enrol an address first: twofactor-server user email {name} {name}@example.com")),
+                Method::Totp if u.totp.is_none() => {
+                    Some(format!("enrol a key first: twofactor-server totp enrol {name}"))
+                }
+                Method::Sms if u.phone.is_none() => Some(format!(
+                    "enrol a number first: twofactor-server user phone {name} +15551234567 --carrier NAME"
+                )),
+                Method::Email if u.email.is_none() => {
+                    Some(format!("enrol an address first: twofactor-server user email {name} {name}@example.com"))
+                }
                 _ => None,
             };
             if let Some(hint) = missing {
@@ -456,14 +391,13 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
             audit.record(now, &name, "cli", "user_method", "ok", Some(m.as_str()));
             println!("second factor of `{name}`: {}", m.as_str());
             if !method_enabled(&config, m) {
-                println!("warning: {} is switched off in [methods]; this user cannot log in until it is on", m.as_str());
+                println!(
+                    "warning: {} is switched off in [methods]; this user cannot log in until it is on",
+                    m.as_str()
+                );
             }
         }
-        UserCommand::Phone {
-            name,
-            number,
-            carrier,
-        } => {
+        UserCommand::Phone { name, number, carrier } => {
             let Some(u) = store.user(&name).map_err(err)? else {
                 return Err(format!("no user `{name}`"));
             };
@@ -476,19 +410,15 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
                         .ok_or_else(|| format!("no carrier `{c}`; see `twofactor-server carrier list`"))?
                         .name,
                 ),
-                None if config.sms.provider == "gateway" => {
-                    return Err("--carrier NAME is required while sms.provider = \"gateway\" (see `twofactor-server carrier list`)".into())
-                }
+                None if config.sms.provider == "gateway" => return Err(
+                    "--carrier NAME is required while sms.provider = \"gateway\" (see `twofactor-server carrier list`)"
+                        .into(),
+                ),
                 None => None,
             };
-            store
-                .set_phone(&name, Some(&phone), carrier.as_deref())
-                .map_err(err)?;
+            store.set_phone(&name, Some(&phone), carrier.as_deref()).map_err(err)?;
             audit.record(now, &name, "cli", "user_phone", "ok", Some("SMS"));
-            println!(
-                "`{name}`: SMS to {phone}{}",
-                carrier.map(|c| format!(" via {c}")).unwrap_or_default()
-            );
+            println!("`{name}`: SMS to {phone}{}", carrier.map(|c| format!(" via {c}")).unwrap_or_default());
             activate_if_unenrolled(&store, &audit, &u, Method::Sms, now)?;
         }
         UserCommand::Email { name, address } => {
@@ -542,17 +472,8 @@ fn activate_if_unenrolled(
         );
         return Ok(());
     }
-    store
-        .set_method(&before.name, m)
-        .map_err(|e| e.to_string())?;
-    audit.record(
-        now,
-        &before.name,
-        "cli",
-        "user_method",
-        "ok",
-        Some(m.as_str()),
-    );
+    store.set_method(&before.name, m).map_err(|e| e.to_string())?;
+    audit.record(now, &before.name, "cli", "user_method", "ok", Some(m.as_str()));
     println!("active method of `{}`: {}", before.name, m.as_str());
     Ok(())
 }
@@ -568,18 +489,12 @@ fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
                 println!("{:<24} {}", c.name, c.gateway);
             }
         }
-        CarrierCommand::Add { name, gateway } | CarrierCommand::Edit { name, gateway }
-            if name.trim().is_empty() =>
-        {
+        CarrierCommand::Add { name, gateway } | CarrierCommand::Edit { name, gateway } if name.trim().is_empty() => {
             let _ = gateway;
             return Err("a carrier name must not be empty".into());
         }
-        CarrierCommand::Add { name, gateway } => {
-            put_carrier(&store, &audit, now, name, &gateway, true)?
-        }
-        CarrierCommand::Edit { name, gateway } => {
-            put_carrier(&store, &audit, now, name, &gateway, false)?
-        }
+        CarrierCommand::Add { name, gateway } => put_carrier(&store, &audit, now, name, &gateway, true)?,
+        CarrierCommand::Edit { name, gateway } => put_carrier(&store, &audit, now, name, &gateway, false)?,
         CarrierCommand::Remove { name } => {
             let users: Vec<String> = store
                 .users()
@@ -592,10 +507,7 @@ fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
             audit.record_why(now, "*", "cli", "carrier_remove", "ok", None, Some(&name));
             println!("removed carrier `{name}`");
             if !users.is_empty() {
-                println!(
-                    "warning: these users' SMS went through it: {}",
-                    users.join(", ")
-                );
+                println!("warning: these users' SMS went through it: {}", users.join(", "));
             }
         }
     }
@@ -612,34 +524,14 @@ fn put_carrier(
     adding: bool,
 ) -> CliResult {
     let gateway = crate::contact::check_gateway(gateway)?;
-    store
-        .put_carrier(
-            &Carrier {
-                name: name.clone(),
-                gateway: gateway.clone(),
-            },
-            adding,
-        )
-        .map_err(|e| match e {
-            crate::store::StoreError::AlreadyExists(n) if adding => {
-                format!("carrier `{n}` exists already; use `carrier edit`")
-            }
-            e => e.to_string(),
-        })?;
-    let event = if adding {
-        "carrier_add"
-    } else {
-        "carrier_edit"
-    };
-    audit.record_why(
-        now,
-        "*",
-        "cli",
-        event,
-        "ok",
-        None,
-        Some(&format!("{name} {gateway}")),
-    );
+    store.put_carrier(&Carrier { name: name.clone(), gateway: gateway.clone() }, adding).map_err(|e| match e {
+        crate::store::StoreError::AlreadyExists(n) if adding => {
+            format!("carrier `{n}` exists already; use `carrier edit`")
+        }
+        e => e.to_string(),
+    })?;
+    let event = if adding { "carrier_add" } else { "carrier_edit" };
+    audit.record_why(now, "*", "cli", event, "ok", None, Some(&format!("{name} {gateway}")));
     if adding {
         println!("added carrier `{name}`: <number>@{gateway}");
     } else {
@@ -654,8 +546,7 @@ fn backup_codes(dir: &Path, name: &str) -> CliResult {
     if store.user(name).map_err(|e| e.to_string())?.is_none() {
         return Err(format!("no user `{name}`"));
     }
-    let auth =
-        crate::auth::Authenticator::new(&config, Arc::new(store), key, Arc::new(SystemClock));
+    let auth = crate::auth::Authenticator::new(&config, Arc::new(store), key, Arc::new(SystemClock));
     let codes = auth.new_backup_codes(name).map_err(|e| e.to_string())?;
     audit.record_why(
         SystemClock.now(),
@@ -688,9 +579,10 @@ fn audit(
     let config = Config::load(dir).map_err(|e| e.to_string())?;
     let path = config.path(&config.audit.file);
     let since = match since {
-        Some(s) => Some(crate::audit::parse_rfc3339(&s).ok_or_else(|| {
-            format!("--since `{s}` is not an RFC 3339 time like 2026-01-02T03:04:05Z")
-        })?),
+        Some(s) => Some(
+            crate::audit::parse_rfc3339(&s)
+                .ok_or_else(|| format!("--since `{s}` is not an RFC 3339 time like 2026-01-02T03:04:05Z"))?,
+        ),
         None => None,
     };
     let file = match std::fs::File::open(&path) {
@@ -707,8 +599,7 @@ fn audit(
         let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
         if user.as_deref().is_some_and(|u| field("user") != u)
             || event.as_deref().is_some_and(|e| field("event") != e)
-            || since
-                .is_some_and(|t| crate::audit::parse_rfc3339(field("time")).is_none_or(|at| at < t))
+            || since.is_some_and(|t| crate::audit::parse_rfc3339(field("time")).is_none_or(|at| at < t))
         {
             continue;
         }
@@ -742,30 +633,16 @@ fn totp_import(dir: &Path, name: &str, uri: &str) -> CliResult {
         ));
     }
     if parsed.digits != 6 && parsed.digits != 8 {
-        return Err(format!(
-            "the URI has {} digits; 6 or 8 are supported",
-            parsed.digits
-        ));
+        return Err(format!("the URI has {} digits; 6 or 8 are supported", parsed.digits));
     }
     let sealed_secret = key.seal(name, &parsed.secret);
     store
         .set_totp(
             name,
-            &TotpEnrolment {
-                sealed_secret,
-                algorithm: parsed.algorithm.name().into(),
-                digits: parsed.digits,
-            },
+            &TotpEnrolment { sealed_secret, algorithm: parsed.algorithm.name().into(), digits: parsed.digits },
         )
         .map_err(|e| e.to_string())?;
-    audit.record(
-        SystemClock.now(),
-        name,
-        "cli",
-        "totp_import",
-        "ok",
-        Some("TOTP"),
-    );
+    audit.record(SystemClock.now(), name, "cli", "totp_import", "ok", Some("TOTP"));
     println!(
         "imported a TOTP key for `{name}` ({}, {} digits, {} s); TOTP is its active method",
         parsed.algorithm, parsed.digits, parsed.period_secs
@@ -780,10 +657,7 @@ fn enrol(dir: &Path, args: EnrolArgs, reset: bool) -> CliResult {
         return Err(format!("no user `{}`", args.name));
     };
     if !reset && user.totp.is_some() {
-        return Err(format!(
-            "`{}` is enrolled already; use `totp reset` to replace the key",
-            args.name
-        ));
+        return Err(format!("`{}` is enrolled already; use `totp reset` to replace the key", args.name));
     }
     let algorithm: Algorithm = match &args.algorithm {
         Some(a) => a.parse()?,
@@ -796,14 +670,7 @@ fn enrol(dir: &Path, args: EnrolArgs, reset: bool) -> CliResult {
     let secret = totp::generate_secret(algorithm);
     let sealed_secret = key.seal(&args.name, &secret);
     store
-        .set_totp(
-            &args.name,
-            &TotpEnrolment {
-                sealed_secret,
-                algorithm: algorithm.name().into(),
-                digits,
-            },
-        )
+        .set_totp(&args.name, &TotpEnrolment { sealed_secret, algorithm: algorithm.name().into(), digits })
         .map_err(|e| e.to_string())?;
     audit.record(
         SystemClock.now(),
@@ -814,11 +681,7 @@ fn enrol(dir: &Path, args: EnrolArgs, reset: bool) -> CliResult {
         Some("TOTP"),
     );
     let b32 = totp::to_base32(&secret);
-    let params = TotpParams {
-        algorithm,
-        digits,
-        period_secs: config.totp.period_secs,
-    };
+    let params = TotpParams { algorithm, digits, period_secs: config.totp.period_secs };
     let uri = totp::otpauth_uri(&config.totp.issuer, &args.name, &secret, &params);
     if let Some(png) = &args.png {
         write_png(&uri, png)?;
@@ -831,11 +694,7 @@ fn enrol(dir: &Path, args: EnrolArgs, reset: bool) -> CliResult {
         let _ = writeln!(out, "issuer:    {}", config.totp.issuer);
         let _ = writeln!(out, "account:   {}", args.name);
         let _ = writeln!(out, "secret:    {b32}");
-        let _ = writeln!(
-            out,
-            "algorithm: {algorithm}, {digits} digits, {} s period",
-            config.totp.period_secs
-        );
+        let _ = writeln!(out, "algorithm: {algorithm}, {digits} digits, {} s period", config.totp.period_secs);
         let _ = writeln!(out, "uri:       {uri}");
         let _ = writeln!(out);
         let _ = writeln!(out, "{}", qr_text(&uri)?);
@@ -862,12 +721,8 @@ fn qr_text(uri: &str) -> Result<String, String> {
 
 fn write_png(uri: &str, path: &Path) -> CliResult {
     let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| format!("QR code: {e}"))?;
-    let img = code
-        .render::<image::Luma<u8>>()
-        .min_dimensions(256, 256)
-        .build();
-    img.save_with_format(path, image::ImageFormat::Png)
-        .map_err(|e| format!("{}: {e}", path.display()))
+    let img = code.render::<image::Luma<u8>>().min_dimensions(256, 256).build();
+    img.save_with_format(path, image::ImageFormat::Png).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn serve(dir: &Path, listen: Option<String>) -> CliResult {
@@ -875,19 +730,12 @@ fn serve(dir: &Path, listen: Option<String>) -> CliResult {
     let mut config = Config::load(dir).map_err(|e| e.to_string())?;
     if let Some(l) = listen {
         config.server.listen = l;
-        config
-            .validate(Path::new("--listen"))
-            .map_err(|e| e.to_string())?;
+        config.validate(Path::new("--listen")).map_err(|e| e.to_string())?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let signalled = shutdown_signal().map_err(|e| format!("cannot watch for signals: {e}"))?;
-        let handle = Server::start(config, Arc::new(SystemClock))
-            .await
-            .map_err(|e| e.to_string())?;
+        let handle = Server::start(config, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
         println!("listening on {}", handle.local_addr());
         let _ = std::io::stdout().flush();
         signalled.await;

@@ -13,18 +13,11 @@ pub const CONFIG_FILE: &str = "server.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("{path}: key `{key}`: {message}")]
-    Invalid {
-        path: PathBuf,
-        key: &'static str,
-        message: String,
-    },
+    Invalid { path: PathBuf, key: &'static str, message: String },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -83,10 +76,7 @@ pub struct AuthSection {
 /// One password thread fewer than the CPUs (at least one), so a burst of logins leaves a
 /// core to the sessions already logged in.
 pub fn default_hash_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get().saturating_sub(1))
-        .unwrap_or(1)
-        .max(1)
+    std::thread::available_parallelism().map(|n| n.get().saturating_sub(1)).unwrap_or(1).max(1)
 }
 
 impl Default for AuthSection {
@@ -150,10 +140,7 @@ pub struct SqlSection {
 
 impl Default for SqlSection {
     fn default() -> Self {
-        SqlSection {
-            database: "data.db".into(),
-            fetch_rows: 1024,
-        }
+        SqlSection { database: "data.db".into(), fetch_rows: 1024 }
     }
 }
 
@@ -165,9 +152,7 @@ pub struct AuditSection {
 
 impl Default for AuditSection {
     fn default() -> Self {
-        AuditSection {
-            file: "audit.log".into(),
-        }
+        AuditSection { file: "audit.log".into() }
     }
 }
 
@@ -182,11 +167,7 @@ pub struct MethodsSection {
 
 impl Default for MethodsSection {
     fn default() -> Self {
-        MethodsSection {
-            totp: true,
-            sms: true,
-            email: true,
-        }
+        MethodsSection { totp: true, sms: true, email: true }
     }
 }
 
@@ -205,12 +186,7 @@ pub struct CodesSection {
 
 impl Default for CodesSection {
     fn default() -> Self {
-        CodesSection {
-            digits: 6,
-            max_tries: 3,
-            max_sends_per_hour: 5,
-            lifetime_secs: 0,
-        }
+        CodesSection { digits: 6, max_tries: 3, max_sends_per_hour: 5, lifetime_secs: 0 }
     }
 }
 
@@ -297,27 +273,19 @@ pub struct Config {
 impl Config {
     /// Defaults, rooted at `data_dir`.
     pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
-        Config {
-            data_dir: data_dir.into(),
-            ..Config::default()
-        }
+        Config { data_dir: data_dir.into(), ..Config::default() }
     }
 
     /// Reads `DIR/server.toml`.
     pub fn load(data_dir: &Path) -> Result<Config, ConfigError> {
         let path = data_dir.join(CONFIG_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
         Self::parse(data_dir, &path, &text)
     }
 
     pub fn parse(data_dir: &Path, path: &Path, text: &str) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
+        let mut config: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
         config.data_dir = data_dir.to_owned();
         config.validate(path)?;
         Ok(config)
@@ -325,27 +293,13 @@ impl Config {
 
     /// Checks the values serde cannot: ranges and formats.
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let bad = |key: &'static str, message: String| {
-            Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                key,
-                message,
-            })
-        };
+        let bad =
+            |key: &'static str, message: String| Err(ConfigError::Invalid { path: path.to_owned(), key, message });
         if self.server.listen.parse::<SocketAddr>().is_err() {
-            return bad(
-                "server.listen",
-                format!(
-                    "`{}` is not an address like 127.0.0.1:7443",
-                    self.server.listen
-                ),
-            );
+            return bad("server.listen", format!("`{}` is not an address like 127.0.0.1:7443", self.server.listen));
         }
         if self.server.tls_handshake_timeout_secs == 0 {
-            return bad(
-                "server.tls_handshake_timeout_secs",
-                "must be at least 1".into(),
-            );
+            return bad("server.tls_handshake_timeout_secs", "must be at least 1".into());
         }
         if self.server.login_timeout_secs == 0 {
             return bad("server.login_timeout_secs", "must be at least 1".into());
@@ -378,19 +332,10 @@ impl Config {
             );
         }
         if self.totp.digits != 6 && self.totp.digits != 8 {
-            return bad(
-                "totp.digits",
-                format!("must be 6 or 8, not {}", self.totp.digits),
-            );
+            return bad("totp.digits", format!("must be 6 or 8, not {}", self.totp.digits));
         }
         if self.totp.algorithm.parse::<Algorithm>().is_err() {
-            return bad(
-                "totp.algorithm",
-                format!(
-                    "must be SHA1, SHA256 or SHA512, not `{}`",
-                    self.totp.algorithm
-                ),
-            );
+            return bad("totp.algorithm", format!("must be SHA1, SHA256 or SHA512, not `{}`", self.totp.algorithm));
         }
         if self.totp.period_secs == 0 || self.totp.period_secs > 300 {
             return bad("totp.period_secs", "must be between 1 and 300".into());
@@ -438,18 +383,11 @@ impl Config {
         if self.codes.lifetime_secs > 600 {
             return bad(
                 "codes.lifetime_secs",
-                "must be at most 600 (NIST SP 800-63B: out-of-band codes live at most 10 minutes)"
-                    .into(),
+                "must be at most 600 (NIST SP 800-63B: out-of-band codes live at most 10 minutes)".into(),
             );
         }
         if !["starttls", "tls", "none"].contains(&self.smtp.security.as_str()) {
-            return bad(
-                "smtp.security",
-                format!(
-                    "must be starttls, tls or none, not `{}`",
-                    self.smtp.security
-                ),
-            );
+            return bad("smtp.security", format!("must be starttls, tls or none, not `{}`", self.smtp.security));
         }
         if self.smtp.host.is_empty() {
             return bad("smtp.host", "must not be empty".into());
@@ -457,40 +395,26 @@ impl Config {
         if self.smtp.from.parse::<lettre::message::Mailbox>().is_err() {
             return bad(
                 "smtp.from",
-                format!(
-                    "`{}` is not an address like `TwoFactor <2fa@example.com>`",
-                    self.smtp.from
-                ),
+                format!("`{}` is not an address like `TwoFactor <2fa@example.com>`", self.smtp.from),
             );
         }
         if self.smtp.timeout_secs == 0 {
             return bad("smtp.timeout_secs", "must be at least 1".into());
         }
         if self.smtp.username.is_empty() != self.smtp.password.is_empty() {
-            return bad(
-                "smtp.username",
-                "smtp.username and smtp.password go together".into(),
-            );
+            return bad("smtp.username", "smtp.username and smtp.password go together".into());
         }
         match self.sms.provider.as_str() {
             "gateway" => {}
             "http" => {
                 if !(self.sms.url.starts_with("https://") || self.sms.url.starts_with("http://")) {
-                    return bad(
-                        "sms.url",
-                        "must be an http:// or https:// URL when sms.provider = \"http\"".into(),
-                    );
+                    return bad("sms.url", "must be an http:// or https:// URL when sms.provider = \"http\"".into());
                 }
                 if !self.sms.body.contains("{code}") {
                     return bad("sms.body", "must contain {code}".into());
                 }
             }
-            other => {
-                return bad(
-                    "sms.provider",
-                    format!("must be gateway or http, not `{other}`"),
-                )
-            }
+            other => return bad("sms.provider", format!("must be gateway or http, not `{other}`")),
         }
         if self.sms.timeout_secs == 0 {
             return bad("sms.timeout_secs", "must be at least 1".into());
@@ -500,10 +424,7 @@ impl Config {
 
     pub fn listen_addr(&self) -> SocketAddr {
         // validate() checked it; the fallback only serves a Config built by hand.
-        self.server
-            .listen
-            .parse()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7443)))
+        self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7443)))
     }
 
     pub fn path(&self, p: &Path) -> PathBuf {
@@ -513,11 +434,8 @@ impl Config {
     /// How long an SMS or e-mail code stays valid: the two-factor timeout unless set, and
     /// never more than ten minutes.
     pub fn code_lifetime_secs(&self) -> u64 {
-        let l = if self.codes.lifetime_secs == 0 {
-            self.auth.two_factor_timeout_secs
-        } else {
-            self.codes.lifetime_secs
-        };
+        let l =
+            if self.codes.lifetime_secs == 0 { self.auth.two_factor_timeout_secs } else { self.codes.lifetime_secs };
         l.min(600)
     }
 
@@ -651,13 +569,7 @@ mod tests {
     fn hash_workers_default_to_one_less_than_the_cpus() {
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(AuthSection::default().hash_workers, (cpus - 1).max(1));
-        assert_eq!(
-            parse("[auth]\nhash_workers = 3\n")
-                .unwrap()
-                .auth
-                .hash_workers,
-            3
-        );
+        assert_eq!(parse("[auth]\nhash_workers = 3\n").unwrap().auth.hash_workers, 3);
     }
 
     #[test]
@@ -669,17 +581,13 @@ mod tests {
 
     #[test]
     fn an_unknown_key_is_refused_by_name() {
-        let e = parse("[auth]\nmax_failed_attempt = 3\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[auth]\nmax_failed_attempt = 3\n").unwrap_err().to_string();
         assert!(e.contains("max_failed_attempt"), "{e}");
     }
 
     #[test]
     fn a_wrongly_typed_value_names_its_key() {
-        let e = parse("[server]\nlogin_timeout_secs = \"ten\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[server]\nlogin_timeout_secs = \"ten\"\n").unwrap_err().to_string();
         assert!(e.contains("login_timeout_secs"), "{e}");
     }
 
@@ -687,13 +595,9 @@ mod tests {
     fn an_invalid_value_names_its_key() {
         let e = parse("[totp]\ndigits = 7\n").unwrap_err().to_string();
         assert!(e.contains("totp.digits"), "{e}");
-        let e = parse("[totp]\nalgorithm = \"MD5\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[totp]\nalgorithm = \"MD5\"\n").unwrap_err().to_string();
         assert!(e.contains("totp.algorithm"), "{e}");
-        let e = parse("[server]\nlisten = \"nowhere\"\n")
-            .unwrap_err()
-            .to_string();
+        let e = parse("[server]\nlisten = \"nowhere\"\n").unwrap_err().to_string();
         assert!(e.contains("server.listen"), "{e}");
     }
 }

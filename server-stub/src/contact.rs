@@ -15,11 +15,7 @@ pub fn normalize_phone(input: &str) -> Result<String, String> {
         match c {
             '0'..='9' => digits.push(c),
             ' ' | '-' | '.' | '(' | ')' => {}
-            _ => {
-                return Err(format!(
-                    "`{input}` is not a phone number: `{c}` is not a digit"
-                ))
-            }
+            _ => return Err(format!("`{input}` is not a phone number: `{c}` is not a digit")),
         }
     }
     if !(8..=15).contains(&digits.len()) || digits.starts_with('0') {
@@ -28,9 +24,7 @@ pub fn normalize_phone(input: &str) -> Result<String, String> {
         ));
     }
     if digits.starts_with('1') && digits.len() != 11 {
-        return Err(format!(
-            "`{input}`: a North American (+1) number has 10 digits after the country code"
-        ));
+        return Err(format!("`{input}`: a North American (+1) number has 10 digits after the country code"));
     }
     Ok(format!("+{digits}"))
 }
@@ -69,9 +63,7 @@ pub fn normalize_email(input: &str) -> Result<String, String> {
         || local.starts_with('.')
         || local.ends_with('.')
         || local.contains("..")
-        || !local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
+        || !local.chars().all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c))
     {
         return Err(bad());
     }
@@ -120,14 +112,8 @@ mod tests {
     #[test]
     fn phone_numbers_are_normalised_or_refused() {
         assert_eq!(normalize_phone("+15551234567").unwrap(), "+15551234567");
-        assert_eq!(
-            normalize_phone(" +1 (555) 123-4567 ").unwrap(),
-            "+15551234567"
-        );
-        assert_eq!(
-            normalize_phone("+44 20 7946 0958").unwrap(),
-            "+442079460958"
-        );
+        assert_eq!(normalize_phone(" +1 (555) 123-4567 ").unwrap(), "+15551234567");
+        assert_eq!(normalize_phone("+44 20 7946 0958").unwrap(), "+442079460958");
         for bad in [
             "5551234567",
             "+1555123456",
@@ -153,10 +139,7 @@ mod tests {
 
     #[test]
     fn addresses_are_checked_and_masked() {
-        assert_eq!(
-            normalize_email("Ann.Lee@Example.COM").unwrap(),
-            "Ann.Lee@example.com"
-        );
+        assert_eq!(normalize_email("Ann.Lee@Example.COM").unwrap(), "Ann.Lee@example.com");
         for bad in [
             "ann",
             "ann@",

@@ -15,10 +15,7 @@ const NONCE_LEN: usize = 12;
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
     #[error("cannot read the secrets key {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("the secrets key {0} must hold exactly 32 bytes")]
     BadKey(String),
     #[error("a stored TOTP secret does not decrypt (wrong secrets.key or tampered store)")]
@@ -62,8 +59,7 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
 fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
     use hmac::{KeyInit, Mac};
-    let mut m =
-        <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
+    let mut m = <HmacSha256 as KeyInit>::new_from_slice(key).expect("HMAC takes keys of any length");
     for p in parts {
         // Length-prefixed, so ("ab","c") and ("a","bc") differ.
         m.update(&(p.len() as u64).to_be_bytes());
@@ -103,22 +99,13 @@ impl SecretsKey {
     /// The keyed hash under which one-time and backup codes are stored: HMAC-SHA256 with a
     /// key derived from `secrets.key`, over the purpose, the user and the code.
     pub fn code_hash(&self, purpose: &str, user: &str, code: &str) -> Vec<u8> {
-        hmac(
-            &self.mac_key,
-            &[purpose.as_bytes(), user.as_bytes(), code.as_bytes()],
-        )
-        .to_vec()
+        hmac(&self.mac_key, &[purpose.as_bytes(), user.as_bytes(), code.as_bytes()]).to_vec()
     }
 
     pub fn load(path: &Path) -> Result<Self, CryptoError> {
-        let bytes = std::fs::read(path).map_err(|source| CryptoError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| CryptoError::BadKey(path.display().to_string()))?;
+        let bytes =
+            std::fs::read(path).map_err(|source| CryptoError::Read { path: path.display().to_string(), source })?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| CryptoError::BadKey(path.display().to_string()))?;
         Ok(Self::from_bytes(&arr))
     }
 
@@ -127,13 +114,7 @@ impl SecretsKey {
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: secret,
-                    aad: user.as_bytes(),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: secret, aad: user.as_bytes() })
             .expect("ChaCha20-Poly1305 encryption of a short buffer cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ct);
@@ -146,13 +127,7 @@ impl SecretsKey {
         }
         let (nonce, ct) = sealed.split_at(NONCE_LEN);
         self.cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ct,
-                    aad: user.as_bytes(),
-                },
-            )
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ct, aad: user.as_bytes() })
             .map(SecretBytes::new)
             .map_err(|_| CryptoError::Decrypt)
     }
@@ -180,10 +155,7 @@ mod tests {
         let key = SecretsKey::from_bytes(&bytes);
         let h = key.code_hash("otp", "alice", "123456");
         assert_eq!(h.len(), 32);
-        assert_eq!(
-            h,
-            SecretsKey::from_bytes(&bytes).code_hash("otp", "alice", "123456")
-        );
+        assert_eq!(h, SecretsKey::from_bytes(&bytes).code_hash("otp", "alice", "123456"));
         assert_ne!(h, key.code_hash("backup", "alice", "123456"));
         assert_ne!(h, key.code_hash("otp", "bob", "123456"));
         assert_ne!(h, key.code_hash("otp", "alice", "123457"));

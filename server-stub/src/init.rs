@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose,
 };
 
 use crate::config::{self, CONFIG_FILE};
@@ -25,10 +25,7 @@ pub enum InitError {
     #[error("{0} already exists and is not empty; refusing to overwrite it")]
     Exists(PathBuf),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("certificate generation: {0}")]
     Cert(#[from] rcgen::Error),
     #[error("{0}")]
@@ -43,19 +40,13 @@ pub struct InitOptions {
 
 impl Default for InitOptions {
     fn default() -> Self {
-        InitOptions {
-            listen: "127.0.0.1:7443".into(),
-            hostnames: vec!["localhost".into()],
-        }
+        InitOptions { listen: "127.0.0.1:7443".into(), hostnames: vec!["localhost".into()] }
     }
 }
 
 /// Writes `contents` to a new file; `private` files are readable by the owner only.
 fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), InitError> {
-    let io = |source| InitError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io = |source| InitError::Io { path: path.to_owned(), source };
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -69,10 +60,7 @@ fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), InitErro
 }
 
 pub fn init_data_dir(dir: &Path, opts: &InitOptions) -> Result<(), InitError> {
-    let io = |source| InitError::Io {
-        path: dir.to_owned(),
-        source,
-    };
+    let io = |source| InitError::Io { path: dir.to_owned(), source };
     if dir.exists() {
         let empty = std::fs::read_dir(dir).map_err(io)?.next().is_none();
         if !empty {
@@ -86,18 +74,12 @@ pub fn init_data_dir(dir: &Path, opts: &InitOptions) -> Result<(), InitError> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
     }
-    write_new(
-        &dir.join(CONFIG_FILE),
-        config::default_file(&opts.listen).as_bytes(),
-        false,
-    )?;
+    write_new(&dir.join(CONFIG_FILE), config::default_file(&opts.listen).as_bytes(), false)?;
     generate_certificates(dir, &opts.hostnames)?;
     write_new(&dir.join(KEY_FILE), &SecretsKey::generate_bytes(), true)?;
     SqliteUserStore::open(&dir.join(USERS_FILE)).map_err(|e| InitError::Other(e.to_string()))?;
-    let data = rusqlite::Connection::open(dir.join(DATA_DB))
-        .map_err(|e| InitError::Other(e.to_string()))?;
-    data.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| InitError::Other(e.to_string()))?;
+    let data = rusqlite::Connection::open(dir.join(DATA_DB)).map_err(|e| InitError::Other(e.to_string()))?;
+    data.pragma_update(None, "journal_mode", "WAL").map_err(|e| InitError::Other(e.to_string()))?;
     Ok(())
 }
 
@@ -107,22 +89,15 @@ pub fn generate_certificates(dir: &Path, hostnames: &[String]) -> Result<(), Ini
     let ca_key = KeyPair::generate()?;
     let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    ca_params.key_usages =
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, "TwoFactor private CA");
     dn.push(DnType::OrganizationName, "TwoFactor");
     ca_params.distinguished_name = dn;
     let ca_cert = ca_params.self_signed(&ca_key)?;
 
-    let mut names: Vec<String> = if hostnames.is_empty() {
-        vec!["localhost".into()]
-    } else {
-        hostnames.to_vec()
-    };
+    let mut names: Vec<String> = if hostnames.is_empty() { vec!["localhost".into()] } else { hostnames.to_vec() };
     for ip in ["127.0.0.1", "::1"] {
         if !names.iter().any(|n| n == ip) {
             names.push(ip.into());
@@ -141,11 +116,7 @@ pub fn generate_certificates(dir: &Path, hostnames: &[String]) -> Result<(), Ini
     write_new(&dir.join(CA_CERT), ca_cert.pem().as_bytes(), false)?;
     write_new(&dir.join(CA_KEY), issuer_key_pem(&issuer).as_bytes(), true)?;
     write_new(&dir.join(SERVER_CERT), server_cert.pem().as_bytes(), false)?;
-    write_new(
-        &dir.join(SERVER_KEY),
-        server_key.serialize_pem().as_bytes(),
-        true,
-    )?;
+    write_new(&dir.join(SERVER_KEY), server_key.serialize_pem().as_bytes(), true)?;
     Ok(())
 }
 

@@ -52,10 +52,8 @@ impl Notifier {
             let mut b = TlsParameters::builder(host.clone());
             if !s.ca_file.as_os_str().is_empty() {
                 let path = config.path(&s.ca_file);
-                let pem = std::fs::read(&path)
-                    .map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
-                let cert = Certificate::from_pem(&pem)
-                    .map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                let pem = std::fs::read(&path).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
+                let cert = Certificate::from_pem(&pem).map_err(|e| format!("smtp.ca_file {}: {e}", path.display()))?;
                 b = b.add_root_certificate(cert);
             }
             b.build_rustls().map_err(|e| format!("smtp TLS: {e}"))
@@ -73,10 +71,7 @@ impl Notifier {
         if !s.username.is_empty() {
             builder = builder.credentials(Credentials::new(s.username.clone(), s.password.clone()));
         }
-        let from: Mailbox = s
-            .from
-            .parse()
-            .map_err(|e| format!("smtp.from `{}`: {e}", s.from))?;
+        let from: Mailbox = s.from.parse().map_err(|e| format!("smtp.from `{}`: {e}", s.from))?;
         Ok(Notifier {
             smtp: builder.build(),
             smtp_timeout,
@@ -114,10 +109,7 @@ impl Notifier {
                 }
                 Delivery::SmsGateway { to } => {
                     // Short: gateways cut long messages into several SMS.
-                    let body = format!(
-                        "{} code: {code} (expires in {minutes} min)",
-                        self.server_name
-                    );
+                    let body = format!("{} code: {code} (expires in {minutes} min)", self.server_name);
                     self.mail(to, &self.subject, body).await
                 }
                 Delivery::SmsHttp { to } => self.http_sms(to, code, channel_timeout).await,
@@ -128,10 +120,7 @@ impl Notifier {
             Err(_) => Err(format!(
                 "{}: no answer within {} s",
                 delivery.channel(),
-                limit
-                    .saturating_duration_since(Instant::now())
-                    .as_secs()
-                    .max(channel_timeout.as_secs().min(1))
+                limit.saturating_duration_since(Instant::now()).as_secs().max(channel_timeout.as_secs().min(1))
             )),
         }
     }
@@ -145,11 +134,7 @@ impl Notifier {
             .header(ContentType::TEXT_PLAIN)
             .body(body)
             .map_err(|e| format!("building the message: {e}"))?;
-        self.smtp
-            .send(msg)
-            .await
-            .map(|_| ())
-            .map_err(|e| format!("smtp: {e}"))
+        self.smtp.send(msg).await.map(|_| ()).map_err(|e| format!("smtp: {e}"))
     }
 
     async fn http_sms(&self, to: &str, code: &str, timeout: Duration) -> Result<(), String> {
@@ -161,19 +146,12 @@ impl Notifier {
                 percent_encode(v)
             }
         };
-        let body = self
-            .sms
-            .body
-            .replace("{to}", &esc(to))
-            .replace("{code}", &esc(code));
+        let body = self.sms.body.replace("{to}", &esc(to)).replace("{code}", &esc(code));
         let url = self.sms.url.clone();
         let content_type = self.sms.content_type.clone();
         let token = self.sms.bearer_token.clone();
         let r = tokio::task::spawn_blocking(move || {
-            let agent: ureq::Agent = ureq::Agent::config_builder()
-                .timeout_global(Some(timeout))
-                .build()
-                .into();
+            let agent: ureq::Agent = ureq::Agent::config_builder().timeout_global(Some(timeout)).build().into();
             let mut req = agent.post(&url).header("Content-Type", &content_type);
             if !token.is_empty() {
                 req = req.header("Authorization", &format!("Bearer {token}"));
@@ -183,9 +161,7 @@ impl Notifier {
         .await;
         match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(ureq::Error::StatusCode(code))) => {
-                Err(format!("http sms provider answered HTTP {code}"))
-            }
+            Ok(Err(ureq::Error::StatusCode(code))) => Err(format!("http sms provider answered HTTP {code}")),
             Ok(Err(e)) => Err(format!("http sms provider: {e}")),
             Err(e) => Err(format!("http sms provider: task failed: {e}")),
         }

@@ -40,10 +40,7 @@ impl HashCost {
 pub fn hash_password(password: &str, cost: HashCost) -> Result<String, String> {
     let salt = SaltString::generate(&mut rand::rngs::OsRng);
     let argon2 = cost.argon2().map_err(|e| e.to_string())?;
-    argon2
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+    argon2.hash_password(password.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
 /// A stored PHC string, parsed: the Argon2 instance with the stored algorithm, version and
@@ -71,16 +68,8 @@ impl Stored {
         let salt_len = parsed.salt?.decode_b64(&mut salt).ok()?.len();
         let mut expected = [0u8; 64];
         let expected_len = expected_hash.len();
-        expected
-            .get_mut(..expected_len)?
-            .copy_from_slice(expected_hash.as_bytes());
-        Some(Stored {
-            argon2: Argon2::new(algorithm, version, params),
-            salt,
-            salt_len,
-            expected,
-            expected_len,
-        })
+        expected.get_mut(..expected_len)?.copy_from_slice(expected_hash.as_bytes());
+        Some(Stored { argon2: Argon2::new(algorithm, version, params), salt, salt_len, expected, expected_len })
     }
 
     /// Argon2 memory blocks this hash needs.
@@ -97,12 +86,8 @@ impl Stored {
         };
         let mut out = [0u8; 64];
         let out = &mut out[..self.expected_len];
-        let computed = self.argon2.hash_password_into_with_memory(
-            password,
-            &self.salt[..self.salt_len],
-            out,
-            &mut *memory,
-        );
+        let computed =
+            self.argon2.hash_password_into_with_memory(password, &self.salt[..self.salt_len], out, &mut *memory);
         let same: bool = out.ct_eq(&self.expected[..self.expected_len]).into();
         memory.fill(Block::default());
         std::hint::black_box(&mut *memory);
@@ -184,21 +169,13 @@ impl PasswordChecker {
     pub fn new(workers: usize, cost: HashCost) -> Result<Self, String> {
         let workers = workers.max(1);
         let dummy_hash = hash_password("dummy password for unknown users", cost)?;
-        let size = cost
-            .argon2()
-            .map_err(|e| e.to_string())?
-            .params()
-            .block_count();
+        let size = cost.argon2().map_err(|e| e.to_string())?.params().block_count();
         let (jobs, rx) = mpsc::channel::<Job>(workers * 16);
         let rx = Arc::new(Mutex::new(rx));
         let stats = Arc::new(Stats::default());
         for i in 0..workers {
             let rx = rx.clone();
-            let mut memory = Memory {
-                blocks: Vec::new(),
-                size,
-                stats: stats.clone(),
-            };
+            let mut memory = Memory { blocks: Vec::new(), size, stats: stats.clone() };
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .stack_size(256 * 1024)
@@ -206,30 +183,21 @@ impl PasswordChecker {
                     // One idle thread waits on the queue; the others wait for the lock.
                     let job = rx.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
                     let Some(job) = job else { break };
-                    let ok = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        memory.verify(job.password.expose(), &job.phc)
-                    }))
-                    .unwrap_or(false);
+                    let ok =
+                        std::panic::catch_unwind(AssertUnwindSafe(|| memory.verify(job.password.expose(), &job.phc)))
+                            .unwrap_or(false);
                     let _ = job.reply.send(ok);
                 })
                 .map_err(|e| format!("cannot start a password thread: {e}"))?;
         }
-        Ok(PasswordChecker {
-            jobs,
-            dummy_hash,
-            stats,
-        })
+        Ok(PasswordChecker { jobs, dummy_hash, stats })
     }
 
     /// True iff `stored` exists and matches. An unknown user costs one hash all the same.
     pub async fn verify(&self, password: Secret<String>, stored: Option<String>) -> bool {
         let known = stored.is_some();
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            password,
-            phc: stored.unwrap_or_else(|| self.dummy_hash.clone()),
-            reply,
-        };
+        let job = Job { password, phc: stored.unwrap_or_else(|| self.dummy_hash.clone()), reply };
         if self.jobs.send(job).await.is_err() {
             return false;
         }
@@ -241,11 +209,7 @@ impl PasswordChecker {
 mod tests {
     use super::*;
 
-    const CHEAP: HashCost = HashCost {
-        memory_kib: 64,
-        iterations: 1,
-        parallelism: 1,
-    };
+    const CHEAP: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
 
     #[test]
     fn a_hash_verifies_its_password_only() {
@@ -268,10 +232,7 @@ mod tests {
             (Algorithm::Argon2d, Version::V0x10, 96, 1, 3, 32),
         ] {
             let params = Params::new(m, t, p, Some(len)).unwrap();
-            let h = Argon2::new(alg, ver, params)
-                .hash_password(b"pw", &salt)
-                .unwrap()
-                .to_string();
+            let h = Argon2::new(alg, ver, params).hash_password(b"pw", &salt).unwrap().to_string();
             let parsed = PasswordHash::new(&h).unwrap();
             assert!(Argon2::default().verify_password(b"pw", &parsed).is_ok());
             assert!(verify_password("pw", &h), "{h}");
@@ -288,45 +249,19 @@ mod tests {
         let checker = PasswordChecker::new(1, CHEAP).unwrap();
         let h = hash_password("pw", CHEAP).unwrap();
         for _ in 0..5 {
-            assert!(
-                checker
-                    .verify(Secret::new("pw".into()), Some(h.clone()))
-                    .await
-            );
-            assert!(
-                !checker
-                    .verify(Secret::new("no".into()), Some(h.clone()))
-                    .await
-            );
+            assert!(checker.verify(Secret::new("pw".into()), Some(h.clone())).await);
+            assert!(!checker.verify(Secret::new("no".into()), Some(h.clone())).await);
         }
         assert!(!checker.verify(Secret::new("pw".into()), None).await);
         assert_eq!(checker.stats.verifies.load(Ordering::Relaxed), 11);
         assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 1);
         // A hash that costs less memory than the configured cost uses part of the block.
-        let small = hash_password(
-            "pw",
-            HashCost {
-                memory_kib: 32,
-                ..CHEAP
-            },
-        )
-        .unwrap();
+        let small = hash_password("pw", HashCost { memory_kib: 32, ..CHEAP }).unwrap();
         assert!(checker.verify(Secret::new("pw".into()), Some(small)).await);
         assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 1);
         // One that costs more gets memory for that verify only.
-        let big = hash_password(
-            "pw",
-            HashCost {
-                memory_kib: 256,
-                ..CHEAP
-            },
-        )
-        .unwrap();
-        assert!(
-            checker
-                .verify(Secret::new("pw".into()), Some(big.clone()))
-                .await
-        );
+        let big = hash_password("pw", HashCost { memory_kib: 256, ..CHEAP }).unwrap();
+        assert!(checker.verify(Secret::new("pw".into()), Some(big.clone())).await);
         assert!(!checker.verify(Secret::new("pv".into()), Some(big)).await);
         assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 3);
         assert!(checker.verify(Secret::new("pw".into()), Some(h)).await);
@@ -394,16 +329,8 @@ mod tests {
     async fn an_unknown_user_is_refused_after_a_hash() {
         let checker = PasswordChecker::new(1, CHEAP).unwrap();
         let h = hash_password("pw", CHEAP).unwrap();
-        assert!(
-            checker
-                .verify(Secret::new("pw".into()), Some(h.clone()))
-                .await
-        );
+        assert!(checker.verify(Secret::new("pw".into()), Some(h.clone())).await);
         assert!(!checker.verify(Secret::new("nope".into()), Some(h)).await);
-        assert!(
-            !checker
-                .verify(Secret::new("dummy password for unknown users".into()), None)
-                .await
-        );
+        assert!(!checker.verify(Secret::new("dummy password for unknown users".into()), None).await);
     }
 }

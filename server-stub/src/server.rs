@@ -31,15 +31,9 @@ pub enum StartError {
     #[error("{0}")]
     Crypto(#[from] crate::crypto::CryptoError),
     #[error("cannot open the audit log {path}: {source}")]
-    Audit {
-        path: String,
-        source: std::io::Error,
-    },
+    Audit { path: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("password hashing: {0}")]
     Hash(String),
     #[error("code delivery: {0}")]
@@ -94,18 +88,12 @@ impl Server {
     /// Binds `config.server.listen` (port 0 picks a free port) and serves on the current
     /// tokio runtime until [`ServerHandle::shutdown`].
     pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<ServerHandle, StartError> {
-        let tls = tls::server_config(
-            &config.path(&config.server.cert),
-            &config.path(&config.server.key),
-        )?;
-        let store: Arc<dyn UserStore> =
-            Arc::new(SqliteUserStore::open(&config.data_dir.join(USERS_FILE))?);
+        let tls = tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key))?;
+        let store: Arc<dyn UserStore> = Arc::new(SqliteUserStore::open(&config.data_dir.join(USERS_FILE))?);
         let key = SecretsKey::load(&config.data_dir.join(KEY_FILE))?;
         let audit_path = config.path(&config.audit.file);
-        let audit = AuditLog::open(&audit_path).map_err(|source| StartError::Audit {
-            path: audit_path.display().to_string(),
-            source,
-        })?;
+        let audit = AuditLog::open(&audit_path)
+            .map_err(|source| StartError::Audit { path: audit_path.display().to_string(), source })?;
         let cost = HashCost::from_config(&config.auth);
         let workers = config.auth.hash_workers;
         let passwords = tokio::task::spawn_blocking(move || PasswordChecker::new(workers, cost))
@@ -113,12 +101,8 @@ impl Server {
             .map_err(|e| StartError::Hash(e.to_string()))?
             .map_err(StartError::Hash)?;
         let addr = config.listen_addr();
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartError::Bind { addr, source })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
         let throttle = AddressThrottle::new(
             config.auth.address_max_failures,
@@ -136,17 +120,8 @@ impl Server {
             sessions: Mutex::new(HashMap::new()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(
-            state,
-            listener,
-            TlsAcceptor::from(tls),
-            shutdown_rx,
-        ));
-        Ok(ServerHandle {
-            local_addr,
-            shutdown,
-            task,
-        })
+        let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), shutdown_rx));
+        Ok(ServerHandle { local_addr, shutdown, task })
     }
 }
 
@@ -189,10 +164,7 @@ async fn accept_loop(
                     return;
                 }
                 Err(_) => {
-                    log::info!(
-                        "{peer}: TLS handshake not finished within {}s; dropped",
-                        handshake_timeout.as_secs()
-                    );
+                    log::info!("{peer}: TLS handshake not finished within {}s; dropped", handshake_timeout.as_secs());
                     return;
                 }
             };

@@ -12,8 +12,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use twofactor_protocol::{
-    negotiate_version, ClientMessage, ErrorInfo, ProtocolError, SecondFactor, SecondFactorMethod,
-    Secret, ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
+    negotiate_version, ClientMessage, ErrorInfo, ProtocolError, SecondFactor, SecondFactorMethod, Secret,
+    ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
 };
 
 use crate::auth::{CodeIssue, Requirement, Verdict};
@@ -22,8 +22,7 @@ use crate::sql::{Request, SqlWorker};
 use crate::store::{FailureOutcome, Method};
 
 const LOCKED: &str = "account is locked; ask the administrator to unlock it";
-const SEND_FAILED: &str =
-    "could not send the two-factor code; try again later or ask the administrator";
+const SEND_FAILED: &str = "could not send the two-factor code; try again later or ask the administrator";
 
 enum Phase {
     AwaitingHello,
@@ -65,11 +64,7 @@ struct Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    async fn read(
-        &mut self,
-        limit: usize,
-        deadline: Option<Instant>,
-    ) -> Result<ClientMessage, ReadError> {
+    async fn read(&mut self, limit: usize, deadline: Option<Instant>) -> Result<ClientMessage, ReadError> {
         let mut chunk = [0u8; 16 * 1024];
         loop {
             match ClientMessage::decode(&self.buf, limit) {
@@ -110,10 +105,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     /// Sends a fatal error and closes the connection.
     async fn fail(&mut self, state: &[u8; 5], native: i32, message: &str) -> Phase {
-        self.send(ServerMessage::Error(
-            ErrorInfo::new(state, native, message).fatal(),
-        ))
-        .await;
+        self.send(ServerMessage::Error(ErrorInfo::new(state, native, message).fatal())).await;
         let _ = self.stream.shutdown().await;
         Phase::Closed
     }
@@ -133,17 +125,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
     }
 
     async fn store_unavailable(&mut self) -> Phase {
-        self.fail(b"HY000", 0, "the user store is unavailable")
-            .await
+        self.fail(b"HY000", 0, "the user store is unavailable").await
     }
 
     async fn violation(&mut self, reason: impl std::fmt::Display) -> Phase {
-        log::warn!(
-            "{}: protocol violation: {reason}; connection closed",
-            self.peer
-        );
-        self.fail(b"08S01", 2001, &format!("protocol violation: {reason}"))
-            .await
+        log::warn!("{}: protocol violation: {reason}; connection closed", self.peer);
+        self.fail(b"08S01", 2001, &format!("protocol violation: {reason}")).await
     }
 }
 
@@ -170,37 +157,17 @@ fn name_of(msg: &ClientMessage) -> &'static str {
 /// The SQL requests, which only a Ready session may make.
 fn sql_request(msg: ClientMessage) -> Result<Request, ClientMessage> {
     Ok(match msg {
-        ClientMessage::ExecDirect {
-            sql,
-            params,
-            fetch_rows,
-        } => Request::ExecDirect {
-            sql,
-            params,
-            fetch_rows,
-        },
+        ClientMessage::ExecDirect { sql, params, fetch_rows } => Request::ExecDirect { sql, params, fetch_rows },
         ClientMessage::Prepare { sql } => Request::Prepare { sql },
-        ClientMessage::Execute {
-            statement_id,
-            params,
-            fetch_rows,
-        } => Request::Execute {
-            statement_id,
-            params,
-            fetch_rows,
-        },
+        ClientMessage::Execute { statement_id, params, fetch_rows } => {
+            Request::Execute { statement_id, params, fetch_rows }
+        }
         ClientMessage::Fetch { max_rows } => Request::Fetch { max_rows },
         ClientMessage::CloseCursor => Request::CloseCursor,
         ClientMessage::CloseStatement { statement_id } => Request::CloseStatement { statement_id },
         ClientMessage::SetAutocommit { on } => Request::SetAutocommit { on },
         ClientMessage::EndTransaction { commit } => Request::EndTransaction { commit },
-        ClientMessage::Catalog {
-            request,
-            fetch_rows,
-        } => Request::Catalog {
-            request,
-            fetch_rows,
-        },
+        ClientMessage::Catalog { request, fetch_rows } => Request::Catalog { request, fetch_rows },
         other => return Err(other),
     })
 }
@@ -219,138 +186,83 @@ impl Drop for Registration<'_> {
     }
 }
 
-pub(crate) async fn run<S>(
-    state: Arc<State>,
-    stream: S,
-    peer: SocketAddr,
-    shutdown: watch::Receiver<bool>,
-) where
+pub(crate) async fn run<S>(state: Arc<State>, stream: S, peer: SocketAddr, shutdown: watch::Receiver<bool>)
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut conn = Conn {
-        stream,
-        buf: Vec::new(),
-        peer: peer.to_string(),
-        ip: peer.ip(),
-        shutdown,
-    };
-    let mut reg = Registration {
-        state: &state,
-        id: None,
-    };
-    let login_deadline =
-        Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs);
+    let mut conn = Conn { stream, buf: Vec::new(), peer: peer.to_string(), ip: peer.ip(), shutdown };
+    let mut reg = Registration { state: &state, id: None };
+    let login_deadline = Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs);
     let mut phase = Phase::AwaitingHello;
     let mut second_factor_deadline = Instant::now();
     loop {
         phase = match phase {
             Phase::Closed => break,
-            Phase::AwaitingHello => {
-                match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
-                    Ok(ClientMessage::Hello {
-                        min_version,
-                        max_version,
-                        ..
-                    }) => match negotiate_version(min_version, max_version) {
+            Phase::AwaitingHello => match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
+                Ok(ClientMessage::Hello { min_version, max_version, .. }) => {
+                    match negotiate_version(min_version, max_version) {
                         Some(version) => {
                             let server_name = state.config.server.name.clone();
-                            let ok = ServerMessage::HelloOk {
-                                version,
-                                server_name,
-                            };
+                            let ok = ServerMessage::HelloOk { version, server_name };
                             conn.reply(ok, Phase::AwaitingFirstFactor).await
                         }
-                        None => {
-                            conn.fail(b"08001", 2002, "unsupported protocol version")
-                                .await
-                        }
-                    },
-                    Ok(other) => conn.out_of_turn(&other, "before Hello").await,
-                    Err(e) => on_read_error(&mut conn, e, "hello").await,
-                }
-            }
-            Phase::AwaitingFirstFactor => {
-                match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
-                    Ok(ClientMessage::Login { user, password }) => {
-                        let next = login(&state, &mut conn, user, password, login_deadline).await;
-                        if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
-                            reg.id = Some(l.session_id);
-                        }
-                        if matches!(next, Phase::AwaitingSecondFactor(_)) {
-                            second_factor_deadline = Instant::now()
-                                + Duration::from_secs(state.config.auth.two_factor_timeout_secs);
-                        }
-                        next
+                        None => conn.fail(b"08001", 2002, "unsupported protocol version").await,
                     }
-                    Ok(ClientMessage::Cancel { session_id, key }) => {
-                        cancel(&state, &mut conn, session_id, key).await
-                    }
-                    Ok(ClientMessage::Ping) => {
-                        conn.reply(ServerMessage::Pong, Phase::AwaitingFirstFactor)
-                            .await
-                    }
-                    Ok(ClientMessage::Terminate) => Phase::Closed,
-                    Ok(other) => conn.out_of_turn(&other, "before Login").await,
-                    Err(e) => on_read_error(&mut conn, e, "login").await,
                 }
-            }
-            Phase::AwaitingSecondFactor(l) => match conn
-                .read(MAX_PREAUTH_FRAME_LEN, Some(second_factor_deadline))
-                .await
-            {
-                Ok(ClientMessage::SecondFactor { code }) => {
-                    second_factor(&state, &mut conn, l, code).await
-                }
-                Ok(ClientMessage::Ping) => {
-                    conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l))
-                        .await
-                }
-                Ok(ClientMessage::Terminate) => Phase::Closed,
-                Ok(
-                    msg @ (ClientMessage::Hello { .. }
-                    | ClientMessage::Login { .. }
-                    | ClientMessage::Cancel { .. }),
-                ) => {
-                    conn.out_of_turn(&msg, "while awaiting the second factor")
-                        .await
-                }
-                Ok(_) => {
-                    let e = ErrorInfo::new(b"28000", 1004, "two-factor authentication required");
-                    conn.reply(ServerMessage::Error(e), Phase::AwaitingSecondFactor(l))
-                        .await
-                }
-                Err(ReadError::Timeout) => {
-                    log::info!(
-                        "{}: user `{}`: no second factor within the timeout",
-                        conn.peer,
-                        l.user
-                    );
-                    state.audit.record(
-                        state.auth.now(),
-                        &l.user,
-                        &conn.peer,
-                        "second_factor",
-                        "timeout",
-                        Some(l.method),
-                    );
-                    conn.fail(
-                        b"08S01",
-                        1005,
-                        "two-factor code not received in time; connection closed",
-                    )
-                    .await
-                }
-                Err(e) => on_read_error(&mut conn, e, "second factor").await,
+                Ok(other) => conn.out_of_turn(&other, "before Hello").await,
+                Err(e) => on_read_error(&mut conn, e, "hello").await,
             },
-            Phase::Ready(l, sql) => match conn.read(MAX_FRAME_LEN, None).await {
-                Ok(ClientMessage::Ping) => {
-                    conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await
+            Phase::AwaitingFirstFactor => match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
+                Ok(ClientMessage::Login { user, password }) => {
+                    let next = login(&state, &mut conn, user, password, login_deadline).await;
+                    if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
+                        reg.id = Some(l.session_id);
+                    }
+                    if matches!(next, Phase::AwaitingSecondFactor(_)) {
+                        second_factor_deadline =
+                            Instant::now() + Duration::from_secs(state.config.auth.two_factor_timeout_secs);
+                    }
+                    next
                 }
+                Ok(ClientMessage::Cancel { session_id, key }) => cancel(&state, &mut conn, session_id, key).await,
+                Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingFirstFactor).await,
+                Ok(ClientMessage::Terminate) => Phase::Closed,
+                Ok(other) => conn.out_of_turn(&other, "before Login").await,
+                Err(e) => on_read_error(&mut conn, e, "login").await,
+            },
+            Phase::AwaitingSecondFactor(l) => {
+                match conn.read(MAX_PREAUTH_FRAME_LEN, Some(second_factor_deadline)).await {
+                    Ok(ClientMessage::SecondFactor { code }) => second_factor(&state, &mut conn, l, code).await,
+                    Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l)).await,
+                    Ok(ClientMessage::Terminate) => Phase::Closed,
+                    Ok(
+                        msg
+                        @ (ClientMessage::Hello { .. } | ClientMessage::Login { .. } | ClientMessage::Cancel { .. }),
+                    ) => conn.out_of_turn(&msg, "while awaiting the second factor").await,
+                    Ok(_) => {
+                        let e = ErrorInfo::new(b"28000", 1004, "two-factor authentication required");
+                        conn.reply(ServerMessage::Error(e), Phase::AwaitingSecondFactor(l)).await
+                    }
+                    Err(ReadError::Timeout) => {
+                        log::info!("{}: user `{}`: no second factor within the timeout", conn.peer, l.user);
+                        state.audit.record(
+                            state.auth.now(),
+                            &l.user,
+                            &conn.peer,
+                            "second_factor",
+                            "timeout",
+                            Some(l.method),
+                        );
+                        conn.fail(b"08S01", 1005, "two-factor code not received in time; connection closed").await
+                    }
+                    Err(e) => on_read_error(&mut conn, e, "second factor").await,
+                }
+            }
+            Phase::Ready(l, sql) => match conn.read(MAX_FRAME_LEN, None).await {
+                Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await,
                 Ok(ClientMessage::Terminate) => Phase::Closed,
                 // Nothing is pending; the driver reports that itself.
-                Ok(ClientMessage::SecondFactor { .. }) => {
-                    conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await
-                }
+                Ok(ClientMessage::SecondFactor { .. }) => conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await,
                 Ok(msg) => match sql_request(msg) {
                     Ok(req) => run_sql(&state, &mut conn, l, sql, req).await,
                     Err(other) => conn.out_of_turn(&other, "after login").await,
@@ -362,19 +274,12 @@ pub(crate) async fn run<S>(
     drop(reg);
 }
 
-async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(
-    conn: &mut Conn<S>,
-    e: ReadError,
-    awaiting: &str,
-) -> Phase {
+async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, e: ReadError, awaiting: &str) -> Phase {
     match e {
         ReadError::Gone => Phase::Closed,
         ReadError::Protocol(p) => conn.violation(p).await,
         ReadError::Timeout => {
-            log::info!(
-                "{}: no {awaiting} within the login timeout; connection closed",
-                conn.peer
-            );
+            log::info!("{}: no {awaiting} within the login timeout; connection closed", conn.peer);
             conn.fail(b"HYT00", 0, "login timeout expired").await
         }
         ReadError::Shutdown => conn.fail(b"08S01", 2003, "server shutting down").await,
@@ -425,13 +330,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             None,
             Some("too many failed logins from this address"),
         );
-        return conn
-            .fail(
-                b"28000",
-                1009,
-                "too many failed logins from this address; try again later",
-            )
-            .await;
+        return conn.fail(b"28000", 1009, "too many failed logins from this address; try again later").await;
     }
     let st = state.clone();
     let name = user.clone();
@@ -451,10 +350,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         );
         return conn.fail(b"28000", 1003, LOCKED).await;
     }
-    let ok = state
-        .passwords
-        .verify(password, record.as_ref().map(|r| r.password_hash.clone()))
-        .await;
+    let ok = state.passwords.verify(password, record.as_ref().map(|r| r.password_hash.clone())).await;
     let now = state.auth.now();
     let known = record.is_some();
     let Some(record) = record.filter(|_| ok) else {
@@ -466,18 +362,12 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             "login",
             "rejected",
             None,
-            Some(if known {
-                "wrong password"
-            } else {
-                "unknown user"
-            }),
+            Some(if known { "wrong password" } else { "unknown user" }),
         );
         if known {
             let st = state.clone();
             let name = user.clone();
-            if let Some(FailureOutcome::LockedNow { .. }) =
-                blocking(move || st.auth.password_failure(&name)).await
-            {
+            if let Some(FailureOutcome::LockedNow { .. }) = blocking(move || st.auth.password_failure(&name)).await {
                 log::warn!("{peer}: user `{user}`: password locked after too many wrong passwords");
                 state.audit.record_why(
                     now,
@@ -505,9 +395,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         }
         // The delay follows the address's failures, the same for known and unknown users.
         delay(state.auth.backoff(failures)).await;
-        return conn
-            .fail(b"28000", 1001, "invalid user name or password")
-            .await;
+        return conn.fail(b"28000", 1001, "invalid user name or password").await;
     };
     if record.is_locked(now) {
         state.audit.record_why(
@@ -539,7 +427,11 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
                 Some("the active method has nothing enrolled"),
             );
             return conn
-                .fail(b"28000", 1006, "two-factor authentication is required but not enrolled for this user; ask the administrator")
+                .fail(
+                    b"28000",
+                    1006,
+                    "two-factor authentication is required but not enrolled for this user; ask the administrator",
+                )
                 .await;
         }
         Requirement::MethodOff(m) => {
@@ -599,42 +491,18 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let mut cancel_key = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut cancel_key);
-    state.sessions().insert(
-        session_id,
-        SessionEntry {
-            cancel_key,
-            interrupt: None,
-        },
-    );
-    let logged_in = LoggedIn {
-        user: user.clone(),
-        session_id,
-        method,
-    };
-    state.audit.record(
-        now,
-        &user,
-        &peer,
-        "first_factor",
-        "ok",
-        needs_code.then_some(method),
-    );
+    state.sessions().insert(session_id, SessionEntry { cancel_key, interrupt: None });
+    let logged_in = LoggedIn { user: user.clone(), session_id, method };
+    state.audit.record(now, &user, &peer, "first_factor", "ok", needs_code.then_some(method));
     if !needs_code {
         let st = state.clone();
         let name = user.clone();
-        if blocking(move || st.auth.login_succeeded(&name))
-            .await
-            .is_none()
-        {
+        if blocking(move || st.auth.login_succeeded(&name)).await.is_none() {
             log::warn!("{peer}: user `{user}`: could not reset the failure counters");
         }
     }
     if !conn
-        .send(ServerMessage::FirstFactorOk {
-            session_id,
-            cancel_key: Secret::new(cancel_key),
-            second_factor: second,
-        })
+        .send(ServerMessage::FirstFactorOk { session_id, cancel_key: Secret::new(cancel_key), second_factor: second })
         .await
     {
         return Phase::Closed;
@@ -667,24 +535,12 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
     let now = state.auth.now();
     let audit = |at: i64, outcome: &str, reason: &str| {
         let (user, peer, method) = (user.as_str(), peer.as_str(), Some(method));
-        state
-            .audit
-            .record_why(at, user, peer, "code_send", outcome, method, Some(reason));
+        state.audit.record_why(at, user, peer, "code_send", outcome, method, Some(reason));
     };
     match issue {
-        CodeIssue::Send {
-            code,
-            code_hash,
-            delivery,
-            hint,
-            expires_at,
-        } => {
+        CodeIssue::Send { code, code_hash, delivery, hint, expires_at } => {
             let lifetime = (expires_at - now).max(1) as u64;
-            match state
-                .notifier
-                .send(&delivery, &code, lifetime, deadline)
-                .await
-            {
+            match state.notifier.send(&delivery, &code, lifetime, deadline).await {
                 Ok(()) => {
                     log::info!("{peer}: user `{user}`: {hint}");
                     audit(now, "ok", delivery.channel());
@@ -694,13 +550,8 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
                     log::warn!("{peer}: user `{user}`: could not send the code: {reason}");
                     let st = state.clone();
                     let name = user.clone();
-                    if blocking(move || st.auth.withdraw_code(&name, &code_hash))
-                        .await
-                        .is_none()
-                    {
-                        log::error!(
-                            "user `{user}`: a code that was not sent could not be withdrawn"
-                        );
+                    if blocking(move || st.auth.withdraw_code(&name, &code_hash)).await.is_none() {
+                        log::error!("user `{user}`: a code that was not sent could not be withdrawn");
                     }
                     audit(state.auth.now(), "failed", &reason);
                     conn.fail(b"HY000", 1007, SEND_FAILED).await;
@@ -709,26 +560,15 @@ async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
         CodeIssue::Pending { hint, expires_at } => {
-            audit(
-                now,
-                "pending",
-                "an earlier code is still valid; nothing sent",
-            );
+            audit(now, "pending", "an earlier code is still valid; nothing sent");
             Some((hint, expires_at))
         }
         CodeIssue::Limited { retry_at } => {
-            let reason = format!(
-                "codes.max_sends_per_hour reached; next send after {}",
-                crate::audit::rfc3339(retry_at)
-            );
+            let reason =
+                format!("codes.max_sends_per_hour reached; next send after {}", crate::audit::rfc3339(retry_at));
             log::warn!("{peer}: user `{user}`: {reason}");
             audit(now, "limited", &reason);
-            conn.fail(
-                b"HY000",
-                1008,
-                "too many two-factor codes sent for this user; try again later",
-            )
-            .await;
+            conn.fail(b"HY000", 1008, "too many two-factor codes sent for this user; try again later").await;
             None
         }
         CodeIssue::Undeliverable { reason } => {
@@ -748,8 +588,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let st = state.clone();
     let name = l.user.clone();
-    let Some(checked) = blocking(move || st.auth.check_second_factor(&name, code.expose())).await
-    else {
+    let Some(checked) = blocking(move || st.auth.check_second_factor(&name, code.expose())).await else {
         return conn.store_unavailable().await;
     };
     let now = state.auth.now();
@@ -771,18 +610,8 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     };
     match checked.verdict {
         Verdict::Accepted => {
-            let reason = checked
-                .backup_left
-                .map(|n| format!("{n} backup codes left"));
-            state.audit.record_why(
-                now,
-                &l.user,
-                &peer,
-                "second_factor",
-                "ok",
-                method,
-                reason.as_deref(),
-            );
+            let reason = checked.backup_left.map(|n| format!("{n} backup codes left"));
+            state.audit.record_why(now, &l.user, &peer, "second_factor", "ok", method, reason.as_deref());
             if let Some(d) = checked.drift_learned {
                 log::info!("{peer}: user `{}`: TOTP drift learned: {d} steps", l.user);
                 state.audit.record_why(
@@ -801,10 +630,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
             ready(conn, l)
         }
         Verdict::Rejected { failures } => {
-            log::info!(
-                "{peer}: user `{}`: two-factor code rejected ({failures} in a row)",
-                l.user
-            );
+            log::info!("{peer}: user `{}`: two-factor code rejected ({failures} in a row)", l.user);
             state.audit.record_why(
                 now,
                 &l.user,
@@ -820,13 +646,8 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Verdict::Locked { just_now } => {
             if just_now {
-                log::warn!(
-                    "{peer}: user `{}` locked after too many rejected codes",
-                    l.user
-                );
-                state
-                    .audit
-                    .record(now, &l.user, &peer, "second_factor", "rejected", method);
+                log::warn!("{peer}: user `{}` locked after too many rejected codes", l.user);
+                state.audit.record(now, &l.user, &peer, "second_factor", "rejected", method);
                 state.audit.record_why(
                     now,
                     &l.user,
@@ -838,9 +659,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                 );
                 count_address(conn);
             } else {
-                state
-                    .audit
-                    .record(now, &l.user, &peer, "second_factor", "locked", method);
+                state.audit.record(now, &l.user, &peer, "second_factor", "locked", method);
             }
             conn.fail(b"28000", 1003, LOCKED).await
         }
@@ -850,13 +669,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
 /// Logged in. The SQL worker waits for the first request that needs it.
 fn ready<S>(conn: &Conn<S>, l: LoggedIn) -> Phase {
     log::info!("{}: user `{}` logged in", conn.peer, l.user);
-    Phase::Ready(
-        l,
-        Sql {
-            worker: None,
-            autocommit: true,
-        },
-    )
+    Phase::Ready(l, Sql { worker: None, autocommit: true })
 }
 
 /// Runs one SQL request of a ready session, starting its worker first if it needs one.
@@ -874,9 +687,7 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
                 sql.autocommit = on;
                 return conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await;
             }
-            Request::EndTransaction { .. }
-            | Request::CloseCursor
-            | Request::CloseStatement { .. } => {
+            Request::EndTransaction { .. } | Request::CloseCursor | Request::CloseStatement { .. } => {
                 return conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await;
             }
             _ => {}
@@ -891,9 +702,7 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
                 // of file descriptors, say).
                 log::error!("cannot open the SQL database: {e}");
                 let e = ErrorInfo::new(b"HY000", 0, "the server cannot open its database");
-                return conn
-                    .reply(ServerMessage::Error(e), Phase::Ready(l, sql))
-                    .await;
+                return conn.reply(ServerMessage::Error(e), Phase::Ready(l, sql)).await;
             }
         }
     }
@@ -903,19 +712,12 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
     match worker.call(req).await {
         Some(bytes) if conn.send_bytes(&bytes).await => Phase::Ready(l, sql),
         Some(_) => Phase::Closed,
-        None => {
-            conn.fail(b"HY000", 0, "the SQL session ended unexpectedly")
-                .await
-        }
+        None => conn.fail(b"HY000", 0, "the SQL session ended unexpectedly").await,
     }
 }
 
 /// Starts a session's SQL worker and registers its interrupt handle for Cancel.
-async fn start_worker(
-    state: &Arc<State>,
-    l: &LoggedIn,
-    autocommit: bool,
-) -> Result<SqlWorker, String> {
+async fn start_worker(state: &Arc<State>, l: &LoggedIn, autocommit: bool) -> Result<SqlWorker, String> {
     let path = state.config.path(&state.config.sql.database);
     let fetch = state.config.sql.fetch_rows;
     let worker = tokio::task::spawn_blocking(move || SqlWorker::spawn(&path, fetch, autocommit))
@@ -945,10 +747,7 @@ async fn cancel<S: AsyncRead + AsyncWrite + Unpin>(
             h.interrupt();
         }
         // A session that has not run SQL yet has no worker, so nothing to interrupt.
-        Some(None) => log::info!(
-            "{}: cancel request for session {session_id:x}, which has run no SQL",
-            conn.peer
-        ),
+        Some(None) => log::info!("{}: cancel request for session {session_id:x}, which has run no SQL", conn.peer),
         None => log::info!("{}: cancel request for no matching session", conn.peer),
     }
     conn.send(ServerMessage::Ok).await;

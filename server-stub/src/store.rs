@@ -261,12 +261,7 @@ pub trait UserStore: Send + Sync + 'static {
 
     fn set_method(&self, name: &str, method: Method) -> Result<(), StoreError>;
     /// Sets (or with `None` removes) the phone number and carrier.
-    fn set_phone(
-        &self,
-        name: &str,
-        phone: Option<&str>,
-        carrier: Option<&str>,
-    ) -> Result<(), StoreError>;
+    fn set_phone(&self, name: &str, phone: Option<&str>, carrier: Option<&str>) -> Result<(), StoreError>;
     fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), StoreError>;
 
     /// Stores a new one-time code unless one is still pending or the send limit is reached.
@@ -293,12 +288,7 @@ pub trait UserStore: Send + Sync + 'static {
     fn remove_carrier(&self, name: &str) -> Result<(), StoreError>;
 
     /// Writes a whole user (export/import); `replace` overwrites an existing one.
-    fn import_user(
-        &self,
-        user: &UserRecord,
-        backup_hashes: &[Vec<u8>],
-        replace: bool,
-    ) -> Result<(), StoreError>;
+    fn import_user(&self, user: &UserRecord, backup_hashes: &[Vec<u8>], replace: bool) -> Result<(), StoreError>;
 }
 
 const SCHEMA: &str = "
@@ -369,9 +359,7 @@ impl SqliteUserStore {
         conn.execute_batch(SCHEMA)?;
         let mut conn = conn;
         Self::migrate(&mut conn)?;
-        Ok(SqliteUserStore {
-            conn: Mutex::new(conn),
-        })
+        Ok(SqliteUserStore { conn: Mutex::new(conn) })
     }
 
     fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -387,33 +375,19 @@ impl SqliteUserStore {
             }
         }
         // The carrier list is seeded once; after that it is the admin's to edit.
-        let seeded: Option<String> = tx
-            .query_row(
-                "SELECT value FROM settings WHERE key = 'carriers_seeded'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let seeded: Option<String> =
+            tx.query_row("SELECT value FROM settings WHERE key = 'carriers_seeded'", [], |r| r.get(0)).optional()?;
         if seeded.is_none() {
             for (name, gateway) in DEFAULT_CARRIERS {
-                tx.execute(
-                    "INSERT OR IGNORE INTO carriers (name, gateway) VALUES (?1, ?2)",
-                    params![name, gateway],
-                )?;
+                tx.execute("INSERT OR IGNORE INTO carriers (name, gateway) VALUES (?1, ?2)", params![name, gateway])?;
             }
-            tx.execute(
-                "INSERT INTO settings (key, value) VALUES ('carriers_seeded', '1')",
-                [],
-            )?;
+            tx.execute("INSERT INTO settings (key, value) VALUES ('carriers_seeded', '1')", [])?;
         }
         tx.commit()?;
         Ok(())
     }
 
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         // A panic while holding the lock leaves the connection itself intact.
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard)
@@ -427,12 +401,7 @@ impl SqliteUserStore {
         }
     }
 
-    fn update_user(
-        &self,
-        name: &str,
-        sql: &str,
-        p: &[&dyn rusqlite::ToSql],
-    ) -> Result<(), StoreError> {
+    fn update_user(&self, name: &str, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<(), StoreError> {
         self.with(|c| {
             let n = c.execute(sql, p)?;
             Self::changed_or_missing(name, n)
@@ -453,11 +422,9 @@ impl SqliteUserStore {
             // processes) are counted one after another.
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let row: Option<(u32, Option<i64>)> = tx
-                .query_row(
-                    &format!("SELECT {count_col}, {lock_col} FROM users WHERE name = ?1"),
-                    [name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .query_row(&format!("SELECT {count_col}, {lock_col} FROM users WHERE name = ?1"), [name], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()?;
             let Some((failed, locked_until)) = row else {
                 return Err(StoreError::NoSuchUser(name.to_owned()));
@@ -466,11 +433,7 @@ impl SqliteUserStore {
                 return Ok(FailureOutcome::AlreadyLocked);
             }
             // A lock that has run out starts a fresh count.
-            let failed = if locked_until.is_some() {
-                1
-            } else {
-                failed.saturating_add(1)
-            };
+            let failed = if locked_until.is_some() { 1 } else { failed.saturating_add(1) };
             let outcome = if failed >= max {
                 let until = now.saturating_add(lockout_secs);
                 tx.execute(
@@ -480,9 +443,7 @@ impl SqliteUserStore {
                 FailureOutcome::LockedNow { until }
             } else {
                 tx.execute(
-                    &format!(
-                        "UPDATE users SET {count_col} = ?1, {lock_col} = NULL WHERE name = ?2"
-                    ),
+                    &format!("UPDATE users SET {count_col} = ?1, {lock_col} = NULL WHERE name = ?2"),
                     params![failed, name],
                 )?;
                 FailureOutcome::Counted(failed)
@@ -493,8 +454,7 @@ impl SqliteUserStore {
     }
 }
 
-const SELECT_USER: &str =
-    "SELECT name, password_hash, two_factor, method, totp_secret, totp_algorithm, totp_digits,
+const SELECT_USER: &str = "SELECT name, password_hash, two_factor, method, totp_secret, totp_algorithm, totp_digits,
     last_totp_step, failed_second_factor, locked_until, failed_first_factor, password_locked_until,
     phone, carrier, email, totp_drift, drift_candidate, drift_streak,
     (SELECT COUNT(*) FROM backup_codes b WHERE b.name = users.name) FROM users";
@@ -504,9 +464,7 @@ fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     let totp = match secret {
         Some(sealed_secret) => Some(TotpEnrolment {
             sealed_secret,
-            algorithm: r
-                .get::<_, Option<String>>(5)?
-                .unwrap_or_else(|| "SHA1".into()),
+            algorithm: r.get::<_, Option<String>>(5)?.unwrap_or_else(|| "SHA1".into()),
             digits: r.get::<_, Option<u32>>(6)?.unwrap_or(6),
         }),
         None => None,
@@ -535,14 +493,9 @@ fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
 impl UserStore for SqliteUserStore {
     fn create_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
         self.with(|c| {
-            match c.execute(
-                "INSERT INTO users (name, password_hash) VALUES (?1, ?2)",
-                params![name, password_hash],
-            ) {
+            match c.execute("INSERT INTO users (name, password_hash) VALUES (?1, ?2)", params![name, password_hash]) {
                 Ok(_) => Ok(()),
-                Err(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
+                Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                     Err(StoreError::AlreadyExists(name.to_owned()))
                 }
                 Err(e) => Err(e.into()),
@@ -551,14 +504,7 @@ impl UserStore for SqliteUserStore {
     }
 
     fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.with(|c| {
-            Ok(c.query_row(
-                &format!("{SELECT_USER} WHERE name = ?1"),
-                [name],
-                row_to_user,
-            )
-            .optional()?)
-        })
+        self.with(|c| Ok(c.query_row(&format!("{SELECT_USER} WHERE name = ?1"), [name], row_to_user).optional()?))
     }
 
     fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -582,19 +528,11 @@ impl UserStore for SqliteUserStore {
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
-        self.update_user(
-            name,
-            "UPDATE users SET password_hash = ?1 WHERE name = ?2",
-            &[&password_hash, &name],
-        )
+        self.update_user(name, "UPDATE users SET password_hash = ?1 WHERE name = ?2", &[&password_hash, &name])
     }
 
     fn set_two_factor_required(&self, name: &str, on: bool) -> Result<(), StoreError> {
-        self.update_user(
-            name,
-            "UPDATE users SET two_factor = ?1 WHERE name = ?2",
-            &[&on, &name],
-        )
+        self.update_user(name, "UPDATE users SET two_factor = ?1 WHERE name = ?2", &[&on, &name])
     }
 
     fn set_totp(&self, name: &str, e: &TotpEnrolment) -> Result<(), StoreError> {
@@ -631,21 +569,8 @@ impl UserStore for SqliteUserStore {
         })
     }
 
-    fn record_failure(
-        &self,
-        name: &str,
-        now: i64,
-        max: u32,
-        lockout_secs: i64,
-    ) -> Result<FailureOutcome, StoreError> {
-        self.count_failure(
-            name,
-            now,
-            max,
-            lockout_secs,
-            "failed_second_factor",
-            "locked_until",
-        )
+    fn record_failure(&self, name: &str, now: i64, max: u32, lockout_secs: i64) -> Result<FailureOutcome, StoreError> {
+        self.count_failure(name, now, max, lockout_secs, "failed_second_factor", "locked_until")
     }
 
     fn record_password_failure(
@@ -655,14 +580,7 @@ impl UserStore for SqliteUserStore {
         max: u32,
         lockout_secs: i64,
     ) -> Result<FailureOutcome, StoreError> {
-        self.count_failure(
-            name,
-            now,
-            max,
-            lockout_secs,
-            "failed_first_factor",
-            "password_locked_until",
-        )
+        self.count_failure(name, now, max, lockout_secs, "failed_first_factor", "password_locked_until")
     }
 
     fn reset_failures(&self, name: &str) -> Result<(), StoreError> {
@@ -680,13 +598,8 @@ impl UserStore for SqliteUserStore {
 
     fn two_factor_setting(&self) -> Result<Option<bool>, StoreError> {
         self.with(|c| {
-            let v: Option<String> = c
-                .query_row(
-                    "SELECT value FROM settings WHERE key = 'two_factor'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
+            let v: Option<String> =
+                c.query_row("SELECT value FROM settings WHERE key = 'two_factor'", [], |r| r.get(0)).optional()?;
             Ok(v.map(|v| v == "on"))
         })
     }
@@ -703,32 +616,15 @@ impl UserStore for SqliteUserStore {
     }
 
     fn set_method(&self, name: &str, method: Method) -> Result<(), StoreError> {
-        self.update_user(
-            name,
-            "UPDATE users SET method = ?1 WHERE name = ?2",
-            &[&method.as_str(), &name],
-        )
+        self.update_user(name, "UPDATE users SET method = ?1 WHERE name = ?2", &[&method.as_str(), &name])
     }
 
-    fn set_phone(
-        &self,
-        name: &str,
-        phone: Option<&str>,
-        carrier: Option<&str>,
-    ) -> Result<(), StoreError> {
-        self.update_user(
-            name,
-            "UPDATE users SET phone = ?1, carrier = ?2 WHERE name = ?3",
-            &[&phone, &carrier, &name],
-        )
+    fn set_phone(&self, name: &str, phone: Option<&str>, carrier: Option<&str>) -> Result<(), StoreError> {
+        self.update_user(name, "UPDATE users SET phone = ?1, carrier = ?2 WHERE name = ?3", &[&phone, &carrier, &name])
     }
 
     fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), StoreError> {
-        self.update_user(
-            name,
-            "UPDATE users SET email = ?1 WHERE name = ?2",
-            &[&email, &name],
-        )
+        self.update_user(name, "UPDATE users SET email = ?1 WHERE name = ?2", &[&email, &name])
     }
 
     fn issue_code(&self, name: &str, q: &CodeRequest<'_>) -> Result<IssueOutcome, StoreError> {
@@ -742,28 +638,18 @@ impl UserStore for SqliteUserStore {
                 )
                 .optional()?;
             if let Some((method, destination, expires_at, tries_left)) = pending {
-                if method == q.method.as_str()
-                    && destination == q.destination
-                    && expires_at > q.now
-                    && tries_left > 0
-                {
+                if method == q.method.as_str() && destination == q.destination && expires_at > q.now && tries_left > 0 {
                     return Ok(IssueOutcome::StillPending { expires_at });
                 }
             }
             let hour_ago = q.now - 3600;
-            tx.execute(
-                "DELETE FROM code_sends WHERE name = ?1 AND at <= ?2",
-                params![name, hour_ago],
-            )?;
-            let (sent, oldest): (u32, Option<i64>) = tx.query_row(
-                "SELECT COUNT(*), MIN(at) FROM code_sends WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
+            tx.execute("DELETE FROM code_sends WHERE name = ?1 AND at <= ?2", params![name, hour_ago])?;
+            let (sent, oldest): (u32, Option<i64>) =
+                tx.query_row("SELECT COUNT(*), MIN(at) FROM code_sends WHERE name = ?1", [name], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             if sent >= q.max_sends_per_hour {
-                return Ok(IssueOutcome::Limited {
-                    retry_at: oldest.unwrap_or(q.now) + 3600,
-                });
+                return Ok(IssueOutcome::Limited { retry_at: oldest.unwrap_or(q.now) + 3600 });
             }
             tx.execute(
                 "INSERT INTO pending_codes (name, code_hash, method, destination, issued_at, expires_at, tries_left)
@@ -773,10 +659,7 @@ impl UserStore for SqliteUserStore {
                  expires_at = excluded.expires_at, tries_left = excluded.tries_left",
                 params![name, q.code_hash, q.method.as_str(), q.destination, q.now, q.expires_at, q.max_tries],
             )?;
-            tx.execute(
-                "INSERT INTO code_sends (name, at) VALUES (?1, ?2)",
-                params![name, q.now],
-            )?;
+            tx.execute("INSERT INTO code_sends (name, at) VALUES (?1, ?2)", params![name, q.now])?;
             tx.commit()?;
             Ok(IssueOutcome::Issued)
         })
@@ -807,11 +690,9 @@ impl UserStore for SqliteUserStore {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let row: Option<(Vec<u8>, i64, u32)> = tx
-                .query_row(
-                    "SELECT code_hash, expires_at, tries_left FROM pending_codes WHERE name = ?1",
-                    [name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+                .query_row("SELECT code_hash, expires_at, tries_left FROM pending_codes WHERE name = ?1", [name], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?;
             let Some((stored, expires_at, tries_left)) = row else {
                 return Ok(false);
@@ -839,10 +720,7 @@ impl UserStore for SqliteUserStore {
                 "UPDATE pending_codes SET tries_left = tries_left - 1 WHERE name = ?1 AND tries_left > 0",
                 [name],
             )?;
-            tx.execute(
-                "DELETE FROM pending_codes WHERE name = ?1 AND tries_left <= 0",
-                [name],
-            )?;
+            tx.execute("DELETE FROM pending_codes WHERE name = ?1 AND tries_left <= 0", [name])?;
             tx.commit()?;
             Ok(())
         })
@@ -871,19 +749,14 @@ impl UserStore for SqliteUserStore {
     fn set_backup_codes(&self, name: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists: bool = tx
-                .query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(()))
-                .optional()?
-                .is_some();
+            let exists: bool =
+                tx.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
             if !exists {
                 return Err(StoreError::NoSuchUser(name.to_owned()));
             }
             tx.execute("DELETE FROM backup_codes WHERE name = ?1", [name])?;
             for h in hashes {
-                tx.execute(
-                    "INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)",
-                    params![name, h],
-                )?;
+                tx.execute("INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)", params![name, h])?;
             }
             tx.commit()?;
             Ok(())
@@ -892,18 +765,15 @@ impl UserStore for SqliteUserStore {
 
     fn use_backup_code(&self, name: &str, code_hash: &[u8]) -> Result<bool, StoreError> {
         self.with(|c| {
-            let n = c.execute(
-                "DELETE FROM backup_codes WHERE name = ?1 AND code_hash = ?2",
-                params![name, code_hash],
-            )?;
+            let n =
+                c.execute("DELETE FROM backup_codes WHERE name = ?1 AND code_hash = ?2", params![name, code_hash])?;
             Ok(n == 1)
         })
     }
 
     fn backup_code_hashes(&self, name: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         self.with(|c| {
-            let mut stmt =
-                c.prepare("SELECT code_hash FROM backup_codes WHERE name = ?1 ORDER BY code_hash")?;
+            let mut stmt = c.prepare("SELECT code_hash FROM backup_codes WHERE name = ?1 ORDER BY code_hash")?;
             let rows = stmt.query_map([name], |r| r.get::<_, Vec<u8>>(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -912,28 +782,16 @@ impl UserStore for SqliteUserStore {
     fn carriers(&self) -> Result<Vec<Carrier>, StoreError> {
         self.with(|c| {
             let mut stmt = c.prepare("SELECT name, gateway FROM carriers ORDER BY name")?;
-            let rows = stmt.query_map([], |r| {
-                Ok(Carrier {
-                    name: r.get(0)?,
-                    gateway: r.get(1)?,
-                })
-            })?;
+            let rows = stmt.query_map([], |r| Ok(Carrier { name: r.get(0)?, gateway: r.get(1)? }))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
     fn carrier(&self, name: &str) -> Result<Option<Carrier>, StoreError> {
         self.with(|c| {
-            Ok(c.query_row(
-                "SELECT name, gateway FROM carriers WHERE name = ?1 COLLATE NOCASE",
-                [name],
-                |r| {
-                    Ok(Carrier {
-                        name: r.get(0)?,
-                        gateway: r.get(1)?,
-                    })
-                },
-            )
+            Ok(c.query_row("SELECT name, gateway FROM carriers WHERE name = ?1 COLLATE NOCASE", [name], |r| {
+                Ok(Carrier { name: r.get(0)?, gateway: r.get(1)? })
+            })
             .optional()?)
         })
     }
@@ -946,9 +804,7 @@ impl UserStore for SqliteUserStore {
                     params![carrier.name, carrier.gateway],
                 ) {
                     Ok(_) => Ok(()),
-                    Err(rusqlite::Error::SqliteFailure(e, _))
-                        if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-                    {
+                    Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                         Err(StoreError::AlreadyExists(carrier.name.clone()))
                     }
                     Err(e) => Err(e.into()),
@@ -959,10 +815,7 @@ impl UserStore for SqliteUserStore {
                     params![carrier.gateway, carrier.name],
                 )?;
                 if n == 0 {
-                    Err(StoreError::Backend(format!(
-                        "no carrier `{}`",
-                        carrier.name
-                    )))
+                    Err(StoreError::Backend(format!("no carrier `{}`", carrier.name)))
                 } else {
                     Ok(())
                 }
@@ -981,18 +834,11 @@ impl UserStore for SqliteUserStore {
         })
     }
 
-    fn import_user(
-        &self,
-        u: &UserRecord,
-        backup_hashes: &[Vec<u8>],
-        replace: bool,
-    ) -> Result<(), StoreError> {
+    fn import_user(&self, u: &UserRecord, backup_hashes: &[Vec<u8>], replace: bool) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists = tx
-                .query_row("SELECT 1 FROM users WHERE name = ?1", [&u.name], |_| Ok(()))
-                .optional()?
-                .is_some();
+            let exists =
+                tx.query_row("SELECT 1 FROM users WHERE name = ?1", [&u.name], |_| Ok(())).optional()?.is_some();
             if exists && !replace {
                 return Err(StoreError::AlreadyExists(u.name.clone()));
             }
@@ -1023,10 +869,7 @@ impl UserStore for SqliteUserStore {
                 ],
             )?;
             for h in backup_hashes {
-                tx.execute(
-                    "INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)",
-                    params![u.name, h],
-                )?;
+                tx.execute("INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)", params![u.name, h])?;
             }
             tx.commit()?;
             Ok(())
@@ -1050,20 +893,14 @@ mod tests {
         let u = s.user("alice").unwrap().unwrap();
         assert!(u.two_factor_required);
         assert_eq!(u.status(0), "Unenrolled");
-        assert!(matches!(
-            s.create_user("alice", "x"),
-            Err(StoreError::AlreadyExists(_))
-        ));
+        assert!(matches!(s.create_user("alice", "x"), Err(StoreError::AlreadyExists(_))));
     }
 
     #[test]
     fn a_step_is_accepted_once_and_earlier_steps_never() {
         let s = store_with("alice");
         assert!(s.accept_totp_step("alice", 100).unwrap());
-        assert!(
-            !s.accept_totp_step("alice", 100).unwrap(),
-            "replay within the step"
-        );
+        assert!(!s.accept_totp_step("alice", 100).unwrap(), "replay within the step");
         assert!(!s.accept_totp_step("alice", 99).unwrap(), "an earlier step");
         assert!(s.accept_totp_step("alice", 101).unwrap());
     }
@@ -1072,28 +909,15 @@ mod tests {
     fn the_account_locks_at_the_limit_and_does_not_count_while_locked() {
         let s = store_with("alice");
         for n in 1..5 {
-            assert_eq!(
-                s.record_failure("alice", 1000, 5, 900).unwrap(),
-                FailureOutcome::Counted(n)
-            );
+            assert_eq!(s.record_failure("alice", 1000, 5, 900).unwrap(), FailureOutcome::Counted(n));
         }
-        assert_eq!(
-            s.record_failure("alice", 1000, 5, 900).unwrap(),
-            FailureOutcome::LockedNow { until: 1900 }
-        );
-        assert_eq!(
-            s.record_failure("alice", 1001, 5, 900).unwrap(),
-            FailureOutcome::AlreadyLocked
-        );
+        assert_eq!(s.record_failure("alice", 1000, 5, 900).unwrap(), FailureOutcome::LockedNow { until: 1900 });
+        assert_eq!(s.record_failure("alice", 1001, 5, 900).unwrap(), FailureOutcome::AlreadyLocked);
         let u = s.user("alice").unwrap().unwrap();
         assert_eq!(u.failed_second_factor, 5);
         assert!(u.is_locked(1899));
         assert!(!u.is_locked(1900), "auto-unlock when the period passes");
-        assert_eq!(
-            s.record_failure("alice", 1900, 5, 900).unwrap(),
-            FailureOutcome::Counted(1),
-            "fresh count"
-        );
+        assert_eq!(s.record_failure("alice", 1900, 5, 900).unwrap(), FailureOutcome::Counted(1), "fresh count");
     }
 
     #[test]

@@ -40,10 +40,7 @@ impl AddressThrottle {
 
     /// The time the block on `ip` ends, if it is blocked now.
     pub fn blocked_until(&self, ip: IpAddr, now: i64) -> Option<i64> {
-        self.lock()
-            .get(&ip)
-            .and_then(|e| e.blocked_until)
-            .filter(|t| *t > now)
+        self.lock().get(&ip).and_then(|e| e.blocked_until).filter(|t| *t > now)
     }
 
     /// Counts a failed login: the failures in the current window, and whether this one
@@ -52,33 +49,19 @@ impl AddressThrottle {
         let mut map = self.lock();
         if map.len() >= MAX_ENTRIES && !map.contains_key(&ip) {
             let window = self.window_secs;
-            map.retain(|_, e| {
-                e.blocked_until.is_some_and(|t| t > now) || e.window_start + window > now
-            });
+            map.retain(|_, e| e.blocked_until.is_some_and(|t| t > now) || e.window_start + window > now);
             if map.len() >= MAX_ENTRIES {
-                if let Some(oldest) = map
-                    .iter()
-                    .min_by_key(|(_, e)| e.window_start)
-                    .map(|(k, _)| *k)
-                {
+                if let Some(oldest) = map.iter().min_by_key(|(_, e)| e.window_start).map(|(k, _)| *k) {
                     map.remove(&oldest);
                 }
             }
         }
-        let e = map.entry(ip).or_insert(Entry {
-            window_start: now,
-            failures: 0,
-            blocked_until: None,
-        });
+        let e = map.entry(ip).or_insert(Entry { window_start: now, failures: 0, blocked_until: None });
         if e.blocked_until.is_some_and(|t| t > now) {
             return (e.failures, false);
         }
         if e.window_start + self.window_secs <= now || e.blocked_until.is_some() {
-            *e = Entry {
-                window_start: now,
-                failures: 0,
-                blocked_until: None,
-            };
+            *e = Entry { window_start: now, failures: 0, blocked_until: None };
         }
         e.failures += 1;
         if e.failures >= self.max_failures {
@@ -104,17 +87,9 @@ mod tests {
         assert_eq!(t.blocked_until(a, 101), None);
         assert_eq!(t.failure(a, 102), (3, true));
         assert_eq!(t.blocked_until(a, 103), Some(702));
-        assert_eq!(
-            t.blocked_until(b, 103),
-            None,
-            "other addresses are not affected"
-        );
+        assert_eq!(t.blocked_until(b, 103), None, "other addresses are not affected");
         assert_eq!(t.blocked_until(a, 702), None);
-        assert_eq!(
-            t.failure(a, 702),
-            (1, false),
-            "a fresh count after the block"
-        );
+        assert_eq!(t.failure(a, 702), (1, false), "a fresh count after the block");
     }
 
     #[test]

@@ -8,10 +8,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path} holds no {what}")]
     Empty { path: String, what: &'static str },
     #[error("TLS setup: {0}")]
@@ -23,35 +20,21 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let read = |source| TlsError::Read {
-        path: path.display().to_string(),
-        source,
-    };
+    let read = |source| TlsError::Read { path: path.display().to_string(), source };
     let pem = std::fs::read(path).map_err(read)?;
-    let certs = rustls_pemfile::certs(&mut pem.as_slice())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(read)?;
+    let certs = rustls_pemfile::certs(&mut pem.as_slice()).collect::<Result<Vec<_>, _>>().map_err(read)?;
     if certs.is_empty() {
-        return Err(TlsError::Empty {
-            path: path.display().to_string(),
-            what: "certificate",
-        });
+        return Err(TlsError::Empty { path: path.display().to_string(), what: "certificate" });
     }
     Ok(certs)
 }
 
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let read = |source| TlsError::Read {
-        path: path.display().to_string(),
-        source,
-    };
+    let read = |source| TlsError::Read { path: path.display().to_string(), source };
     let pem = std::fs::read(path).map_err(read)?;
     rustls_pemfile::private_key(&mut pem.as_slice())
         .map_err(read)?
-        .ok_or_else(|| TlsError::Empty {
-            path: path.display().to_string(),
-            what: "private key",
-        })
+        .ok_or_else(|| TlsError::Empty { path: path.display().to_string(), what: "private key" })
 }
 
 pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {

@@ -124,11 +124,8 @@ pub fn to_base32(secret: &[u8]) -> String {
 }
 
 pub fn from_base32(text: &str) -> Option<Vec<u8>> {
-    let clean: String = text
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '=')
-        .collect::<String>()
-        .to_ascii_uppercase();
+    let clean: String =
+        text.chars().filter(|c| !c.is_whitespace() && *c != '=').collect::<String>().to_ascii_uppercase();
     data_encoding::BASE32_NOPAD.decode(clean.as_bytes()).ok()
 }
 
@@ -159,10 +156,7 @@ pub struct ParsedUri {
 /// Parses the Key Uri Format (`otpauth://totp/LABEL?secret=...&algorithm=...&digits=...
 /// &period=...`); defaults SHA1, 6 digits, 30 s. HOTP URIs are refused.
 pub fn parse_otpauth_uri(uri: &str) -> Result<ParsedUri, String> {
-    let rest = uri
-        .trim()
-        .strip_prefix("otpauth://")
-        .ok_or("not an otpauth:// URI")?;
+    let rest = uri.trim().strip_prefix("otpauth://").ok_or("not an otpauth:// URI")?;
     let (kind, rest) = rest.split_once('/').ok_or("no type in the URI")?;
     if !kind.eq_ignore_ascii_case("totp") {
         return Err(format!("`{kind}` URIs are not supported, only totp"));
@@ -234,11 +228,7 @@ mod tests {
     const SEED64: &[u8] = b"1234567890123456789012345678901234567890123456789012345678901234";
 
     fn p(algorithm: Algorithm) -> TotpParams {
-        TotpParams {
-            algorithm,
-            digits: 8,
-            period_secs: 30,
-        }
+        TotpParams { algorithm, digits: 8, period_secs: 30 }
     }
 
     #[test]
@@ -252,41 +242,21 @@ mod tests {
             (20000000000, "65353130", "77737706", "47863826"),
         ];
         for &(t, sha1, sha256, sha512) in table {
-            assert_eq!(
-                p(Algorithm::Sha1).code_at_time(SEED20, t),
-                sha1,
-                "SHA1 at {t}"
-            );
-            assert_eq!(
-                p(Algorithm::Sha256).code_at_time(SEED32, t),
-                sha256,
-                "SHA256 at {t}"
-            );
-            assert_eq!(
-                p(Algorithm::Sha512).code_at_time(SEED64, t),
-                sha512,
-                "SHA512 at {t}"
-            );
+            assert_eq!(p(Algorithm::Sha1).code_at_time(SEED20, t), sha1, "SHA1 at {t}");
+            assert_eq!(p(Algorithm::Sha256).code_at_time(SEED32, t), sha256, "SHA256 at {t}");
+            assert_eq!(p(Algorithm::Sha512).code_at_time(SEED64, t), sha512, "SHA512 at {t}");
         }
     }
 
     #[test]
     fn six_digit_codes_are_the_low_digits() {
-        let six = TotpParams {
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period_secs: 30,
-        };
+        let six = TotpParams { algorithm: Algorithm::Sha1, digits: 6, period_secs: 30 };
         assert_eq!(six.code_at_time(SEED20, 59), "287082");
     }
 
     #[test]
     fn the_skew_window_accepts_exactly_minus_w_to_plus_w() {
-        let params = TotpParams {
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period_secs: 30,
-        };
+        let params = TotpParams { algorithm: Algorithm::Sha1, digits: 6, period_secs: 30 };
         let now = 1_700_000_000;
         let current = params.step_at(now);
         for w in [0u32, 1, 2] {
@@ -306,11 +276,7 @@ mod tests {
 
     #[test]
     fn malformed_codes_never_match() {
-        let params = TotpParams {
-            algorithm: Algorithm::Sha1,
-            digits: 6,
-            period_secs: 30,
-        };
+        let params = TotpParams { algorithm: Algorithm::Sha1, digits: 6, period_secs: 30 };
         for code in ["", "12345", "1234567", "abcdef", " 287082"] {
             assert_eq!(params.matching_step(SEED20, code, 59, 1), None);
         }
@@ -325,12 +291,8 @@ mod tests {
         assert_eq!(parsed.algorithm, Algorithm::Sha256);
         assert_eq!((parsed.digits, parsed.period_secs), (8, 30));
         assert_eq!(parsed.label, "Two Factor:demo");
-        let d =
-            parse_otpauth_uri("otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap();
-        assert_eq!(
-            (d.algorithm, d.digits, d.period_secs),
-            (Algorithm::Sha1, 6, 30)
-        );
+        let d = parse_otpauth_uri("otpauth://totp/x?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ").unwrap();
+        assert_eq!((d.algorithm, d.digits, d.period_secs), (Algorithm::Sha1, 6, 30));
         assert!(parse_otpauth_uri("otpauth://hotp/x?secret=GEZDGNBVGY3TQOJQ").is_err());
         assert!(parse_otpauth_uri("https://x").is_err());
         assert!(parse_otpauth_uri("otpauth://totp/x?secret=!!").is_err());
@@ -344,13 +306,7 @@ mod tests {
         let b32 = to_base32(&secret);
         assert_eq!(from_base32(&b32.to_lowercase()).unwrap(), secret);
         let uri = otpauth_uri("Two Factor", "demo", &secret, &p(Algorithm::Sha256));
-        assert!(
-            uri.starts_with("otpauth://totp/Two%20Factor:demo?secret="),
-            "{uri}"
-        );
-        assert!(
-            uri.ends_with("&issuer=Two%20Factor&algorithm=SHA256&digits=8&period=30"),
-            "{uri}"
-        );
+        assert!(uri.starts_with("otpauth://totp/Two%20Factor:demo?secret="), "{uri}");
+        assert!(uri.ends_with("&issuer=Two%20Factor&algorithm=SHA256&digits=8&period=30"), "{uri}");
     }
 }

@@ -69,9 +69,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn unhex(s: &str, what: &str) -> Result<Vec<u8>, String> {
-    data_encoding::HEXLOWER_PERMISSIVE
-        .decode(s.as_bytes())
-        .map_err(|_| format!("{what} is not hex"))
+    data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).map_err(|_| format!("{what} is not hex"))
 }
 
 pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
@@ -80,12 +78,7 @@ pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
     let err = |e: crate::store::StoreError| e.to_string();
     let mut users = Vec::new();
     for u in store.users().map_err(err)? {
-        let backup_code_hashes = store
-            .backup_code_hashes(&u.name)
-            .map_err(err)?
-            .iter()
-            .map(|h| hex(h))
-            .collect();
+        let backup_code_hashes = store.backup_code_hashes(&u.name).map_err(err)?.iter().map(|h| hex(h)).collect();
         users.push(ExportedUser {
             totp: u.totp.as_ref().map(|t| ExportedTotp {
                 sealed_secret: hex(&t.sealed_secret),
@@ -108,10 +101,7 @@ pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
         .carriers()
         .map_err(err)?
         .into_iter()
-        .map(|c| ExportedCarrier {
-            name: c.name,
-            gateway: c.gateway,
-        })
+        .map(|c| ExportedCarrier { name: c.name, gateway: c.gateway })
         .collect();
     let now = SystemClock.now();
     let out = ExportFile {
@@ -131,12 +121,8 @@ pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
         // Password hashes and sealed secrets: the owner's only.
         opts.mode(0o600);
     }
-    let mut f = opts
-        .open(file)
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    f.write_all(text.as_bytes())
-        .and_then(|_| f.write_all(b"\n"))
-        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let mut f = opts.open(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    f.write_all(text.as_bytes()).and_then(|_| f.write_all(b"\n")).map_err(|e| format!("{}: {e}", file.display()))?;
     audit.record_why(
         now,
         "*",
@@ -146,31 +132,17 @@ pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
         None,
         Some(&format!("{} users to {}", out.users.len(), file.display())),
     );
-    println!(
-        "exported {} users to {} (secrets sealed under key id {})",
-        out.users.len(),
-        file.display(),
-        out.key_id
-    );
+    println!("exported {} users to {} (secrets sealed under key id {})", out.users.len(), file.display(), out.key_id);
     Ok(())
 }
 
-pub fn import(
-    dir: &Path,
-    file: &Path,
-    source_key: Option<&Path>,
-    replace: bool,
-) -> Result<(), String> {
+pub fn import(dir: &Path, file: &Path, source_key: Option<&Path>, replace: bool) -> Result<(), String> {
     let (_, store, audit) = crate::cli::open(dir)?;
     let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let data: ExportFile =
-        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let data: ExportFile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
     if data.format != FORMAT || data.version != VERSION {
-        return Err(format!(
-            "{}: not a {FORMAT} version {VERSION} file",
-            file.display()
-        ));
+        return Err(format!("{}: not a {FORMAT} version {VERSION} file", file.display()));
     }
     // Re-encryption: needed iff the file was sealed under another key.
     let source = if data.key_id == key.id() {
@@ -196,12 +168,8 @@ pub fn import(
         Some(src)
     };
     if !replace {
-        let existing: Vec<&str> = data
-            .users
-            .iter()
-            .filter(|u| matches!(store.user(&u.name), Ok(Some(_))))
-            .map(|u| u.name.as_str())
-            .collect();
+        let existing: Vec<&str> =
+            data.users.iter().filter(|u| matches!(store.user(&u.name), Ok(Some(_)))).map(|u| u.name.as_str()).collect();
         if !existing.is_empty() {
             return Err(format!(
                 "these users exist already: {}; nothing imported (use --replace to overwrite them)",
@@ -221,22 +189,15 @@ pub fn import(
                 let sealed = unhex(&t.sealed_secret, "a sealed secret")?;
                 let sealed = match &source {
                     None => {
-                        key.open(&u.name, &sealed)
-                            .map_err(|e| format!("user `{}`: {e}", u.name))?;
+                        key.open(&u.name, &sealed).map_err(|e| format!("user `{}`: {e}", u.name))?;
                         sealed
                     }
                     Some(src) => {
-                        let secret = src
-                            .open(&u.name, &sealed)
-                            .map_err(|e| format!("user `{}`: {e}", u.name))?;
+                        let secret = src.open(&u.name, &sealed).map_err(|e| format!("user `{}`: {e}", u.name))?;
                         key.seal(&u.name, secret.expose())
                     }
                 };
-                Some(TotpEnrolment {
-                    sealed_secret: sealed,
-                    algorithm: t.algorithm.clone(),
-                    digits: t.digits,
-                })
+                Some(TotpEnrolment { sealed_secret: sealed, algorithm: t.algorithm.clone(), digits: t.digits })
             }
             None => None,
         };
@@ -245,10 +206,7 @@ pub fn import(
             dropped_backup += usize::from(!u.backup_code_hashes.is_empty());
             Vec::new()
         } else {
-            u.backup_code_hashes
-                .iter()
-                .map(|h| unhex(h, "a backup code hash"))
-                .collect::<Result<Vec<_>, _>>()?
+            u.backup_code_hashes.iter().map(|h| unhex(h, "a backup code hash")).collect::<Result<Vec<_>, _>>()?
         };
         let mut r = UserRecord::new(&u.name, &u.password_hash);
         r.two_factor_required = u.two_factor_required;
@@ -264,20 +222,12 @@ pub fn import(
     for c in &data.carriers {
         if matches!(store.carrier(&c.name), Ok(None)) {
             store
-                .put_carrier(
-                    &Carrier {
-                        name: c.name.clone(),
-                        gateway: c.gateway.clone(),
-                    },
-                    true,
-                )
+                .put_carrier(&Carrier { name: c.name.clone(), gateway: c.gateway.clone() }, true)
                 .map_err(|e| e.to_string())?;
         }
     }
     for (r, backups) in &records {
-        store
-            .import_user(r, backups, replace)
-            .map_err(|e| e.to_string())?;
+        store.import_user(r, backups, replace).map_err(|e| e.to_string())?;
     }
     audit.record_why(
         SystemClock.now(),
@@ -290,21 +240,13 @@ pub fn import(
             "{} users from {}{}",
             records.len(),
             file.display(),
-            if source.is_some() {
-                ", re-encrypted"
-            } else {
-                ""
-            }
+            if source.is_some() { ", re-encrypted" } else { "" }
         )),
     );
     println!(
         "imported {} users{}",
         records.len(),
-        if source.is_some() {
-            " (TOTP secrets re-encrypted under this server's key)"
-        } else {
-            ""
-        }
+        if source.is_some() { " (TOTP secrets re-encrypted under this server's key)" } else { "" }
     );
     if dropped_backup > 0 {
         println!(

@@ -14,12 +14,7 @@ fn run(args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     let out = child.wait_with_output().unwrap();
     (
@@ -41,38 +36,17 @@ fn a_script_can_set_up_enrol_and_serve() {
     {
         use std::os::unix::fs::PermissionsExt;
         for f in ["secrets.key", "server.key", "ca.key"] {
-            assert_eq!(
-                std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777,
-                0o600,
-                "{f}"
-            );
+            assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
         }
     }
-    assert!(
-        run(
-            &["user", "add", "--data-dir", d, "demo", "--password-stdin"],
-            Some("demo-pw\n")
-        )
-        .0
-    );
+    assert!(run(&["user", "add", "--data-dir", d, "demo", "--password-stdin"], Some("demo-pw\n")).0);
     let (_, list, _) = run(&["user", "list", "--data-dir", d], None);
     assert!(list.contains("Unenrolled"), "{list}");
-    let (ok, secret, _) = run(
-        &["totp", "enrol", "--data-dir", d, "demo", "--secret-only"],
-        None,
-    );
+    let (ok, secret, _) = run(&["totp", "enrol", "--data-dir", d, "demo", "--secret-only"], None);
     assert!(ok);
-    assert_eq!(
-        twofactor_server::totp::from_base32(secret.trim())
-            .unwrap()
-            .len(),
-        20
-    );
+    assert_eq!(twofactor_server::totp::from_base32(secret.trim()).unwrap().len(), 20);
     let (ok, out, _) = run(&["totp", "reset", "--data-dir", d, "demo"], None);
-    assert!(
-        ok && out.contains("otpauth://totp/TwoFactor:demo?secret="),
-        "{out}"
-    );
+    assert!(ok && out.contains("otpauth://totp/TwoFactor:demo?secret="), "{out}");
     let (_, list, _) = run(&["user", "list", "--data-dir", d], None);
     assert!(list.contains("Active"), "{list}");
 
@@ -83,19 +57,13 @@ fn a_script_can_set_up_enrol_and_serve() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
     assert!(line.starts_with("listening on 127.0.0.1:"), "{line}");
     assert!(!line.trim().ends_with(":0"), "{line}");
     #[cfg(unix)]
     {
         let pid = server.id().to_string();
-        assert!(Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success());
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
         assert!(server.wait().unwrap().success(), "graceful exit on SIGTERM");
     }
     #[cfg(not(unix))]

@@ -51,11 +51,7 @@ fn python_with_aiosmtpd() -> Option<&'static str> {
 }
 
 fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts aiosmtpd on a free loopback port, or None (with a message) when neither apt's
@@ -93,11 +89,7 @@ fn start_smtp() -> Option<Smtp> {
                 let _ = BufReader::new(&mut s).read_line(&mut line);
                 let _ = s.write_all(b"QUIT\r\n");
                 if line.starts_with("220") {
-                    return Some(Smtp {
-                        child,
-                        port,
-                        maildir,
-                    });
+                    return Some(Smtp { child, port, maildir });
                 }
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -130,12 +122,7 @@ impl Smtp {
             .into_iter()
             .map(|(_, p)| {
                 let text = std::fs::read_to_string(p).unwrap();
-                let to = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("X-RcptTo: "))
-                    .unwrap_or("")
-                    .trim()
-                    .to_owned();
+                let to = text.lines().find_map(|l| l.strip_prefix("X-RcptTo: ")).unwrap_or("").trim().to_owned();
                 Mail { to, text }
             })
             .collect()
@@ -149,11 +136,7 @@ impl Smtp {
             if m.len() >= n {
                 return m[n - 1].clone();
             }
-            assert!(
-                Instant::now() < deadline,
-                "message {n} not delivered; have {}",
-                m.len()
-            );
+            assert!(Instant::now() < deadline, "message {n} not delivered; have {}", m.len());
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -161,11 +144,7 @@ impl Smtp {
 
 /// The first run of exactly six digits in the message body (after the headers).
 fn code_in(text: &str) -> String {
-    let body = text
-        .split_once("\n\n")
-        .or_else(|| text.split_once("\r\n\r\n"))
-        .map(|(_, b)| b)
-        .unwrap_or(text);
+    let body = text.split_once("\n\n").or_else(|| text.split_once("\r\n\r\n")).map(|(_, b)| b).unwrap_or(text);
     let mut run = String::new();
     for c in body.chars().chain(std::iter::once(' ')) {
         if c.is_ascii_digit() {
@@ -207,8 +186,7 @@ fn add_code_users(dir: &Path) {
     let s = store(dir);
     s.set_email("erin", Some(EMAIL)).unwrap();
     s.set_method("erin", Method::Email).unwrap();
-    s.set_phone("sam", Some(PHONE), Some("AT&T Wireless"))
-        .unwrap();
+    s.set_phone("sam", Some(PHONE), Some("AT&T Wireless")).unwrap();
     s.set_method("sam", Method::Sms).unwrap();
 }
 
@@ -251,10 +229,7 @@ async fn login_error(f: &Fixture, name: &str, password: &str) -> ServerMessage {
 
 async fn assert_sql_works(c: &mut Client) {
     let m = c.exec("SELECT 1", no_params()).await;
-    assert!(
-        matches!(m, ServerMessage::ResultSet { .. }),
-        "SQL after login: {m:?}"
-    );
+    assert!(matches!(m, ServerMessage::ResultSet { .. }), "SQL after login: {m:?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -267,11 +242,7 @@ async fn email_and_sms_users_log_in_with_the_delivered_code_once() {
     // E-mail.
     let (mut c, sf) = first_factor(&f, "erin", "erin-pw").await;
     match sf {
-        SecondFactor::Required {
-            method: SecondFactorMethod::Email,
-            seconds_left,
-            hint,
-        } => {
+        SecondFactor::Required { method: SecondFactorMethod::Email, seconds_left, hint } => {
             assert_eq!(seconds_left, 120);
             assert_eq!(hint, "code sent by e-mail to e***@example.com");
         }
@@ -279,11 +250,7 @@ async fn email_and_sms_users_log_in_with_the_delivered_code_once() {
     }
     let mail = smtp.wait_for(1);
     assert_eq!(mail.to, EMAIL);
-    assert!(
-        mail.text.contains("Subject: Your TwoFactor code"),
-        "{}",
-        mail.text
-    );
+    assert!(mail.text.contains("Subject: Your TwoFactor code"), "{}", mail.text);
     let erin_code = code_in(&mail.text);
     // SQL before the code is refused.
     assert_error(&c.exec("SELECT 1", no_params()).await, "28000", 1004, false);
@@ -293,11 +260,9 @@ async fn email_and_sms_users_log_in_with_the_delivered_code_once() {
     // SMS through the carrier gateway.
     let (mut c, sf) = first_factor(&f, "sam", "sam-pw").await;
     match sf {
-        SecondFactor::Required {
-            method: SecondFactorMethod::Sms,
-            hint,
-            ..
-        } => assert_eq!(hint, "code sent by SMS to +1 ***-***-4567"),
+        SecondFactor::Required { method: SecondFactorMethod::Sms, hint, .. } => {
+            assert_eq!(hint, "code sent by SMS to +1 ***-***-4567")
+        }
         other => panic!("{other:?}"),
     }
     let sms = smtp.wait_for(2);
@@ -322,22 +287,14 @@ async fn email_and_sms_users_log_in_with_the_delivered_code_once() {
     let db = std::fs::read(f.data.join("users.db")).unwrap();
     let wal = std::fs::read(f.data.join("users.db-wal")).unwrap_or_default();
     for hay in [&db, &wal] {
-        assert!(!hay
-            .windows(6)
-            .any(|w| w == erin_fresh.as_bytes() && erin_fresh != "000000"));
+        assert!(!hay.windows(6).any(|w| w == erin_fresh.as_bytes() && erin_fresh != "000000"));
     }
 
     assert!(has_event(&f, "erin", "code_send", "ok", Some("EMAIL")));
     assert!(has_event(&f, "sam", "code_send", "ok", Some("SMS")));
     assert!(has_event(&f, "erin", "second_factor", "ok", Some("EMAIL")));
     assert!(has_event(&f, "sam", "second_factor", "ok", Some("SMS")));
-    assert!(has_event(
-        &f,
-        "sam",
-        "second_factor",
-        "rejected",
-        Some("SMS")
-    ));
+    assert!(has_event(&f, "sam", "second_factor", "rejected", Some("SMS")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -421,28 +378,15 @@ async fn smtp_down_fails_clearly_quickly_and_leaves_no_valid_code() {
     let m = login_error(&f, "erin", "erin-pw").await;
     assert_error(&m, "HY000", 1007, true);
     match &m {
-        ServerMessage::Error(e) => assert!(
-            e.message.contains("could not send the two-factor code"),
-            "{}",
-            e.message
-        ),
+        ServerMessage::Error(e) => assert!(e.message.contains("could not send the two-factor code"), "{}", e.message),
         _ => unreachable!(),
     }
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
-    assert_eq!(
-        store(&f.data).pending_code("erin", f.clock.now()).unwrap(),
-        None
-    );
-    let failed: Vec<_> = audit_lines(&f)
-        .into_iter()
-        .filter(|v| v["event"] == "code_send" && v["outcome"] == "failed")
-        .collect();
+    assert_eq!(store(&f.data).pending_code("erin", f.clock.now()).unwrap(), None);
+    let failed: Vec<_> =
+        audit_lines(&f).into_iter().filter(|v| v["event"] == "code_send" && v["outcome"] == "failed").collect();
     assert_eq!(failed.len(), 1);
-    assert!(
-        failed[0]["reason"].as_str().unwrap().contains("smtp"),
-        "{}",
-        failed[0]
-    );
+    assert!(failed[0]["reason"].as_str().unwrap().contains("smtp"), "{}", failed[0]);
 
     // A relay that accepts the connection and then says nothing: the send times out
     // (smtp.timeout_secs) and the login fails, well within the login timeout.
@@ -466,14 +410,8 @@ async fn smtp_down_fails_clearly_quickly_and_leaves_no_valid_code() {
     let t = Instant::now();
     assert_error(&login_error(&f, "sam", "sam-pw").await, "HY000", 1007, true);
     let took = t.elapsed();
-    assert!(
-        took >= Duration::from_millis(1500) && took < Duration::from_secs(8),
-        "{took:?}"
-    );
-    assert_eq!(
-        store(&f.data).pending_code("sam", f.clock.now()).unwrap(),
-        None
-    );
+    assert!(took >= Duration::from_millis(1500) && took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(store(&f.data).pending_code("sam", f.clock.now()).unwrap(), None);
     assert!(has_event(&f, "sam", "code_send", "failed", Some("SMS")));
 }
 
@@ -502,8 +440,7 @@ async fn http_receiver() -> (u16, Arc<Mutex<Vec<String>>>) {
                             .lines()
                             .find_map(|l| {
                                 let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
+                                k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse::<usize>().ok())?
                             })
                             .unwrap_or(0);
                         if body.len() >= len {
@@ -537,13 +474,7 @@ async fn an_http_sms_provider_gets_the_templated_body() {
     )
     .await;
     let (mut c, sf) = first_factor(&f, "sam", "sam-pw").await;
-    assert!(matches!(
-        sf,
-        SecondFactor::Required {
-            method: SecondFactorMethod::Sms,
-            ..
-        }
-    ));
+    assert!(matches!(sf, SecondFactor::Required { method: SecondFactorMethod::Sms, .. }));
     let req = got.lock().unwrap().first().cloned().expect("a POST");
     assert!(req.starts_with("POST /v1/sms HTTP/1.1\r\n"), "{req}");
     let lower = req.to_ascii_lowercase();
@@ -552,12 +483,7 @@ async fn an_http_sms_provider_gets_the_templated_body() {
     let body = req.split_once("\r\n\r\n").unwrap().1;
     let v: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(v["to"], PHONE);
-    let code = v["message"]
-        .as_str()
-        .unwrap()
-        .strip_prefix("code ")
-        .unwrap()
-        .to_owned();
+    let code = v["message"].as_str().unwrap().strip_prefix("code ").unwrap().to_owned();
     assert_eq!(code.len(), 6);
     assert_eq!(c.code(&code).await, ServerMessage::SecondFactorOk);
     assert!(has_event(&f, "sam", "code_send", "ok", Some("SMS")));
@@ -573,10 +499,7 @@ async fn an_http_sms_provider_gets_the_templated_body() {
     )
     .await;
     assert_error(&login_error(&f, "sam", "sam-pw").await, "HY000", 1007, true);
-    assert_eq!(
-        store(&f.data).pending_code("sam", f.clock.now()).unwrap(),
-        None
-    );
+    assert_eq!(store(&f.data).pending_code("sam", f.clock.now()).unwrap(), None);
 }
 
 fn authenticator(f: &Fixture) -> Authenticator {
@@ -609,10 +532,7 @@ async fn backup_codes_work_once_each_in_place_of_any_method() {
     let typed = codes[0].replace('-', "").to_lowercase();
     assert_error(&c.code(&typed).await, "28000", 1002, true);
     let (mut c, _) = first_factor(&f, "alice", "alice-pw").await;
-    assert_eq!(
-        c.code(&codes[1].to_lowercase()).await,
-        ServerMessage::SecondFactorOk
-    );
+    assert_eq!(c.code(&codes[1].to_lowercase()).await, ServerMessage::SecondFactorOk);
     assert_eq!(user(&f, "alice").backup_codes_left, 8);
 
     // An e-mail user too (the sent code stays unused).
@@ -632,9 +552,7 @@ async fn backup_codes_work_once_each_in_place_of_any_method() {
 
     let backup_ok = audit_lines(&f)
         .into_iter()
-        .filter(|v| {
-            v["event"] == "second_factor" && v["outcome"] == "ok" && v["method"] == "BACKUP"
-        })
+        .filter(|v| v["event"] == "second_factor" && v["outcome"] == "ok" && v["method"] == "BACKUP")
         .count();
     assert_eq!(backup_ok, 4);
 }
@@ -660,13 +578,7 @@ async fn drift_is_learned_bounded_and_replay_stays_refused() {
     f.clock.advance(30);
     assert_eq!(try_code(&f, &at(1)).await, ServerMessage::SecondFactorOk);
     assert_eq!(user(&f, "alice").totp_drift, 1);
-    assert!(has_event(
-        &f,
-        "alice",
-        "totp_drift",
-        "learned",
-        Some("TOTP")
-    ));
+    assert!(has_event(&f, "alice", "totp_drift", "learned", Some("TOTP")));
     // ...so +2 is accepted now, and the server's own step still is.
     f.clock.advance(30);
     assert_eq!(try_code(&f, &at(2)).await, ServerMessage::SecondFactorOk);
@@ -680,11 +592,7 @@ async fn drift_is_learned_bounded_and_replay_stays_refused() {
     assert_eq!(try_code(&f, &at(3)).await, ServerMessage::SecondFactorOk);
     f.clock.advance(30);
     assert_eq!(try_code(&f, &at(3)).await, ServerMessage::SecondFactorOk);
-    assert_eq!(
-        user(&f, "alice").totp_drift,
-        2,
-        "bounded by max_drift_steps"
-    );
+    assert_eq!(user(&f, "alice").totp_drift, 2, "bounded by max_drift_steps");
     // +4 stays outside: window = [-1, +2 + 1].
     f.clock.advance(120);
     assert_error(&try_code(&f, &at(4)).await, "28000", 1002, true);
@@ -724,25 +632,10 @@ async fn password_and_code_failures_have_separate_counters_and_locks_run_out() {
     assert!(u.is_password_locked(f.clock.now()));
     assert!(!u.is_locked(f.clock.now()));
     assert_eq!(u.failed_second_factor, 2);
-    assert!(has_event(
-        &f,
-        "alice",
-        "lockout",
-        "locked",
-        Some("password")
-    ));
+    assert!(has_event(&f, "alice", "lockout", "locked", Some("password")));
     // While it lasts, even the right password gets "locked" (guessing is pointless).
-    assert_error(
-        &login_error(&f, "alice", "alice-pw").await,
-        "28000",
-        1003,
-        true,
-    );
-    assert_eq!(
-        user(&f, "alice").failed_first_factor,
-        3,
-        "nothing counted while locked"
-    );
+    assert_error(&login_error(&f, "alice", "alice-pw").await, "28000", 1003, true);
+    assert_eq!(user(&f, "alice").failed_first_factor, 3, "nothing counted while locked");
     // It runs out by itself; a full login then resets both counters.
     f.clock.advance(300);
     let mut c = logged_in(&f, "alice", "alice-pw").await;
@@ -818,12 +711,7 @@ async fn method_switches_and_enrolment_are_enforced() {
     assert_eq!(sf, SecondFactor::NotRequired);
     // E-mail user without an address: unenrolled.
     store(&f.data).set_email("erin", None).unwrap();
-    assert_error(
-        &login_error(&f, "erin", "erin-pw").await,
-        "28000",
-        1006,
-        true,
-    );
+    assert_error(&login_error(&f, "erin", "erin-pw").await, "28000", 1006, true);
     assert!(smtp.messages().is_empty());
 }
 
@@ -858,10 +746,7 @@ fn the_cli_enrols_numbers_and_addresses_and_refuses_malformed_ones() {
         let (ok, _, err) = run(&["user", "phone", "ann", bad, "--carrier", "Verizon"], None);
         assert!(!ok && err.contains("number"), "{bad}: {err}");
     }
-    let (ok, _, err) = run(
-        &["user", "phone", "ann", "+15551234567", "--carrier", "Nope"],
-        None,
-    );
+    let (ok, _, err) = run(&["user", "phone", "ann", "+15551234567", "--carrier", "Nope"], None);
     assert!(!ok && err.contains("no carrier"), "{err}");
     for bad in ["ann", "ann@", "ann@localhost", "a b@example.com"] {
         let (ok, _, err) = run(&["user", "email", "ann", bad], None);
@@ -869,29 +754,14 @@ fn the_cli_enrols_numbers_and_addresses_and_refuses_malformed_ones() {
     }
     let (ok, out, _) = run(&["user", "email", "ann", "ann@example.com"], None);
     assert!(ok && out.contains("EMAIL"), "{out}");
-    let (ok, out, err) = run(
-        &[
-            "user",
-            "phone",
-            "ann",
-            "+1 (555) 123-4567",
-            "--carrier",
-            "verizon",
-        ],
-        None,
-    );
+    let (ok, out, err) = run(&["user", "phone", "ann", "+1 (555) 123-4567", "--carrier", "verizon"], None);
     assert!(ok && out.contains("+15551234567 via Verizon"), "{out}{err}");
     let (ok, _, err) = run(&["user", "method", "ann", "totp"], None);
     assert!(!ok && err.contains("totp enrol"), "{err}");
     assert!(run(&["user", "method", "ann", "sms"], None).0);
     // The carrier list: IRIS's defaults, editable.
     let (_, list, _) = run(&["carrier", "list"], None);
-    for g in [
-        "txt.att.net",
-        "vtext.com",
-        "tmomail.net",
-        "messaging.sprintpcs.com",
-    ] {
+    for g in ["txt.att.net", "vtext.com", "tmomail.net", "messaging.sprintpcs.com"] {
         assert!(list.contains(g), "{list}");
     }
     assert!(run(&["carrier", "add", "Example", "sms.example.net"], None).0);
@@ -907,35 +777,17 @@ fn the_cli_enrols_numbers_and_addresses_and_refuses_malformed_ones() {
     assert!(ok);
     let codes: Vec<&str> = out.lines().collect();
     assert_eq!(codes.len(), 10);
-    assert!(codes
-        .iter()
-        .all(|c| c.len() == 12 && c.as_bytes()[4] == b'-' && c.as_bytes()[9] == b'-'));
+    assert!(codes.iter().all(|c| c.len() == 12 && c.as_bytes()[4] == b'-' && c.as_bytes()[9] == b'-'));
     let (_, list, _) = run(&["user", "list"], None);
     let row = list.lines().find(|l| l.starts_with("ann ")).unwrap();
-    assert!(
-        row.contains("SMS") && row.split_whitespace().nth(6) == Some("10"),
-        "{list}"
-    );
+    assert!(row.contains("SMS") && row.split_whitespace().nth(6) == Some("10"), "{list}");
     // totp import of an otpauth URI.
     let (ok, out, err) = run(
-        &[
-            "totp",
-            "import",
-            "ann",
-            "otpauth://totp/X:ann?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=X&digits=8",
-        ],
+        &["totp", "import", "ann", "otpauth://totp/X:ann?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=X&digits=8"],
         None,
     );
     assert!(ok && out.contains("8 digits"), "{out}{err}");
-    let (ok, _, err) = run(
-        &[
-            "totp",
-            "import",
-            "ann",
-            "otpauth://totp/X?secret=GEZDGNBVGY3TQOJQ&period=60",
-        ],
-        None,
-    );
+    let (ok, _, err) = run(&["totp", "import", "ann", "otpauth://totp/X?secret=GEZDGNBVGY3TQOJQ&period=60"], None);
     assert!(!ok && err.contains("period"), "{err}");
     // The audit command filters.
     let (ok, out, _) = run(&["audit", "--user", "ann", "--event", "user_phone"], None);
@@ -977,56 +829,31 @@ fn users_move_between_servers_with_secrets_still_encrypted() {
     let b = tmp.path().join("b");
     assert!(run(&a, &["init"], None).0);
     assert!(run(&b, &["init"], None).0);
-    assert!(
-        run(
-            &a,
-            &["user", "add", "ann", "--password-stdin"],
-            Some("pw\n")
-        )
-        .0
-    );
+    assert!(run(&a, &["user", "add", "ann", "--password-stdin"], Some("pw\n")).0);
     let (_, secret, _) = run(&a, &["totp", "enrol", "ann", "--secret-only"], None);
     assert!(run(&a, &["user", "email", "ann", "ann@example.com"], None).0);
     let file = tmp.path().join("users.json");
     let (ok, out, err) = run(&a, &["users", "export", file.to_str().unwrap()], None);
     assert!(ok, "{out}{err}");
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(
-        !text.contains(secret.trim()),
-        "the secret travels encrypted"
-    );
+    assert!(!text.contains(secret.trim()), "the secret travels encrypted");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     }
     // Another secrets.key: refused without the source key, re-encrypted with it.
     let (ok, _, err) = run(&b, &["users", "import", file.to_str().unwrap()], None);
     assert!(!ok && err.contains("--secrets-key"), "{err}");
     let (ok, _, err) = run(
         &b,
-        &[
-            "users",
-            "import",
-            file.to_str().unwrap(),
-            "--secrets-key",
-            b.join("secrets.key").to_str().unwrap(),
-        ],
+        &["users", "import", file.to_str().unwrap(), "--secrets-key", b.join("secrets.key").to_str().unwrap()],
         None,
     );
     assert!(!ok && err.contains("key id"), "{err}");
     let (ok, out, err) = run(
         &b,
-        &[
-            "users",
-            "import",
-            file.to_str().unwrap(),
-            "--secrets-key",
-            a.join("secrets.key").to_str().unwrap(),
-        ],
+        &["users", "import", file.to_str().unwrap(), "--secrets-key", a.join("secrets.key").to_str().unwrap()],
         None,
     );
     assert!(ok && out.contains("re-encrypted"), "{out}{err}");
@@ -1035,10 +862,7 @@ fn users_move_between_servers_with_secrets_still_encrypted() {
     let u = store.user("ann").unwrap().unwrap();
     let key = SecretsKey::load(&b.join("secrets.key")).unwrap();
     let opened = key.open("ann", &u.totp.unwrap().sealed_secret).unwrap();
-    assert_eq!(
-        twofactor_server::totp::to_base32(opened.expose()),
-        secret.trim()
-    );
+    assert_eq!(twofactor_server::totp::to_base32(opened.expose()), secret.trim());
     assert_eq!(u.email.as_deref(), Some("ann@example.com"));
     // Importing again conflicts unless --replace.
     let args_with_key = |extra: &[&str]| {

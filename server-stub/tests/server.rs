@@ -13,10 +13,7 @@ async fn password_then_code_then_sql_that_streams() {
     let f = start(|_| {}).await;
     let mut c = Client::connect(&f).await;
     match c.login("alice", "alice-pw").await {
-        ServerMessage::FirstFactorOk {
-            second_factor: SecondFactor::Required { seconds_left, .. },
-            ..
-        } => {
+        ServerMessage::FirstFactorOk { second_factor: SecondFactor::Required { seconds_left, .. }, .. } => {
             assert_eq!(seconds_left, 120)
         }
         other => panic!("{other:?}"),
@@ -28,7 +25,12 @@ async fn password_then_code_then_sql_that_streams() {
     assert_eq!(c.recv().await, Some(ServerMessage::Pong));
     assert_eq!(c.code(&code_now(&f)).await, ServerMessage::SecondFactorOk);
 
-    let m = c.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL, price DECIMAL(10,2), at TIMESTAMP)", no_params()).await;
+    let m = c
+        .exec(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL, price DECIMAL(10,2), at TIMESTAMP)",
+            no_params(),
+        )
+        .await;
     assert_eq!(m, ServerMessage::ExecuteDone { row_count: -1 });
     let mut one = RowBatchBuilder::new(4);
     for v in [
@@ -40,9 +42,7 @@ async fn password_then_code_then_sql_that_streams() {
         one.push(v.as_ref());
     }
     one.end_row();
-    let m = c
-        .exec("INSERT INTO t VALUES (?, ?, ?, ?)", one.finish())
-        .await;
+    let m = c.exec("INSERT INTO t VALUES (?, ?, ?, ?)", one.finish()).await;
     assert_eq!(m, ServerMessage::ExecuteDone { row_count: 1 });
 
     let mut many = RowBatchBuilder::new(2);
@@ -51,9 +51,7 @@ async fn password_then_code_then_sql_that_streams() {
         many.push(ValueRef::Text(&format!("row {i}")));
         many.end_row();
     }
-    let m = c
-        .exec("INSERT INTO t (id, name) VALUES (?, ?)", many.finish())
-        .await;
+    let m = c.exec("INSERT INTO t (id, name) VALUES (?, ?)", many.finish()).await;
     assert_eq!(m, ServerMessage::ExecuteDone { row_count: 1000 });
 
     // A failing row rolls the whole array back and says which row.
@@ -63,10 +61,7 @@ async fn password_then_code_then_sql_that_streams() {
         bad.push(name.map_or(ValueRef::Null, ValueRef::Text));
         bad.end_row();
     }
-    match c
-        .exec("INSERT INTO t (id, name) VALUES (?, ?)", bad.finish())
-        .await
-    {
+    match c.exec("INSERT INTO t (id, name) VALUES (?, ?)", bad.finish()).await {
         ServerMessage::Error(e) => {
             assert_eq!(e.sqlstate_str(), "23000");
             assert!(e.message.starts_with("parameter row 2:"), "{}", e.message);
@@ -80,22 +75,15 @@ async fn password_then_code_then_sql_that_streams() {
         fetch_rows: 300,
     })
     .await;
-    let ServerMessage::ResultSet { columns } = c.recv().await.unwrap() else {
-        panic!("no result set")
-    };
+    let ServerMessage::ResultSet { columns } = c.recv().await.unwrap() else { panic!("no result set") };
     assert_eq!(columns.len(), 4);
     assert_eq!(columns[1].column_size, 20);
     assert_eq!(columns[1].table_name, "t");
-    assert_eq!(
-        columns[1].nullable,
-        twofactor_protocol::Nullability::NoNulls
-    );
+    assert_eq!(columns[1].nullable, twofactor_protocol::Nullability::NoNulls);
     let mut seen = 0usize;
     let mut batches = 0;
     loop {
-        let Some(ServerMessage::Rows { batch, last }) = c.recv().await else {
-            panic!("no rows")
-        };
+        let Some(ServerMessage::Rows { batch, last }) = c.recv().await else { panic!("no rows") };
         batches += 1;
         assert!(batch.rows() <= 300);
         for r in 0..batch.rows() {
@@ -121,37 +109,16 @@ async fn password_then_code_then_sql_that_streams() {
     assert_error(&c.recv().await.unwrap(), "24000", 0, false);
 
     // Expression columns take their type from the first row.
-    c.send(ClientMessage::ExecDirect {
-        sql: "SELECT 1 + 1, 'x'".into(),
-        params: no_params(),
-        fetch_rows: 0,
-    })
-    .await;
-    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else {
-        panic!()
-    };
+    c.send(ClientMessage::ExecDirect { sql: "SELECT 1 + 1, 'x'".into(), params: no_params(), fetch_rows: 0 }).await;
+    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else { panic!() };
     assert_eq!(columns[0].sql_type, twofactor_protocol::sql_type::BIGINT);
     assert_eq!(columns[1].sql_type, twofactor_protocol::sql_type::VARCHAR);
-    assert!(matches!(
-        c.recv().await,
-        Some(ServerMessage::Rows { last: true, .. })
-    ));
+    assert!(matches!(c.recv().await, Some(ServerMessage::Rows { last: true, .. })));
 
     // Closing a cursor early, then running another statement.
-    c.send(ClientMessage::ExecDirect {
-        sql: "SELECT id FROM t".into(),
-        params: no_params(),
-        fetch_rows: 10,
-    })
-    .await;
-    assert!(matches!(
-        c.recv().await,
-        Some(ServerMessage::ResultSet { .. })
-    ));
-    assert!(matches!(
-        c.recv().await,
-        Some(ServerMessage::Rows { last: false, .. })
-    ));
+    c.send(ClientMessage::ExecDirect { sql: "SELECT id FROM t".into(), params: no_params(), fetch_rows: 10 }).await;
+    assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
+    assert!(matches!(c.recv().await, Some(ServerMessage::Rows { last: false, .. })));
     c.send(ClientMessage::CloseCursor).await;
     assert_eq!(c.recv().await, Some(ServerMessage::Ok));
 
@@ -165,68 +132,34 @@ async fn password_then_code_then_sql_that_streams() {
         fetch_rows: 0,
     })
     .await;
-    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else {
-        panic!()
-    };
+    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else { panic!() };
     assert_eq!(
         columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-        [
-            "TABLE_CAT",
-            "TABLE_SCHEM",
-            "TABLE_NAME",
-            "TABLE_TYPE",
-            "REMARKS"
-        ]
+        ["TABLE_CAT", "TABLE_SCHEM", "TABLE_NAME", "TABLE_TYPE", "REMARKS"]
     );
-    let Some(ServerMessage::Rows { batch, last: true }) = c.recv().await else {
-        panic!()
-    };
+    let Some(ServerMessage::Rows { batch, last: true }) = c.recv().await else { panic!() };
     assert_eq!(batch.rows(), 1);
     assert_eq!(batch.value(0, 2), ValueRef::Text("t"));
 
     c.send(ClientMessage::Catalog {
-        request: CatalogRequest::Columns {
-            catalog: None,
-            schema: None,
-            table: Some("t".into()),
-            column: None,
-        },
+        request: CatalogRequest::Columns { catalog: None, schema: None, table: Some("t".into()), column: None },
         fetch_rows: 0,
     })
     .await;
-    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else {
-        panic!()
-    };
+    let Some(ServerMessage::ResultSet { columns }) = c.recv().await else { panic!() };
     assert_eq!(columns.len(), 18);
-    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else {
-        panic!()
-    };
+    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else { panic!() };
     assert_eq!(batch.rows(), 4);
     assert_eq!(batch.value(3, 3), ValueRef::Text("at"));
     assert_eq!(batch.value(3, 4), ValueRef::Int(93));
 
-    assert_error(
-        &c.exec("SELECT * FROM missing", no_params()).await,
-        "42S02",
-        1,
-        false,
-    );
+    assert_error(&c.exec("SELECT * FROM missing", no_params()).await, "42S02", 1, false);
     assert_error(&c.exec("SELEKT", no_params()).await, "42000", 1, false);
     assert_error(&c.exec("SELECT ?", no_params()).await, "07002", 0, false);
 
     // Prepared statements and manual transactions.
-    c.send(ClientMessage::Prepare {
-        sql: "INSERT INTO t (id, name) VALUES (?, ?)".into(),
-    })
-    .await;
-    let Some(ServerMessage::Prepared {
-        statement_id,
-        params,
-        columns,
-    }) = c.recv().await
-    else {
-        panic!()
-    };
+    c.send(ClientMessage::Prepare { sql: "INSERT INTO t (id, name) VALUES (?, ?)".into() }).await;
+    let Some(ServerMessage::Prepared { statement_id, params, columns }) = c.recv().await else { panic!() };
     assert_eq!((params.len(), columns.len()), (2, 0));
     c.send(ClientMessage::SetAutocommit { on: false }).await;
     assert_eq!(c.recv().await, Some(ServerMessage::Ok));
@@ -234,18 +167,9 @@ async fn password_then_code_then_sql_that_streams() {
     row.push(ValueRef::Int(5000));
     row.push(ValueRef::Text("rolled back"));
     row.end_row();
-    c.send(ClientMessage::Execute {
-        statement_id,
-        params: row.finish(),
-        fetch_rows: 0,
-    })
-    .await;
-    assert_eq!(
-        c.recv().await,
-        Some(ServerMessage::ExecuteDone { row_count: 1 })
-    );
-    c.send(ClientMessage::EndTransaction { commit: false })
-        .await;
+    c.send(ClientMessage::Execute { statement_id, params: row.finish(), fetch_rows: 0 }).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::ExecuteDone { row_count: 1 }));
+    c.send(ClientMessage::EndTransaction { commit: false }).await;
     assert_eq!(c.recv().await, Some(ServerMessage::Ok));
     c.send(ClientMessage::ExecDirect {
         sql: "SELECT count(*) FROM t WHERE id = 5000".into(),
@@ -253,13 +177,8 @@ async fn password_then_code_then_sql_that_streams() {
         fetch_rows: 0,
     })
     .await;
-    assert!(matches!(
-        c.recv().await,
-        Some(ServerMessage::ResultSet { .. })
-    ));
-    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else {
-        panic!()
-    };
+    assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
+    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else { panic!() };
     assert_eq!(batch.value(0, 0), ValueRef::Int(0));
 
     // A code when none is pending is fine.
@@ -333,10 +252,7 @@ async fn a_malformed_frame_closes_only_its_connection() {
     assert_error(&big.recv().await.unwrap(), "08S01", 2001, true);
     good.send(ClientMessage::Ping).await;
     assert_eq!(good.recv().await, Some(ServerMessage::Pong));
-    assert!(matches!(
-        good.exec("SELECT 42", no_params()).await,
-        ServerMessage::ResultSet { .. }
-    ));
+    assert!(matches!(good.exec("SELECT 42", no_params()).await, ServerMessage::ResultSet { .. }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -356,46 +272,25 @@ async fn unenrolled_users_are_refused_and_two_factor_can_be_switched_off() {
     let f2 = start(|c| c.auth.two_factor = false).await;
     let mut c = Client::connect(&f2).await;
     match c.login("carol", "carol-pw").await {
-        ServerMessage::FirstFactorOk {
-            second_factor: SecondFactor::NotRequired,
-            ..
-        } => {}
+        ServerMessage::FirstFactorOk { second_factor: SecondFactor::NotRequired, .. } => {}
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        c.exec("SELECT 1", no_params()).await,
-        ServerMessage::ResultSet { .. }
-    ));
+    assert!(matches!(c.exec("SELECT 1", no_params()).await, ServerMessage::ResultSet { .. }));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_interrupts_a_running_statement() {
     let f = start(|_| {}).await;
     let mut c = Client::connect(&f).await;
-    let ServerMessage::FirstFactorOk {
-        session_id,
-        cancel_key,
-        ..
-    } = c.login("alice", "alice-pw").await
-    else {
+    let ServerMessage::FirstFactorOk { session_id, cancel_key, .. } = c.login("alice", "alice-pw").await else {
         panic!()
     };
     assert_eq!(c.code(&code_now(&f)).await, ServerMessage::SecondFactorOk);
-    let endless =
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
-    c.send(ClientMessage::ExecDirect {
-        sql: endless.into(),
-        params: no_params(),
-        fetch_rows: 0,
-    })
-    .await;
+    let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n";
+    c.send(ClientMessage::ExecDirect { sql: endless.into(), params: no_params(), fetch_rows: 0 }).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut k = Client::connect(&f).await;
-    k.send(ClientMessage::Cancel {
-        session_id,
-        key: cancel_key,
-    })
-    .await;
+    k.send(ClientMessage::Cancel { session_id, key: cancel_key }).await;
     assert_eq!(k.recv().await, Some(ServerMessage::Ok));
     assert_error(&c.recv().await.unwrap(), "HY008", 9, false);
     c.send(ClientMessage::Ping).await;
@@ -408,12 +303,7 @@ async fn a_cancel_interrupts_a_running_statement() {
 async fn a_session_without_sql_yet_answers_settings_transactions_and_cancel() {
     let f = start(|_| {}).await;
     let mut c = Client::connect(&f).await;
-    let ServerMessage::FirstFactorOk {
-        session_id,
-        cancel_key,
-        ..
-    } = c.login("alice", "alice-pw").await
-    else {
+    let ServerMessage::FirstFactorOk { session_id, cancel_key, .. } = c.login("alice", "alice-pw").await else {
         panic!()
     };
     assert_eq!(c.code(&code_now(&f)).await, ServerMessage::SecondFactorOk);
@@ -428,30 +318,18 @@ async fn a_session_without_sql_yet_answers_settings_transactions_and_cancel() {
         assert_eq!(c.recv().await, Some(ServerMessage::Ok));
     }
     let mut k = Client::connect(&f).await;
-    k.send(ClientMessage::Cancel {
-        session_id,
-        key: cancel_key,
-    })
-    .await;
+    k.send(ClientMessage::Cancel { session_id, key: cancel_key }).await;
     assert_eq!(k.recv().await, Some(ServerMessage::Ok));
     c.send(ClientMessage::Ping).await;
     assert_eq!(c.recv().await, Some(ServerMessage::Pong));
     // Autocommit was switched off before the worker existed: the table is rolled back.
     let m = c.exec("CREATE TABLE lazy (x)", no_params()).await;
     assert_eq!(m, ServerMessage::ExecuteDone { row_count: -1 });
-    c.send(ClientMessage::EndTransaction { commit: false })
-        .await;
+    c.send(ClientMessage::EndTransaction { commit: false }).await;
     assert_eq!(c.recv().await, Some(ServerMessage::Ok));
-    let m = c
-        .exec(
-            "SELECT count(*) FROM sqlite_master WHERE name = 'lazy'",
-            no_params(),
-        )
-        .await;
+    let m = c.exec("SELECT count(*) FROM sqlite_master WHERE name = 'lazy'", no_params()).await;
     assert!(matches!(m, ServerMessage::ResultSet { .. }), "{m:?}");
-    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else {
-        panic!()
-    };
+    let Some(ServerMessage::Rows { batch, .. }) = c.recv().await else { panic!() };
     assert_eq!(batch.value(0, 0), ValueRef::Int(0));
     f.server.shutdown().await;
 }
@@ -471,39 +349,19 @@ async fn batches_stop_near_one_mebibyte_and_a_long_result_streams() {
     let f = start(|_| {}).await;
     let mut c = logged_in(&f, "alice", "alice-pw").await;
     let blobs = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 30) SELECT i, zeroblob(100000) FROM n";
-    c.send(ClientMessage::ExecDirect {
-        sql: blobs.into(),
-        params: no_params(),
-        fetch_rows: 1000,
-    })
-    .await;
-    assert!(matches!(
-        c.recv().await,
-        Some(ServerMessage::ResultSet { .. })
-    ));
-    let Some(ServerMessage::Rows { batch, last: false }) = c.recv().await else {
-        panic!("expected a partial batch")
-    };
+    c.send(ClientMessage::ExecDirect { sql: blobs.into(), params: no_params(), fetch_rows: 1000 }).await;
+    assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
+    let Some(ServerMessage::Rows { batch, last: false }) = c.recv().await else { panic!("expected a partial batch") };
     assert!((10..=12).contains(&batch.rows()), "{} rows", batch.rows());
     c.send(ClientMessage::CloseCursor).await;
     assert_eq!(c.recv().await, Some(ServerMessage::Ok));
 
     let many = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000) SELECT i FROM n";
-    c.send(ClientMessage::ExecDirect {
-        sql: many.into(),
-        params: no_params(),
-        fetch_rows: 5000,
-    })
-    .await;
-    assert!(matches!(
-        c.recv().await,
-        Some(ServerMessage::ResultSet { .. })
-    ));
+    c.send(ClientMessage::ExecDirect { sql: many.into(), params: no_params(), fetch_rows: 5000 }).await;
+    assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
     let mut total = 0;
     loop {
-        let Some(ServerMessage::Rows { batch, last }) = c.recv().await else {
-            panic!()
-        };
+        let Some(ServerMessage::Rows { batch, last }) = c.recv().await else { panic!() };
         total += batch.rows();
         if last {
             break;

@@ -3,7 +3,9 @@
 
 use std::sync::OnceLock;
 
-use odbc_api::{Connection, ConnectionOptions, DriverSpecificConnectionOptions, Environment, SetConnectionAttributeArgs};
+use odbc_api::{
+    Connection, ConnectionOptions, DriverSpecificConnectionOptions, Environment, SetConnectionAttributeArgs,
+};
 
 use crate::raw::SQL_ATTR_TWO_FACTOR;
 use crate::{TestServer, User};

@@ -94,7 +94,14 @@ pub fn diagnostics(kind: HandleType, handle: Handle, cs: Charset) -> Vec<Diag> {
                     let mut state = [0u8; 6];
                     let mut msg = vec![0u8; 2048];
                     let rc = odbc_sys::SQLGetDiagRec(
-                        kind, handle, rec, state.as_mut_ptr(), &mut native, msg.as_mut_ptr(), msg.len() as i16, &mut len,
+                        kind,
+                        handle,
+                        rec,
+                        state.as_mut_ptr(),
+                        &mut native,
+                        msg.as_mut_ptr(),
+                        msg.len() as i16,
+                        &mut len,
                     );
                     if rc == SqlReturn::SUCCESS || rc == SqlReturn::SUCCESS_WITH_INFO {
                         let n = (len.max(0) as usize).min(msg.len() - 1);
@@ -110,7 +117,14 @@ pub fn diagnostics(kind: HandleType, handle: Handle, cs: Charset) -> Vec<Diag> {
                     let mut state = [0u16; 6];
                     let mut msg = vec![0u16; 2048];
                     let rc = odbc_sys::SQLGetDiagRecW(
-                        kind, handle, rec, state.as_mut_ptr(), &mut native, msg.as_mut_ptr(), msg.len() as i16, &mut len,
+                        kind,
+                        handle,
+                        rec,
+                        state.as_mut_ptr(),
+                        &mut native,
+                        msg.as_mut_ptr(),
+                        msg.len() as i16,
+                        &mut len,
                     );
                     if rc == SqlReturn::SUCCESS || rc == SqlReturn::SUCCESS_WITH_INFO {
                         let n = (len.max(0) as usize).min(msg.len() - 1);
@@ -190,7 +204,9 @@ impl Default for Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        unsafe { let _ = odbc_sys::SQLFreeHandle(HandleType::Env, self.h.as_handle()); }
+        unsafe {
+            let _ = odbc_sys::SQLFreeHandle(HandleType::Env, self.h.as_handle());
+        }
     }
 }
 
@@ -219,7 +235,13 @@ impl Dbc<'_> {
                     let mut out = vec![0u8; 4096];
                     let mut len = 0i16;
                     odbc_sys::SQLDriverConnect(
-                        self.h, null_mut(), s.as_ptr(), SQL_NTS as i16, out.as_mut_ptr(), out.len() as i16, &mut len,
+                        self.h,
+                        null_mut(),
+                        s.as_ptr(),
+                        SQL_NTS as i16,
+                        out.as_mut_ptr(),
+                        out.len() as i16,
+                        &mut len,
                         DriverConnectOption::NoPrompt,
                     )
                 }
@@ -228,7 +250,13 @@ impl Dbc<'_> {
                     let mut out = vec![0u16; 4096];
                     let mut len = 0i16;
                     odbc_sys::SQLDriverConnectW(
-                        self.h, null_mut(), s.as_ptr(), SQL_NTS as i16, out.as_mut_ptr(), out.len() as i16, &mut len,
+                        self.h,
+                        null_mut(),
+                        s.as_ptr(),
+                        SQL_NTS as i16,
+                        out.as_mut_ptr(),
+                        out.len() as i16,
+                        &mut len,
                         DriverConnectOption::NoPrompt,
                     )
                 }
@@ -336,7 +364,14 @@ impl Dbc<'_> {
             Charset::Narrow => {
                 let mut buf = vec![0u8; 4096];
                 let rc = unsafe {
-                    odbc_sys::SQLGetData(stmt.h, 1, CDataType::Char, buf.as_mut_ptr() as Pointer, buf.len() as isize, &mut ind)
+                    odbc_sys::SQLGetData(
+                        stmt.h,
+                        1,
+                        CDataType::Char,
+                        buf.as_mut_ptr() as Pointer,
+                        buf.len() as isize,
+                        &mut ind,
+                    )
                 };
                 stmt.check("SQLGetData", rc)?;
                 if ind < 0 {
@@ -348,7 +383,12 @@ impl Dbc<'_> {
                 let mut buf = vec![0u16; 4096];
                 let rc = unsafe {
                     odbc_sys::SQLGetData(
-                        stmt.h, 1, CDataType::WChar, buf.as_mut_ptr() as Pointer, (buf.len() * 2) as isize, &mut ind,
+                        stmt.h,
+                        1,
+                        CDataType::WChar,
+                        buf.as_mut_ptr() as Pointer,
+                        (buf.len() * 2) as isize,
+                        &mut ind,
                     )
                 };
                 stmt.check("SQLGetData", rc)?;
@@ -447,6 +487,8 @@ impl Stmt<'_> {
 
 impl Drop for Stmt<'_> {
     fn drop(&mut self) {
-        unsafe { let _ = odbc_sys::SQLFreeHandle(HandleType::Stmt, self.h.as_handle()); }
+        unsafe {
+            let _ = odbc_sys::SQLFreeHandle(HandleType::Stmt, self.h.as_handle());
+        }
     }
 }

@@ -95,7 +95,11 @@ impl TestServer {
     pub fn start_with(options: ServerOptions) -> TestServer {
         let dir = tempfile::Builder::new().prefix("twofactor-e2e-").tempdir().expect("tempdir");
         let data = dir.path().join("data");
-        run_cli(&data, &["init", "--listen", "127.0.0.1:0", "--hostname", "localhost", "--hostname", "127.0.0.1"], None);
+        run_cli(
+            &data,
+            &["init", "--listen", "127.0.0.1:0", "--hostname", "localhost", "--hostname", "127.0.0.1"],
+            None,
+        );
         let config_path = data.join("server.toml");
         let mut config = std::fs::read_to_string(&config_path).unwrap();
         // A cheap hash: the tests measure the protocol, not Argon2.
@@ -174,7 +178,13 @@ impl TestServer {
         run_cli(&self.data_dir(), &["user", "add", name, "--password-stdin"], Some(&format!("{password}\n")));
         let secret = run_cli(&self.data_dir(), &["totp", "enrol", name, "--secret-only"], None).trim().to_owned();
         assert!(!secret.is_empty() && !secret.contains(char::is_whitespace), "unexpected secret output `{secret}`");
-        User { name: name.to_owned(), password, secret, last_step: Mutex::new(None), skew_steps: self.options.skew_steps }
+        User {
+            name: name.to_owned(),
+            password,
+            secret,
+            last_step: Mutex::new(None),
+            skew_steps: self.options.skew_steps,
+        }
     }
 
     /// A user with a password only: the server does not ask this one for a second factor.
@@ -284,6 +294,9 @@ impl User {
     pub fn wrong_code(&self) -> String {
         let now = unix_now() / 30;
         let window: Vec<String> = (now.saturating_sub(3)..=now + 3).map(|s| self.code_at_step(s)).collect();
-        (0..1_000_000u64).map(|n| format!("{:06}", (n * 7919 + 123_457) % 1_000_000)).find(|c| !window.contains(c)).unwrap()
+        (0..1_000_000u64)
+            .map(|n| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
+            .find(|c| !window.contains(c))
+            .unwrap()
     }
 }

@@ -78,7 +78,10 @@ fn a_million_rows_fetch_through_a_columnar_block_cursor() {
 
     let started = Instant::now();
     let cursor = conn.execute("SELECT id, name FROM big ORDER BY id", (), None).unwrap().expect("a result set");
-    let buffer = ColumnarDynBuffer::from_descs(10_000, [BufferDesc::I64 { nullable: false }, BufferDesc::Text { max_str_len: 24 }]);
+    let buffer = ColumnarDynBuffer::from_descs(
+        10_000,
+        [BufferDesc::I64 { nullable: false }, BufferDesc::Text { max_str_len: 24 }],
+    );
     let mut block = cursor.bind_buffer(buffer).unwrap();
     let (mut rows, mut sum, mut checked) = (0u64, 0i64, 0u32);
     while let Some(batch) = block.fetch().unwrap() {

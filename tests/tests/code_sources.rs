@@ -76,8 +76,9 @@ fn a_helper_command_that_hangs_is_stopped_by_its_timeout() {
     let server = TestServer::start();
     let user = server.user("helper_hangs");
     let started = Instant::now();
-    let err = connect(&server.connection_string(&user, "TwoFactorCodeCommand={sleep 60};TwoFactorCodeCommandTimeout=1"))
-        .expect_err("timed out");
+    let err =
+        connect(&server.connection_string(&user, "TwoFactorCodeCommand={sleep 60};TwoFactorCodeCommandTimeout=1"))
+            .expect_err("timed out");
     assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
     let (_, _, message) = sqlstate(&err);
     assert!(message.contains("TwoFactorCodeCommand"), "{err}");

@@ -22,7 +22,10 @@ fn parameters_of_every_type_round_trip() {
     let binary: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
     let date = Date { year: 2024, month: 2, day: 29 };
     let ts = Timestamp { year: 1999, month: 12, day: 31, hour: 23, minute: 59, second: 58, fraction: 125_000_000 };
-    let decimal = WithDataType { value: VarCharSlice::new(b"-12345.6789"), data_type: DataType::Decimal { precision: 12, scale: 4 } };
+    let decimal = WithDataType {
+        value: VarCharSlice::new(b"-12345.6789"),
+        data_type: DataType::Decimal { precision: 12, scale: 4 },
+    };
     let text_param = text.into_parameter();
     let binary_param = binary.as_slice().into_parameter();
     let null_int: Nullable<i32> = Nullable::null();
@@ -31,8 +34,18 @@ fn parameters_of_every_type_round_trip() {
     let narrow = VarCharSlice::new("naïve".as_bytes());
     conn.execute(
         "INSERT INTO p VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (&-2_000_000_000i32, &9_007_199_254_740_993i64, &-1.25e-300f64, &text_param, &binary_param, &null_int, &date,
-         &ts_param, &decimal, &narrow),
+        (
+            &-2_000_000_000i32,
+            &9_007_199_254_740_993i64,
+            &-1.25e-300f64,
+            &text_param,
+            &binary_param,
+            &null_int,
+            &date,
+            &ts_param,
+            &decimal,
+            &narrow,
+        ),
         None,
     )
     .expect("insert with ten typed parameters");

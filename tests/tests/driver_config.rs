@@ -51,8 +51,9 @@ fn a_closed_port_gives_08001_quickly() {
         l.local_addr().unwrap().port()
     };
     let started = Instant::now();
-    let err = connect(&format!("Driver={};Server=127.0.0.1;Port={port};UID=a;PWD=b;CAFile=/dev/null;TLSVerify=No", driver()))
-        .expect_err("nothing listens");
+    let err =
+        connect(&format!("Driver={};Server=127.0.0.1;Port={port};UID=a;PWD=b;CAFile=/dev/null;TLSVerify=No", driver()))
+            .expect_err("nothing listens");
     let (state, _, message) = sqlstate(&err);
     assert!(state == "08001" || state == "HYT00", "{err}");
     assert!(started.elapsed() < Duration::from_secs(5), "took {:?}: {message}", started.elapsed());
@@ -64,11 +65,9 @@ fn a_server_that_never_answers_times_out_with_hyt00_or_08001() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let started = Instant::now();
-    let err = connect(&format!(
-        "Driver={};Server=127.0.0.1;Port={port};UID=a;PWD=b;TLSVerify=No;LoginTimeout=2",
-        driver()
-    ))
-    .expect_err("silent server");
+    let err =
+        connect(&format!("Driver={};Server=127.0.0.1;Port={port};UID=a;PWD=b;TLSVerify=No;LoginTimeout=2", driver()))
+            .expect_err("silent server");
     let (state, _, _) = sqlstate(&err);
     assert!(state == "HYT00" || state == "08001", "{err}");
     assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());

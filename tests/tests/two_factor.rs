@@ -25,7 +25,8 @@ fn the_iris_flow_works_through_the_narrow_and_the_wide_entry_points() {
     for cs in BOTH {
         let user = server.user(&format!("iris_{cs:?}").to_lowercase());
         let mut dbc = env.dbc(cs);
-        dbc.driver_connect(&server.connection_string(&user, "")).unwrap_or_else(|e| panic!("{cs:?}: first factor: {e}"));
+        dbc.driver_connect(&server.connection_string(&user, ""))
+            .unwrap_or_else(|e| panic!("{cs:?}: first factor: {e}"));
         assert_eq!(dbc.two_factor_pending().unwrap(), 1, "{cs:?}: 1002 must say a second factor is pending");
 
         let refused = dbc.exec("SELECT 1").expect_err("SQL must be refused before the second factor");

@@ -122,9 +122,8 @@ fn insert(env: &Environment, args: &Args) {
         BindParamDesc::f64(false),
         BindParamDesc::timestamp(false, 3),
     ];
-    let mut inserter = prepared
-        .into_column_inserter(batch, descs)
-        .unwrap_or_else(|e| die(&format!("column inserter: {e}")));
+    let mut inserter =
+        prepared.into_column_inserter(batch, descs).unwrap_or_else(|e| die(&format!("column inserter: {e}")));
     let mut done = 0;
     while done < rows {
         let n = batch.min(rows - done);

@@ -74,10 +74,7 @@ impl Session {
         let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
         tcp.set_nodelay(true).ok();
         let ip: IpAddr = addr.rsplit_once(':').unwrap().0.trim_matches(['[', ']']).parse().unwrap();
-        let tls = connector
-            .connect(ServerName::IpAddress(ip.into()), tcp)
-            .await
-            .map_err(|e| format!("TLS: {e}"))?;
+        let tls = connector.connect(ServerName::IpAddress(ip.into()), tcp).await.map_err(|e| format!("TLS: {e}"))?;
         let mut s = Session { tls, buf: Vec::with_capacity(4096), out: Vec::with_capacity(256) };
         s.request(&ClientMessage::Hello {
             min_version: PROTOCOL_VERSION,
@@ -85,9 +82,8 @@ impl Session {
             client_name: "twofactor-bench".into(),
         })
         .await?;
-        let reply = s
-            .request(&ClientMessage::Login { user: user.into(), password: Secret::new(password.into()) })
-            .await?;
+        let reply =
+            s.request(&ClientMessage::Login { user: user.into(), password: Secret::new(password.into()) }).await?;
         match reply {
             ServerMessage::FirstFactorOk { second_factor: SecondFactor::NotRequired, .. } => Ok(s),
             ServerMessage::FirstFactorOk { .. } => {
@@ -315,19 +311,26 @@ async fn phases(args: &Args) {
         let tcp = TcpStream::connect(&addr).await.unwrap_or_else(|e| die(&e.to_string()));
         tcp.set_nodelay(true).ok();
         let t1 = Instant::now();
-        let tls = connector.connect(ServerName::IpAddress(ip.into()), tcp).await.unwrap_or_else(|e| die(&e.to_string()));
+        let tls =
+            connector.connect(ServerName::IpAddress(ip.into()), tcp).await.unwrap_or_else(|e| die(&e.to_string()));
         let t2 = Instant::now();
         let mut s = Session { tls, buf: Vec::new(), out: Vec::new() };
-        s.request(&ClientMessage::Hello { min_version: PROTOCOL_VERSION, max_version: PROTOCOL_VERSION, client_name: "phases".into() })
-            .await
-            .unwrap_or_else(|e| die(&e));
+        s.request(&ClientMessage::Hello {
+            min_version: PROTOCOL_VERSION,
+            max_version: PROTOCOL_VERSION,
+            client_name: "phases".into(),
+        })
+        .await
+        .unwrap_or_else(|e| die(&e));
         let t3 = Instant::now();
         let reply = s
             .request(&ClientMessage::Login { user: name.clone(), password: Secret::new(password.clone()) })
             .await
             .unwrap_or_else(|e| die(&e));
         let t4 = Instant::now();
-        if let (ServerMessage::FirstFactorOk { second_factor: SecondFactor::Required { .. }, .. }, Some(code)) = (reply, code) {
+        if let (ServerMessage::FirstFactorOk { second_factor: SecondFactor::Required { .. }, .. }, Some(code)) =
+            (reply, code)
+        {
             s.request(&ClientMessage::SecondFactor { code: Secret::new(code) }).await.unwrap_or_else(|e| die(&e));
         }
         let t5 = Instant::now();

@@ -50,11 +50,8 @@ fn users(args: &Args) {
     let hash = hash_password(password, cost).unwrap_or_else(|e| die(&e));
     let store = SqliteUserStore::open(&dir.join(USERS_FILE)).unwrap_or_else(|e| die(&e.to_string()));
     let key = SecretsKey::load(&dir.join(KEY_FILE)).unwrap_or_else(|e| die(&e.to_string()));
-    let names: Vec<String> = if count == 0 {
-        vec![prefix.to_owned()]
-    } else {
-        (1..=count).map(|i| format!("{prefix}{i:04}")).collect()
-    };
+    let names: Vec<String> =
+        if count == 0 { vec![prefix.to_owned()] } else { (1..=count).map(|i| format!("{prefix}{i:04}")).collect() };
     let mut out = String::new();
     for name in &names {
         store.create_user(name, &hash).unwrap_or_else(|e| die(&format!("{name}: {e}")));
@@ -63,11 +60,8 @@ fn users(args: &Args) {
             out.push_str(&format!("{name} -\n"));
         } else {
             let secret = generate_secret(Algorithm::Sha1);
-            let enrolment = TotpEnrolment {
-                sealed_secret: key.seal(name, &secret),
-                algorithm: "SHA1".into(),
-                digits: 6,
-            };
+            let enrolment =
+                TotpEnrolment { sealed_secret: key.seal(name, &secret), algorithm: "SHA1".into(), digits: 6 };
             store.set_totp(name, &enrolment).unwrap_or_else(|e| die(&e.to_string()));
             out.push_str(&format!("{name} {}\n", to_base32(&secret)));
         }
@@ -182,8 +176,11 @@ fn sqlite_conn_memory(args: &Args) {
         }
     }
     let after = twofactor_bench::proc_status_kib("self", "VmRSS:");
-    println!("{}", json!({"connections": n, "threads": threads, "lookaside_off": lookaside_off,
-        "rss_kib": after, "per_connection_kib": (after - before) as f64 / n as f64}));
+    println!(
+        "{}",
+        json!({"connections": n, "threads": threads, "lookaside_off": lookaside_off,
+        "rss_kib": after, "per_connection_kib": (after - before) as f64 / n as f64})
+    );
     drop(tx);
     std::process::exit(0);
 }

@@ -190,12 +190,17 @@ impl Connection {
             }
             SQL_ATTR_LOGIN_TIMEOUT => {
                 if self.is_open() {
-                    return Err(OdbcError::new(SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW, "SQL_ATTR_LOGIN_TIMEOUT cannot be set on an open connection"));
+                    return Err(OdbcError::new(
+                        SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW,
+                        "SQL_ATTR_LOGIN_TIMEOUT cannot be set on an open connection",
+                    ));
                 }
-                lock(&self.attributes).login_timeout = Some(u32_value("SQL_ATTR_LOGIN_TIMEOUT", int("SQL_ATTR_LOGIN_TIMEOUT")?)?);
+                lock(&self.attributes).login_timeout =
+                    Some(u32_value("SQL_ATTR_LOGIN_TIMEOUT", int("SQL_ATTR_LOGIN_TIMEOUT")?)?);
             }
             SQL_ATTR_CONNECTION_TIMEOUT => {
-                lock(&self.attributes).connection_timeout = u32_value("SQL_ATTR_CONNECTION_TIMEOUT", int("SQL_ATTR_CONNECTION_TIMEOUT")?)?;
+                lock(&self.attributes).connection_timeout =
+                    u32_value("SQL_ATTR_CONNECTION_TIMEOUT", int("SQL_ATTR_CONNECTION_TIMEOUT")?)?;
             }
             SQL_ATTR_ACCESS_MODE => {
                 let v = u32_value("SQL_ATTR_ACCESS_MODE", int("SQL_ATTR_ACCESS_MODE")?)?;
@@ -206,11 +211,16 @@ impl Connection {
             }
             SQL_ATTR_TXN_ISOLATION => {
                 let v = u32_value("SQL_ATTR_TXN_ISOLATION", int("SQL_ATTR_TXN_ISOLATION")?)?;
-                if ![SQL_TXN_READ_UNCOMMITTED, SQL_TXN_READ_COMMITTED, SQL_TXN_REPEATABLE_READ, SQL_TXN_SERIALIZABLE].contains(&v) {
+                if ![SQL_TXN_READ_UNCOMMITTED, SQL_TXN_READ_COMMITTED, SQL_TXN_REPEATABLE_READ, SQL_TXN_SERIALIZABLE]
+                    .contains(&v)
+                {
                     return Err(OdbcError::invalid_value("SQL_ATTR_TXN_ISOLATION", v.into()));
                 }
                 if v != SQL_TXN_SERIALIZABLE {
-                    warn(OdbcError::new(SqlState::OPTION_VALUE_CHANGED, "option value changed: SQLite transactions are always serializable"));
+                    warn(OdbcError::new(
+                        SqlState::OPTION_VALUE_CHANGED,
+                        "option value changed: SQLite transactions are always serializable",
+                    ));
                 }
             }
             SQL_ATTR_CURRENT_CATALOG => match value {
@@ -227,12 +237,18 @@ impl Connection {
             SQL_ATTR_PACKET_SIZE => {
                 let v = u32_value("SQL_ATTR_PACKET_SIZE", int("SQL_ATTR_PACKET_SIZE")?)?;
                 if self.is_open() {
-                    return Err(OdbcError::new(SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW, "SQL_ATTR_PACKET_SIZE cannot be set on an open connection"));
+                    return Err(OdbcError::new(
+                        SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW,
+                        "SQL_ATTR_PACKET_SIZE cannot be set on an open connection",
+                    ));
                 }
                 lock(&self.attributes).packet_size = v;
             }
             // Off is the only value; asking for it is fine, asking for more is not.
-            SQL_ATTR_ODBC_CURSORS | SQL_ATTR_TRACE | SQL_ATTR_ASYNC_ENABLE | SQL_ATTR_ASYNC_DBC_FUNCTIONS_ENABLE
+            SQL_ATTR_ODBC_CURSORS
+            | SQL_ATTR_TRACE
+            | SQL_ATTR_ASYNC_ENABLE
+            | SQL_ATTR_ASYNC_DBC_FUNCTIONS_ENABLE
             | SQL_ATTR_AUTO_IPD => {
                 let v = int("attribute")?;
                 let off = if attr == SQL_ATTR_ODBC_CURSORS { 2 } else { 0 }; // SQL_CUR_USE_DRIVER
@@ -240,8 +256,12 @@ impl Connection {
                     return Err(OdbcError::not_capable(&format!("attribute {attr} = {v}")));
                 }
             }
-            SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB | SQL_ATTR_TRANSLATE_OPTION | SQL_ATTR_DISCONNECT_BEHAVIOR
-            | SQL_ATTR_RESET_CONNECTION | SQL_ATTR_ENLIST_IN_DTC => {}
+            SQL_ATTR_TRACEFILE
+            | SQL_ATTR_TRANSLATE_LIB
+            | SQL_ATTR_TRANSLATE_OPTION
+            | SQL_ATTR_DISCONNECT_BEHAVIOR
+            | SQL_ATTR_RESET_CONNECTION
+            | SQL_ATTR_ENLIST_IN_DTC => {}
             SQL_ATTR_CONNECTION_DEAD => {
                 return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, "SQL_ATTR_CONNECTION_DEAD is read-only"))
             }
@@ -268,7 +288,9 @@ impl Connection {
                 AttrOut::U32(u32::from(self.second_factor_pending()))
             }
             SQL_ATTR_AUTOCOMMIT => AttrOut::U32(u32::from(a.autocommit)),
-            SQL_ATTR_LOGIN_TIMEOUT => AttrOut::U32(a.login_timeout.unwrap_or(super::config::DEFAULT_LOGIN_TIMEOUT as u32)),
+            SQL_ATTR_LOGIN_TIMEOUT => {
+                AttrOut::U32(a.login_timeout.unwrap_or(super::config::DEFAULT_LOGIN_TIMEOUT as u32))
+            }
             SQL_ATTR_CONNECTION_TIMEOUT => AttrOut::U32(a.connection_timeout),
             SQL_ATTR_ACCESS_MODE => AttrOut::U32(a.access_mode),
             SQL_ATTR_TXN_ISOLATION => AttrOut::U32(SQL_TXN_SERIALIZABLE),
@@ -278,7 +300,9 @@ impl Connection {
             SQL_ATTR_QUIET_MODE => AttrOut::Usize(a.quiet_mode),
             SQL_ATTR_PACKET_SIZE => AttrOut::U32(a.packet_size),
             SQL_ATTR_ODBC_CURSORS => AttrOut::Usize(2),
-            SQL_ATTR_TRACE | SQL_ATTR_ASYNC_ENABLE | SQL_ATTR_ASYNC_DBC_FUNCTIONS_ENABLE | SQL_ATTR_AUTO_IPD => AttrOut::U32(0),
+            SQL_ATTR_TRACE | SQL_ATTR_ASYNC_ENABLE | SQL_ATTR_ASYNC_DBC_FUNCTIONS_ENABLE | SQL_ATTR_AUTO_IPD => {
+                AttrOut::U32(0)
+            }
             SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB => AttrOut::Text(String::new()),
             SQL_ATTR_TRANSLATE_OPTION => AttrOut::U32(0),
             // SQL_CD_TRUE (1) when the server dropped us or we never connected.
@@ -387,6 +411,9 @@ mod tests {
         let c = conn();
         c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(0), &mut |_| {}).unwrap();
         assert!(!c.autocommit());
-        assert_eq!(c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(7), &mut |_| {}).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE);
+        assert_eq!(
+            c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(7), &mut |_| {}).unwrap_err().state,
+            SqlState::INVALID_ATTRIBUTE_VALUE
+        );
     }
 }

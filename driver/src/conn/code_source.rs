@@ -158,9 +158,9 @@ fn helper_error(state: SqlState, what: String) -> OdbcError {
 /// Runs the helper command without a shell and returns its trimmed standard output.
 /// The child is killed when it outlives `timeout`.
 pub fn run_helper(command_line: &str, timeout: Duration) -> OdbcResult<Secret<String>> {
-    let argv = shlex::split(command_line)
-        .filter(|a| !a.is_empty())
-        .ok_or_else(|| helper_error(SqlState::GENERAL_ERROR, "is not a valid command line (check its quoting)".into()))?;
+    let argv = shlex::split(command_line).filter(|a| !a.is_empty()).ok_or_else(|| {
+        helper_error(SqlState::GENERAL_ERROR, "is not a valid command line (check its quoting)".into())
+    })?;
     let program = &argv[0];
     let mut child = Command::new(program)
         .args(&argv[1..])
@@ -201,19 +201,24 @@ pub fn run_helper(command_line: &str, timeout: Duration) -> OdbcResult<Secret<St
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(helper_error(SqlState::GENERAL_ERROR, format!("{program:?} could not be waited for: {e}"))),
+            Err(e) => {
+                return Err(helper_error(SqlState::GENERAL_ERROR, format!("{program:?} could not be waited for: {e}")))
+            }
         }
     };
     let out = out_reader.join().unwrap_or_default();
     let err = err_reader.join().unwrap_or_default();
     if !status.success() {
-        let first_line = String::from_utf8_lossy(&err).lines().next().unwrap_or("").chars().take(200).collect::<String>();
+        let first_line =
+            String::from_utf8_lossy(&err).lines().next().unwrap_or("").chars().take(200).collect::<String>();
         let detail = if first_line.is_empty() { String::new() } else { format!(": {first_line}") };
         return Err(helper_error(SqlState::INVALID_AUTHORIZATION, format!("{program:?} failed ({status}){detail}")));
     }
-    let text = String::from_utf8(out)
-        .map_err(|_| helper_error(SqlState::INVALID_AUTHORIZATION, format!("{program:?} printed something that is not UTF-8")))?;
-    non_empty(&text).ok_or_else(|| helper_error(SqlState::INVALID_AUTHORIZATION, format!("{program:?} printed no code")))
+    let text = String::from_utf8(out).map_err(|_| {
+        helper_error(SqlState::INVALID_AUTHORIZATION, format!("{program:?} printed something that is not UTF-8"))
+    })?;
+    non_empty(&text)
+        .ok_or_else(|| helper_error(SqlState::INVALID_AUTHORIZATION, format!("{program:?} printed no code")))
 }
 
 #[cfg(test)]

@@ -13,10 +13,31 @@ pub const DEFAULT_FETCH_ROWS: u32 = 4096;
 
 /// Keys this driver understands (lower case); others are logged at debug and ignored.
 const KNOWN_KEYS: &[&str] = &[
-    "driver", "dsn", "uid", "user", "pwd", "password", "server", "port", "cafile", "tlsverify",
-    "tlsservername", "logintimeout", "connectiontimeout", "querytimeout", "fetchrows",
-    "twofactorcode", "twofactorcodeenv", "twofactorcodecommand", "twofactorcodecommandtimeout",
-    "twofactorprompt", "passwordcodeseparator", "logfile", "loglevel", "description", "database",
+    "driver",
+    "dsn",
+    "uid",
+    "user",
+    "pwd",
+    "password",
+    "server",
+    "port",
+    "cafile",
+    "tlsverify",
+    "tlsservername",
+    "logintimeout",
+    "connectiontimeout",
+    "querytimeout",
+    "fetchrows",
+    "twofactorcode",
+    "twofactorcodeenv",
+    "twofactorcodecommand",
+    "twofactorcodecommandtimeout",
+    "twofactorprompt",
+    "passwordcodeseparator",
+    "logfile",
+    "loglevel",
+    "description",
+    "database",
 ];
 
 /// Key/value pairs, first occurrence wins (as ODBC specifies for repeated keywords);
@@ -128,7 +149,12 @@ impl ConnectConfig {
         };
         Ok(ConnectConfig {
             dsn: s.get("DSN").map(str::to_string).filter(|d| !d.is_empty()),
-            tls_server_name: s.get("TLSServerName").map(str::trim).filter(|n| !n.is_empty()).unwrap_or(&host).to_string(),
+            tls_server_name: s
+                .get("TLSServerName")
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .unwrap_or(&host)
+                .to_string(),
             host,
             port,
             ca_file: s.get("CAFile").map(str::trim).filter(|f| !f.is_empty()).map(str::to_string),
@@ -148,7 +174,12 @@ impl ConnectConfig {
             password: Secret::new(password),
             password_suffix,
             code_key: s.get("TwoFactorCode").filter(|c| !c.trim().is_empty()).map(|c| Secret::new(c.to_string())),
-            code_env: s.get("TwoFactorCodeEnv").map(str::trim).filter(|e| !e.is_empty()).unwrap_or(DEFAULT_CODE_ENV).to_string(),
+            code_env: s
+                .get("TwoFactorCodeEnv")
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .unwrap_or(DEFAULT_CODE_ENV)
+                .to_string(),
             code_command: s.get("TwoFactorCodeCommand").map(str::to_string).filter(|c| !c.trim().is_empty()),
             code_command_timeout: seconds("TwoFactorCodeCommandTimeout")?.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
             prompt: PromptMode::parse(s.get("TwoFactorPrompt").unwrap_or(""))?,

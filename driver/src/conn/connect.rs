@@ -4,9 +4,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use twofactor_protocol::{
-    ClientMessage, SecondFactor, Secret, ServerMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
-};
+use twofactor_protocol::{ClientMessage, SecondFactor, Secret, ServerMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 use super::code_source::{CodeSources, RealWorld};
 use super::config::{ConnectConfig, Settings};
@@ -24,7 +22,9 @@ pub(super) fn hello(s: &mut Session) -> OdbcResult<String> {
         client_name: CLIENT_NAME.into(),
     };
     match s.request(&hello).map_err(connect_error)? {
-        ServerMessage::HelloOk { version, server_name } if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) => {
+        ServerMessage::HelloOk { version, server_name }
+            if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
+        {
             Ok(server_name)
         }
         ServerMessage::HelloOk { version, .. } => Err(OdbcError::new(
@@ -141,7 +141,9 @@ impl Connection {
         let server_name = hello(s)?;
         let login = ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() };
         let (session_id, cancel_key, second_factor) = match s.request(&login).map_err(connect_error)? {
-            ServerMessage::FirstFactorOk { session_id, cancel_key, second_factor } => (session_id, cancel_key, second_factor),
+            ServerMessage::FirstFactorOk { session_id, cancel_key, second_factor } => {
+                (session_id, cancel_key, second_factor)
+            }
             other => return Err(unexpected(&other)),
         };
         // Taken in every case: a code set before connect is for this login only.

@@ -121,9 +121,11 @@ pub fn open(
     let _ = tcp.set_nodelay(true);
     // Keepalive probes notice a peer that vanished without closing (a dead host, a
     // dropped NAT entry), so a blocked read ends with 08S01 instead of hanging forever.
-    let keepalive = socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)).with_interval(Duration::from_secs(10));
+    let keepalive =
+        socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)).with_interval(Duration::from_secs(10));
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
-    let io = |e: std::io::Error| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("socket setup for {peer} failed: {e}"));
+    let io =
+        |e: std::io::Error| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("socket setup for {peer} failed: {e}"));
     tcp.set_read_timeout(remaining(deadline)).map_err(io)?;
     tcp.set_write_timeout(remaining(deadline)).map_err(io)?;
 
@@ -187,12 +189,16 @@ impl Session {
         if is_timeout(&e) {
             // The answer may still arrive later and would be taken for the answer to the
             // next request: the session cannot be trusted after a timeout.
-            return self.fail(OdbcError::new(self.timeout_state, format!("timeout expired waiting for the server at {}", self.peer)));
+            return self.fail(OdbcError::new(
+                self.timeout_state,
+                format!("timeout expired waiting for the server at {}", self.peer),
+            ));
         }
         match e.kind() {
-            ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
-                self.fail(closed_by_server())
-            }
+            ErrorKind::UnexpectedEof
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe => self.fail(closed_by_server()),
             _ => self.fail(link_failure(&e.to_string())),
         }
     }
@@ -264,7 +270,12 @@ impl Session {
                 let error = OdbcError::server(SqlState(e.sqlstate), e.native, e.message);
                 if e.fatal {
                     self.dead.store(true, Ordering::Release);
-                    log::info!("server ended the session: {} ({}, native {})", error.message, error.state, error.native);
+                    log::info!(
+                        "server ended the session: {} ({}, native {})",
+                        error.message,
+                        error.state,
+                        error.native
+                    );
                 }
                 Err(error)
             }

@@ -13,11 +13,8 @@ use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 /// CA bundles of common distributions, used when no CAFile is given (a server with a
 /// certificate from a public CA).
-const SYSTEM_BUNDLES: &[&str] = &[
-    "/etc/ssl/certs/ca-certificates.crt",
-    "/etc/pki/tls/certs/ca-bundle.crt",
-    "/etc/ssl/cert.pem",
-];
+const SYSTEM_BUNDLES: &[&str] =
+    &["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
 
 fn tls_error(message: String) -> OdbcError {
     OdbcError::new(SqlState::UNABLE_TO_CONNECT, message)
@@ -71,7 +68,8 @@ pub fn client_config(ca_file: Option<&str>, verify: bool) -> OdbcResult<Arc<Clie
 }
 
 pub fn server_name(name: &str) -> OdbcResult<ServerName<'static>> {
-    ServerName::try_from(name.to_string()).map_err(|_| tls_error(format!("TLSServerName {name:?} is not a valid DNS name or IP address")))
+    ServerName::try_from(name.to_string())
+        .map_err(|_| tls_error(format!("TLSServerName {name:?} is not a valid DNS name or IP address")))
 }
 
 /// The verifier behind `TLSVerify=No`: accepts any certificate (the handshake signature

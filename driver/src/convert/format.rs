@@ -49,12 +49,14 @@ impl Write for StackStr {
 /// with round-trip precision.
 pub fn write_double(out: &mut StackStr, v: f64) {
     let a = v.abs();
-    let _ = if v == 0.0 || (1e-5..1e16).contains(&a) || !v.is_finite() { write!(out, "{v}") } else { write!(out, "{v:e}") };
+    let _ =
+        if v == 0.0 || (1e-5..1e16).contains(&a) || !v.is_finite() { write!(out, "{v}") } else { write!(out, "{v:e}") };
 }
 
 pub fn write_float(out: &mut StackStr, v: f32) {
     let a = v.abs();
-    let _ = if v == 0.0 || (1e-5..1e16).contains(&a) || !v.is_finite() { write!(out, "{v}") } else { write!(out, "{v:e}") };
+    let _ =
+        if v == 0.0 || (1e-5..1e16).contains(&a) || !v.is_finite() { write!(out, "{v}") } else { write!(out, "{v:e}") };
 }
 
 fn write_fraction(out: &mut StackStr, nanos: u32) {
@@ -161,10 +163,8 @@ fn unescape<'a>(s: &'a str, kind: &str) -> &'a str {
 
 /// Today's date (UTC), for time values converted to timestamps as ODBC asks.
 pub fn today() -> Date {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     civil_from_days(secs.div_euclid(86_400))
 }
 

@@ -29,7 +29,12 @@ fn invalid_datetime() -> OdbcError {
 /// The value of one parameter. `data` holds exactly the value's bytes: the octet length
 /// for character and binary data, the C type's size for fixed-size types. NULL and
 /// data-at-execution are the caller's business (they live in the indicator).
-pub fn param_value<'a>(ctype: CType, sql: i16, data: &'a [u8], scratch: &'a mut ParamScratch) -> OdbcResult<ValueRef<'a>> {
+pub fn param_value<'a>(
+    ctype: CType,
+    sql: i16,
+    data: &'a [u8],
+    scratch: &'a mut ParamScratch,
+) -> OdbcResult<ValueRef<'a>> {
     let sql = odbc3_sql_type(sql);
     let ctype = match ctype {
         CType::Default => CType::default_for(sql),
@@ -59,7 +64,9 @@ pub fn param_value<'a>(ctype: CType, sql: i16, data: &'a [u8], scratch: &'a mut 
             scratch.text.clear();
             let units = (0..data.len() / 2).map(|i| ne16(2 * i));
             for c in char::decode_utf16(units) {
-                scratch.text.push(c.map_err(|_| OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, "parameter is not valid UTF-16"))?);
+                scratch.text.push(
+                    c.map_err(|_| OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, "parameter is not valid UTF-16"))?,
+                );
             }
             text_value(scratch.text.as_str(), sql)
         }
@@ -166,7 +173,9 @@ fn int_value(v: i64, sql: i16) -> OdbcResult<ValueRef<'static>> {
 fn double_value(v: f64, sql: i16) -> OdbcResult<ValueRef<'static>> {
     match sql {
         sql_type::TYPE_DATE | sql_type::TYPE_TIME | sql_type::TYPE_TIMESTAMP => Err(restricted(CType::Double)),
-        sql_type::BIT | sql_type::TINYINT | sql_type::SMALLINT | sql_type::INTEGER | sql_type::BIGINT if v.is_finite() && v.fract() == 0.0 => {
+        sql_type::BIT | sql_type::TINYINT | sql_type::SMALLINT | sql_type::INTEGER | sql_type::BIGINT
+            if v.is_finite() && v.fract() == 0.0 =>
+        {
             let (i, _) = integral(Num::F(v), i64::MIN.into(), i64::MAX.into())?;
             int_value(i as i64, sql)
         }
@@ -249,7 +258,10 @@ mod tests {
     fn text_for_an_integer_parameter_is_sent_as_an_integer_or_refused_with_22018() {
         assert_eq!(value(CType::Char, sql_type::INTEGER, b" 42 ").unwrap(), Value::Int(42));
         assert_eq!(value(CType::Char, sql_type::INTEGER, b"4x2").unwrap_err().state, SqlState::INVALID_CHARACTER_VALUE);
-        assert_eq!(value(CType::Char, sql_type::TYPE_DATE, b"2024-13-01").unwrap_err().state, SqlState::INVALID_DATETIME_FORMAT);
+        assert_eq!(
+            value(CType::Char, sql_type::TYPE_DATE, b"2024-13-01").unwrap_err().state,
+            SqlState::INVALID_DATETIME_FORMAT
+        );
     }
 
     #[test]
@@ -257,7 +269,10 @@ mod tests {
         assert_eq!(value(CType::SLong, sql_type::INTEGER, &(-7i32).to_ne_bytes()).unwrap(), Value::Int(-7));
         assert_eq!(value(CType::UShort, sql_type::INTEGER, &65535u16.to_ne_bytes()).unwrap(), Value::Int(65535));
         assert_eq!(value(CType::SBigInt, sql_type::BIGINT, &i64::MIN.to_ne_bytes()).unwrap(), Value::Int(i64::MIN));
-        assert_eq!(value(CType::UBigInt, sql_type::BIGINT, &u64::MAX.to_ne_bytes()).unwrap_err().state, SqlState::NUMERIC_OUT_OF_RANGE);
+        assert_eq!(
+            value(CType::UBigInt, sql_type::BIGINT, &u64::MAX.to_ne_bytes()).unwrap_err().state,
+            SqlState::NUMERIC_OUT_OF_RANGE
+        );
         assert_eq!(value(CType::SLong, sql_type::BIT, &1i32.to_ne_bytes()).unwrap(), Value::Bool(true));
     }
 
@@ -276,7 +291,10 @@ mod tests {
 
     #[test]
     fn timestamp_structs_become_timestamps_and_dates_as_the_sql_type_says() {
-        let ts = Timestamp { date: Date { year: 2024, month: 2, day: 29 }, time: Time { hour: 13, minute: 4, second: 5, nanos: 7 } };
+        let ts = Timestamp {
+            date: Date { year: 2024, month: 2, day: 29 },
+            time: Time { hour: 13, minute: 4, second: 5, nanos: 7 },
+        };
         let raw = crate::convert::to_c::timestamp_struct(ts);
         assert_eq!(value(CType::Timestamp, sql_type::TYPE_TIMESTAMP, &raw).unwrap(), Value::Timestamp(ts));
         assert_eq!(value(CType::Timestamp, sql_type::TYPE_DATE, &raw).unwrap_err().state, SqlState::DATETIME_OVERFLOW);
@@ -287,12 +305,18 @@ mod tests {
         );
         let mut bad = raw;
         bad[2] = 13;
-        assert_eq!(value(CType::Timestamp, sql_type::TYPE_TIMESTAMP, &bad).unwrap_err().state, SqlState::DATETIME_OVERFLOW);
+        assert_eq!(
+            value(CType::Timestamp, sql_type::TYPE_TIMESTAMP, &bad).unwrap_err().state,
+            SqlState::DATETIME_OVERFLOW
+        );
     }
 
     #[test]
     fn a_guid_prints_in_canonical_form() {
         let g = crate::convert::to_c::parse_guid("6F9619FF-8B86-D011-B42D-00C04FC964FF").unwrap();
-        assert_eq!(value(CType::Guid, sql_type::CHAR, &g).unwrap(), Value::Text("6F9619FF-8B86-D011-B42D-00C04FC964FF".into()));
+        assert_eq!(
+            value(CType::Guid, sql_type::CHAR, &g).unwrap(),
+            Value::Text("6F9619FF-8B86-D011-B42D-00C04FC964FF".into())
+        );
     }
 }

@@ -60,7 +60,10 @@ pub(crate) fn invalid_character() -> OdbcError {
     OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, "invalid character value for cast specification")
 }
 pub(crate) fn restricted(ctype: CType) -> OdbcError {
-    OdbcError::new(SqlState::RESTRICTED_DATA_TYPE, format!("restricted data type attribute violation: cannot convert to {ctype:?}"))
+    OdbcError::new(
+        SqlState::RESTRICTED_DATA_TYPE,
+        format!("restricted data type attribute violation: cannot convert to {ctype:?}"),
+    )
 }
 
 /// Converts `value` (of a column whose SQL type is `sql`) into `buf`. For character and
@@ -90,14 +93,28 @@ pub fn to_c(value: ValueRef<'_>, sql: i16, target: Target, buf: &mut [u8], offse
             buf[0] = v as u8;
             Ok(Piece::fixed(1, lost.then(fraction_truncated)))
         }
-        CType::STinyInt => put_int(value, ctype, buf, i8::MIN.into(), i8::MAX.into(), |v, b| b[..1].copy_from_slice(&(v as i8).to_ne_bytes())),
+        CType::STinyInt => put_int(value, ctype, buf, i8::MIN.into(), i8::MAX.into(), |v, b| {
+            b[..1].copy_from_slice(&(v as i8).to_ne_bytes())
+        }),
         CType::UTinyInt => put_int(value, ctype, buf, 0, u8::MAX.into(), |v, b| b[0] = v as u8),
-        CType::SShort => put_int(value, ctype, buf, i16::MIN.into(), i16::MAX.into(), |v, b| b[..2].copy_from_slice(&(v as i16).to_ne_bytes())),
-        CType::UShort => put_int(value, ctype, buf, 0, u16::MAX.into(), |v, b| b[..2].copy_from_slice(&(v as u16).to_ne_bytes())),
-        CType::SLong => put_int(value, ctype, buf, i32::MIN.into(), i32::MAX.into(), |v, b| b[..4].copy_from_slice(&(v as i32).to_ne_bytes())),
-        CType::ULong => put_int(value, ctype, buf, 0, u32::MAX.into(), |v, b| b[..4].copy_from_slice(&(v as u32).to_ne_bytes())),
-        CType::SBigInt => put_int(value, ctype, buf, i64::MIN.into(), i64::MAX.into(), |v, b| b[..8].copy_from_slice(&(v as i64).to_ne_bytes())),
-        CType::UBigInt => put_int(value, ctype, buf, 0, u64::MAX.into(), |v, b| b[..8].copy_from_slice(&(v as u64).to_ne_bytes())),
+        CType::SShort => put_int(value, ctype, buf, i16::MIN.into(), i16::MAX.into(), |v, b| {
+            b[..2].copy_from_slice(&(v as i16).to_ne_bytes())
+        }),
+        CType::UShort => {
+            put_int(value, ctype, buf, 0, u16::MAX.into(), |v, b| b[..2].copy_from_slice(&(v as u16).to_ne_bytes()))
+        }
+        CType::SLong => put_int(value, ctype, buf, i32::MIN.into(), i32::MAX.into(), |v, b| {
+            b[..4].copy_from_slice(&(v as i32).to_ne_bytes())
+        }),
+        CType::ULong => {
+            put_int(value, ctype, buf, 0, u32::MAX.into(), |v, b| b[..4].copy_from_slice(&(v as u32).to_ne_bytes()))
+        }
+        CType::SBigInt => put_int(value, ctype, buf, i64::MIN.into(), i64::MAX.into(), |v, b| {
+            b[..8].copy_from_slice(&(v as i64).to_ne_bytes())
+        }),
+        CType::UBigInt => {
+            put_int(value, ctype, buf, 0, u64::MAX.into(), |v, b| b[..8].copy_from_slice(&(v as u64).to_ne_bytes()))
+        }
         CType::Double => {
             let v = to_f64(numeric_source(value, ctype)?)?;
             buf[..8].copy_from_slice(&v.to_ne_bytes());
@@ -127,7 +144,12 @@ fn put_stream(total: usize, offset: usize, buf: &mut [u8], wide: bool, units: im
     let remaining = total.saturating_sub(offset);
     let capacity = buf.len() / size;
     if capacity == 0 {
-        return Piece { indicator: (remaining * size) as isize, consumed: 0, complete: remaining == 0, warning: (remaining > 0).then(truncated) };
+        return Piece {
+            indicator: (remaining * size) as isize,
+            consumed: 0,
+            complete: remaining == 0,
+            warning: (remaining > 0).then(truncated),
+        };
     }
     let n = remaining.min(capacity - 1);
     for (i, u) in units.take(n).enumerate() {
@@ -138,19 +160,34 @@ fn put_stream(total: usize, offset: usize, buf: &mut [u8], wide: bool, units: im
         }
     }
     buf[n * size..n * size + size].fill(0);
-    Piece { indicator: (remaining * size) as isize, consumed: n, complete: n == remaining, warning: (n < remaining).then(truncated) }
+    Piece {
+        indicator: (remaining * size) as isize,
+        consumed: n,
+        complete: n == remaining,
+        warning: (n < remaining).then(truncated),
+    }
 }
 
 /// Narrow text, the hot path: one copy.
 fn put_bytes_terminated(src: &[u8], offset: usize, buf: &mut [u8]) -> Piece {
     let remaining = src.len().saturating_sub(offset);
     if buf.is_empty() {
-        return Piece { indicator: remaining as isize, consumed: 0, complete: remaining == 0, warning: (remaining > 0).then(truncated) };
+        return Piece {
+            indicator: remaining as isize,
+            consumed: 0,
+            complete: remaining == 0,
+            warning: (remaining > 0).then(truncated),
+        };
     }
     let n = remaining.min(buf.len() - 1);
     buf[..n].copy_from_slice(&src[offset..offset + n]);
     buf[n] = 0;
-    Piece { indicator: remaining as isize, consumed: n, complete: n == remaining, warning: (n < remaining).then(truncated) }
+    Piece {
+        indicator: remaining as isize,
+        consumed: n,
+        complete: n == remaining,
+        warning: (n < remaining).then(truncated),
+    }
 }
 
 /// ASCII text as UTF-16: one unit per byte, written straight into the target.
@@ -159,14 +196,24 @@ fn put_ascii_wide(src: &[u8], offset: usize, buf: &mut [u8]) -> Piece {
     let remaining = rest.len();
     let capacity = buf.len() / 2;
     if capacity == 0 {
-        return Piece { indicator: (remaining * 2) as isize, consumed: 0, complete: remaining == 0, warning: (remaining > 0).then(truncated) };
+        return Piece {
+            indicator: (remaining * 2) as isize,
+            consumed: 0,
+            complete: remaining == 0,
+            warning: (remaining > 0).then(truncated),
+        };
     }
     let n = remaining.min(capacity - 1);
     for (unit, &b) in buf.chunks_exact_mut(2).zip(&rest[..n]) {
         unit.copy_from_slice(&u16::from(b).to_ne_bytes());
     }
     buf[2 * n..2 * n + 2].fill(0);
-    Piece { indicator: (remaining * 2) as isize, consumed: n, complete: n == remaining, warning: (n < remaining).then(truncated) }
+    Piece {
+        indicator: (remaining * 2) as isize,
+        consumed: n,
+        complete: n == remaining,
+        warning: (n < remaining).then(truncated),
+    }
 }
 
 fn put_text(s: &str, offset: usize, buf: &mut [u8], wide: bool) -> Piece {
@@ -238,7 +285,12 @@ fn put_binary_piece(src: &[u8], offset: usize, buf: &mut [u8]) -> Piece {
     let remaining = src.len().saturating_sub(offset);
     let n = remaining.min(buf.len());
     buf[..n].copy_from_slice(&src[offset..offset + n]);
-    Piece { indicator: remaining as isize, consumed: n, complete: n == remaining, warning: (n < remaining).then(truncated) }
+    Piece {
+        indicator: remaining as isize,
+        consumed: n,
+        complete: n == remaining,
+        warning: (n < remaining).then(truncated),
+    }
 }
 
 fn put_fixed_binary(bytes: &[u8], buf: &mut [u8]) -> OdbcResult<Piece> {
@@ -336,7 +388,14 @@ pub(crate) fn integral(num: Num<'_>, min: i128, max: i128) -> OdbcResult<(i128, 
     Ok((v, lost))
 }
 
-fn put_int(value: ValueRef<'_>, ctype: CType, buf: &mut [u8], min: i128, max: i128, write: impl FnOnce(i128, &mut [u8])) -> OdbcResult<Piece> {
+fn put_int(
+    value: ValueRef<'_>,
+    ctype: CType,
+    buf: &mut [u8],
+    min: i128,
+    max: i128,
+    write: impl FnOnce(i128, &mut [u8]),
+) -> OdbcResult<Piece> {
     let (v, lost) = integral(numeric_source(value, ctype)?, min, max)?;
     write(v, buf);
     Ok(Piece::fixed(ctype.fixed_size().unwrap_or(0), lost.then(fraction_truncated)))
@@ -437,9 +496,15 @@ fn to_datetime(value: ValueRef<'_>, ctype: CType, buf: &mut [u8]) -> OdbcResult<
                 CType::Time => format::parse_time(s).map(ValueRef::Time),
                 _ => None,
             }
-            .or_else(|| format::parse_timestamp(s).map(|ts| {
-                if s.trim().len() <= 10 { ValueRef::Date(ts.date) } else { ValueRef::Timestamp(ts) }
-            }))
+            .or_else(|| {
+                format::parse_timestamp(s).map(|ts| {
+                    if s.trim().len() <= 10 {
+                        ValueRef::Date(ts.date)
+                    } else {
+                        ValueRef::Timestamp(ts)
+                    }
+                })
+            })
             .ok_or_else(invalid_character)?;
             parsed
         }
@@ -455,7 +520,9 @@ fn to_datetime(value: ValueRef<'_>, ctype: CType, buf: &mut [u8]) -> OdbcResult<
             put_struct(buf, &time_struct(ts.time), (ts.time.nanos != 0).then(fraction_truncated))
         }
         (CType::Timestamp, ValueRef::Timestamp(ts)) => put_struct(buf, &timestamp_struct(ts), None),
-        (CType::Timestamp, ValueRef::Date(d)) => put_struct(buf, &timestamp_struct(Timestamp { date: d, time: MIDNIGHT }), None),
+        (CType::Timestamp, ValueRef::Date(d)) => {
+            put_struct(buf, &timestamp_struct(Timestamp { date: d, time: MIDNIGHT }), None)
+        }
         (CType::Timestamp, ValueRef::Time(t)) => {
             put_struct(buf, &timestamp_struct(Timestamp { date: format::today(), time: t }), None)
         }

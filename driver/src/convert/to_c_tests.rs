@@ -18,9 +18,15 @@ fn integers_out_of_the_target_range_fail_with_22003() {
     let mut b = [0u8; 8];
     assert_eq!(state(conv(ValueRef::Int(128), CType::STinyInt, &mut b)), SqlState::NUMERIC_OUT_OF_RANGE);
     assert_eq!(state(conv(ValueRef::Int(-1), CType::UShort, &mut b)), SqlState::NUMERIC_OUT_OF_RANGE);
-    assert_eq!(state(conv(ValueRef::Int(i64::from(i32::MAX) + 1), CType::SLong, &mut b)), SqlState::NUMERIC_OUT_OF_RANGE);
+    assert_eq!(
+        state(conv(ValueRef::Int(i64::from(i32::MAX) + 1), CType::SLong, &mut b)),
+        SqlState::NUMERIC_OUT_OF_RANGE
+    );
     assert_eq!(state(conv(ValueRef::Double(1e20), CType::SBigInt, &mut b)), SqlState::NUMERIC_OUT_OF_RANGE);
-    assert_eq!(state(conv(ValueRef::Decimal("99999999999999999999"), CType::SBigInt, &mut b)), SqlState::NUMERIC_OUT_OF_RANGE);
+    assert_eq!(
+        state(conv(ValueRef::Decimal("99999999999999999999"), CType::SBigInt, &mut b)),
+        SqlState::NUMERIC_OUT_OF_RANGE
+    );
     assert_eq!(state(conv(ValueRef::Int(2), CType::Bit, &mut b)), SqlState::NUMERIC_OUT_OF_RANGE);
     let p = conv(ValueRef::Int(-5), CType::SLong, &mut b).unwrap();
     assert_eq!((p.indicator, i32::from_ne_bytes(b[..4].try_into().unwrap())), (4, -5));
@@ -149,7 +155,10 @@ fn numbers_as_text_lose_only_fraction_digits_with_01004_and_whole_digits_with_22
 
 #[test]
 fn timestamps_convert_both_ways_between_text_and_structs() {
-    let ts = Timestamp { date: Date { year: 2024, month: 2, day: 29 }, time: Time { hour: 13, minute: 45, second: 1, nanos: 250_000_000 } };
+    let ts = Timestamp {
+        date: Date { year: 2024, month: 2, day: 29 },
+        time: Time { hour: 13, minute: 45, second: 1, nanos: 250_000_000 },
+    };
     let mut b = [0u8; 32];
     conv(ValueRef::Timestamp(ts), CType::Char, &mut b).unwrap();
     assert_eq!(&b[..23], b"2024-02-29 13:45:01.25\0");
@@ -170,7 +179,9 @@ fn timestamps_convert_both_ways_between_text_and_structs() {
 fn numeric_structs_are_scaled_little_endian_magnitudes() {
     let mut b = [0u8; 19];
     let t = Target { ctype: CType::Numeric, precision: 10, scale: 2 };
-    to_c(ValueRef::Decimal("-123.456"), sql_type::DECIMAL, t, &mut b, 0).map(|p| assert_eq!(warning(&p), Some(SqlState::FRACTIONAL_TRUNCATION))).unwrap();
+    to_c(ValueRef::Decimal("-123.456"), sql_type::DECIMAL, t, &mut b, 0)
+        .map(|p| assert_eq!(warning(&p), Some(SqlState::FRACTIONAL_TRUNCATION)))
+        .unwrap();
     assert_eq!((b[0], b[1], b[2]), (10, 2, 0));
     assert_eq!(u128::from_le_bytes(b[3..19].try_into().unwrap()), 12345);
     to_c(ValueRef::Int(7), sql_type::INTEGER, t, &mut b, 0).unwrap();

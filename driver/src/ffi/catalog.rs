@@ -17,7 +17,9 @@ fn run(stmt: *mut c_void, build: impl FnOnce(bool) -> OdbcResult<Option<CatalogR
         let mut inner = s.lock_idle()?;
         match build(inner.attrs.metadata_id)? {
             Some(request) => exec::catalog(s, &mut inner, request)?,
-            None => exec::local_empty_result(s, &mut inner, catalog::special_columns_layout(), Function::SpecialColumns)?,
+            None => {
+                exec::local_empty_result(s, &mut inner, catalog::special_columns_layout(), Function::SpecialColumns)?
+            }
         }
         Ok(Completion::Success)
     })
@@ -28,55 +30,166 @@ unsafe fn arg<C: AppChar>(p: *const C, len: i16, what: &str) -> OdbcResult<Optio
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn tables<C: AppChar>(stmt: *mut c_void, c: *const C, cl: i16, s: *const C, sl: i16, t: *const C, tl: i16, ty: *const C, tyl: i16) -> SqlReturn {
+unsafe fn tables<C: AppChar>(
+    stmt: *mut c_void,
+    c: *const C,
+    cl: i16,
+    s: *const C,
+    sl: i16,
+    t: *const C,
+    tl: i16,
+    ty: *const C,
+    tyl: i16,
+) -> SqlReturn {
     run(stmt, |m| {
-        catalog::tables(arg(c, cl, "CatalogName")?, arg(s, sl, "SchemaName")?, arg(t, tl, "TableName")?, arg(ty, tyl, "TableType")?, m).map(Some)
+        catalog::tables(
+            arg(c, cl, "CatalogName")?,
+            arg(s, sl, "SchemaName")?,
+            arg(t, tl, "TableName")?,
+            arg(ty, tyl, "TableType")?,
+            m,
+        )
+        .map(Some)
     })
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLTables(stmt: *mut c_void, c: *const u8, cl: i16, s: *const u8, sl: i16, t: *const u8, tl: i16, ty: *const u8, tyl: i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLTables(
+    stmt: *mut c_void,
+    c: *const u8,
+    cl: i16,
+    s: *const u8,
+    sl: i16,
+    t: *const u8,
+    tl: i16,
+    ty: *const u8,
+    tyl: i16,
+) -> SqlReturn {
     tables(stmt, c, cl, s, sl, t, tl, ty, tyl)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLTablesW(stmt: *mut c_void, c: *const u16, cl: i16, s: *const u16, sl: i16, t: *const u16, tl: i16, ty: *const u16, tyl: i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLTablesW(
+    stmt: *mut c_void,
+    c: *const u16,
+    cl: i16,
+    s: *const u16,
+    sl: i16,
+    t: *const u16,
+    tl: i16,
+    ty: *const u16,
+    tyl: i16,
+) -> SqlReturn {
     tables(stmt, c, cl, s, sl, t, tl, ty, tyl)
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn columns<C: AppChar>(stmt: *mut c_void, c: *const C, cl: i16, s: *const C, sl: i16, t: *const C, tl: i16, col: *const C, coll: i16) -> SqlReturn {
+unsafe fn columns<C: AppChar>(
+    stmt: *mut c_void,
+    c: *const C,
+    cl: i16,
+    s: *const C,
+    sl: i16,
+    t: *const C,
+    tl: i16,
+    col: *const C,
+    coll: i16,
+) -> SqlReturn {
     run(stmt, |m| {
-        catalog::columns(arg(c, cl, "CatalogName")?, arg(s, sl, "SchemaName")?, arg(t, tl, "TableName")?, arg(col, coll, "ColumnName")?, m).map(Some)
+        catalog::columns(
+            arg(c, cl, "CatalogName")?,
+            arg(s, sl, "SchemaName")?,
+            arg(t, tl, "TableName")?,
+            arg(col, coll, "ColumnName")?,
+            m,
+        )
+        .map(Some)
     })
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLColumns(stmt: *mut c_void, c: *const u8, cl: i16, s: *const u8, sl: i16, t: *const u8, tl: i16, col: *const u8, coll: i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLColumns(
+    stmt: *mut c_void,
+    c: *const u8,
+    cl: i16,
+    s: *const u8,
+    sl: i16,
+    t: *const u8,
+    tl: i16,
+    col: *const u8,
+    coll: i16,
+) -> SqlReturn {
     columns(stmt, c, cl, s, sl, t, tl, col, coll)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLColumnsW(stmt: *mut c_void, c: *const u16, cl: i16, s: *const u16, sl: i16, t: *const u16, tl: i16, col: *const u16, coll: i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLColumnsW(
+    stmt: *mut c_void,
+    c: *const u16,
+    cl: i16,
+    s: *const u16,
+    sl: i16,
+    t: *const u16,
+    tl: i16,
+    col: *const u16,
+    coll: i16,
+) -> SqlReturn {
     columns(stmt, c, cl, s, sl, t, tl, col, coll)
 }
 
-unsafe fn primary_keys<C: AppChar>(stmt: *mut c_void, c: *const C, cl: i16, s: *const C, sl: i16, t: *const C, tl: i16) -> SqlReturn {
-    run(stmt, |m| catalog::primary_keys(arg(c, cl, "CatalogName")?, arg(s, sl, "SchemaName")?, arg(t, tl, "TableName")?, m).map(Some))
+unsafe fn primary_keys<C: AppChar>(
+    stmt: *mut c_void,
+    c: *const C,
+    cl: i16,
+    s: *const C,
+    sl: i16,
+    t: *const C,
+    tl: i16,
+) -> SqlReturn {
+    run(stmt, |m| {
+        catalog::primary_keys(arg(c, cl, "CatalogName")?, arg(s, sl, "SchemaName")?, arg(t, tl, "TableName")?, m)
+            .map(Some)
+    })
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLPrimaryKeys(stmt: *mut c_void, c: *const u8, cl: i16, s: *const u8, sl: i16, t: *const u8, tl: i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLPrimaryKeys(
+    stmt: *mut c_void,
+    c: *const u8,
+    cl: i16,
+    s: *const u8,
+    sl: i16,
+    t: *const u8,
+    tl: i16,
+) -> SqlReturn {
     primary_keys(stmt, c, cl, s, sl, t, tl)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLPrimaryKeysW(stmt: *mut c_void, c: *const u16, cl: i16, s: *const u16, sl: i16, t: *const u16, tl: i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLPrimaryKeysW(
+    stmt: *mut c_void,
+    c: *const u16,
+    cl: i16,
+    s: *const u16,
+    sl: i16,
+    t: *const u16,
+    tl: i16,
+) -> SqlReturn {
     primary_keys(stmt, c, cl, s, sl, t, tl)
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn statistics<C: AppChar>(stmt: *mut c_void, c: *const C, cl: i16, s: *const C, sl: i16, t: *const C, tl: i16, unique: u16, reserved: u16) -> SqlReturn {
+unsafe fn statistics<C: AppChar>(
+    stmt: *mut c_void,
+    c: *const C,
+    cl: i16,
+    s: *const C,
+    sl: i16,
+    t: *const C,
+    tl: i16,
+    unique: u16,
+    reserved: u16,
+) -> SqlReturn {
     run(stmt, |m| {
         arg(c, cl, "CatalogName")?;
         arg(s, sl, "SchemaName")?;
@@ -85,17 +198,48 @@ unsafe fn statistics<C: AppChar>(stmt: *mut c_void, c: *const C, cl: i16, s: *co
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLStatistics(stmt: *mut c_void, c: *const u8, cl: i16, s: *const u8, sl: i16, t: *const u8, tl: i16, unique: u16, reserved: u16) -> SqlReturn {
+pub unsafe extern "system" fn SQLStatistics(
+    stmt: *mut c_void,
+    c: *const u8,
+    cl: i16,
+    s: *const u8,
+    sl: i16,
+    t: *const u8,
+    tl: i16,
+    unique: u16,
+    reserved: u16,
+) -> SqlReturn {
     statistics(stmt, c, cl, s, sl, t, tl, unique, reserved)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLStatisticsW(stmt: *mut c_void, c: *const u16, cl: i16, s: *const u16, sl: i16, t: *const u16, tl: i16, unique: u16, reserved: u16) -> SqlReturn {
+pub unsafe extern "system" fn SQLStatisticsW(
+    stmt: *mut c_void,
+    c: *const u16,
+    cl: i16,
+    s: *const u16,
+    sl: i16,
+    t: *const u16,
+    tl: i16,
+    unique: u16,
+    reserved: u16,
+) -> SqlReturn {
     statistics(stmt, c, cl, s, sl, t, tl, unique, reserved)
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn special_columns<C: AppChar>(stmt: *mut c_void, kind: u16, c: *const C, cl: i16, s: *const C, sl: i16, t: *const C, tl: i16, scope: u16, nullable: u16) -> SqlReturn {
+unsafe fn special_columns<C: AppChar>(
+    stmt: *mut c_void,
+    kind: u16,
+    c: *const C,
+    cl: i16,
+    s: *const C,
+    sl: i16,
+    t: *const C,
+    tl: i16,
+    scope: u16,
+    nullable: u16,
+) -> SqlReturn {
     run(stmt, |m| {
         arg(c, cl, "CatalogName")?;
         arg(s, sl, "SchemaName")?;
@@ -105,13 +249,35 @@ unsafe fn special_columns<C: AppChar>(stmt: *mut c_void, kind: u16, c: *const C,
 
 #[allow(clippy::too_many_arguments)]
 #[no_mangle]
-pub unsafe extern "system" fn SQLSpecialColumns(stmt: *mut c_void, kind: u16, c: *const u8, cl: i16, s: *const u8, sl: i16, t: *const u8, tl: i16, scope: u16, nullable: u16) -> SqlReturn {
+pub unsafe extern "system" fn SQLSpecialColumns(
+    stmt: *mut c_void,
+    kind: u16,
+    c: *const u8,
+    cl: i16,
+    s: *const u8,
+    sl: i16,
+    t: *const u8,
+    tl: i16,
+    scope: u16,
+    nullable: u16,
+) -> SqlReturn {
     special_columns(stmt, kind, c, cl, s, sl, t, tl, scope, nullable)
 }
 
 #[allow(clippy::too_many_arguments)]
 #[no_mangle]
-pub unsafe extern "system" fn SQLSpecialColumnsW(stmt: *mut c_void, kind: u16, c: *const u16, cl: i16, s: *const u16, sl: i16, t: *const u16, tl: i16, scope: u16, nullable: u16) -> SqlReturn {
+pub unsafe extern "system" fn SQLSpecialColumnsW(
+    stmt: *mut c_void,
+    kind: u16,
+    c: *const u16,
+    cl: i16,
+    s: *const u16,
+    sl: i16,
+    t: *const u16,
+    tl: i16,
+    scope: u16,
+    nullable: u16,
+) -> SqlReturn {
     special_columns(stmt, kind, c, cl, s, sl, t, tl, scope, nullable)
 }
 
@@ -132,7 +298,12 @@ unsafe fn foreign_keys<C: AppChar>(
     ftl: i16,
 ) -> SqlReturn {
     run(stmt, |m| {
-        for (p, l, what) in [(pc, pcl, "PKCatalogName"), (ps, psl, "PKSchemaName"), (fc, fcl, "FKCatalogName"), (fs, fsl, "FKSchemaName")] {
+        for (p, l, what) in [
+            (pc, pcl, "PKCatalogName"),
+            (ps, psl, "PKSchemaName"),
+            (fc, fcl, "FKCatalogName"),
+            (fs, fsl, "FKSchemaName"),
+        ] {
             arg(p, l, what)?;
         }
         catalog::foreign_keys(arg(pt, ptl, "PKTableName")?, arg(ft, ftl, "FKTableName")?, m).map(Some)

@@ -43,7 +43,16 @@ fn diag(handle_type: i16, handle: *mut c_void) -> (String, String) {
     let mut msg = [0u8; 512];
     let mut len = 0i16;
     let ret = unsafe {
-        SQLGetDiagRec(handle_type, handle, 1, state.as_mut_ptr(), &mut native, msg.as_mut_ptr(), msg.len() as i16, &mut len)
+        SQLGetDiagRec(
+            handle_type,
+            handle,
+            1,
+            state.as_mut_ptr(),
+            &mut native,
+            msg.as_mut_ptr(),
+            msg.len() as i16,
+            &mut len,
+        )
     };
     assert_eq!(ret, SqlReturn::SUCCESS, "no diagnostic record");
     (String::from_utf8_lossy(&state[..5]).into(), String::from_utf8_lossy(&msg[..len as usize]).into())
@@ -85,11 +94,20 @@ fn handles_of_the_wrong_kind_or_forged_get_invalid_handle() {
     let dbc = alloc_dbc(env);
     let mut value = 0u32;
     unsafe {
-        assert_eq!(SQLGetConnectAttr(env, 102, (&mut value as *mut u32).cast(), 4, null_mut()), SqlReturn::INVALID_HANDLE);
+        assert_eq!(
+            SQLGetConnectAttr(env, 102, (&mut value as *mut u32).cast(), 4, null_mut()),
+            SqlReturn::INVALID_HANDLE
+        );
         assert_eq!(SQLSetEnvAttr(dbc, 200, 3usize as *mut c_void, 0), SqlReturn::INVALID_HANDLE);
-        assert_eq!(SQLGetConnectAttr(0xdead_beef as *mut c_void, 102, (&mut value as *mut u32).cast(), 4, null_mut()), SqlReturn::INVALID_HANDLE);
+        assert_eq!(
+            SQLGetConnectAttr(0xdead_beef as *mut c_void, 102, (&mut value as *mut u32).cast(), 4, null_mut()),
+            SqlReturn::INVALID_HANDLE
+        );
         assert_eq!(SQLDisconnect(null_mut()), SqlReturn::INVALID_HANDLE);
-        assert_eq!(SQLGetDiagRec(DBC, env, 1, null_mut(), null_mut(), null_mut(), 0, null_mut()), SqlReturn::INVALID_HANDLE);
+        assert_eq!(
+            SQLGetDiagRec(DBC, env, 1, null_mut(), null_mut(), null_mut(), 0, null_mut()),
+            SqlReturn::INVALID_HANDLE
+        );
         assert_eq!(SQLFreeHandle(DBC, env), SqlReturn::INVALID_HANDLE);
     }
     free(env, dbc);
@@ -213,10 +231,12 @@ fn sql_error_consumes_records_and_speaks_odbc2_to_odbc2_applications() {
     let mut len = 0i16;
     unsafe {
         assert_eq!(SQLSetConnectAttr(dbc, 1002, null_mut(), -3), SqlReturn::ERROR);
-        let ret = SQLError(null_mut(), dbc, null_mut(), state.as_mut_ptr(), null_mut(), msg.as_mut_ptr(), 256, &mut len);
+        let ret =
+            SQLError(null_mut(), dbc, null_mut(), state.as_mut_ptr(), null_mut(), msg.as_mut_ptr(), 256, &mut len);
         assert_eq!(ret, SqlReturn::SUCCESS);
         assert_eq!(&state[..5], b"S1009", "HY009 in ODBC 2 terms");
-        let ret = SQLError(null_mut(), dbc, null_mut(), state.as_mut_ptr(), null_mut(), msg.as_mut_ptr(), 256, &mut len);
+        let ret =
+            SQLError(null_mut(), dbc, null_mut(), state.as_mut_ptr(), null_mut(), msg.as_mut_ptr(), 256, &mut len);
         assert_eq!(ret, SqlReturn::NO_DATA);
     }
     free(env, dbc);

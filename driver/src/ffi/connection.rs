@@ -107,7 +107,8 @@ fn out_connection_string(pairs: &[(String, String)]) -> String {
     let kept: Vec<(String, String)> = pairs
         .iter()
         .filter(|(k, v)| {
-            let one_time = k.eq_ignore_ascii_case("TwoFactorCode") || (k.eq_ignore_ascii_case("DMConnAttr") && v.contains("1002"));
+            let one_time =
+                k.eq_ignore_ascii_case("TwoFactorCode") || (k.eq_ignore_ascii_case("DMConnAttr") && v.contains("1002"));
             !one_time
         })
         .map(|(k, v)| {
@@ -133,7 +134,10 @@ unsafe fn driver_connect<C: AppChar>(
 ) -> SqlReturn {
     call::<Connection, _>(dbc, |c, warnings| {
         if completion > SQL_DRIVER_COMPLETE_REQUIRED {
-            return Err(OdbcError::new(SqlState::INVALID_DRIVER_COMPLETION, format!("invalid driver completion {completion}")));
+            return Err(OdbcError::new(
+                SqlState::INVALID_DRIVER_COMPLETION,
+                format!("invalid driver completion {completion}"),
+            ));
         }
         if out_max < 0 {
             return Err(OdbcError::buffer_length("BufferLength", out_max.into()));
@@ -263,12 +267,22 @@ unsafe fn set_connect_attr<C: AppChar>(dbc: *mut c_void, attr: i32, value: *mut 
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLSetConnectAttr(dbc: *mut c_void, attr: i32, value: *mut c_void, len: i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLSetConnectAttr(
+    dbc: *mut c_void,
+    attr: i32,
+    value: *mut c_void,
+    len: i32,
+) -> SqlReturn {
     set_connect_attr::<u8>(dbc, attr, value, len)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLSetConnectAttrW(dbc: *mut c_void, attr: i32, value: *mut c_void, len: i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLSetConnectAttrW(
+    dbc: *mut c_void,
+    attr: i32,
+    value: *mut c_void,
+    len: i32,
+) -> SqlReturn {
     set_connect_attr::<u16>(dbc, attr, value, len)
 }
 
@@ -287,7 +301,9 @@ unsafe fn get_connect_attr<C: AppChar>(
             AttrOut::U32(v) => write_fixed(value, v, out_len),
             AttrOut::Usize(v) => write_fixed(value, v, out_len),
             AttrOut::Text(s) => {
-                if write_str_bytes::<C, i32>(&s, value.cast(), buf_len as isize, out_len, "ValuePtr")? && !value.is_null() {
+                if write_str_bytes::<C, i32>(&s, value.cast(), buf_len as isize, out_len, "ValuePtr")?
+                    && !value.is_null()
+                {
                     warnings.push(OdbcError::truncated("attribute value"));
                 }
             }
@@ -434,7 +450,8 @@ mod tests {
     fn the_out_connection_string_keeps_the_keys_but_not_the_code() {
         let pairs = connection_string::parse("DSN=d;UID=u;PWD={a;b};TwoFactorCode=123456").unwrap();
         assert_eq!(out_connection_string(&pairs), "DSN=d;UID=u;PWD={a;b}");
-        let pairs = connection_string::parse("UID=u;PWD=p:w:123456;PasswordCodeSeparator=:;DMConnAttr={[1002]=1}").unwrap();
+        let pairs =
+            connection_string::parse("UID=u;PWD=p:w:123456;PasswordCodeSeparator=:;DMConnAttr={[1002]=1}").unwrap();
         assert_eq!(out_connection_string(&pairs), "UID=u;PWD=p:w;PasswordCodeSeparator=:");
     }
 

@@ -23,7 +23,12 @@ fn int_width(id: i16) -> usize {
 fn is_pointer_field(id: i16) -> bool {
     matches!(
         id,
-        field::ARRAY_STATUS_PTR | field::BIND_OFFSET_PTR | field::ROWS_PROCESSED_PTR | field::DATA_PTR | field::INDICATOR_PTR | field::OCTET_LENGTH_PTR
+        field::ARRAY_STATUS_PTR
+            | field::BIND_OFFSET_PTR
+            | field::ROWS_PROCESSED_PTR
+            | field::DATA_PTR
+            | field::INDICATOR_PTR
+            | field::OCTET_LENGTH_PTR
     )
 }
 
@@ -31,7 +36,14 @@ fn is_string_field(id: i16) -> bool {
     matches!(id, field::NAME | 14 | 15 | 16 | 17 | 18 | 22 | 23 | 27 | 28 | 29)
 }
 
-unsafe fn get_desc_field<C: AppChar>(desc: *mut c_void, record: i16, id: i16, value: *mut c_void, buffer_length: i32, length: *mut i32) -> SqlReturn {
+unsafe fn get_desc_field<C: AppChar>(
+    desc: *mut c_void,
+    record: i16,
+    id: i16,
+    value: *mut c_void,
+    buffer_length: i32,
+    length: *mut i32,
+) -> SqlReturn {
     call::<Descriptor, _>(desc, |d, w| {
         let v = d.get_field(record, id)?;
         if value.is_null() && !matches!(v, FieldValue::Str(_)) {
@@ -55,21 +67,42 @@ unsafe fn get_desc_field<C: AppChar>(desc: *mut c_void, record: i16, id: i16, va
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLGetDescField(desc: *mut c_void, record: i16, id: i16, value: *mut c_void, buffer_length: i32, length: *mut i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLGetDescField(
+    desc: *mut c_void,
+    record: i16,
+    id: i16,
+    value: *mut c_void,
+    buffer_length: i32,
+    length: *mut i32,
+) -> SqlReturn {
     get_desc_field::<u8>(desc, record, id, value, buffer_length, length)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLGetDescFieldW(desc: *mut c_void, record: i16, id: i16, value: *mut c_void, buffer_length: i32, length: *mut i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLGetDescFieldW(
+    desc: *mut c_void,
+    record: i16,
+    id: i16,
+    value: *mut c_void,
+    buffer_length: i32,
+    length: *mut i32,
+) -> SqlReturn {
     get_desc_field::<u16>(desc, record, id, value, buffer_length, length)
 }
 
-unsafe fn set_desc_field<C: AppChar>(desc: *mut c_void, record: i16, id: i16, value: *mut c_void, buffer_length: i32) -> SqlReturn {
+unsafe fn set_desc_field<C: AppChar>(
+    desc: *mut c_void,
+    record: i16,
+    id: i16,
+    value: *mut c_void,
+    buffer_length: i32,
+) -> SqlReturn {
     call::<Descriptor, _>(desc, |d, _| {
         let v = if is_pointer_field(id) {
             FieldValue::Ptr(value as usize)
         } else if is_string_field(id) {
-            let len = if buffer_length >= 0 { buffer_length as isize / C::SIZE as isize } else { buffer_length as isize };
+            let len =
+                if buffer_length >= 0 { buffer_length as isize / C::SIZE as isize } else { buffer_length as isize };
             FieldValue::Str(read_str(value as *const C, len, "ValuePtr")?.unwrap_or_default())
         } else {
             FieldValue::Int(value as isize as i64)
@@ -80,12 +113,24 @@ unsafe fn set_desc_field<C: AppChar>(desc: *mut c_void, record: i16, id: i16, va
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLSetDescField(desc: *mut c_void, record: i16, id: i16, value: *mut c_void, buffer_length: i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLSetDescField(
+    desc: *mut c_void,
+    record: i16,
+    id: i16,
+    value: *mut c_void,
+    buffer_length: i32,
+) -> SqlReturn {
     set_desc_field::<u8>(desc, record, id, value, buffer_length)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLSetDescFieldW(desc: *mut c_void, record: i16, id: i16, value: *mut c_void, buffer_length: i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLSetDescFieldW(
+    desc: *mut c_void,
+    record: i16,
+    id: i16,
+    value: *mut c_void,
+    buffer_length: i32,
+) -> SqlReturn {
     set_desc_field::<u16>(desc, record, id, value, buffer_length)
 }
 
@@ -113,7 +158,10 @@ unsafe fn get_desc_rec<C: AppChar>(
 ) -> SqlReturn {
     call::<Descriptor, _>(desc, |d, w| {
         if record < 1 {
-            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index: bookmarks are not supported"));
+            return Err(OdbcError::new(
+                SqlState::INVALID_DESCRIPTOR_INDEX,
+                "invalid descriptor index: bookmarks are not supported",
+            ));
         }
         if int_of(d.get_field(0, field::COUNT))? < i64::from(record) {
             return Ok(Completion::NoData);

@@ -231,11 +231,19 @@ unsafe fn get_diag_field<C: AppChar>(
                 SQL_DIAG_CURSOR_ROW_COUNT if is_stmt => Field::Len(-1),
                 SQL_DIAG_DYNAMIC_FUNCTION if is_stmt => Field::Str(diag.dynamic_function.map_or("", |d| d.0).into()),
                 SQL_DIAG_DYNAMIC_FUNCTION_CODE if is_stmt => Field::I32(diag.dynamic_function.map_or(0, |d| d.1)),
-                SQL_DIAG_ROW_COUNT | SQL_DIAG_CURSOR_ROW_COUNT | SQL_DIAG_DYNAMIC_FUNCTION | SQL_DIAG_DYNAMIC_FUNCTION_CODE => {
-                    return SqlReturn::ERROR
-                }
-                SQL_DIAG_SQLSTATE | SQL_DIAG_NATIVE | SQL_DIAG_MESSAGE_TEXT | SQL_DIAG_CLASS_ORIGIN | SQL_DIAG_SUBCLASS_ORIGIN
-                | SQL_DIAG_CONNECTION_NAME | SQL_DIAG_SERVER_NAME | SQL_DIAG_ROW_NUMBER | SQL_DIAG_COLUMN_NUMBER => {
+                SQL_DIAG_ROW_COUNT
+                | SQL_DIAG_CURSOR_ROW_COUNT
+                | SQL_DIAG_DYNAMIC_FUNCTION
+                | SQL_DIAG_DYNAMIC_FUNCTION_CODE => return SqlReturn::ERROR,
+                SQL_DIAG_SQLSTATE
+                | SQL_DIAG_NATIVE
+                | SQL_DIAG_MESSAGE_TEXT
+                | SQL_DIAG_CLASS_ORIGIN
+                | SQL_DIAG_SUBCLASS_ORIGIN
+                | SQL_DIAG_CONNECTION_NAME
+                | SQL_DIAG_SERVER_NAME
+                | SQL_DIAG_ROW_NUMBER
+                | SQL_DIAG_COLUMN_NUMBER => {
                     if rec < 1 {
                         return SqlReturn::ERROR;
                     }

@@ -63,7 +63,8 @@ unsafe fn target_slice(addr: usize, len: usize, scratch: &mut [u8; 32]) -> &mut 
 }
 
 fn ctype_of(code: i16) -> OdbcResult<CType> {
-    CType::from_code(code).ok_or_else(|| OdbcError::new(SqlState::INVALID_C_TYPE, format!("invalid application buffer type {code}")))
+    CType::from_code(code)
+        .ok_or_else(|| OdbcError::new(SqlState::INVALID_C_TYPE, format!("invalid application buffer type {code}")))
 }
 
 /// Writes the value (or its length, or NULL) of one converted column.
@@ -136,7 +137,8 @@ fn plan_columns(plan: &mut Vec<ColumnPlan>, ard: &DescData, offset: isize, colum
             None => (CType::Char, Some(rec.concise_type)),
         };
         let len = ctype.fixed_size().unwrap_or(rec.octet_length.max(0) as usize);
-        let (data_stride, len_stride) = if ard.bind_type == 0 { (len, size_of::<isize>()) } else { (ard.bind_type, ard.bind_type) };
+        let (data_stride, len_stride) =
+            if ard.bind_type == 0 { (len, size_of::<isize>()) } else { (ard.bind_type, ard.bind_type) };
         let direct = match (ctype, sql) {
             _ if invalid.is_some() || rec.data_ptr == 0 => Direct::None,
             (CType::SBigInt, _) => Direct::I64,
@@ -149,7 +151,11 @@ fn plan_columns(plan: &mut Vec<ColumnPlan>, ard: &DescData, offset: isize, colum
             k,
             sql,
             invalid,
-            target: Target { ctype, precision: if rec.precision > 0 { rec.precision as u8 } else { 38 }, scale: rec.scale as i8 },
+            target: Target {
+                ctype,
+                precision: if rec.precision > 0 { rec.precision as u8 } else { 38 },
+                scale: rec.scale as i8,
+            },
             direct,
             len,
             data: at(rec.data_ptr),
@@ -165,7 +171,13 @@ fn plan_columns(plan: &mut Vec<ColumnPlan>, ard: &DescData, offset: isize, colum
 ///
 /// # Safety
 /// The plan's addresses are the application's bound buffers.
-unsafe fn write_row(plan: &[ColumnPlan], batch: &RowBatch, row: usize, i: usize, warnings: &mut Warnings) -> OdbcResult<u16> {
+unsafe fn write_row(
+    plan: &[ColumnPlan],
+    batch: &RowBatch,
+    row: usize,
+    i: usize,
+    warnings: &mut Warnings,
+) -> OdbcResult<u16> {
     let mut status = SQL_ROW_SUCCESS;
     for p in plan {
         if p.k >= batch.columns() {
@@ -278,7 +290,11 @@ fn check_cursor(inner: &Inner) -> OdbcResult<()> {
 ///
 /// # Safety
 /// The addresses in `out` and in the ARD are the application's.
-unsafe fn fetch_rowset(stmt: &Statement, warnings: &mut Warnings, out: impl FnOnce(&Inner, &DescData, &DescData) -> FetchOut) -> OdbcResult<Completion> {
+unsafe fn fetch_rowset(
+    stmt: &Statement,
+    warnings: &mut Warnings,
+    out: impl FnOnce(&Inner, &DescData, &DescData) -> FetchOut,
+) -> OdbcResult<Completion> {
     let mut inner = stmt.lock_idle()?;
     check_cursor(&inner)?;
     let ard_desc = stmt.ard(&inner);
@@ -354,7 +370,11 @@ unsafe fn fetch_rowset(stmt: &Statement, warnings: &mut Warnings, out: impl FnOn
 #[no_mangle]
 pub unsafe extern "system" fn SQLFetch(stmt: *mut c_void) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
-        fetch_rowset(s, w, |_, ard, ird| FetchOut { size: ard.array_size.max(1), rows_fetched: ird.rows_processed_ptr, statuses: ird.array_status_ptr })
+        fetch_rowset(s, w, |_, ard, ird| FetchOut {
+            size: ard.array_size.max(1),
+            rows_fetched: ird.rows_processed_ptr,
+            statuses: ird.array_status_ptr,
+        })
     })
 }
 
@@ -362,32 +382,65 @@ pub unsafe extern "system" fn SQLFetch(stmt: *mut c_void) -> SqlReturn {
 pub unsafe extern "system" fn SQLFetchScroll(stmt: *mut c_void, orientation: i16, _offset: isize) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
         if orientation != SQL_FETCH_NEXT {
-            return Err(OdbcError::new(SqlState::FETCH_TYPE_OUT_OF_RANGE, "fetch type out of range: the cursor is forward-only"));
+            return Err(OdbcError::new(
+                SqlState::FETCH_TYPE_OUT_OF_RANGE,
+                "fetch type out of range: the cursor is forward-only",
+            ));
         }
-        fetch_rowset(s, w, |_, ard, ird| FetchOut { size: ard.array_size.max(1), rows_fetched: ird.rows_processed_ptr, statuses: ird.array_status_ptr })
+        fetch_rowset(s, w, |_, ard, ird| FetchOut {
+            size: ard.array_size.max(1),
+            rows_fetched: ird.rows_processed_ptr,
+            statuses: ird.array_status_ptr,
+        })
     })
 }
 
 /// ODBC 2: the rowset size is SQL_ROWSET_SIZE and the counts go to the arguments.
 #[no_mangle]
-pub unsafe extern "system" fn SQLExtendedFetch(stmt: *mut c_void, orientation: i16, _offset: isize, row_count: *mut usize, status: *mut u16) -> SqlReturn {
+pub unsafe extern "system" fn SQLExtendedFetch(
+    stmt: *mut c_void,
+    orientation: i16,
+    _offset: isize,
+    row_count: *mut usize,
+    status: *mut u16,
+) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
         if orientation != SQL_FETCH_NEXT {
-            return Err(OdbcError::new(SqlState::FETCH_TYPE_OUT_OF_RANGE, "fetch type out of range: the cursor is forward-only"));
+            return Err(OdbcError::new(
+                SqlState::FETCH_TYPE_OUT_OF_RANGE,
+                "fetch type out of range: the cursor is forward-only",
+            ));
         }
-        fetch_rowset(s, w, |inner, _, _| FetchOut { size: inner.attrs.rowset_size.max(1), rows_fetched: row_count as usize, statuses: status as usize })
+        fetch_rowset(s, w, |inner, _, _| FetchOut {
+            size: inner.attrs.rowset_size.max(1),
+            rows_fetched: row_count as usize,
+            statuses: status as usize,
+        })
     })
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLBindCol(stmt: *mut c_void, column: u16, target_type: i16, target: *mut c_void, buffer_length: isize, indicator: *mut isize) -> SqlReturn {
+pub unsafe extern "system" fn SQLBindCol(
+    stmt: *mut c_void,
+    column: u16,
+    target_type: i16,
+    target: *mut c_void,
+    buffer_length: isize,
+    indicator: *mut isize,
+) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
         let inner = s.lock_idle()?;
         if column == 0 {
-            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0: bookmarks are not supported"));
+            return Err(OdbcError::new(
+                SqlState::INVALID_DESCRIPTOR_INDEX,
+                "invalid descriptor index 0: bookmarks are not supported",
+            ));
         }
         if inner.cursor.is_some() && usize::from(column) > s.ird().lock().columns.len() {
-            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {column}")));
+            return Err(OdbcError::new(
+                SqlState::INVALID_DESCRIPTOR_INDEX,
+                format!("invalid descriptor index {column}"),
+            ));
         }
         let ard = s.ard(&inner);
         let mut ard = ard.lock();
@@ -414,15 +467,35 @@ pub unsafe extern "system" fn SQLBindCol(stmt: *mut c_void, column: u16, target_
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLGetData(stmt: *mut c_void, column: u16, target_type: i16, target: *mut c_void, buffer_length: isize, indicator: *mut isize) -> SqlReturn {
-    call::<Statement, _>(stmt, |s, w| get_data(s, w, column.into(), target_type, target as usize, buffer_length, indicator as usize))
+pub unsafe extern "system" fn SQLGetData(
+    stmt: *mut c_void,
+    column: u16,
+    target_type: i16,
+    target: *mut c_void,
+    buffer_length: isize,
+    indicator: *mut isize,
+) -> SqlReturn {
+    call::<Statement, _>(stmt, |s, w| {
+        get_data(s, w, column.into(), target_type, target as usize, buffer_length, indicator as usize)
+    })
 }
 
-unsafe fn get_data(s: &Statement, w: &mut Warnings, column: usize, target_type: i16, target: usize, buffer_length: isize, indicator: usize) -> OdbcResult<Completion> {
+unsafe fn get_data(
+    s: &Statement,
+    w: &mut Warnings,
+    column: usize,
+    target_type: i16,
+    target: usize,
+    buffer_length: isize,
+    indicator: usize,
+) -> OdbcResult<Completion> {
     let mut inner = s.lock_idle()?;
     check_cursor(&inner)?;
     if column == 0 {
-        return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0: bookmarks are not supported"));
+        return Err(OdbcError::new(
+            SqlState::INVALID_DESCRIPTOR_INDEX,
+            "invalid descriptor index 0: bookmarks are not supported",
+        ));
     }
     // The ARD is looked at only when the application asks for its type (no clone, no
     // lock otherwise: pyodbc calls this for every value).

@@ -83,14 +83,20 @@ fn allocate_descriptor(conn: &Arc<Connection>) -> OdbcResult<RawHandle> {
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLAllocHandle(handle_type: i16, input: *mut c_void, output: *mut *mut c_void) -> SqlReturn {
+pub unsafe extern "system" fn SQLAllocHandle(
+    handle_type: i16,
+    input: *mut c_void,
+    output: *mut *mut c_void,
+) -> SqlReturn {
     match handle_type {
         SQL_HANDLE_ENV => alloc_env(output),
         SQL_HANDLE_DBC => alloc_dbc(input, output),
         SQL_HANDLE_STMT | SQL_HANDLE_DESC => alloc_child(handle_type, input, output),
         _ => match handles::lookup_any(input as RawHandle) {
             // HY092 goes on the input handle when there is one.
-            Some(_) => call_any(input, |_| Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, format!("invalid handle type {handle_type}")))),
+            Some(_) => call_any(input, |_| {
+                Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, format!("invalid handle type {handle_type}")))
+            }),
             None => SqlReturn::ERROR,
         },
     }

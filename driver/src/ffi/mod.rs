@@ -2,12 +2,12 @@
 //! diagnostics, run the safe implementation under a panic guard, record what it reported,
 //! return the code. All `unsafe` of the driver lives below this module.
 
+mod catalog;
 #[cfg(test)]
 mod conn_tests;
-mod catalog;
 mod connection;
-mod diag;
 mod desc;
+mod diag;
 mod env;
 pub(crate) mod fetch;
 mod handles;

@@ -66,10 +66,5 @@ pub(crate) fn dsn_value(dsn: &str, key: &str) -> Option<String> {
 /// The key names of a DSN in odbc.ini; `None` when there is no such DSN.
 pub(crate) fn dsn_keys(dsn: &str) -> Option<Vec<String>> {
     let raw = profile_bytes(dsn, None, "odbc.ini")?;
-    Some(
-        raw.split(|&b| b == 0)
-            .filter(|k| !k.is_empty())
-            .map(|k| String::from_utf8_lossy(k).into_owned())
-            .collect(),
-    )
+    Some(raw.split(|&b| b == 0).filter(|k| !k.is_empty()).map(|k| String::from_utf8_lossy(k).into_owned()).collect())
 }

@@ -10,7 +10,9 @@ use twofactor_protocol::{RowBatch, RowBatchBuilder, ValueRef};
 
 use super::call;
 use super::fetch::bind_offset;
-use crate::convert::{self, CType, ParamScratch, SQL_DATA_AT_EXEC, SQL_LEN_DATA_AT_EXEC_OFFSET, SQL_NTS, SQL_NULL_DATA};
+use crate::convert::{
+    self, CType, ParamScratch, SQL_DATA_AT_EXEC, SQL_LEN_DATA_AT_EXEC_OFFSET, SQL_NTS, SQL_NULL_DATA,
+};
 use crate::desc::{DescData, DescRecord};
 use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
 use crate::stmt::dae::{DaeExec, DaeParam, DataAtExec, Piece};
@@ -47,10 +49,15 @@ pub unsafe extern "system" fn SQLBindParameter(
         match io_type {
             SQL_PARAM_INPUT => {}
             SQL_PARAM_INPUT_OUTPUT | SQL_PARAM_OUTPUT => return Err(OdbcError::not_capable("output parameters")),
-            other => return Err(OdbcError::new(SqlState::INVALID_PARAMETER_TYPE, format!("invalid parameter type {other}"))),
+            other => {
+                return Err(OdbcError::new(SqlState::INVALID_PARAMETER_TYPE, format!("invalid parameter type {other}")))
+            }
         }
         if CType::from_code(value_type).is_none() {
-            return Err(OdbcError::new(SqlState::INVALID_C_TYPE, format!("invalid application buffer type {value_type}")));
+            return Err(OdbcError::new(
+                SqlState::INVALID_C_TYPE,
+                format!("invalid application buffer type {value_type}"),
+            ));
         }
         if !convert::is_known_sql_type(parameter_type) {
             return Err(OdbcError::new(SqlState::INVALID_SQL_TYPE, format!("invalid SQL data type {parameter_type}")));
@@ -113,7 +120,10 @@ enum ParamRead<'a> {
     Value(ValueRef<'a>),
     /// SQL_DATA_AT_EXEC / SQL_LEN_DATA_AT_EXEC(n): the data comes through SQLPutData;
     /// `token` is the row's ParameterValuePtr, which SQLParamData hands back.
-    AtExec { token: usize, ctype: CType },
+    AtExec {
+        token: usize,
+        ctype: CType,
+    },
 }
 
 /// The value of parameter record `rec` in row `row` of the parameter set.
@@ -128,7 +138,8 @@ unsafe fn read_param<'a>(
     row: usize,
     scratch: &'a mut ParamScratch,
 ) -> OdbcResult<ParamRead<'a>> {
-    let ctype = CType::from_code(rec.concise_type).ok_or_else(|| OdbcError::new(SqlState::INVALID_C_TYPE, "invalid application buffer type"))?;
+    let ctype = CType::from_code(rec.concise_type)
+        .ok_or_else(|| OdbcError::new(SqlState::INVALID_C_TYPE, "invalid application buffer type"))?;
     let ctype = if ctype == CType::Default { CType::default_for(sql) } else { ctype };
     let fixed = ctype.fixed_size();
     let capacity = rec.octet_length.max(0) as usize;
@@ -136,7 +147,13 @@ unsafe fn read_param<'a>(
         0 => (fixed.unwrap_or(capacity), size_of::<isize>()),
         row_size => (row_size, row_size),
     };
-    let at = |base: usize, stride: usize| if base == 0 { 0 } else { (base as isize).wrapping_add(offset) as usize + row * stride };
+    let at = |base: usize, stride: usize| {
+        if base == 0 {
+            0
+        } else {
+            (base as isize).wrapping_add(offset) as usize + row * stride
+        }
+    };
     let ind_addr = at(rec.indicator_ptr, len_stride);
     let len_addr = at(rec.octet_length_ptr, len_stride);
     let indicator = if ind_addr != 0 { (ind_addr as *const isize).read_unaligned() } else { SQL_NTS };
@@ -154,7 +171,11 @@ unsafe fn read_param<'a>(
     let len = match fixed {
         Some(size) => size,
         None => {
-            let length = if len_addr != 0 && len_addr != ind_addr { (len_addr as *const isize).read_unaligned() } else { indicator };
+            let length = if len_addr != 0 && len_addr != ind_addr {
+                (len_addr as *const isize).read_unaligned()
+            } else {
+                indicator
+            };
             let unit = if ctype == CType::WChar { 2 } else { 1 };
             if ctype == CType::Binary && length < 0 {
                 return Err(OdbcError::buffer_length("StrLen_or_IndPtr of a binary parameter", length as i64));
@@ -182,7 +203,12 @@ pub(crate) enum Params {
 ///
 /// # Safety
 /// The APD's addresses are the application's bound buffers.
-pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared: bool, supplied: Option<&DataAtExec>) -> OdbcResult<Params> {
+pub(crate) unsafe fn build_params(
+    stmt: &Statement,
+    inner: &mut Inner,
+    prepared: bool,
+    supplied: Option<&DataAtExec>,
+) -> OdbcResult<Params> {
     let apd_desc = stmt.apd(inner);
     let apd = apd_desc.lock();
     let ipd = stmt.ipd().lock();
@@ -190,7 +216,10 @@ pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared:
     if prepared && inner.described_params.len() > count {
         return Err(OdbcError::new(
             SqlState::WRONG_PARAM_COUNT,
-            format!("the statement has {} parameter markers but {count} parameters are bound", inner.described_params.len()),
+            format!(
+                "the statement has {} parameter markers but {count} parameters are bound",
+                inner.described_params.len()
+            ),
         ));
     }
     if count == 0 {
@@ -204,14 +233,18 @@ pub(crate) unsafe fn build_params(stmt: &Statement, inner: &mut Inner, prepared:
     let mut pending = Vec::new();
     let result = (|| {
         for row in 0..rows {
-            let ignore = apd.array_status_ptr != 0 && ((apd.array_status_ptr as *const u16).add(row)).read_unaligned() == SQL_PARAM_IGNORE;
+            let ignore = apd.array_status_ptr != 0
+                && ((apd.array_status_ptr as *const u16).add(row)).read_unaligned() == SQL_PARAM_IGNORE;
             sent.push(!ignore);
             if ignore {
                 continue;
             }
             for (p, rec) in apd.records.iter().enumerate() {
                 if !rec.is_bound() {
-                    return Err(OdbcError::new(SqlState::WRONG_PARAM_COUNT, format!("parameter {} is not bound", p + 1)));
+                    return Err(OdbcError::new(
+                        SqlState::WRONG_PARAM_COUNT,
+                        format!("parameter {} is not bound", p + 1),
+                    ));
                 }
                 let sql = ipd.record(p + 1).map_or(twofactor_protocol::sql_type::VARCHAR, |r| r.concise_type);
                 let at = |e: OdbcError| e.at_row(row + 1).at_column(p + 1);
@@ -320,10 +353,9 @@ pub unsafe extern "system" fn SQLDescribeParam(
         if inner.prepared_id.is_none() {
             return Err(OdbcError::sequence("SQLDescribeParam before SQLPrepare"));
         }
-        let p = usize::from(number)
-            .checked_sub(1)
-            .and_then(|i| inner.described_params.get(i))
-            .ok_or_else(|| OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {number}")))?;
+        let p = usize::from(number).checked_sub(1).and_then(|i| inner.described_params.get(i)).ok_or_else(|| {
+            OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {number}"))
+        })?;
         let sql = crate::stmt::columns::app_sql_type(p.sql_type, s.conn.odbc_version());
         if !data_type.is_null() {
             data_type.write_unaligned(if sql == 0 { twofactor_protocol::sql_type::VARCHAR } else { sql });
@@ -360,7 +392,9 @@ pub unsafe extern "system" fn SQLParamData(stmt: *mut c_void, value: *mut *mut c
         let Some(dae) = inner.dae.take() else { return Err(nothing_pending()) };
         match build_params(s, &mut inner, dae.exec == DaeExec::Prepared, Some(&dae))? {
             Params::Ready(params, sent) => super::statement::run_execution(s, &mut inner, dae.exec, params, &sent),
-            Params::NeedData(_) => Err(OdbcError::new(SqlState::GENERAL_ERROR, "a parameter became data-at-execution after SQL_NEED_DATA")),
+            Params::NeedData(_) => {
+                Err(OdbcError::new(SqlState::GENERAL_ERROR, "a parameter became data-at-execution after SQL_NEED_DATA"))
+            }
         }
     })
 }

@@ -37,7 +37,9 @@ pub unsafe extern "system" fn SQLFreeStmt(stmt: *mut c_void, option: u16) -> Sql
             SQL_CLOSE => s.close_cursor(&mut inner)?,
             SQL_UNBIND => s.unbind_columns(&inner),
             SQL_RESET_PARAMS => s.reset_params(&inner),
-            other => return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, format!("option type out of range: {other}"))),
+            other => {
+                return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, format!("option type out of range: {other}")))
+            }
         }
         Ok(Completion::Success)
     })
@@ -55,7 +57,10 @@ unsafe fn statement_text<C: AppChar>(text: *const C, len: i32) -> OdbcResult<Str
 /// answers SQL_NEED_DATA and the last SQLParamData runs it (`run_execution`).
 unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, how: DaeExec) -> OdbcResult<Completion> {
     if inner.cursor.is_some() {
-        return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: a result set is open; close the cursor first"));
+        return Err(OdbcError::new(
+            SqlState::INVALID_CURSOR_STATE,
+            "invalid cursor state: a result set is open; close the cursor first",
+        ));
     }
     match build_params(s, inner, how == DaeExec::Prepared, None)? {
         Params::NeedData(pending) => {
@@ -67,7 +72,13 @@ unsafe fn execute_with_params(s: &Statement, inner: &mut Inner, how: DaeExec) ->
 }
 
 /// Sends the execution and reports the parameter statuses.
-pub(super) unsafe fn run_execution(s: &Statement, inner: &mut Inner, how: DaeExec, params: twofactor_protocol::RowBatch, sent: &[bool]) -> OdbcResult<Completion> {
+pub(super) unsafe fn run_execution(
+    s: &Statement,
+    inner: &mut Inner,
+    how: DaeExec,
+    params: twofactor_protocol::RowBatch,
+    sent: &[bool],
+) -> OdbcResult<Completion> {
     let result = match how {
         DaeExec::Direct(sql) => exec::exec_direct(s, inner, sql, params),
         DaeExec::Prepared => exec::execute(s, inner, params),
@@ -130,7 +141,9 @@ pub unsafe extern "system" fn SQLExecute(stmt: *mut c_void) -> SqlReturn {
 
 fn require_description(inner: &Inner) -> OdbcResult<()> {
     match inner.phase {
-        Phase::Allocated if inner.cursor.is_none() => Err(OdbcError::sequence("the statement is neither prepared nor executed")),
+        Phase::Allocated if inner.cursor.is_none() => {
+            Err(OdbcError::sequence("the statement is neither prepared nor executed"))
+        }
         _ => Ok(()),
     }
 }
@@ -156,11 +169,12 @@ fn column(s: &Statement, inner: &Inner, n: u16) -> OdbcResult<twofactor_protocol
     if ird.columns.is_empty() {
         return Err(OdbcError::new(SqlState(*b"07005"), "prepared statement not a cursor-specification"));
     }
-    usize::from(n)
-        .checked_sub(1)
-        .and_then(|i| ird.columns.get(i))
-        .cloned()
-        .ok_or_else(|| OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {n}: the result has {} columns", ird.columns.len())))
+    usize::from(n).checked_sub(1).and_then(|i| ird.columns.get(i)).cloned().ok_or_else(|| {
+        OdbcError::new(
+            SqlState::INVALID_DESCRIPTOR_INDEX,
+            format!("invalid descriptor index {n}: the result has {} columns", ird.columns.len()),
+        )
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -347,12 +361,24 @@ unsafe fn set_stmt_attr(stmt: *mut c_void, attr: i32, value: *mut c_void) -> Sql
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLGetStmtAttr(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32, length: *mut i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLGetStmtAttr(
+    stmt: *mut c_void,
+    attr: i32,
+    value: *mut c_void,
+    _len: i32,
+    length: *mut i32,
+) -> SqlReturn {
     get_stmt_attr(stmt, attr, value, length, false)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLGetStmtAttrW(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32, length: *mut i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLGetStmtAttrW(
+    stmt: *mut c_void,
+    attr: i32,
+    value: *mut c_void,
+    _len: i32,
+    length: *mut i32,
+) -> SqlReturn {
     get_stmt_attr(stmt, attr, value, length, false)
 }
 
@@ -362,7 +388,12 @@ pub unsafe extern "system" fn SQLSetStmtAttr(stmt: *mut c_void, attr: i32, value
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLSetStmtAttrW(stmt: *mut c_void, attr: i32, value: *mut c_void, _len: i32) -> SqlReturn {
+pub unsafe extern "system" fn SQLSetStmtAttrW(
+    stmt: *mut c_void,
+    attr: i32,
+    value: *mut c_void,
+    _len: i32,
+) -> SqlReturn {
     set_stmt_attr(stmt, attr, value)
 }
 
@@ -377,7 +408,12 @@ pub unsafe extern "system" fn SQLSetStmtOption(stmt: *mut c_void, option: u16, v
     set_stmt_attr(stmt, option.into(), value as *mut c_void)
 }
 
-unsafe fn get_cursor_name<C: AppChar>(stmt: *mut c_void, name: *mut C, buffer_length: i16, length: *mut i16) -> SqlReturn {
+unsafe fn get_cursor_name<C: AppChar>(
+    stmt: *mut c_void,
+    name: *mut C,
+    buffer_length: i16,
+    length: *mut i16,
+) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
         let inner = s.lock_idle()?;
         let generated;
@@ -396,12 +432,22 @@ unsafe fn get_cursor_name<C: AppChar>(stmt: *mut c_void, name: *mut C, buffer_le
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLGetCursorName(stmt: *mut c_void, name: *mut u8, buffer_length: i16, length: *mut i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLGetCursorName(
+    stmt: *mut c_void,
+    name: *mut u8,
+    buffer_length: i16,
+    length: *mut i16,
+) -> SqlReturn {
     get_cursor_name(stmt, name, buffer_length, length)
 }
 
 #[no_mangle]
-pub unsafe extern "system" fn SQLGetCursorNameW(stmt: *mut c_void, name: *mut u16, buffer_length: i16, length: *mut i16) -> SqlReturn {
+pub unsafe extern "system" fn SQLGetCursorNameW(
+    stmt: *mut c_void,
+    name: *mut u16,
+    buffer_length: i16,
+    length: *mut i16,
+) -> SqlReturn {
     get_cursor_name(stmt, name, buffer_length, length)
 }
 

@@ -44,7 +44,15 @@ fn state(h: *mut c_void) -> String {
 }
 
 fn col(name: &str, sql: i16, size: u32) -> ColumnDesc {
-    ColumnDesc { name: name.into(), sql_type: sql, type_name: "T".into(), column_size: size, decimal_digits: 0, nullable: Nullability::Nullable, table_name: "t".into() }
+    ColumnDesc {
+        name: name.into(),
+        sql_type: sql,
+        type_name: "T".into(),
+        column_size: size,
+        decimal_digits: 0,
+        nullable: Nullability::Nullable,
+        table_name: "t".into(),
+    }
 }
 
 fn batch(rows: &[(i64, Option<&str>)]) -> RowBatch {
@@ -75,7 +83,10 @@ fn null_freed_and_wrong_kind_handles_are_invalid_handles() {
         assert!(stmt::free(h as RawHandle));
         assert_eq!(SQLFetch(h), SqlReturn::INVALID_HANDLE);
         assert_eq!(SQLFreeStmt(h, 1), SqlReturn::INVALID_HANDLE, "double drop");
-        assert_eq!(SQLGetDescField(descs[0] as *mut c_void, 0, 1001, &mut n as *mut i16 as *mut c_void, 0, null_mut()), SqlReturn::INVALID_HANDLE);
+        assert_eq!(
+            SQLGetDescField(descs[0] as *mut c_void, 0, 1001, &mut n as *mut i16 as *mut c_void, 0, null_mut()),
+            SqlReturn::INVALID_HANDLE
+        );
         assert!(conn.statements.lock().unwrap().is_empty());
     }
 }
@@ -138,7 +149,17 @@ fn attributes_round_trip_and_unknown_ones_are_hy092() {
         assert_eq!(SQLGetStmtAttr(h, 27, &mut v as *mut usize as *mut c_void, 0, null_mut()), SqlReturn::SUCCESS);
         assert_eq!(v, 10);
         let mut size = 0usize;
-        assert_eq!(SQLGetDescField(s.implicit_handles()[0] as *mut c_void, 0, 20, &mut size as *mut usize as *mut c_void, 0, null_mut()), SqlReturn::SUCCESS);
+        assert_eq!(
+            SQLGetDescField(
+                s.implicit_handles()[0] as *mut c_void,
+                0,
+                20,
+                &mut size as *mut usize as *mut c_void,
+                0,
+                null_mut()
+            ),
+            SqlReturn::SUCCESS
+        );
         assert_eq!(size, 10, "the row array size is the ARD's array size");
         assert_eq!(SQLSetStmtAttr(h, 6, 3 as *mut c_void, 0), SqlReturn::SUCCESS_WITH_INFO);
         assert_eq!(state(h), "01S02");
@@ -269,7 +290,11 @@ fn get_data_returns_long_text_in_pieces_then_no_data() {
         assert_eq!((inds[0], inds[1], *inds.last().unwrap()), (100, 96, 4));
         let mut wide = [0u16; 4];
         let mut ind = 0isize;
-        assert_eq!(SQLGetData(h, 1, -8, wide.as_mut_ptr() as *mut c_void, 8, &mut ind), SqlReturn::SUCCESS, "another column starts over");
+        assert_eq!(
+            SQLGetData(h, 1, -8, wide.as_mut_ptr() as *mut c_void, 8, &mut ind),
+            SqlReturn::SUCCESS,
+            "another column starts over"
+        );
         assert_eq!((ind, wide[0]), (2, u16::from(b'1')));
         assert_eq!(SQLGetData(h, 1, -8, wide.as_mut_ptr() as *mut c_void, 8, &mut ind), SqlReturn::NO_DATA);
         assert_eq!(SQLGetData(h, 3, 1, wide.as_mut_ptr() as *mut c_void, 8, &mut ind), SqlReturn::ERROR);
@@ -287,13 +312,20 @@ fn column_descriptions_report_names_types_and_truncate_with_01004() {
         let mut n = 0i16;
         assert_eq!(SQLNumResultCols(h, &mut n), SqlReturn::SUCCESS);
         assert_eq!(n, 2);
-        let (mut name, mut len, mut ty, mut size, mut digits, mut nullable) = ([0u8; 3], 0i16, 0i16, 0usize, 0i16, 0i16);
-        assert_eq!(SQLDescribeCol(h, 2, name.as_mut_ptr(), 3, &mut len, &mut ty, &mut size, &mut digits, &mut nullable), SqlReturn::SUCCESS_WITH_INFO);
+        let (mut name, mut len, mut ty, mut size, mut digits, mut nullable) =
+            ([0u8; 3], 0i16, 0i16, 0usize, 0i16, 0i16);
+        assert_eq!(
+            SQLDescribeCol(h, 2, name.as_mut_ptr(), 3, &mut len, &mut ty, &mut size, &mut digits, &mut nullable),
+            SqlReturn::SUCCESS_WITH_INFO
+        );
         assert_eq!((&name, len, ty, size, nullable), (b"na\0", 4, sql_type::VARCHAR, 20, 1));
         let mut label = [0u16; 8];
         let mut label_len = 0i16;
         let mut num = 0isize;
-        assert_eq!(SQLColAttributeW(h, 1, 18, label.as_mut_ptr() as *mut c_void, 16, &mut label_len, &mut num), SqlReturn::SUCCESS);
+        assert_eq!(
+            SQLColAttributeW(h, 1, 18, label.as_mut_ptr() as *mut c_void, 16, &mut label_len, &mut num),
+            SqlReturn::SUCCESS
+        );
         assert_eq!((label_len, label[0], label[2]), (4, u16::from(b'i'), 0), "wide lengths in bytes");
         assert_eq!(SQLColAttribute(h, 1, 6, null_mut(), 0, null_mut(), &mut num), SqlReturn::SUCCESS);
         assert_eq!(num, 11);
@@ -353,8 +385,30 @@ fn row_wise_parameter_arrays_honour_the_struct_size_and_offset() {
         ok(SQLSetStmtAttr(h, 18, std::mem::size_of::<ParamRow>() as *mut c_void, 0));
         ok(SQLSetStmtAttr(h, 17, &mut offset as *mut isize as *mut c_void, 0));
         let base = &rows[0];
-        ok(SQLBindParameter(h, 1, 1, -25, -5, 0, 0, &base.id as *const i64 as *mut c_void, 0, &base.id_ind as *const isize as *mut isize));
-        ok(SQLBindParameter(h, 2, 1, -8, -9, 4, 0, base.name.as_ptr() as *mut c_void, 8, &base.name_ind as *const isize as *mut isize));
+        ok(SQLBindParameter(
+            h,
+            1,
+            1,
+            -25,
+            -5,
+            0,
+            0,
+            &base.id as *const i64 as *mut c_void,
+            0,
+            &base.id_ind as *const isize as *mut isize,
+        ));
+        ok(SQLBindParameter(
+            h,
+            2,
+            1,
+            -8,
+            -9,
+            4,
+            0,
+            base.name.as_ptr() as *mut c_void,
+            8,
+            &base.name_ind as *const isize as *mut isize,
+        ));
         let s = handles::lookup::<Statement>(h as RawHandle).unwrap();
         let mut inner = s.lock();
         let (b, _) = ready(build_params(&s, &mut inner, false, None));
@@ -423,7 +477,12 @@ fn data_at_execution_parameters_are_asked_for_by_token_and_assembled_from_pieces
         ok(SQLPutData(h, [3u8].as_ptr() as *mut c_void, 1));
         assert_eq!(
             assembled(h),
-            vec![vec![Value::Text("abé".into()), Value::Int(42), Value::Text("a😀".into()), Value::Bytes(vec![0, 1, 2, 3])]]
+            vec![vec![
+                Value::Text("abé".into()),
+                Value::Int(42),
+                Value::Text("a😀".into()),
+                Value::Bytes(vec![0, 1, 2, 3])
+            ]]
         );
         // The last SQLParamData runs the statement: here there is no server to run it on.
         assert_eq!(SQLParamData(h, &mut token), SqlReturn::ERROR);
@@ -492,7 +551,10 @@ fn each_row_of_a_parameter_array_gets_its_own_data_at_execution_value() {
         assert_eq!(token as usize, texts.as_ptr() as usize + 4, "row 3's buffer");
         ok(SQLPutData(h, b"third".as_ptr() as *mut c_void, 5));
         let rows = assembled(h);
-        assert_eq!(rows, vec![vec![Value::Text("first".into())], vec![Value::Text("b".into())], vec![Value::Text("third".into())]]);
+        assert_eq!(
+            rows,
+            vec![vec![Value::Text("first".into())], vec![Value::Text("b".into())], vec![Value::Text("third".into())]]
+        );
     }
 }
 
@@ -521,11 +583,38 @@ fn descriptor_records_set_by_bind_col_are_visible_through_get_desc_rec() {
         let ard = s.implicit_handles()[0] as *mut c_void;
         let (mut ty, mut sub, mut len) = (0i16, 0i16, 0isize);
         assert_eq!(
-            SQLGetDescRec(ard, 2, null_mut(), 0, null_mut(), &mut ty, &mut sub, &mut len, null_mut(), null_mut(), null_mut()),
+            SQLGetDescRec(
+                ard,
+                2,
+                null_mut(),
+                0,
+                null_mut(),
+                &mut ty,
+                &mut sub,
+                &mut len,
+                null_mut(),
+                null_mut(),
+                null_mut()
+            ),
             SqlReturn::SUCCESS
         );
         assert_eq!((ty, sub, len), (9, 3, 16));
-        assert_eq!(SQLGetDescRec(ard, 3, null_mut(), 0, null_mut(), &mut ty, &mut sub, &mut len, null_mut(), null_mut(), null_mut()), SqlReturn::NO_DATA);
+        assert_eq!(
+            SQLGetDescRec(
+                ard,
+                3,
+                null_mut(),
+                0,
+                null_mut(),
+                &mut ty,
+                &mut sub,
+                &mut len,
+                null_mut(),
+                null_mut(),
+                null_mut()
+            ),
+            SqlReturn::NO_DATA
+        );
         let mut count = 0i16;
         ok(SQLGetDescField(ard, 0, 1001, &mut count as *mut i16 as *mut c_void, 0, null_mut()));
         assert_eq!(count, 2);

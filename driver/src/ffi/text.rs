@@ -73,7 +73,10 @@ impl AppChar for u8 {
     const SIZE: usize = 1;
     fn decode(units: &[u8]) -> OdbcResult<String> {
         String::from_utf8(units.to_vec()).map_err(|_| {
-            OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, "string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)")
+            OdbcError::new(
+                SqlState::INVALID_CHARACTER_VALUE,
+                "string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)",
+            )
         })
     }
     fn encode(s: &str) -> Vec<u8> {

@@ -121,7 +121,10 @@ pub const INHERITED: [i32; 10] = [
 ];
 
 fn changed(what: &str) -> OdbcError {
-    OdbcError::new(SqlState::OPTION_VALUE_CHANGED, format!("option value changed: {what} is not supported; the driver substituted a similar value"))
+    OdbcError::new(
+        SqlState::OPTION_VALUE_CHANGED,
+        format!("option value changed: {what} is not supported; the driver substituted a similar value"),
+    )
 }
 
 /// SQLGetStmtAttr: integer attributes and pointers alike as a `usize`.
@@ -184,7 +187,9 @@ fn flag(attr: &str, v: usize) -> OdbcResult<bool> {
 pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResult<Option<OdbcError>> {
     use id::*;
     let cursor_open = inner.cursor.is_some();
-    let not_now = |what: &str| OdbcError::new(SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW, format!("{what} cannot be set while a cursor is open"));
+    let not_now = |what: &str| {
+        OdbcError::new(SqlState::ATTRIBUTE_CANNOT_BE_SET_NOW, format!("{what} cannot be set while a cursor is open"))
+    };
     let a = &mut inner.attrs;
     match attr {
         QUERY_TIMEOUT => a.query_timeout = v,
@@ -193,7 +198,9 @@ pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResu
         MAX_LENGTH => a.max_length = v,
         ASYNC_ENABLE if v == 0 => {}
         ASYNC_ENABLE => return Err(OdbcError::not_capable("asynchronous execution")),
-        CURSOR_TYPE | CONCURRENCY | CURSOR_SCROLLABLE | KEYSET_SIZE if cursor_open => return Err(not_now("the cursor type")),
+        CURSOR_TYPE | CONCURRENCY | CURSOR_SCROLLABLE | KEYSET_SIZE if cursor_open => {
+            return Err(not_now("the cursor type"))
+        }
         CURSOR_TYPE => return Ok((v != 0).then(|| changed("a scrollable cursor type"))),
         CONCURRENCY => return Ok((v != 1).then(|| changed("a concurrency other than read-only"))),
         CURSOR_SCROLLABLE => return Ok((v != 0).then(|| changed("a scrollable cursor"))),
@@ -234,7 +241,10 @@ pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResu
             }
         }
         IMP_ROW_DESC | IMP_PARAM_DESC => {
-            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_USE, "implementation descriptors cannot be replaced"))
+            return Err(OdbcError::new(
+                SqlState::INVALID_DESCRIPTOR_USE,
+                "implementation descriptors cannot be replaced",
+            ))
         }
         other => return Err(OdbcError::unknown_attribute(other)),
     }
@@ -248,7 +258,9 @@ fn explicit_descriptor(stmt: &Statement, raw: usize) -> OdbcResult<Option<Arc<De
     if raw == 0 || raw == own[0] || raw == own[1] {
         return Ok(None);
     }
-    let invalid = || OdbcError::new(SqlState::INVALID_DESCRIPTOR_USE, "invalid use of an automatically allocated descriptor handle");
+    let invalid = || {
+        OdbcError::new(SqlState::INVALID_DESCRIPTOR_USE, "invalid use of an automatically allocated descriptor handle")
+    };
     let d = handles::lookup::<Descriptor>(raw).ok_or_else(invalid)?;
     if !d.explicit || !Arc::ptr_eq(&d.conn, &stmt.conn) {
         return Err(invalid());

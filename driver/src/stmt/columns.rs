@@ -124,7 +124,8 @@ pub fn attribute(c: &ColumnDesc, id: u16, column_count: usize, odbc_version: u32
         TABLE_NAME | BASE_TABLE_NAME => text(&c.table_name),
         SCHEMA_NAME | CATALOG_NAME => text(""),
         LITERAL_PREFIX | LITERAL_SUFFIX => {
-            let quote = is_character_sql(sql) || matches!(sql, sql_type::TYPE_DATE | sql_type::TYPE_TIME | sql_type::TYPE_TIMESTAMP);
+            let quote = is_character_sql(sql)
+                || matches!(sql, sql_type::TYPE_DATE | sql_type::TYPE_TIME | sql_type::TYPE_TIMESTAMP);
             match (id, is_binary_sql(sql)) {
                 (LITERAL_PREFIX, true) => text("X'"),
                 (_, true) => text("'"),
@@ -144,13 +145,18 @@ pub fn attribute(c: &ColumnDesc, id: u16, column_count: usize, odbc_version: u32
         SCALE => int(c.decimal_digits.into()),
         UNNAMED => int(i64::from(c.name.is_empty())),
         OCTET_LENGTH => int(octet_length(c)),
-        other => Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_FIELD, format!("invalid descriptor field identifier {other}"))),
+        other => Err(OdbcError::new(
+            SqlState::INVALID_DESCRIPTOR_FIELD,
+            format!("invalid descriptor field identifier {other}"),
+        )),
     }
 }
 
 /// An IRD record field (SQLGetDescField on the IRD).
 pub fn descriptor_field(c: &ColumnDesc, id: i16, odbc_version: u32) -> OdbcResult<FieldValue> {
-    let id = u16::try_from(id).map_err(|_| OdbcError::new(SqlState::INVALID_DESCRIPTOR_FIELD, format!("invalid descriptor field identifier {id}")))?;
+    let id = u16::try_from(id).map_err(|_| {
+        OdbcError::new(SqlState::INVALID_DESCRIPTOR_FIELD, format!("invalid descriptor field identifier {id}"))
+    })?;
     if id == crate::desc::field::DATETIME_INTERVAL_CODE as u16 {
         return Ok(FieldValue::Int(verbose_type(c.sql_type).1.into()));
     }
@@ -188,6 +194,9 @@ mod tests {
         assert_eq!(attribute(&col(sql_type::VARCHAR, 10, 0), field::UNSIGNED, 1, 3).unwrap(), FieldValue::Int(1));
         assert_eq!(attribute(&col(sql_type::VARCHAR, 10, 0), field::DISPLAY_SIZE, 1, 3).unwrap(), FieldValue::Int(10));
         assert_eq!(attribute(&col(sql_type::WVARCHAR, 10, 0), field::OCTET_LENGTH, 1, 3).unwrap(), FieldValue::Int(20));
-        assert_eq!(attribute(&col(sql_type::INTEGER, 10, 0), 4242, 1, 3).unwrap_err().state, SqlState::INVALID_DESCRIPTOR_FIELD);
+        assert_eq!(
+            attribute(&col(sql_type::INTEGER, 10, 0), 4242, 1, 3).unwrap_err().state,
+            SqlState::INVALID_DESCRIPTOR_FIELD
+        );
     }
 }

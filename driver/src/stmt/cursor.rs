@@ -71,7 +71,13 @@ impl Cursor {
     /// and returns their indices in it, fetching the next batch when this one is used
     /// up. `None` at the end of the result set (or after `max_rows` rows, when it is not
     /// 0). With `first_of_rowset`, the first of them becomes the row SQLGetData reads.
-    pub fn advance_run(&mut self, stmt: &Statement, max_rows: usize, want: usize, first_of_rowset: bool) -> OdbcResult<Option<std::ops::Range<usize>>> {
+    pub fn advance_run(
+        &mut self,
+        stmt: &Statement,
+        max_rows: usize,
+        want: usize,
+        first_of_rowset: bool,
+    ) -> OdbcResult<Option<std::ops::Range<usize>>> {
         let mut want = want.max(1);
         if max_rows != 0 {
             if self.returned >= max_rows {
@@ -137,37 +143,39 @@ impl Cursor {
             let me = stmt.serial;
             let fetch_rows = stmt.conn.fetch_rows().max(1);
             let returned = self.returned;
-            let received = with_query_timeout(&stmt.conn, self.query_timeout, || stmt.conn.with_session(|s| {
-                if s.cursor_owner != Some(me) {
-                    // Drained into our spill by another statement, or closed by the end
-                    // of a transaction, since we last looked.
-                    return Ok(None);
-                }
-                let answer = match s.take_ahead() {
-                    Some(answer) => answer,
-                    None => s.request(&ClientMessage::Fetch { max_rows: fetch_rows }),
-                };
-                match answer {
-                    Ok(ServerMessage::Rows { batch, last }) => {
-                        if last {
-                            s.cursor_owner = None;
-                        } else if max_rows == 0 || returned + batch.rows() < max_rows {
-                            // A failed send marks the session dead; the next fetch
-                            // reports it, this batch is good.
-                            let _ = s.send_ahead(&ClientMessage::Fetch { max_rows: fetch_rows });
+            let received = with_query_timeout(&stmt.conn, self.query_timeout, || {
+                stmt.conn.with_session(|s| {
+                    if s.cursor_owner != Some(me) {
+                        // Drained into our spill by another statement, or closed by the end
+                        // of a transaction, since we last looked.
+                        return Ok(None);
+                    }
+                    let answer = match s.take_ahead() {
+                        Some(answer) => answer,
+                        None => s.request(&ClientMessage::Fetch { max_rows: fetch_rows }),
+                    };
+                    match answer {
+                        Ok(ServerMessage::Rows { batch, last }) => {
+                            if last {
+                                s.cursor_owner = None;
+                            } else if max_rows == 0 || returned + batch.rows() < max_rows {
+                                // A failed send marks the session dead; the next fetch
+                                // reports it, this batch is good.
+                                let _ = s.send_ahead(&ClientMessage::Fetch { max_rows: fetch_rows });
+                            }
+                            Ok(Some((batch, last)))
                         }
-                        Ok(Some((batch, last)))
+                        Ok(other) => {
+                            s.cursor_owner = None;
+                            Err(unexpected(&other))
+                        }
+                        Err(e) => {
+                            s.cursor_owner = None;
+                            Err(e)
+                        }
                     }
-                    Ok(other) => {
-                        s.cursor_owner = None;
-                        Err(unexpected(&other))
-                    }
-                    Err(e) => {
-                        s.cursor_owner = None;
-                        Err(e)
-                    }
-                }
-            }));
+                })
+            });
             match received {
                 Ok(Some((batch, last))) => {
                     self.more = !last;

@@ -101,7 +101,9 @@ impl DataAtExec {
         match piece {
             Piece::Null => s.null = true,
             Piece::Bytes(b) => {
-                s.bytes.try_reserve(b.len()).map_err(|_| OdbcError::new(SqlState::MEMORY_ALLOCATION, "memory allocation error"))?;
+                s.bytes
+                    .try_reserve(b.len())
+                    .map_err(|_| OdbcError::new(SqlState::MEMORY_ALLOCATION, "memory allocation error"))?;
                 s.bytes.extend_from_slice(b);
             }
         }
@@ -113,16 +115,21 @@ impl DataAtExec {
     /// A character or binary parameter the application sent no piece for is empty; a
     /// fixed-size one has no value to invent and is an error.
     pub fn value<'a>(&'a self, row: usize, param: usize, scratch: &'a mut ParamScratch) -> OdbcResult<ValueRef<'a>> {
-        let &i = self
-            .by_position
-            .get(&(row, param))
-            .ok_or_else(|| OdbcError::new(SqlState::GENERAL_ERROR, format!("parameter {} became data-at-execution after SQL_NEED_DATA", param + 1)))?;
+        let &i = self.by_position.get(&(row, param)).ok_or_else(|| {
+            OdbcError::new(
+                SqlState::GENERAL_ERROR,
+                format!("parameter {} became data-at-execution after SQL_NEED_DATA", param + 1),
+            )
+        })?;
         let (p, s) = (&self.params[i], &self.supplied[i]);
         if s.null {
             return Ok(ValueRef::Null);
         }
         if s.pieces == 0 && p.ctype.fixed_size().is_some() {
-            return Err(OdbcError::new(SqlState::WRONG_PARAM_COUNT, format!("no data was sent for data-at-execution parameter {}", param + 1)));
+            return Err(OdbcError::new(
+                SqlState::WRONG_PARAM_COUNT,
+                format!("no data was sent for data-at-execution parameter {}", param + 1),
+            ));
         }
         convert::param_value(p.ctype, p.sql, &s.bytes, scratch)
     }
@@ -144,7 +151,10 @@ mod tests {
 
     #[test]
     fn param_data_names_each_parameter_in_order_then_says_run() {
-        let mut d = DataAtExec::new(DaeExec::Prepared, vec![param(0, 0, 11, CType::Char, sql_type::VARCHAR), param(0, 2, 33, CType::Binary, sql_type::VARBINARY)]);
+        let mut d = DataAtExec::new(
+            DaeExec::Prepared,
+            vec![param(0, 0, 11, CType::Char, sql_type::VARCHAR), param(0, 2, 33, CType::Binary, sql_type::VARBINARY)],
+        );
         assert_eq!(d.next_param(), Some(11));
         assert_eq!(d.next_param(), Some(33));
         assert_eq!(d.next_param(), None);
@@ -156,12 +166,19 @@ mod tests {
         assert_eq!(d.put(Piece::Bytes(b"x")).unwrap_err().state, SqlState::FUNCTION_SEQUENCE_ERROR);
         d.next_param();
         d.next_param();
-        assert_eq!(d.put(Piece::Bytes(b"x")).unwrap_err().state, SqlState::FUNCTION_SEQUENCE_ERROR, "after the last one");
+        assert_eq!(
+            d.put(Piece::Bytes(b"x")).unwrap_err().state,
+            SqlState::FUNCTION_SEQUENCE_ERROR,
+            "after the last one"
+        );
     }
 
     #[test]
     fn text_and_binary_pieces_concatenate_even_inside_a_utf8_sequence() {
-        let mut d = DataAtExec::new(DaeExec::Prepared, vec![param(0, 0, 1, CType::Char, sql_type::VARCHAR), param(0, 1, 2, CType::Binary, sql_type::VARBINARY)]);
+        let mut d = DataAtExec::new(
+            DaeExec::Prepared,
+            vec![param(0, 0, 1, CType::Char, sql_type::VARCHAR), param(0, 1, 2, CType::Binary, sql_type::VARBINARY)],
+        );
         d.next_param();
         let e = "é".as_bytes();
         d.put(Piece::Bytes(b"ab")).unwrap();
@@ -202,7 +219,10 @@ mod tests {
 
     #[test]
     fn a_fixed_size_parameter_takes_one_piece_and_must_get_it() {
-        let mut d = DataAtExec::new(DaeExec::Prepared, vec![param(0, 0, 1, CType::SLong, sql_type::INTEGER), param(0, 1, 2, CType::SLong, sql_type::INTEGER)]);
+        let mut d = DataAtExec::new(
+            DaeExec::Prepared,
+            vec![param(0, 0, 1, CType::SLong, sql_type::INTEGER), param(0, 1, 2, CType::SLong, sql_type::INTEGER)],
+        );
         d.next_param();
         d.put(Piece::Bytes(&42i32.to_ne_bytes())).unwrap();
         assert_eq!(d.put(Piece::Bytes(&1i32.to_ne_bytes())).unwrap_err().state.as_str(), "HY019");
@@ -213,7 +233,10 @@ mod tests {
 
     #[test]
     fn rows_of_a_parameter_array_keep_their_own_values() {
-        let mut d = DataAtExec::new(DaeExec::Prepared, vec![param(0, 0, 100, CType::Char, sql_type::VARCHAR), param(1, 0, 108, CType::Char, sql_type::VARCHAR)]);
+        let mut d = DataAtExec::new(
+            DaeExec::Prepared,
+            vec![param(0, 0, 100, CType::Char, sql_type::VARCHAR), param(1, 0, 108, CType::Char, sql_type::VARCHAR)],
+        );
         assert_eq!(d.next_param(), Some(100));
         d.put(Piece::Bytes(b"first")).unwrap();
         assert_eq!(d.next_param(), Some(108));

@@ -202,7 +202,12 @@ pub fn catalog(stmt: &Statement, inner: &mut Inner, request: CatalogRequest) -> 
 }
 
 /// A result built here rather than by the server (SQLSpecialColumns for SQL_ROWVER).
-pub fn local_empty_result(stmt: &Statement, inner: &mut Inner, columns: Vec<ColumnDesc>, function: crate::catalog::Function) -> OdbcResult<()> {
+pub fn local_empty_result(
+    stmt: &Statement,
+    inner: &mut Inner,
+    columns: Vec<ColumnDesc>,
+    function: crate::catalog::Function,
+) -> OdbcResult<()> {
     if inner.cursor.is_some() {
         return Err(invalid_cursor_state());
     }

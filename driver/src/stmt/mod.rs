@@ -153,7 +153,9 @@ impl Statement {
     pub fn lock_idle(&self) -> OdbcResult<MutexGuard<'_, Inner>> {
         let inner = lock(&self.inner);
         if inner.dae.is_some() {
-            return Err(OdbcError::sequence("data-at-execution parameters are awaited: call SQLParamData/SQLPutData or SQLCancel first"));
+            return Err(OdbcError::sequence(
+                "data-at-execution parameters are awaited: call SQLParamData/SQLPutData or SQLCancel first",
+            ));
         }
         Ok(inner)
     }
@@ -208,9 +210,7 @@ impl Statement {
             }
         }
         let list = lock(&self.conn.descriptors).clone();
-        list.into_iter()
-            .find(|&h| handles::lookup::<Descriptor>(h).is_some_and(|x| Arc::ptr_eq(&x, d)))
-            .unwrap_or(0)
+        list.into_iter().find(|&h| handles::lookup::<Descriptor>(h).is_some_and(|x| Arc::ptr_eq(&x, d))).unwrap_or(0)
     }
 
     /// SQLFreeStmt(SQL_CLOSE) / SQLCloseCursor: drops the local rows and closes the

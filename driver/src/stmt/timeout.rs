@@ -26,16 +26,15 @@ impl Timer {
         let (stop, stopped) = mpsc::channel::<()>();
         let fired = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&fired);
-        let thread = std::thread::Builder::new()
-            .name("twofactor-query-timeout".into())
-            .stack_size(128 * 1024)
-            .spawn(move || {
+        let thread = std::thread::Builder::new().name("twofactor-query-timeout".into()).stack_size(128 * 1024).spawn(
+            move || {
                 // Stopping drops the sender, which wakes this up as Disconnected.
                 if let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(after) {
                     flag.store(true, Ordering::Release);
                     on_expiry();
                 }
-            });
+            },
+        );
         match thread {
             Ok(thread) => Some(Timer { stop: Some(stop), thread: Some(thread), fired }),
             Err(e) => {
@@ -70,14 +69,20 @@ impl Drop for Timer {
 /// cancel becomes HYT00.
 fn timed_out<R>(result: OdbcResult<R>, fired: bool) -> OdbcResult<R> {
     match result {
-        Err(e) if fired && e.state == SqlState::OPERATION_CANCELLED => Err(OdbcError::new(SqlState::TIMEOUT_EXPIRED, "query timeout expired")),
+        Err(e) if fired && e.state == SqlState::OPERATION_CANCELLED => {
+            Err(OdbcError::new(SqlState::TIMEOUT_EXPIRED, "query timeout expired"))
+        }
         other => other,
     }
 }
 
 /// Runs `request` (which talks to the server over `conn`'s session) under a query
 /// timeout of `seconds`; 0 means none, and then no thread is started.
-pub fn with_query_timeout<R>(conn: &Arc<Connection>, seconds: usize, request: impl FnOnce() -> OdbcResult<R>) -> OdbcResult<R> {
+pub fn with_query_timeout<R>(
+    conn: &Arc<Connection>,
+    seconds: usize,
+    request: impl FnOnce() -> OdbcResult<R>,
+) -> OdbcResult<R> {
     if seconds == 0 {
         return request();
     }
@@ -122,7 +127,11 @@ mod tests {
     fn only_a_cancellation_after_the_timer_fired_becomes_hyt00() {
         let cancelled = || OdbcError::new(SqlState::OPERATION_CANCELLED, "operation cancelled");
         assert_eq!(timed_out::<()>(Err(cancelled()), true).unwrap_err().state, SqlState::TIMEOUT_EXPIRED);
-        assert_eq!(timed_out::<()>(Err(cancelled()), false).unwrap_err().state, SqlState::OPERATION_CANCELLED, "an SQLCancel of the application");
+        assert_eq!(
+            timed_out::<()>(Err(cancelled()), false).unwrap_err().state,
+            SqlState::OPERATION_CANCELLED,
+            "an SQLCancel of the application"
+        );
         let syntax = OdbcError::new(SqlState::SYNTAX_ERROR, "syntax error");
         assert_eq!(timed_out::<()>(Err(syntax), true).unwrap_err().state, SqlState::SYNTAX_ERROR);
         assert_eq!(timed_out(Ok(7), true).unwrap(), 7, "a request that finished before the cancel landed");

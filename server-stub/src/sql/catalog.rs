@@ -23,11 +23,7 @@ pub(super) fn col(name: &str, sql_type: i16, nullable: bool) -> ColumnDesc {
         type_name: type_name.to_owned(),
         column_size: size,
         decimal_digits: 0,
-        nullable: if nullable {
-            Nullability::Nullable
-        } else {
-            Nullability::NoNulls
-        },
+        nullable: if nullable { Nullability::Nullable } else { Nullability::NoNulls },
         table_name: String::new(),
     }
 }
@@ -78,9 +74,8 @@ fn matches(pattern: Option<&str>, name: &str) -> bool {
 
 /// (name, TABLE/VIEW/SYSTEM TABLE) of every table and view.
 fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>> {
-    let mut stmt = conn.prepare(
-        "SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name",
-    )?;
+    let mut stmt =
+        conn.prepare("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
         let name: String = r.get(0)?;
         let kind: String = r.get(1)?;
@@ -98,10 +93,7 @@ fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>
 
 /// The real name of `table` (names match case-insensitively), if it exists.
 fn find_table(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
-    Ok(all_tables(conn)?
-        .into_iter()
-        .map(|(n, _)| n)
-        .find(|n| n.eq_ignore_ascii_case(table)))
+    Ok(all_tables(conn)?.into_iter().map(|(n, _)| n).find(|n| n.eq_ignore_ascii_case(table)))
 }
 
 fn quote(name: &str) -> String {
@@ -144,10 +136,7 @@ fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColu
 
 /// The primary key's columns in key order.
 fn primary_key(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColumn>> {
-    let mut pk: Vec<PragmaColumn> = table_info(conn, table)?
-        .into_iter()
-        .filter(|c| c.pk > 0)
-        .collect();
+    let mut pk: Vec<PragmaColumn> = table_info(conn, table)?.into_iter().filter(|c| c.pk > 0).collect();
     pk.sort_by_key(|c| c.pk);
     Ok(pk)
 }
@@ -179,21 +168,10 @@ fn declared_type(decl: &str) -> (TypeInfo, &str) {
 
 pub fn run(conn: &Connection, req: &CatalogRequest) -> rusqlite::Result<Table> {
     match req {
-        CatalogRequest::Tables {
-            catalog,
-            schema,
-            table,
-            table_types,
-        } => tables(
-            conn,
-            catalog.as_deref(),
-            schema.as_deref(),
-            table.as_deref(),
-            table_types.as_deref(),
-        ),
-        CatalogRequest::Columns { table, column, .. } => {
-            columns(conn, table.as_deref(), column.as_deref())
+        CatalogRequest::Tables { catalog, schema, table, table_types } => {
+            tables(conn, catalog.as_deref(), schema.as_deref(), table.as_deref(), table_types.as_deref())
         }
+        CatalogRequest::Columns { table, column, .. } => columns(conn, table.as_deref(), column.as_deref()),
         CatalogRequest::PrimaryKeys { table, .. } => primary_keys(conn, table),
         CatalogRequest::ForeignKeys { pk_table, fk_table } => {
             foreign_keys(conn, pk_table.as_deref(), fk_table.as_deref())
@@ -220,13 +198,7 @@ fn tables(
     ]);
     let empty = |s: Option<&str>| s == Some("");
     let row = |name: Option<&str>, kind: &str| {
-        vec![
-            Value::Null,
-            Value::Null,
-            name.map_or(Value::Null, text),
-            text(kind),
-            Value::Null,
-        ]
+        vec![Value::Null, Value::Null, name.map_or(Value::Null, text), text(kind), Value::Null]
     };
     // ODBC's special enumerations: catalogs, schemas, table types.
     if catalog == Some("%") && empty(schema) && empty(table) {
@@ -236,25 +208,18 @@ fn tables(
         return Ok((columns, Vec::new()));
     }
     if types == Some("%") && empty(catalog) && empty(schema) && empty(table) {
-        let rows = ["SYSTEM TABLE", "TABLE", "VIEW"]
-            .iter()
-            .map(|t| row(None, t))
-            .collect();
+        let rows = ["SYSTEM TABLE", "TABLE", "VIEW"].iter().map(|t| row(None, t)).collect();
         return Ok((columns, rows));
     }
-    let wanted: Option<Vec<String>> = types
-        .filter(|t| !t.trim().is_empty() && t.trim() != "%")
-        .map(|t| {
-            t.split(',')
-                .map(|s| s.trim().trim_matches('\'').trim().to_ascii_uppercase())
-                .filter(|s| !s.is_empty())
-                .collect()
-        });
+    let wanted: Option<Vec<String>> = types.filter(|t| !t.trim().is_empty() && t.trim() != "%").map(|t| {
+        t.split(',')
+            .map(|s| s.trim().trim_matches('\'').trim().to_ascii_uppercase())
+            .filter(|s| !s.is_empty())
+            .collect()
+    });
     let mut list: Vec<(String, &str)> = all_tables(conn)?
         .into_iter()
-        .filter(|(name, kind)| {
-            matches(table, name) && wanted.as_ref().is_none_or(|w| w.iter().any(|t| t == kind))
-        })
+        .filter(|(name, kind)| matches(table, name) && wanted.as_ref().is_none_or(|w| w.iter().any(|t| t == kind)))
         .collect();
     list.sort_by(|a, b| a.1.cmp(b.1).then_with(|| a.0.cmp(&b.0)));
     Ok((columns, list.iter().map(|(n, k)| row(Some(n), k)).collect()))
@@ -300,17 +265,10 @@ pub(super) fn radix(sql_type: i16) -> Option<i64> {
 }
 
 pub(super) fn is_char(sql_type: i16) -> bool {
-    matches!(
-        sql_type,
-        st::CHAR | st::VARCHAR | st::LONGVARCHAR | st::BINARY | st::VARBINARY | st::LONGVARBINARY
-    )
+    matches!(sql_type, st::CHAR | st::VARCHAR | st::LONGVARCHAR | st::BINARY | st::VARBINARY | st::LONGVARBINARY)
 }
 
-fn columns(
-    conn: &Connection,
-    table: Option<&str>,
-    column: Option<&str>,
-) -> rusqlite::Result<Table> {
+fn columns(conn: &Connection, table: Option<&str>, column: Option<&str>) -> rusqlite::Result<Table> {
     let columns = cols(&[
         ("TABLE_CAT", V, true),
         ("TABLE_SCHEM", V, true),
@@ -344,13 +302,7 @@ fn columns(
             let (sql_data_type, sub) = verbose_type(t.sql_type);
             let digits = matches!(
                 t.sql_type,
-                st::DECIMAL
-                    | st::NUMERIC
-                    | st::TYPE_TIMESTAMP
-                    | st::INTEGER
-                    | st::BIGINT
-                    | st::SMALLINT
-                    | st::TINYINT
+                st::DECIMAL | st::NUMERIC | st::TYPE_TIMESTAMP | st::INTEGER | st::BIGINT | st::SMALLINT | st::TINYINT
             )
             .then_some(t.digits as i64);
             rows.push(vec![
@@ -390,16 +342,7 @@ fn primary_keys(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
     for_table(conn, table, columns, |name| {
         let rows = primary_key(conn, &name)?
             .iter()
-            .map(|c| {
-                vec![
-                    Value::Null,
-                    Value::Null,
-                    text(&name),
-                    text(&c.name),
-                    small(c.pk),
-                    Value::Null,
-                ]
-            })
+            .map(|c| vec![Value::Null, Value::Null, text(&name), text(&c.name), small(c.pk), Value::Null])
             .collect();
         Ok(rows)
     })
@@ -415,11 +358,7 @@ fn rule(action: &str) -> i64 {
     }
 }
 
-fn foreign_keys(
-    conn: &Connection,
-    pk_table: Option<&str>,
-    fk_table: Option<&str>,
-) -> rusqlite::Result<Table> {
+fn foreign_keys(conn: &Connection, pk_table: Option<&str>, fk_table: Option<&str>) -> rusqlite::Result<Table> {
     let columns = cols(&[
         ("PKTABLE_CAT", V, true),
         ("PKTABLE_SCHEM", V, true),
@@ -438,9 +377,7 @@ fn foreign_keys(
     ]);
     let mut rows = Vec::new();
     for (fk_name, kind) in all_tables(conn)? {
-        if kind != "TABLE"
-            || fk_table.is_some_and(|f| !f.is_empty() && !f.eq_ignore_ascii_case(&fk_name))
-        {
+        if kind != "TABLE" || fk_table.is_some_and(|f| !f.is_empty() && !f.eq_ignore_ascii_case(&fk_name)) {
             continue;
         }
         let list = pragma(conn, "foreign_key_list", &fk_name, |r| {
@@ -461,11 +398,7 @@ fn foreign_keys(
             // A reference without columns means the parent's primary key.
             let to = match to {
                 Some(t) => t,
-                None => primary_key(conn, &parent)?
-                    .into_iter()
-                    .nth(seq as usize)
-                    .map(|c| c.name)
-                    .unwrap_or_default(),
+                None => primary_key(conn, &parent)?.into_iter().nth(seq as usize).map(|c| c.name).unwrap_or_default(),
             };
             rows.push(vec![
                 Value::Null,
@@ -521,17 +454,15 @@ fn statistics(conn: &Connection, table: &str, unique_only: bool) -> rusqlite::Re
             Value::Null,
             Value::Null,
         ]];
-        let mut indexes = pragma(conn, "index_list", &name, |r| {
-            Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)? != 0))
-        })?;
+        let mut indexes =
+            pragma(conn, "index_list", &name, |r| Ok((r.get::<_, String>(1)?, r.get::<_, i64>(2)? != 0)))?;
         indexes.sort_by(|a, b| a.1.cmp(&b.1).reverse().then_with(|| a.0.cmp(&b.0)));
         for (index, unique) in indexes {
             if unique_only && !unique {
                 continue;
             }
-            let cols = pragma(conn, "index_info", &index, |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(2)?))
-            })?;
+            let cols =
+                pragma(conn, "index_info", &index, |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(2)?)))?;
             for (seqno, column) in cols {
                 rows.push(vec![
                     Value::Null,
@@ -618,11 +549,7 @@ mod tests {
         let names: Vec<_> = rows.iter().map(|r| (r[2].clone(), r[3].clone())).collect();
         assert_eq!(
             names,
-            vec![
-                (text("child"), text("TABLE")),
-                (text("parent"), text("TABLE")),
-                (text("v"), text("VIEW"))
-            ]
+            vec![(text("child"), text("TABLE")), (text("parent"), text("TABLE")), (text("v"), text("VIEW"))]
         );
         let (_, rows) = tables(&c, None, None, Some("p%"), Some("'TABLE'")).unwrap();
         assert_eq!(rows.len(), 1);
@@ -652,31 +579,11 @@ mod tests {
         assert_eq!(type_info(st::INTEGER).1.len(), 1);
         // Every row has one value per column (the batch builder panics otherwise).
         let requests = [
-            CatalogRequest::Tables {
-                catalog: None,
-                schema: None,
-                table: None,
-                table_types: None,
-            },
-            CatalogRequest::Columns {
-                catalog: None,
-                schema: None,
-                table: None,
-                column: None,
-            },
-            CatalogRequest::PrimaryKeys {
-                catalog: None,
-                schema: None,
-                table: "child".into(),
-            },
-            CatalogRequest::ForeignKeys {
-                pk_table: None,
-                fk_table: Some("child".into()),
-            },
-            CatalogRequest::Statistics {
-                table: "child".into(),
-                unique_only: false,
-            },
+            CatalogRequest::Tables { catalog: None, schema: None, table: None, table_types: None },
+            CatalogRequest::Columns { catalog: None, schema: None, table: None, column: None },
+            CatalogRequest::PrimaryKeys { catalog: None, schema: None, table: "child".into() },
+            CatalogRequest::ForeignKeys { pk_table: None, fk_table: Some("child".into()) },
+            CatalogRequest::Statistics { table: "child".into(), unique_only: false },
             CatalogRequest::SpecialColumns { table: "v".into() },
             CatalogRequest::TypeInfo { data_type: 0 },
         ];

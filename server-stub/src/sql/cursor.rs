@@ -14,11 +14,7 @@ pub trait RowSource {
     fn fill(&mut self, batch: &mut RowBatchBuilder, max_rows: usize) -> Result<bool, ErrorInfo>;
 }
 
-pub fn push_row(
-    row: &rusqlite::Row<'_>,
-    kinds: &[Kind],
-    batch: &mut RowBatchBuilder,
-) -> Result<(), ErrorInfo> {
+pub fn push_row(row: &rusqlite::Row<'_>, kinds: &[Kind], batch: &mut RowBatchBuilder) -> Result<(), ErrorInfo> {
     for (i, kind) in kinds.iter().enumerate() {
         let v = row.get_ref(i).map_err(|e| map_error(&e))?;
         with_value(v, *kind, |pv| batch.push(pv));

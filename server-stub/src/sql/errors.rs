@@ -21,9 +21,7 @@ pub fn map_error(e: &rusqlite::Error) -> ErrorInfo {
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => b"HYT00",
                 ErrorCode::TypeMismatch => b"22018",
                 ErrorCode::TooBig => b"22001",
-                _ if lower.contains("syntax error") || lower.contains("incomplete input") => {
-                    b"42000"
-                }
+                _ if lower.contains("syntax error") || lower.contains("incomplete input") => b"42000",
                 _ if lower.contains("no such table") || lower.contains("no such view") => b"42S02",
                 _ if lower.contains("no such column") => b"42S22",
                 _ if lower.contains("no such index") => b"42S12",
@@ -34,17 +32,11 @@ pub fn map_error(e: &rusqlite::Error) -> ErrorInfo {
         }
     }
     match e {
-        rusqlite::Error::InvalidParameterCount(got, want) => ErrorInfo::new(
-            b"07002",
-            0,
-            format!("statement has {want} parameter markers; {got} values were bound"),
-        ),
-        rusqlite::Error::MultipleStatement => {
-            ErrorInfo::new(b"42000", 0, "only one SQL statement per request")
+        rusqlite::Error::InvalidParameterCount(got, want) => {
+            ErrorInfo::new(b"07002", 0, format!("statement has {want} parameter markers; {got} values were bound"))
         }
-        rusqlite::Error::Utf8Error(_) | rusqlite::Error::NulError(_) => {
-            ErrorInfo::new(b"22018", 0, e.to_string())
-        }
+        rusqlite::Error::MultipleStatement => ErrorInfo::new(b"42000", 0, "only one SQL statement per request"),
+        rusqlite::Error::Utf8Error(_) | rusqlite::Error::NulError(_) => ErrorInfo::new(b"22018", 0, e.to_string()),
         other => ErrorInfo::new(b"HY000", 0, other.to_string()),
     }
 }
@@ -55,8 +47,7 @@ mod tests {
 
     fn state_of(sql: &str) -> String {
         let c = rusqlite::Connection::open_in_memory().unwrap();
-        c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
-            .unwrap();
+        c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)").unwrap();
         let e = c.execute_batch(sql).unwrap_err();
         map_error(&e).sqlstate_str().to_owned()
     }
@@ -68,9 +59,6 @@ mod tests {
         assert_eq!(state_of("SELECT nope FROM t"), "42S22");
         assert_eq!(state_of("CREATE TABLE t (x)"), "42S01");
         assert_eq!(state_of("INSERT INTO t (v) VALUES (NULL)"), "23000");
-        assert_eq!(
-            state_of("INSERT INTO t VALUES (1, 'a'); INSERT INTO t VALUES (1, 'b')"),
-            "23000"
-        );
+        assert_eq!(state_of("INSERT INTO t VALUES (1, 'a'); INSERT INTO t VALUES (1, 'b')"), "23000");
     }
 }

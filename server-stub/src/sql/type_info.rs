@@ -41,20 +41,8 @@ pub(super) fn type_info(data_type: i16) -> Table {
         ("BOOLEAN", st::BIT, 1, None, None),
         ("TINYINT", st::TINYINT, 3, None, None),
         ("BIGINT", st::BIGINT, 19, None, None),
-        (
-            "BLOB",
-            st::LONGVARBINARY,
-            types::LONG_SIZE,
-            Some("X'"),
-            None,
-        ),
-        (
-            "VARBINARY",
-            st::VARBINARY,
-            255,
-            Some("X'"),
-            Some("max length"),
-        ),
+        ("BLOB", st::LONGVARBINARY, types::LONG_SIZE, Some("X'"), None),
+        ("VARBINARY", st::VARBINARY, 255, Some("X'"), Some("max length")),
         ("BINARY", st::BINARY, 255, Some("X'"), Some("length")),
         ("TEXT", st::LONGVARCHAR, types::LONG_SIZE, Some("'"), None),
         ("CHAR", st::CHAR, 255, Some("'"), Some("length")),
@@ -92,14 +80,8 @@ pub(super) fn type_info(data_type: i16) -> Table {
                 suffix.map_or(Value::Null, text),
                 create.map_or(Value::Null, text),
                 small(1),
-                small(i64::from(
-                    is_char(t) && !matches!(t, st::BINARY | st::VARBINARY | st::LONGVARBINARY),
-                )),
-                small(if matches!(t, st::LONGVARBINARY | st::LONGVARCHAR) {
-                    2
-                } else {
-                    3
-                }),
+                small(i64::from(is_char(t) && !matches!(t, st::BINARY | st::VARBINARY | st::LONGVARBINARY))),
+                small(if matches!(t, st::LONGVARBINARY | st::LONGVARCHAR) { 2 } else { 3 }),
                 if numeric { small(0) } else { Value::Null },
                 small(0),
                 if numeric { small(0) } else { Value::Null },

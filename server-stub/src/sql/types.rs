@@ -2,9 +2,7 @@
 //! protocol parameters to SQLite bindings.
 
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef as SqlRef};
-use twofactor_protocol::{
-    is_plain_decimal, sql_type, ColumnDesc, Date, Nullability, Time, Timestamp, ValueRef,
-};
+use twofactor_protocol::{is_plain_decimal, sql_type, ColumnDesc, Date, Nullability, Time, Timestamp, ValueRef};
 
 pub const LONG_SIZE: u32 = 1_073_741_823;
 
@@ -32,12 +30,7 @@ pub struct TypeInfo {
 }
 
 const fn t(sql_type: i16, size: u32, digits: i16, kind: Kind) -> TypeInfo {
-    TypeInfo {
-        sql_type,
-        size,
-        digits,
-        kind,
-    }
+    TypeInfo { sql_type, size, digits, kind }
 }
 
 /// Splits `VARCHAR(32)` into `VARCHAR` and `[32]`.
@@ -45,17 +38,10 @@ fn split_decl(decl: &str) -> (String, Vec<u32>) {
     let upper = decl.trim().to_ascii_uppercase();
     match upper.split_once('(') {
         Some((base, rest)) => {
-            let args = rest
-                .trim_end_matches(')')
-                .split(',')
-                .filter_map(|a| a.trim().parse().ok())
-                .collect();
+            let args = rest.trim_end_matches(')').split(',').filter_map(|a| a.trim().parse().ok()).collect();
             (base.split_whitespace().collect::<Vec<_>>().join(" "), args)
         }
-        None => (
-            upper.split_whitespace().collect::<Vec<_>>().join(" "),
-            Vec::new(),
-        ),
+        None => (upper.split_whitespace().collect::<Vec<_>>().join(" "), Vec::new()),
     }
 }
 
@@ -70,28 +56,17 @@ pub fn from_decl(decl: &str) -> TypeInfo {
         "TINYINT" => t(sql_type::TINYINT, 3, 0, Kind::Plain),
         "BOOLEAN" | "BOOL" | "BIT" => t(sql_type::BIT, 1, 0, Kind::Bool),
         "REAL" | "FLOAT4" => t(sql_type::REAL, 7, 0, Kind::Plain),
-        "FLOAT" | "DOUBLE" | "DOUBLE PRECISION" | "FLOAT8" => {
-            t(sql_type::DOUBLE, 15, 0, Kind::Plain)
-        }
+        "FLOAT" | "DOUBLE" | "DOUBLE PRECISION" | "FLOAT8" => t(sql_type::DOUBLE, 15, 0, Kind::Plain),
         "DECIMAL" | "NUMERIC" | "DEC" => {
             let p = n(38).min(38);
             let s = args.get(1).copied().unwrap_or(0).min(p);
-            t(
-                sql_type::DECIMAL,
-                p,
-                s as i16,
-                Kind::Decimal { scale: s as u8 },
-            )
+            t(sql_type::DECIMAL, p, s as i16, Kind::Decimal { scale: s as u8 })
         }
-        "CHAR" | "CHARACTER" | "NCHAR" | "NATIVE CHARACTER" => {
-            t(sql_type::CHAR, n(1), 0, Kind::Plain)
-        }
+        "CHAR" | "CHARACTER" | "NCHAR" | "NATIVE CHARACTER" => t(sql_type::CHAR, n(1), 0, Kind::Plain),
         "VARCHAR" | "NVARCHAR" | "VARYING CHARACTER" | "CHARACTER VARYING" | "VARCHAR2" => {
             t(sql_type::VARCHAR, n(255), 0, Kind::Plain)
         }
-        "TEXT" | "CLOB" | "NTEXT" | "LONGVARCHAR" => {
-            t(sql_type::LONGVARCHAR, LONG_SIZE, 0, Kind::Plain)
-        }
+        "TEXT" | "CLOB" | "NTEXT" | "LONGVARCHAR" => t(sql_type::LONGVARCHAR, LONG_SIZE, 0, Kind::Plain),
         "BLOB" | "LONGVARBINARY" => t(sql_type::LONGVARBINARY, LONG_SIZE, 0, Kind::Plain),
         "VARBINARY" => t(sql_type::VARBINARY, n(255), 0, Kind::Plain),
         "BINARY" => t(sql_type::BINARY, n(1), 0, Kind::Plain),
@@ -143,19 +118,11 @@ pub fn type_name(sql: i16) -> &'static str {
     }
 }
 
-pub fn column_desc(
-    name: &str,
-    decl: Option<&str>,
-    info: TypeInfo,
-    nullable: Nullability,
-    table: &str,
-) -> ColumnDesc {
+pub fn column_desc(name: &str, decl: Option<&str>, info: TypeInfo, nullable: Nullability, table: &str) -> ColumnDesc {
     ColumnDesc {
         name: name.to_owned(),
         sql_type: info.sql_type,
-        type_name: decl
-            .map(str::to_owned)
-            .unwrap_or_else(|| type_name(info.sql_type).to_owned()),
+        type_name: decl.map(str::to_owned).unwrap_or_else(|| type_name(info.sql_type).to_owned()),
         column_size: info.size,
         decimal_digits: info.digits,
         nullable,
@@ -164,18 +131,12 @@ pub fn column_desc(
 }
 
 fn num<T: std::str::FromStr>(s: &str, len: usize) -> Option<T> {
-    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| s.parse().ok())
-        .flatten()
+    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
 }
 
 pub fn parse_date(s: &str) -> Option<Date> {
     let mut it = s.splitn(3, '-');
-    let d = Date {
-        year: num(it.next()?, 4)?,
-        month: num(it.next()?, 2)?,
-        day: num(it.next()?, 2)?,
-    };
+    let d = Date { year: num(it.next()?, 4)?, month: num(it.next()?, 2)?, day: num(it.next()?, 2)? };
     ((1..=12).contains(&d.month) && (1..=31).contains(&d.day)).then_some(d)
 }
 
@@ -188,41 +149,18 @@ pub fn parse_time(s: &str) -> Option<Time> {
         Some(sec) => num(sec, 2)?,
         None => 0,
     };
-    if frac.len() > 9
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || (frac.is_empty() && s.contains('.'))
-    {
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) || (frac.is_empty() && s.contains('.')) {
         return None;
     }
-    let nanos = if frac.is_empty() {
-        0
-    } else {
-        format!("{frac:0<9}").parse().ok()?
-    };
-    (hour < 24 && minute < 60 && second <= 60).then_some(Time {
-        hour,
-        minute,
-        second,
-        nanos,
-    })
+    let nanos = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().ok()? };
+    (hour < 24 && minute < 60 && second <= 60).then_some(Time { hour, minute, second, nanos })
 }
 
 pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
     let s = s.trim_end_matches('Z');
     match s.split_once([' ', 'T']) {
-        Some((d, t)) => Some(Timestamp {
-            date: parse_date(d)?,
-            time: parse_time(t)?,
-        }),
-        None => Some(Timestamp {
-            date: parse_date(s)?,
-            time: Time {
-                hour: 0,
-                minute: 0,
-                second: 0,
-                nanos: 0,
-            },
-        }),
+        Some((d, t)) => Some(Timestamp { date: parse_date(d)?, time: parse_time(t)? }),
+        None => Some(Timestamp { date: parse_date(s)?, time: Time { hour: 0, minute: 0, second: 0, nanos: 0 } }),
     }
 }
 
@@ -239,13 +177,7 @@ pub fn format_date(d: Date) -> String {
 }
 
 pub fn format_time(t: Time) -> String {
-    format!(
-        "{:02}:{:02}:{:02}{}",
-        t.hour,
-        t.minute,
-        t.second,
-        fraction(t.nanos)
-    )
+    format!("{:02}:{:02}:{:02}{}", t.hour, t.minute, t.second, fraction(t.nanos))
 }
 
 pub fn format_timestamp(ts: Timestamp) -> String {
@@ -258,9 +190,7 @@ pub fn to_sql(v: ValueRef<'_>) -> ToSqlOutput<'_> {
         ValueRef::Null => ToSqlOutput::Owned(SqlValue::Null),
         ValueRef::Int(i) => ToSqlOutput::Owned(SqlValue::Integer(i)),
         ValueRef::Double(d) => ToSqlOutput::Owned(SqlValue::Real(d)),
-        ValueRef::Text(s) | ValueRef::Decimal(s) => {
-            ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes()))
-        }
+        ValueRef::Text(s) | ValueRef::Decimal(s) => ToSqlOutput::Borrowed(SqlRef::Text(s.as_bytes())),
         ValueRef::Bytes(b) => ToSqlOutput::Borrowed(SqlRef::Blob(b)),
         ValueRef::Date(d) => ToSqlOutput::Owned(SqlValue::Text(format_date(d))),
         ValueRef::Time(t) => ToSqlOutput::Owned(SqlValue::Text(format_time(t))),
@@ -276,20 +206,12 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
         (SqlRef::Integer(i), Kind::Bool) => f(ValueRef::Bool(i != 0)),
         (SqlRef::Integer(i), Kind::Decimal { scale }) => {
             let zeros = "0".repeat(scale as usize);
-            f(ValueRef::Decimal(&if scale == 0 {
-                i.to_string()
-            } else {
-                format!("{i}.{zeros}")
-            }))
+            f(ValueRef::Decimal(&if scale == 0 { i.to_string() } else { format!("{i}.{zeros}") }))
         }
         // SQLite's NUMERIC affinity stores 1.50 as the REAL 1.5; the declared scale puts
         // the digits back. Rust prints floats in plain notation, never with an exponent.
         (SqlRef::Real(r), Kind::Decimal { scale }) if r.is_finite() => {
-            f(ValueRef::Decimal(&if scale == 0 {
-                format!("{r}")
-            } else {
-                format!("{r:.*}", scale as usize)
-            }))
+            f(ValueRef::Decimal(&if scale == 0 { format!("{r}") } else { format!("{r:.*}", scale as usize) }))
         }
         (SqlRef::Integer(i), _) => f(ValueRef::Int(i)),
         (SqlRef::Real(r), _) => f(ValueRef::Double(r)),
@@ -299,16 +221,12 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
             let trimmed = text.trim();
             match kind {
                 Kind::Date => {
-                    if let Some(d) =
-                        parse_date(trimmed).or_else(|| parse_timestamp(trimmed).map(|ts| ts.date))
-                    {
+                    if let Some(d) = parse_date(trimmed).or_else(|| parse_timestamp(trimmed).map(|ts| ts.date)) {
                         return f(ValueRef::Date(d));
                     }
                 }
                 Kind::Time => {
-                    if let Some(t) =
-                        parse_time(trimmed).or_else(|| parse_timestamp(trimmed).map(|ts| ts.time))
-                    {
+                    if let Some(t) = parse_time(trimmed).or_else(|| parse_timestamp(trimmed).map(|ts| ts.time)) {
                         return f(ValueRef::Time(t));
                     }
                 }
@@ -334,19 +252,10 @@ mod tests {
     #[test]
     fn declared_types_map_to_odbc_types() {
         assert_eq!(from_decl("INTEGER").sql_type, sql_type::INTEGER);
-        assert_eq!(
-            from_decl("varchar(32)"),
-            t(sql_type::VARCHAR, 32, 0, Kind::Plain)
-        );
-        assert_eq!(
-            from_decl("DECIMAL(10, 2)"),
-            t(sql_type::DECIMAL, 10, 2, Kind::Decimal { scale: 2 })
-        );
+        assert_eq!(from_decl("varchar(32)"), t(sql_type::VARCHAR, 32, 0, Kind::Plain));
+        assert_eq!(from_decl("DECIMAL(10, 2)"), t(sql_type::DECIMAL, 10, 2, Kind::Decimal { scale: 2 }));
         assert_eq!(from_decl("TEXT").sql_type, sql_type::LONGVARCHAR);
-        assert_eq!(
-            from_decl("TIMESTAMP"),
-            t(sql_type::TYPE_TIMESTAMP, 26, 6, Kind::Timestamp)
-        );
+        assert_eq!(from_decl("TIMESTAMP"), t(sql_type::TYPE_TIMESTAMP, 26, 6, Kind::Timestamp));
         assert_eq!(from_decl("DOUBLE PRECISION").sql_type, sql_type::DOUBLE);
         assert_eq!(from_decl("UNSIGNED BIG INT").sql_type, sql_type::BIGINT);
         assert_eq!(from_decl("JSON").sql_type, sql_type::VARCHAR);

@@ -10,8 +10,7 @@ use std::time::Duration;
 use rusqlite::{Connection, InterruptHandle, Statement};
 use tokio::sync::oneshot;
 use twofactor_protocol::{
-    sql_type, CatalogRequest, ColumnDesc, ErrorInfo, Nullability, ParamDesc, RowBatch,
-    RowBatchBuilder, ServerMessage,
+    sql_type, CatalogRequest, ColumnDesc, ErrorInfo, Nullability, ParamDesc, RowBatch, RowBatchBuilder, ServerMessage,
 };
 
 use super::catalog;
@@ -24,36 +23,15 @@ const WORKER_STACK: usize = 512 * 1024;
 
 #[derive(Debug)]
 pub enum Request {
-    ExecDirect {
-        sql: String,
-        params: RowBatch,
-        fetch_rows: u32,
-    },
-    Prepare {
-        sql: String,
-    },
-    Execute {
-        statement_id: u32,
-        params: RowBatch,
-        fetch_rows: u32,
-    },
-    Fetch {
-        max_rows: u32,
-    },
+    ExecDirect { sql: String, params: RowBatch, fetch_rows: u32 },
+    Prepare { sql: String },
+    Execute { statement_id: u32, params: RowBatch, fetch_rows: u32 },
+    Fetch { max_rows: u32 },
     CloseCursor,
-    CloseStatement {
-        statement_id: u32,
-    },
-    SetAutocommit {
-        on: bool,
-    },
-    EndTransaction {
-        commit: bool,
-    },
-    Catalog {
-        request: CatalogRequest,
-        fetch_rows: u32,
-    },
+    CloseStatement { statement_id: u32 },
+    SetAutocommit { on: bool },
+    EndTransaction { commit: bool },
+    Catalog { request: CatalogRequest, fetch_rows: u32 },
 }
 
 type Reply = oneshot::Sender<Vec<u8>>;
@@ -70,11 +48,7 @@ impl SqlWorker {
     /// Starts the thread and opens the database; blocks until it is open. `autocommit` is
     /// the session's setting so far (the session starts its worker at its first SQL
     /// request, and may have switched autocommit off before).
-    pub fn spawn(
-        db_path: &Path,
-        default_fetch: u32,
-        autocommit: bool,
-    ) -> Result<SqlWorker, String> {
+    pub fn spawn(db_path: &Path, default_fetch: u32, autocommit: bool) -> Result<SqlWorker, String> {
         let path = db_path.to_owned();
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
@@ -90,23 +64,11 @@ impl SqlWorker {
                     }
                 };
                 let _ = ready_tx.send(Ok(conn.get_interrupt_handle()));
-                Worker {
-                    conn,
-                    statements: HashMap::new(),
-                    next_id: 1,
-                    autocommit,
-                    default_fetch,
-                }
-                .run(jobs_rx);
+                Worker { conn, statements: HashMap::new(), next_id: 1, autocommit, default_fetch }.run(jobs_rx);
             })
             .map_err(|e| format!("cannot start a SQL thread: {e}"))?;
-        let interrupt = ready_rx
-            .recv()
-            .map_err(|_| "SQL thread died at start".to_string())??;
-        Ok(SqlWorker {
-            jobs: Some(jobs_tx),
-            interrupt: Arc::new(interrupt),
-        })
+        let interrupt = ready_rx.recv().map_err(|_| "SQL thread died at start".to_string())??;
+        Ok(SqlWorker { jobs: Some(jobs_tx), interrupt: Arc::new(interrupt) })
     }
 
     pub fn interrupt_handle(&self) -> Arc<InterruptHandle> {
@@ -215,79 +177,35 @@ impl Worker {
     fn handle(&mut self, (req, reply): Job, jobs: &mpsc::Receiver<Job>) -> Option<Job> {
         let ok = [ServerMessage::Ok];
         match req {
-            Request::ExecDirect {
-                sql,
-                params,
-                fetch_rows,
-            } => {
+            Request::ExecDirect { sql, params, fetch_rows } => {
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
-                return run_statement(
-                    &self.conn,
-                    self.autocommit,
-                    &sql,
-                    &params,
-                    fetch,
-                    reply,
-                    jobs,
-                );
+                return run_statement(&self.conn, self.autocommit, &sql, &params, fetch, reply, jobs);
             }
-            Request::Execute {
-                statement_id,
-                params,
-                fetch_rows,
-            } => {
+            Request::Execute { statement_id, params, fetch_rows } => {
                 let Some(sql) = self.statements.get(&statement_id) else {
-                    send_error(
-                        reply,
-                        ErrorInfo::new(
-                            b"HY010",
-                            0,
-                            format!("no prepared statement {statement_id}"),
-                        ),
-                    );
+                    send_error(reply, ErrorInfo::new(b"HY010", 0, format!("no prepared statement {statement_id}")));
                     return None;
                 };
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
-                return run_statement(
-                    &self.conn,
-                    self.autocommit,
-                    sql,
-                    &params,
-                    fetch,
-                    reply,
-                    jobs,
-                );
+                return run_statement(&self.conn, self.autocommit, sql, &params, fetch, reply, jobs);
             }
             Request::Prepare { sql } => match describe(&self.conn, &sql) {
                 Ok((params, columns)) => {
                     let statement_id = self.next_id;
                     self.next_id = self.next_id.wrapping_add(1).max(1);
                     self.statements.insert(statement_id, sql);
-                    send(
-                        reply,
-                        &[ServerMessage::Prepared {
-                            statement_id,
-                            params,
-                            columns,
-                        }],
-                    );
+                    send(reply, &[ServerMessage::Prepared { statement_id, params, columns }]);
                 }
                 Err(e) => send_error(reply, e),
             },
-            Request::Fetch { .. } => {
-                send_error(reply, ErrorInfo::new(b"24000", 0, "invalid cursor state"))
-            }
+            Request::Fetch { .. } => send_error(reply, ErrorInfo::new(b"24000", 0, "invalid cursor state")),
             Request::CloseCursor => send(reply, &ok),
             Request::CloseStatement { statement_id } => {
                 self.statements.remove(&statement_id);
                 send(reply, &ok);
             }
             Request::SetAutocommit { on } => {
-                let r = if on && !self.conn.is_autocommit() {
-                    self.conn.execute_batch("COMMIT")
-                } else {
-                    Ok(())
-                };
+                let r = if on && !self.conn.is_autocommit() { self.conn.execute_batch("COMMIT") } else { Ok(()) };
                 match r {
                     Ok(()) => {
                         self.autocommit = on;
@@ -300,32 +218,19 @@ impl Worker {
                 let r = if self.conn.is_autocommit() {
                     Ok(())
                 } else {
-                    self.conn
-                        .execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })
+                    self.conn.execute_batch(if commit { "COMMIT" } else { "ROLLBACK" })
                 };
                 match r {
                     Ok(()) => send(reply, &ok),
                     Err(e) => send_error(reply, map_error(&e)),
                 }
             }
-            Request::Catalog {
-                request,
-                fetch_rows,
-            } => {
+            Request::Catalog { request, fetch_rows } => {
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
                 match catalog::run(&self.conn, &request) {
                     Ok((columns, rows)) => {
-                        let mut cursor = VecCursor {
-                            rows: rows.into_iter(),
-                        };
-                        return first_batch(
-                            columns,
-                            &mut cursor,
-                            RowBatchBuilder::new(0),
-                            fetch,
-                            reply,
-                            jobs,
-                        );
+                        let mut cursor = VecCursor { rows: rows.into_iter() };
+                        return first_batch(columns, &mut cursor, RowBatchBuilder::new(0), fetch, reply, jobs);
                     }
                     Err(e) => send_error(reply, map_error(&e)),
                 }
@@ -346,10 +251,7 @@ fn describe(conn: &Connection, sql: &str) -> Result<(Vec<ParamDesc>, Vec<ColumnD
             nullable: Nullability::Unknown,
         })
         .collect();
-    let columns = static_columns(conn, &stmt)
-        .into_iter()
-        .map(|(desc, _)| desc)
-        .collect();
+    let columns = static_columns(conn, &stmt).into_iter().map(|(desc, _)| desc).collect();
     Ok((params, columns))
 }
 
@@ -364,10 +266,7 @@ fn static_columns(conn: &Connection, stmt: &Statement<'_>) -> Vec<(ColumnDesc, O
             let decl = col.decl_type();
             let info = decl.map(types::from_decl);
             let table = meta.get(i).and_then(|m| m.table_name()).unwrap_or("");
-            let nullable = match meta
-                .get(i)
-                .and_then(|m| Some((m.table_name()?, m.origin_name()?)))
-            {
+            let nullable = match meta.get(i).and_then(|m| Some((m.table_name()?, m.origin_name()?))) {
                 Some((t, c)) => match conn.column_metadata(None::<&str>, t, c) {
                     Ok((_, _, true, _, _)) => Nullability::NoNulls,
                     Ok(_) => Nullability::Nullable,
@@ -376,24 +275,14 @@ fn static_columns(conn: &Connection, stmt: &Statement<'_>) -> Vec<(ColumnDesc, O
                 None => Nullability::Unknown,
             };
             let shown = info.unwrap_or_else(|| types::from_value(None));
-            (
-                types::column_desc(col.name(), decl, shown, nullable, table),
-                info,
-            )
+            (types::column_desc(col.name(), decl, shown, nullable, table), info)
         })
         .collect()
 }
 
 fn is_dml(sql: &str) -> bool {
-    let word: String = sql
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphabetic())
-        .collect();
-    matches!(
-        word.to_ascii_uppercase().as_str(),
-        "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "UPSERT"
-    )
+    let word: String = sql.trim_start().chars().take_while(|c| c.is_ascii_alphabetic()).collect();
+    matches!(word.to_ascii_uppercase().as_str(), "INSERT" | "UPDATE" | "DELETE" | "REPLACE" | "WITH" | "UPSERT")
 }
 
 fn bind_row(stmt: &mut Statement<'_>, params: &RowBatch, row: usize) -> rusqlite::Result<()> {
@@ -435,41 +324,24 @@ fn run_statement(
     };
     let markers = stmt.parameter_count();
     if (params.is_empty() && markers > 0) || (!params.is_empty() && params.columns() != markers) {
-        let got = if params.is_empty() {
-            0
-        } else {
-            params.columns()
-        };
+        let got = if params.is_empty() { 0 } else { params.columns() };
         send_error(
             reply,
-            ErrorInfo::new(
-                b"07002",
-                0,
-                format!("statement has {markers} parameter markers; {got} values were sent"),
-            ),
+            ErrorInfo::new(b"07002", 0, format!("statement has {markers} parameter markers; {got} values were sent")),
         );
         return None;
     }
     if stmt.column_count() == 0 {
         let result = if params.rows() <= 1 {
-            (if params.rows() == 1 {
-                bind_row(&mut stmt, params, 0)
-            } else {
-                Ok(())
-            })
-            .and_then(|()| stmt.raw_execute())
-            .map(|n| n as i64)
-            .map_err(|e| map_error(&e))
+            (if params.rows() == 1 { bind_row(&mut stmt, params, 0) } else { Ok(()) })
+                .and_then(|()| stmt.raw_execute())
+                .map(|n| n as i64)
+                .map_err(|e| map_error(&e))
         } else {
             execute_array(conn, &mut stmt, params)
         };
         match result {
-            Ok(n) => send(
-                reply,
-                &[ServerMessage::ExecuteDone {
-                    row_count: if is_dml(sql) { n } else { -1 },
-                }],
-            ),
+            Ok(n) => send(reply, &[ServerMessage::ExecuteDone { row_count: if is_dml(sql) { n } else { -1 } }]),
             Err(e) => send_error(reply, e),
         }
         return None;
@@ -477,11 +349,7 @@ fn run_statement(
     if params.rows() > 1 {
         send_error(
             reply,
-            ErrorInfo::new(
-                b"HYC00",
-                0,
-                "parameter arrays are supported only for statements without a result set",
-            ),
+            ErrorInfo::new(b"HYC00", 0, "parameter arrays are supported only for statements without a result set"),
         );
         return None;
     }
@@ -493,10 +361,7 @@ fn run_statement(
     }
     let described = static_columns(conn, &stmt);
     let mut rows = stmt.raw_query();
-    let mut kinds: Vec<Kind> = described
-        .iter()
-        .map(|(_, info)| info.map_or(Kind::Plain, |i| i.kind))
-        .collect();
+    let mut kinds: Vec<Kind> = described.iter().map(|(_, info)| info.map_or(Kind::Plain, |i| i.kind)).collect();
     let mut columns: Vec<ColumnDesc> = described.iter().map(|(d, _)| d.clone()).collect();
     let mut batch = RowBatchBuilder::with_capacity(columns.len() as u16, 4096);
     let first = match rows.next() {
@@ -521,13 +386,7 @@ fn run_statement(
         Ok(false) => {}
         Ok(true) => {
             let batch = batch.finish();
-            send(
-                reply,
-                &[
-                    ServerMessage::ResultSet { columns },
-                    ServerMessage::Rows { batch, last: true },
-                ],
-            );
+            send(reply, &[ServerMessage::ResultSet { columns }, ServerMessage::Rows { batch, last: true }]);
             return None;
         }
         Err(e) => {
@@ -540,29 +399,18 @@ fn run_statement(
 }
 
 /// Runs the statement once per parameter row, all or nothing.
-fn execute_array(
-    conn: &Connection,
-    stmt: &mut Statement<'_>,
-    params: &RowBatch,
-) -> Result<i64, ErrorInfo> {
+fn execute_array(conn: &Connection, stmt: &mut Statement<'_>, params: &RowBatch) -> Result<i64, ErrorInfo> {
     // Inside a manual transaction a savepoint keeps the array atomic without ending it.
     let nested = !conn.is_autocommit();
     let (begin, commit, rollback) = if nested {
-        (
-            "SAVEPOINT param_array",
-            "RELEASE param_array",
-            "ROLLBACK TO param_array; RELEASE param_array",
-        )
+        ("SAVEPOINT param_array", "RELEASE param_array", "ROLLBACK TO param_array; RELEASE param_array")
     } else {
         ("BEGIN", "COMMIT", "ROLLBACK")
     };
     conn.execute_batch(begin).map_err(|e| map_error(&e))?;
     let mut total = 0i64;
     for row in 0..params.rows() {
-        if let Err(e) = bind_row(stmt, params, row)
-            .and_then(|()| stmt.raw_execute())
-            .map(|n| total += n as i64)
-        {
+        if let Err(e) = bind_row(stmt, params, row).and_then(|()| stmt.raw_execute()).map(|n| total += n as i64) {
             let _ = conn.execute_batch(rollback);
             let mut info = map_error(&e);
             info.message = format!("parameter row {}: {}", row + 1, info.message);
@@ -594,16 +442,7 @@ fn first_batch(
         }
     };
     let ncols = columns.len() as u16;
-    send(
-        reply,
-        &[
-            ServerMessage::ResultSet { columns },
-            ServerMessage::Rows {
-                batch: batch.finish(),
-                last: done,
-            },
-        ],
-    );
+    send(reply, &[ServerMessage::ResultSet { columns }, ServerMessage::Rows { batch: batch.finish(), last: done }]);
     if done {
         return None;
     }
@@ -614,13 +453,7 @@ fn first_batch(
                 let mut batch = RowBatchBuilder::with_capacity(ncols, 4096);
                 match cursor.fill(&mut batch, fetch_size(max_rows, fetch as u32)) {
                     Ok(done) => {
-                        send(
-                            reply,
-                            &[ServerMessage::Rows {
-                                batch: batch.finish(),
-                                last: done,
-                            }],
-                        );
+                        send(reply, &[ServerMessage::Rows { batch: batch.finish(), last: done }]);
                         if done {
                             return None;
                         }

@@ -10,9 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
-use twofactor_protocol::{
-    ClientMessage, RowBatch, RowBatchBuilder, ServerMessage, MAX_FRAME_LEN, PROTOCOL_VERSION,
-};
+use twofactor_protocol::{ClientMessage, RowBatch, RowBatchBuilder, ServerMessage, MAX_FRAME_LEN, PROTOCOL_VERSION};
 use twofactor_server::crypto::SecretsKey;
 use twofactor_server::init::{init_data_dir, InitOptions};
 use twofactor_server::password::{hash_password, HashCost};
@@ -20,17 +18,9 @@ use twofactor_server::store::{SqliteUserStore, TotpEnrolment, UserStore};
 use twofactor_server::totp::{Algorithm, TotpParams};
 use twofactor_server::{tls, Clock, Config, ManualClock, Server, ServerHandle};
 
-pub const CHEAP: HashCost = HashCost {
-    memory_kib: 64,
-    iterations: 1,
-    parallelism: 1,
-};
+pub const CHEAP: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
 pub const SECRET: &[u8] = b"integration-secret!!";
-pub const PARAMS: TotpParams = TotpParams {
-    algorithm: Algorithm::Sha1,
-    digits: 6,
-    period_secs: 30,
-};
+pub const PARAMS: TotpParams = TotpParams { algorithm: Algorithm::Sha1, digits: 6, period_secs: 30 };
 pub const T0: i64 = 1_800_000_000;
 
 pub struct Fixture {
@@ -45,22 +35,11 @@ pub struct Fixture {
 
 pub fn add_user(dir: &Path, name: &str, password: &str, enrol: bool) {
     let store = SqliteUserStore::open(&dir.join("users.db")).unwrap();
-    store
-        .create_user(name, &hash_password(password, CHEAP).unwrap())
-        .unwrap();
+    store.create_user(name, &hash_password(password, CHEAP).unwrap()).unwrap();
     if enrol {
         let key = SecretsKey::load(&dir.join("secrets.key")).unwrap();
         let sealed_secret = key.seal(name, SECRET);
-        store
-            .set_totp(
-                name,
-                &TotpEnrolment {
-                    sealed_secret,
-                    algorithm: "SHA1".into(),
-                    digits: 6,
-                },
-            )
-            .unwrap();
+        store.set_totp(name, &TotpEnrolment { sealed_secret, algorithm: "SHA1".into(), digits: 6 }).unwrap();
     }
 }
 
@@ -73,14 +52,7 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> Fixture {
 pub async fn start_with(tweak: impl FnOnce(&mut Config), setup: impl FnOnce(&Path)) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    init_data_dir(
-        &data,
-        &InitOptions {
-            listen: "127.0.0.1:0".into(),
-            hostnames: vec!["localhost".into()],
-        },
-    )
-    .unwrap();
+    init_data_dir(&data, &InitOptions { listen: "127.0.0.1:0".into(), hostnames: vec!["localhost".into()] }).unwrap();
     let mut config = Config::load(&data).unwrap();
     config.auth.argon2_memory_kib = CHEAP.memory_kib;
     config.auth.argon2_iterations = CHEAP.iterations;
@@ -92,14 +64,7 @@ pub async fn start_with(tweak: impl FnOnce(&mut Config), setup: impl FnOnce(&Pat
     let clock = Arc::new(ManualClock::new(T0));
     let server = Server::start(config.clone(), clock.clone()).await.unwrap();
     let connector = TlsConnector::from(tls::client_config(&data.join("ca.pem")).unwrap());
-    Fixture {
-        _dir: dir,
-        server,
-        clock,
-        connector,
-        data,
-        config,
-    }
+    Fixture { _dir: dir, server, clock, connector, data, config }
 }
 
 pub struct Client {
@@ -112,20 +77,10 @@ impl Client {
         let tcp = TcpStream::connect(f.server.local_addr()).await.unwrap();
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let tls = f.connector.connect(name, tcp).await.unwrap();
-        let mut c = Client {
-            tls,
-            buf: Vec::new(),
-        };
-        c.send(ClientMessage::Hello {
-            min_version: 1,
-            max_version: PROTOCOL_VERSION,
-            client_name: "test".into(),
-        })
-        .await;
-        assert!(matches!(
-            c.recv().await,
-            Some(ServerMessage::HelloOk { .. })
-        ));
+        let mut c = Client { tls, buf: Vec::new() };
+        c.send(ClientMessage::Hello { min_version: 1, max_version: PROTOCOL_VERSION, client_name: "test".into() })
+            .await;
+        assert!(matches!(c.recv().await, Some(ServerMessage::HelloOk { .. })));
         c
     }
 
@@ -149,9 +104,8 @@ impl Client {
                 self.buf.drain(..n);
                 return Some(m);
             }
-            let n = tokio::time::timeout(Duration::from_secs(10), self.tls.read(&mut chunk))
-                .await
-                .expect("reply in time");
+            let n =
+                tokio::time::timeout(Duration::from_secs(10), self.tls.read(&mut chunk)).await.expect("reply in time");
             match n {
                 Ok(0) | Err(_) => return None,
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
@@ -160,27 +114,17 @@ impl Client {
     }
 
     pub async fn login(&mut self, user: &str, password: &str) -> ServerMessage {
-        self.send(ClientMessage::Login {
-            user: user.into(),
-            password: password.into(),
-        })
-        .await;
+        self.send(ClientMessage::Login { user: user.into(), password: password.into() }).await;
         self.recv().await.unwrap()
     }
 
     pub async fn code(&mut self, code: &str) -> ServerMessage {
-        self.send(ClientMessage::SecondFactor { code: code.into() })
-            .await;
+        self.send(ClientMessage::SecondFactor { code: code.into() }).await;
         self.recv().await.unwrap()
     }
 
     pub async fn exec(&mut self, sql: &str, params: RowBatch) -> ServerMessage {
-        self.send(ClientMessage::ExecDirect {
-            sql: sql.into(),
-            params,
-            fetch_rows: 0,
-        })
-        .await;
+        self.send(ClientMessage::ExecDirect { sql: sql.into(), params, fetch_rows: 0 }).await;
         self.recv().await.unwrap()
     }
 }
@@ -201,12 +145,7 @@ pub fn wrong_code(f: &Fixture) -> String {
 pub fn assert_error(m: &ServerMessage, state: &str, native: i32, fatal: bool) {
     match m {
         ServerMessage::Error(e) => {
-            assert_eq!(
-                (e.sqlstate_str(), e.native, e.fatal),
-                (state, native, fatal),
-                "{}",
-                e.message
-            );
+            assert_eq!((e.sqlstate_str(), e.native, e.fatal), (state, native, fatal), "{}", e.message);
         }
         other => panic!("expected error {state}/{native}, got {other:?}"),
     }
@@ -214,10 +153,7 @@ pub fn assert_error(m: &ServerMessage, state: &str, native: i32, fatal: bool) {
 
 pub async fn logged_in(f: &Fixture, user: &str, password: &str) -> Client {
     let mut c = Client::connect(f).await;
-    assert!(matches!(
-        c.login(user, password).await,
-        ServerMessage::FirstFactorOk { .. }
-    ));
+    assert!(matches!(c.login(user, password).await, ServerMessage::FirstFactorOk { .. }));
     assert_eq!(c.code(&code_now(f)).await, ServerMessage::SecondFactorOk);
     c
 }
