@@ -2,11 +2,13 @@
 //! the second factor.
 
 pub mod attributes;
+pub mod code_ledger;
 pub mod code_source;
 pub mod config;
 mod connect;
 pub mod connection_string;
 pub mod dsn;
+mod pool;
 pub mod session;
 pub mod tls;
 
