@@ -9,7 +9,7 @@
 #   php_odbc.php     PHP ext/odbc (php-odbc), attribute 1002 with odbc_setoption
 #   php_pdo.php      PHP PDO_ODBC with its defaults
 #   node_odbc.js     node-odbc (npm `odbc`, built with node-gyp)
-#   arrow_odbc.py    arrow-odbc (PyPI)
+#   arrow_odbc_client.py  arrow-odbc (PyPI)
 #   odbc2parquet.sh  odbc2parquet (cargo install, cached)
 #   pyodbc_pool.py   unixODBC's own pool (Pooling=Yes, CPTimeout) under pyodbc
 #
@@ -133,9 +133,9 @@ run_client() { # name logins command...
 [ "$have_php" = 1 ] && want php_odbc && run_client php_odbc 4 php "$here/php_odbc.php"
 [ "$have_php" = 1 ] && want php_pdo && run_client php_pdo 3 php "$here/php_pdo.php"
 [ "$have_node" = 1 ] && NODE_PATH="$cache/node/node_modules" run_client node_odbc 3 node "$here/node_odbc.js"
-[ "$have_arrow" = 1 ] && run_client arrow_odbc 2 python3 "$here/arrow_odbc.py"
+[ "$have_arrow" = 1 ] && run_client arrow_odbc 2 python3 "$here/arrow_odbc_client.py"
 [ "$have_o2p" = 1 ] && run_client odbc2parquet 2 bash "$here/odbc2parquet.sh"
-[ "$have_pyodbc" = 1 ] && run_client pyodbc_pool 3 python3 "$here/pyodbc_pool.py"
+[ "$have_pyodbc" = 1 ] && run_client pyodbc_pool 2 python3 "$here/pyodbc_pool.py"
 
 passed="$(grep -c '^PASS ' "$results")"
 failed="$(grep -c '^FAIL ' "$results")"
