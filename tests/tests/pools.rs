@@ -141,3 +141,43 @@ fn connection_dead_is_true_while_the_second_factor_is_pending_and_after_the_serv
     let err = dbc.exec("SELECT 1").expect_err("the session is gone");
     assert_eq!(err.state(), "08S01", "{err}");
 }
+
+fn set_int_attr(dbc: &Dbc<'_>, attr: i32, value: usize) -> SqlReturn {
+    // Safety: a live connection handle; integer attributes travel in the pointer.
+    unsafe { odbc_sys::SQLSetConnectAttr(dbc.handle(), ConnectionAttribute(attr), value as Pointer, 0) }
+}
+
+const SQL_ATTR_RESET_CONNECTION: i32 = 116;
+
+#[test]
+fn resetting_a_verified_connection_rolls_back_and_keeps_it_verified() {
+    let server = TestServer::start();
+    let user = server.user("reset_verified");
+    let env = Env::new();
+    let mut dbc = env.dbc(Charset::Narrow);
+    dbc.driver_connect(&server.connection_string(&user, &format!("TwoFactorCode={}", user.fresh_code()))).unwrap();
+    dbc.exec("CREATE TABLE reset_t (v INTEGER)").unwrap();
+    assert_eq!(set_int_attr(&dbc, SQL_ATTR_AUTOCOMMIT, 0), SqlReturn::SUCCESS);
+    dbc.exec("INSERT INTO reset_t VALUES (1)").unwrap();
+
+    assert_eq!(set_int_attr(&dbc, SQL_ATTR_RESET_CONNECTION, 1), SqlReturn::SUCCESS, "what a pool does on release");
+    assert_eq!(get_u32_attr(&dbc, SQL_ATTR_AUTOCOMMIT), 1, "attributes back to their defaults");
+    assert_eq!(dbc.two_factor_pending().unwrap(), 0, "still verified");
+    assert_eq!(dbc.query_i64("SELECT count(*) FROM reset_t").unwrap(), Some(0), "the open transaction was rolled back");
+    assert_eq!(get_u32_attr(&dbc, SQL_ATTR_CONNECTION_DEAD), 0);
+}
+
+#[test]
+fn a_connection_whose_second_factor_is_pending_cannot_be_reset_for_reuse() {
+    let server = TestServer::start();
+    let user = server.user("reset_pending");
+    let env = Env::new();
+    let mut dbc = env.dbc(Charset::Narrow);
+    dbc.driver_connect(&server.connection_string(&user, "")).unwrap();
+    assert_eq!(set_int_attr(&dbc, SQL_ATTR_RESET_CONNECTION, 1), SqlReturn::ERROR);
+    let diags = twofactor_e2e::raw::diagnostics(odbc_sys::HandleType::Dbc, dbc.handle().as_handle(), Charset::Narrow);
+    assert_eq!(diags.first().map(|d| d.state.as_str()), Some("28000"), "{diags:?}");
+    // The code still works on it: nothing was lost, the pool just must not reuse it.
+    dbc.submit_code(&user.fresh_code()).unwrap();
+    assert_eq!(dbc.query_i64("SELECT 9").unwrap(), Some(9));
+}

@@ -500,4 +500,32 @@ mod tests {
             SqlState::INVALID_ATTRIBUTE_VALUE
         );
     }
+
+    #[test]
+    fn dm_attributes_apply_what_was_not_set_before_and_keep_leading_zeros() {
+        let c = conn();
+        // The driver manager set autocommit on and passed the code as the integer 12345.
+        c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(1), &mut |_| {}).unwrap();
+        c.set_attr(SQL_ATTR_TWO_FACTOR, AttrIn::Token("12345".into()), &mut |_| {}).unwrap();
+        c.apply_dm_attributes("[1002]=012345;SQL_ATTR_AUTOCOMMIT=SQL_AUTOCOMMIT_OFF;[113]=9;[4242]=1").unwrap();
+        let a = lock(&c.attributes);
+        assert_eq!(a.code_before_connect.as_ref().unwrap().expose(), "012345", "the digits as written");
+        assert!(a.autocommit, "the driver manager's setting stays");
+        assert_eq!(a.connection_timeout, 9, "what nobody set is applied");
+        assert!(!a.set_before_connect.contains(&113), "a DMConnAttr value is not a setting of the handle");
+    }
+
+    #[test]
+    fn a_dm_code_never_replaces_a_different_code_and_a_bad_one_is_hy024() {
+        let c = conn();
+        c.set_attr(SQL_ATTR_TWO_FACTOR, AttrIn::Token("111111".into()), &mut |_| {}).unwrap();
+        c.apply_dm_attributes("[1002]=222222").unwrap();
+        assert_eq!(lock(&c.attributes).code_before_connect.as_ref().unwrap().expose(), "111111");
+        assert_eq!(conn().apply_dm_attributes("[1002]=\"12 34\"").unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE);
+    }
+
+    #[test]
+    fn a_quoted_token_from_the_driver_manager_is_unquoted() {
+        assert_eq!(decode_token(b"\"012345\"", false).unwrap(), "012345");
+    }
 }
