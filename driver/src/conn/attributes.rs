@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 
 use twofactor_protocol::{ClientMessage, Secret, ServerMessage};
 
-use super::connection_string::{self, DmAttribute, DmValue};
 use super::{lock, Connection};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
@@ -337,62 +336,6 @@ impl Connection {
         })
     }
 
-    /// Applies the `DMConnAttr` key the driver reads itself (unixODBC applies it only
-    /// from a DSN's odbc.ini entry, or from a connection string without `DSN=`; iODBC
-    /// never). An attribute the application or the driver manager already set on this
-    /// handle is left alone, with one refinement for 1002: when the driver manager passed
-    /// the code as an integer (unquoted value) and lost its leading zeros, the digits as
-    /// written here are used. A code that is not a code is an error (HY024); other
-    /// attributes that cannot be applied are logged and skipped, as unixODBC does.
-    pub(super) fn apply_dm_attributes(&self, text: &str) -> OdbcResult<()> {
-        let (entries, skipped) = connection_string::parse_dm_attributes(text);
-        for key in skipped {
-            log::debug!("DMConnAttr: ignoring {key:?}, not an attribute this driver can read");
-        }
-        for DmAttribute { attribute, value } in entries {
-            if attribute == SQL_ATTR_TWO_FACTOR {
-                let written = match value {
-                    DmValue::Integer { text, .. } | DmValue::Text(text) => decode_token(text.as_bytes(), false)?,
-                };
-                let mut a = lock(&self.attributes);
-                let same_number = |c: &Secret<String>| {
-                    c.expose().parse::<u64>().ok().is_some_and(|n| written.parse::<u64>().ok() == Some(n))
-                };
-                match &a.code_before_connect {
-                    Some(code) if !same_number(code) => log::debug!("DMConnAttr: attribute 1002 was already set"),
-                    _ => a.code_before_connect = Some(Secret::new(written)),
-                }
-                continue;
-            }
-            if lock(&self.attributes).set_before_connect.contains(&attribute) {
-                log::debug!("DMConnAttr: attribute {attribute} was already set by the application or driver manager");
-                continue;
-            }
-            let input = match value {
-                DmValue::Text(t) if is_string_attr(attribute) => AttrIn::Text(t),
-                DmValue::Integer { value, .. } if !is_string_attr(attribute) => match usize::try_from(value) {
-                    Ok(v) => AttrIn::Integer(v),
-                    Err(_) => {
-                        log::info!("DMConnAttr: attribute {attribute} = {value} is out of range; not applied");
-                        continue;
-                    }
-                },
-                _ => {
-                    log::info!("DMConnAttr: attribute {attribute} has a value of the wrong kind; not applied");
-                    continue;
-                }
-            };
-            let result = self.set_attr(attribute, input, &mut |w| log::debug!("DMConnAttr: {}", w.message));
-            // Applied from the keys of this connect only: a later connect on this handle
-            // reads its own keys again.
-            lock(&self.attributes).set_before_connect.remove(&attribute);
-            if let Err(e) = result {
-                log::info!("DMConnAttr: attribute {attribute} not applied: {}", e.message);
-            }
-        }
-        Ok(())
-    }
-
     /// Attribute 1002 set: before connect, kept for the login; connected with a factor
     /// pending, sent to the server; otherwise refused with a warning.
     fn submit_code(&self, code: String, warn: &mut dyn FnMut(OdbcError)) -> OdbcResult<()> {
@@ -499,29 +442,6 @@ mod tests {
             c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(7), &mut |_| {}).unwrap_err().state,
             SqlState::INVALID_ATTRIBUTE_VALUE
         );
-    }
-
-    #[test]
-    fn dm_attributes_apply_what_was_not_set_before_and_keep_leading_zeros() {
-        let c = conn();
-        // The driver manager set autocommit on and passed the code as the integer 12345.
-        c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(1), &mut |_| {}).unwrap();
-        c.set_attr(SQL_ATTR_TWO_FACTOR, AttrIn::Token("12345".into()), &mut |_| {}).unwrap();
-        c.apply_dm_attributes("[1002]=012345;SQL_ATTR_AUTOCOMMIT=SQL_AUTOCOMMIT_OFF;[113]=9;[4242]=1").unwrap();
-        let a = lock(&c.attributes);
-        assert_eq!(a.code_before_connect.as_ref().unwrap().expose(), "012345", "the digits as written");
-        assert!(a.autocommit, "the driver manager's setting stays");
-        assert_eq!(a.connection_timeout, 9, "what nobody set is applied");
-        assert!(!a.set_before_connect.contains(&113), "a DMConnAttr value is not a setting of the handle");
-    }
-
-    #[test]
-    fn a_dm_code_never_replaces_a_different_code_and_a_bad_one_is_hy024() {
-        let c = conn();
-        c.set_attr(SQL_ATTR_TWO_FACTOR, AttrIn::Token("111111".into()), &mut |_| {}).unwrap();
-        c.apply_dm_attributes("[1002]=222222").unwrap();
-        assert_eq!(lock(&c.attributes).code_before_connect.as_ref().unwrap().expose(), "111111");
-        assert_eq!(conn().apply_dm_attributes("[1002]=\"12 34\"").unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE);
     }
 
     #[test]

@@ -16,7 +16,7 @@ fn malformed(what: String) -> OdbcError {
 }
 
 /// A key for an error message: short, and never a value.
-fn shown_key(key: &str) -> String {
+pub(super) fn shown_key(key: &str) -> String {
     key.chars().take(40).collect()
 }
 
@@ -106,100 +106,6 @@ pub fn quote_value(value: &str) -> String {
 /// Builds `K=V;K=V` from pairs, quoting values that need it.
 pub fn build<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
     pairs.into_iter().map(|(k, v)| format!("{k}={}", quote_value(v))).collect::<Vec<_>>().join(";")
-}
-
-/// One entry of a `DMConnAttr` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DmAttribute {
-    pub attribute: i32,
-    pub value: DmValue,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DmValue {
-    /// An unquoted value or a named constant (`SQL_AUTOCOMMIT_OFF`). The text is kept as
-    /// written so that a code keeps its leading zeros.
-    Integer { value: i64, text: String },
-    /// A value in double quotes, without them.
-    Text(String),
-}
-
-/// Connection attributes unixODBC lets `DMConnAttr` name, with their named values.
-const DM_NAMED_ATTRIBUTES: &[(&str, i32, &[(&str, i64)])] = &[
-    ("SQL_ATTR_ACCESS_MODE", 101, &[("SQL_MODE_READ_WRITE", 0), ("SQL_MODE_READ_ONLY", 1)]),
-    ("SQL_ATTR_AUTOCOMMIT", 102, &[("SQL_AUTOCOMMIT_OFF", 0), ("SQL_AUTOCOMMIT_ON", 1)]),
-    ("SQL_ATTR_LOGIN_TIMEOUT", 103, &[]),
-    ("SQL_ATTR_CONNECTION_TIMEOUT", 113, &[]),
-    ("SQL_ATTR_METADATA_ID", 10014, &[("SQL_FALSE", 0), ("SQL_TRUE", 1)]),
-    ("SQL_ATTR_PACKET_SIZE", 112, &[]),
-    (
-        "SQL_ATTR_TXN_ISOLATION",
-        108,
-        &[
-            ("SQL_TXN_READ_UNCOMMITTED", 1),
-            ("SQL_TXN_READ_COMMITTED", 2),
-            ("SQL_TXN_REPEATABLE_READ", 4),
-            ("SQL_TXN_SERIALIZABLE", 8),
-        ],
-    ),
-];
-
-/// Leading digits as C's `atoi` reads them (unixODBC's rule for unquoted values).
-fn leading_integer(text: &str) -> Option<i64> {
-    let t = text.trim_start();
-    let (sign, digits) = match t.strip_prefix('-') {
-        Some(rest) => (-1, rest),
-        None => (1, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let end = digits.find(|c: char| !c.is_ascii_digit()).unwrap_or(digits.len());
-    digits[..end].parse::<i64>().ok().map(|v| sign * v)
-}
-
-/// Parses a `DMConnAttr` value with unixODBC's syntax: `KEY=VALUE` entries separated by
-/// `;`, a value may be wrapped in `{}` (no escapes: it ends at the first `}`); KEY is an
-/// attribute name (`SQL_ATTR_AUTOCOMMIT`) or a number in brackets (`[1002]`), optionally
-/// prefixed by `*` (unixODBC's "override", the same to the driver); a value in double
-/// quotes is a string, any other is an integer. Entries the driver cannot read are
-/// returned in the second list, by key only (a value may be a code), for the log.
-pub fn parse_dm_attributes(text: &str) -> (Vec<DmAttribute>, Vec<String>) {
-    let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    let mut rest = text;
-    while let Some(eq) = rest.find('=') {
-        let key = rest[..eq].trim().trim_start_matches(';').trim();
-        let after = &rest[eq + 1..];
-        let (value, next) = match after.strip_prefix('{') {
-            Some(braced) => match braced.find('}') {
-                Some(close) => (&braced[..close], braced[close + 1..].trim_start_matches(';')),
-                None => (braced, ""),
-            },
-            None => match after.find(';') {
-                Some(semi) => (&after[..semi], &after[semi + 1..]),
-                None => (after, ""),
-            },
-        };
-        rest = next;
-        let key = key.strip_prefix('*').unwrap_or(key).trim();
-        let named = DM_NAMED_ATTRIBUTES.iter().find(|(name, _, _)| name.eq_ignore_ascii_case(key));
-        let attribute = match named {
-            Some(&(_, number, _)) => Some(number),
-            None => key.strip_prefix('[').and_then(|k| k.strip_suffix(']')).and_then(|n| n.trim().parse().ok()),
-        };
-        let value = value.trim();
-        let parsed = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
-            Some(quoted) => Some(DmValue::Text(quoted.to_string())),
-            None => named
-                .and_then(|(_, _, values)| values.iter().find(|(n, _)| n.eq_ignore_ascii_case(value)))
-                .map(|&(_, v)| v)
-                .or_else(|| leading_integer(value))
-                .map(|v| DmValue::Integer { value: v, text: value.to_string() }),
-        };
-        match (attribute, parsed) {
-            (Some(attribute), Some(value)) => out.push(DmAttribute { attribute, value }),
-            _ => skipped.push(shown_key(key)),
-        }
-    }
-    (out, skipped)
 }
 
 /// Replaces the values of password, code and similar keys anywhere in `text` with `***`.
@@ -340,30 +246,5 @@ mod tests {
         assert_eq!(mask_secrets("login as user with PWD=abc then"), "login as user with PWD=***");
         assert_eq!(mask_secrets("MYPWD=keep"), "MYPWD=keep");
         assert_eq!(mask_secrets("TwoFactorCodeCommand=pass show otp;UID=u"), "TwoFactorCodeCommand=***;UID=u");
-    }
-
-    #[test]
-    fn dm_attributes_are_read_with_unixodbc_syntax() {
-        let (attrs, skipped) =
-            parse_dm_attributes("[1002]=012345;SQL_ATTR_AUTOCOMMIT=SQL_AUTOCOMMIT_OFF;*[113]={7};[1002]=\"0099\"");
-        assert!(skipped.is_empty(), "{skipped:?}");
-        assert_eq!(
-            attrs,
-            vec![
-                DmAttribute { attribute: 1002, value: DmValue::Integer { value: 12345, text: "012345".into() } },
-                DmAttribute { attribute: 102, value: DmValue::Integer { value: 0, text: "SQL_AUTOCOMMIT_OFF".into() } },
-                DmAttribute { attribute: 113, value: DmValue::Integer { value: 7, text: "7".into() } },
-                DmAttribute { attribute: 1002, value: DmValue::Text("0099".into()) },
-            ]
-        );
-    }
-
-    #[test]
-    fn unreadable_dm_attributes_are_skipped_by_key_without_their_values() {
-        let (attrs, skipped) = parse_dm_attributes("SQL_ATTR_NOPE=1;[x]=2;[5]=abc;[4]=1");
-        assert_eq!(attrs, vec![DmAttribute { attribute: 4, value: DmValue::Integer { value: 1, text: "1".into() } }]);
-        assert_eq!(skipped, vec!["SQL_ATTR_NOPE", "[x]", "[5]"]);
-        assert!(parse_dm_attributes("").0.is_empty());
-        assert!(parse_dm_attributes("no equals sign").0.is_empty());
     }
 }

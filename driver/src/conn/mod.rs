@@ -7,6 +7,7 @@ pub mod code_source;
 pub mod config;
 mod connect;
 pub mod connection_string;
+pub mod dm_attributes;
 pub mod dsn;
 mod pool;
 pub mod session;
