@@ -4,12 +4,8 @@
 // with odbc_setoption after connecting (an integer: SQLSetConnectOption(1002, code)).
 // Parameters are bound with ext/odbc's defaults.
 
-$dsn = getenv('TF_DSN');
-$logins = array_map(fn($l) => explode(':', $l), explode(',', getenv('TF_LOGINS')));
-
-function check(string $name, bool $ok, string $why = ''): void {
-    echo $ok ? "PASS php_odbc: $name\n" : "FAIL php_odbc: $name: $why\n";
-}
+const CLIENT = 'php_odbc';
+require __DIR__ . '/php_common.php';
 
 function connect_with(array $login, string $extra) {
     [$user, $pass] = $login;
@@ -37,28 +33,14 @@ check('login with DMConnAttr=[1002]=', $dm && answer($dm) === 42, odbc_errormsg(
 if ($conn) {
 
 // 4. Every type, through parameters.
-$blob = implode('', array_map('chr', range(0, 255)));
-$row = [42, '1099511627776', '2.5', 'grüße, 世界', '1999-12-31', '2026-11-23 10:30:15', $blob];
-$ok = @odbc_exec($conn, 'CREATE TABLE php_types (i INTEGER, big BIGINT, d DOUBLE, s VARCHAR(40), dt DATE, ts TIMESTAMP, b BLOB)');
+$ok = @odbc_exec($conn, 'CREATE TABLE php_types ' . TYPES_TABLE);
 $ins = $ok ? @odbc_prepare($conn, 'INSERT INTO php_types VALUES (?, ?, ?, ?, ?, ?, ?)') : false;
 $ok = $ins && @odbc_execute($ins, $row) && @odbc_execute($ins, array_fill(0, 7, null));
 check('insert every type with parameters', (bool) $ok, odbc_errormsg($conn));
 $r = @odbc_exec($conn, 'SELECT i, big, d, s, dt, ts, b FROM php_types ORDER BY i IS NULL, i');
 $rows = [];
 while ($r && ($a = odbc_fetch_array($r))) $rows[] = array_values($a);
-check('select returns both rows', count($rows) === 2, odbc_errormsg($conn) . ' rows: ' . count($rows));
-if (count($rows) === 2) {
-    $names = ['INTEGER', 'BIGINT', 'DOUBLE', 'VARCHAR', 'DATE', 'TIMESTAMP'];
-    foreach ($names as $k => $name) {
-        $v = (string) $rows[0][$k];
-        if ($k === 5) $v = preg_replace('/\.0+$/', '', $v);
-        check("$name round-trips", $v === (string) $row[$k], "got '$v', expected '{$row[$k]}'");
-    }
-    $b = (string) $rows[0][6];
-    check('BLOB of bytes 00..FF round-trips', $b === $blob,
-          sprintf('got %d bytes starting %s', strlen($b), bin2hex(substr($b, 0, 8))));
-    check('NULL round-trips in every column', $rows[1] === array_fill(0, 7, null), json_encode($rows[1]));
-}
+check_rows($rows);
 
 // 5. The catalog.
 $t = @odbc_tables($conn, null, null, 'php_types', 'TABLE');

@@ -3,12 +3,8 @@
 // cannot set attribute 1002: the code goes in the connection string. PDO has no catalog
 // API, so the catalog is read with ordinary queries only through ext/odbc (php_odbc.php).
 
-$dsn = getenv('TF_DSN');
-$logins = array_map(fn($l) => explode(':', $l), explode(',', getenv('TF_LOGINS')));
-
-function check(string $name, bool $ok, string $why = ''): void {
-    echo $ok ? "PASS php_pdo: $name\n" : "FAIL php_pdo: $name: $why\n";
-}
+const CLIENT = 'php_pdo';
+require __DIR__ . '/php_common.php';
 
 function connect_with(array $login, string $extra): PDO {
     [$user, $pass] = $login;
@@ -38,10 +34,8 @@ try {
 
 if (!$pdo) exit(0);
 
-$blob = implode('', array_map('chr', range(0, 255)));
-$row = [42, '1099511627776', '2.5', 'grüße, 世界', '1999-12-31', '2026-11-23 10:30:15', $blob];
 try {
-    $pdo->exec('CREATE TABLE pdo_types (i INTEGER, big BIGINT, d DOUBLE, s VARCHAR(40), dt DATE, ts TIMESTAMP, b BLOB)');
+    $pdo->exec('CREATE TABLE pdo_types ' . TYPES_TABLE);
     $ins = $pdo->prepare('INSERT INTO pdo_types VALUES (?, ?, ?, ?, ?, ?, ?)');
     $ins->execute($row);
     $ins->execute(array_fill(0, 7, null));
@@ -50,16 +44,5 @@ try {
 
 try {
     $rows = $pdo->query('SELECT i, big, d, s, dt, ts, b FROM pdo_types ORDER BY i IS NULL, i')->fetchAll(PDO::FETCH_NUM);
-    check('select returns both rows', count($rows) === 2, 'rows: ' . count($rows));
-    if (count($rows) === 2) {
-        foreach (['INTEGER', 'BIGINT', 'DOUBLE', 'VARCHAR', 'DATE', 'TIMESTAMP'] as $k => $name) {
-            $v = (string) $rows[0][$k];
-            if ($k === 5) $v = preg_replace('/\.0+$/', '', $v);
-            check("$name round-trips", $v === (string) $row[$k], "got '$v', expected '{$row[$k]}'");
-        }
-        $b = (string) $rows[0][6];
-        check('BLOB of bytes 00..FF round-trips', $b === $blob,
-              sprintf('got %d bytes starting %s', strlen($b), bin2hex(substr($b, 0, 8))));
-        check('NULL round-trips in every column', $rows[1] === array_fill(0, 7, null), json_encode($rows[1]));
-    }
+    check_rows($rows);
 } catch (PDOException $e) { check('select returns both rows', false, $e->getMessage()); }

@@ -22,11 +22,7 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-profile="${TWOFACTOR_PROFILE:-debug}"
-target="${CARGO_TARGET_DIR:-$root/target}/$profile"
-server_bin="$target/twofactor-server"
-driver_lib="$target/libtwofactorodbc.so"
+. "$here/../isql/test-server.sh"   # $root, $profile, $server_bin, $driver_lib
 cache="${TWOFACTOR_CLIENTS_CACHE:-$HOME/.cache/twofactor-clients}"
 install_timeout="${TWOFACTOR_CLIENTS_INSTALL_TIMEOUT:-600}"
 mkdir -p "$cache"
@@ -94,7 +90,6 @@ fi
 if [ ! -x "$server_bin" ] || [ ! -f "$driver_lib" ]; then
     (cd "$root" && cargo build $([ "$profile" = release ] && echo --release) -p twofactor-server -p twofactor-odbc) || exit 1
 fi
-. "$root/tests/isql/test-server.sh"
 start_test_server twofactor-clients || exit 1
 export TF_DRIVER_LIB="$driver_lib" TF_CA_FILE="$data/ca.pem" TF_PORT="$port"
 

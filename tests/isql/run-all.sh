@@ -14,11 +14,7 @@
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-profile="${TWOFACTOR_PROFILE:-debug}"
-target="${CARGO_TARGET_DIR:-$root/target}/$profile"
-server_bin="$target/twofactor-server"
-driver_lib="$target/libtwofactorodbc.so"
+. "$here/test-server.sh"   # $root, $profile, $server_bin, $driver_lib
 
 for tool in isql iusql odbcinst oathtool; do
     command -v "$tool" >/dev/null || { echo "run-all.sh: $tool is missing (apt-get install unixodbc oathtool)" >&2; exit 1; }
@@ -29,7 +25,6 @@ if [ ! -x "$server_bin" ] || [ ! -f "$driver_lib" ]; then
     (cd "$root" && cargo build $flag -p twofactor-server -p twofactor-odbc) || exit 1
 fi
 
-. "$here/test-server.sh"
 start_test_server twofactor-isql || exit 1
 
 passed=0

@@ -1,12 +1,18 @@
 # A fresh server for a test suite (sourced by tests/isql/run-all.sh and
-# tests/clients/run.sh, not run): `start_test_server PREFIX` needs $server_bin,
-# $driver_lib and $root, and sets
+# tests/clients/run.sh, not run). Sourcing sets $root, $profile (TWOFACTOR_PROFILE,
+# default debug), $server_bin and $driver_lib (the binaries of `cargo build`);
+# `start_test_server PREFIX` then sets
 #  - $work: a temporary directory (removed at exit unless TWOFACTOR_KEEP_TEST_DIRS=1),
 #  - $data: the server's data directory (`twofactor-server init`, a cheap password hash),
 #  - $port, $server_pid: the server, on 127.0.0.1 with a free port, stopped at exit;
 #  - ODBCSYSINI, ODBCINI: a private unixODBC configuration with the driver registered
 #    (odbcinst/install.sh) and the DSN TwoFactorTest ($TF_DSN) for the server.
 # add_user NAME PASSWORD enrols a user with TOTP and prints the base-32 secret.
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+profile="${TWOFACTOR_PROFILE:-debug}"
+server_bin="${CARGO_TARGET_DIR:-$root/target}/$profile/twofactor-server"
+driver_lib="${CARGO_TARGET_DIR:-$root/target}/$profile/libtwofactorodbc.so"
 
 start_test_server() {
     work="$(mktemp -d "/tmp/$1.XXXXXX")"

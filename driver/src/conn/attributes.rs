@@ -377,7 +377,6 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn wide(s: &str) -> Vec<u8> {
         s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
@@ -406,9 +405,7 @@ mod tests {
         }
     }
 
-    fn conn() -> Connection {
-        Connection::new(Arc::new(crate::env::Environment::new()), 0)
-    }
+    use crate::conn::unconnected as conn;
 
     #[test]
     fn two_factor_attribute_reads_need_a_connection() {

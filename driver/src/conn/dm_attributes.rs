@@ -168,15 +168,11 @@ impl Connection {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::conn::attributes::SQL_ATTR_AUTOCOMMIT;
     use crate::diag::SqlState;
 
-    fn conn() -> Connection {
-        Connection::new(Arc::new(crate::env::Environment::new()), 0)
-    }
+    use crate::conn::unconnected as conn;
 
     #[test]
     fn dm_attributes_are_read_with_unixodbc_syntax() {

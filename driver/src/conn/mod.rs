@@ -65,6 +65,12 @@ pub struct Connection {
     pub(crate) descriptors: Mutex<Vec<RawHandle>>,
 }
 
+/// A connection handle of its own environment, not connected (unit tests).
+#[cfg(test)]
+pub(crate) fn unconnected() -> Connection {
+    Connection::new(Arc::new(Environment::new()), 0)
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -71,14 +71,10 @@ impl Connection {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
     use crate::conn::attributes::{AttrIn, AttrOut, SQL_ATTR_CONNECTION_DEAD, SQL_ATTR_RESET_CONNECTION};
 
-    fn conn() -> Connection {
-        Connection::new(Arc::new(crate::env::Environment::new()), 0)
-    }
+    use crate::conn::unconnected as conn;
 
     #[test]
     fn a_connection_that_never_connected_is_dead_to_a_pool() {
