@@ -25,6 +25,7 @@ start_test_server() {
     sed -i -e 's/^argon2_memory_kib = .*/argon2_memory_kib = 64/' -e 's/^argon2_iterations = .*/argon2_iterations = 1/' \
         "$data/server.toml"
 
+    : >"$work/server.out"  # exists before the background job opens it
     "$server_bin" serve --data-dir "$data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
     server_pid=$!
     local addr=""
