@@ -129,7 +129,7 @@ run_client() { # name logins command...
 [ "$have_php" = 1 ] && want php_pdo && run_client php_pdo 3 php "$here/php_pdo.php"
 [ "$have_node" = 1 ] && NODE_PATH="$cache/node/node_modules" run_client node_odbc 3 node "$here/node_odbc.js"
 [ "$have_arrow" = 1 ] && run_client arrow_odbc 2 python3 "$here/arrow_odbc_client.py"
-[ "$have_o2p" = 1 ] && run_client odbc2parquet 2 bash "$here/odbc2parquet.sh"
+[ "$have_o2p" = 1 ] && run_client odbc2parquet 4 bash "$here/odbc2parquet.sh"
 [ "$have_pyodbc" = 1 ] && run_client pyodbc_pool 2 python3 "$here/pyodbc_pool.py"
 
 passed="$(grep -c '^PASS ' "$results")"
