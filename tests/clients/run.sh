@@ -15,8 +15,8 @@
 #
 # Each client prints `PASS client: check` or `FAIL client: check: why`; a client that
 # cannot be installed is one FAIL. The end is `N passed, N failed`.
-# Installs are bounded (TWOFACTOR_CLIENTS_INSTALL_TIMEOUT seconds each, default 1800 for
-# odbc2parquet's build, 600 for the others) and cached under
+# Installs are bounded (TWOFACTOR_CLIENTS_INSTALL_TIMEOUT seconds each, default 2400 for
+# odbc2parquet's build, which took 32 minutes on one shared core, 600 for the others) and cached under
 # TWOFACTOR_CLIENTS_CACHE (default ~/.cache/twofactor-clients). CLIENTS="perl node" runs
 # only those. TWOFACTOR_PROFILE=debug|release as for tests/isql/run-all.sh.
 set -uo pipefail
@@ -26,6 +26,10 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${TWOFACTOR_CLIENTS_CACHE:-$HOME/.cache/twofactor-clients}"
 install_timeout="${TWOFACTOR_CLIENTS_INSTALL_TIMEOUT:-600}"
 mkdir -p "$cache"
+
+for tool in isql odbcinst oathtool; do
+    command -v "$tool" >/dev/null || { echo "run.sh: $tool is missing (apt-get install unixodbc oathtool)" >&2; exit 1; }
+done
 
 want() { [ -z "${CLIENTS:-}" ] || grep -qw "$1" <<<"$CLIENTS"; }
 
@@ -79,7 +83,7 @@ if want odbc2parquet; then
     o2p="$cache/cargo/bin/odbc2parquet"
     if ! "$o2p" --version >/dev/null 2>&1; then
         echo "building odbc2parquet (cached in $cache/cargo; minutes)..."
-        CARGO_TARGET_DIR="$cache/cargo-target" timeout "${TWOFACTOR_CLIENTS_INSTALL_TIMEOUT:-1800}" \
+        CARGO_TARGET_DIR="$cache/cargo-target" timeout "${TWOFACTOR_CLIENTS_INSTALL_TIMEOUT:-2400}" \
             cargo install --locked --root "$cache/cargo" odbc2parquet >"$cache/odbc2parquet-build.log" 2>&1
     fi
     "$o2p" --version >/dev/null 2>&1 && have_o2p=1 || note_fail "odbc2parquet: cargo install odbc2parquet"
@@ -124,10 +128,10 @@ run_client() { # name logins command...
     fi
 }
 
-[ "$have_perl" = 1 ] && run_client perl 3 perl "$here/perl.pl"
-[ "$have_php" = 1 ] && want php_odbc && run_client php_odbc 4 php "$here/php_odbc.php"
-[ "$have_php" = 1 ] && want php_pdo && run_client php_pdo 3 php "$here/php_pdo.php"
-[ "$have_node" = 1 ] && NODE_PATH="$cache/node/node_modules" run_client node_odbc 3 node "$here/node_odbc.js"
+[ "$have_perl" = 1 ] && run_client perl 2 perl "$here/perl.pl"
+[ "$have_php" = 1 ] && want php_odbc && run_client php_odbc 3 php "$here/php_odbc.php"
+[ "$have_php" = 1 ] && want php_pdo && run_client php_pdo 2 php "$here/php_pdo.php"
+[ "$have_node" = 1 ] && NODE_PATH="$cache/node/node_modules" run_client node_odbc 2 node "$here/node_odbc.js"
 [ "$have_arrow" = 1 ] && run_client arrow_odbc 2 python3 "$here/arrow_odbc_client.py"
 [ "$have_o2p" = 1 ] && run_client odbc2parquet 4 bash "$here/odbc2parquet.sh"
 [ "$have_pyodbc" = 1 ] && run_client pyodbc_pool 2 python3 "$here/pyodbc_pool.py"
