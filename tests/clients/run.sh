@@ -23,7 +23,7 @@ set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$here/../isql/test-server.sh"   # $root, $profile, $server_bin, $driver_lib
-cache="${TWOFACTOR_CLIENTS_CACHE:-$HOME/.cache/twofactor-clients}"
+cache="${TWOFACTOR_CLIENTS_CACHE:-${HOME:-/tmp}/.cache/twofactor-clients}"
 install_timeout="${TWOFACTOR_CLIENTS_INSTALL_TIMEOUT:-600}"
 mkdir -p "$cache"
 
@@ -85,6 +85,7 @@ if want odbc2parquet; then
         echo "building odbc2parquet (cached in $cache/cargo; minutes)..."
         CARGO_TARGET_DIR="$cache/cargo-target" timeout "${TWOFACTOR_CLIENTS_INSTALL_TIMEOUT:-2400}" \
             cargo install --locked --root "$cache/cargo" odbc2parquet >"$cache/odbc2parquet-build.log" 2>&1
+        rm -rf "$cache/cargo-target"  # gigabytes of build artifacts; the binary is kept
     fi
     "$o2p" --version >/dev/null 2>&1 && have_o2p=1 || note_fail "odbc2parquet: cargo install odbc2parquet"
     export ODBC2PARQUET="$o2p"
