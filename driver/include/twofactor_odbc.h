@@ -62,5 +62,8 @@
                                                     address; wait */
 #define SQL_TWO_FACTOR_ERR_METHOD_OFF       1010 /* 28000: the user's second-factor method
                                                     is switched off on the server */
+#define SQL_TWO_FACTOR_ERR_CODE_ALREADY_USED 1020 /* 28000 (from the driver): this process
+                                                    already submitted the code; not sent,
+                                                    no failure counted (docs/pooling.md) */
 
 #endif /* TWOFACTOR_ODBC_H */

@@ -294,8 +294,12 @@ impl User {
     pub fn wrong_code(&self) -> String {
         let now = unix_now() / 30;
         let window: Vec<String> = (now.saturating_sub(3)..=now + 3).map(|s| self.code_at_step(s)).collect();
+        // A different one on every call: the driver never sends the same code twice (its
+        // submitted-code ledger), so a test that needs several failures needs several codes.
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let offset = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         (0..1_000_000u64)
-            .map(|n| format!("{:06}", (n * 7919 + 123_457) % 1_000_000))
+            .map(|n| format!("{:06}", ((n + offset) * 7919 + 123_457) % 1_000_000))
             .find(|c| !window.contains(c))
             .unwrap()
     }

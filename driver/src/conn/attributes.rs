@@ -1,7 +1,7 @@
 //! Connection attributes (SQLSetConnectAttr / SQLGetConnectAttr), including 1002, the
 //! two-factor attribute.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
 use twofactor_protocol::{ClientMessage, Secret, ServerMessage};
@@ -34,6 +34,12 @@ pub const SQL_ATTR_CONNECTION_DEAD: i32 = 1209;
 pub const SQL_ATTR_AUTO_IPD: i32 = 10001;
 pub const SQL_ATTR_METADATA_ID: i32 = 10014;
 
+/// SQL_CD_TRUE / SQL_CD_FALSE.
+pub const SQL_CD_TRUE: u32 = 1;
+pub const SQL_CD_FALSE: u32 = 0;
+/// The only value of SQL_ATTR_RESET_CONNECTION.
+pub const SQL_RESET_CONNECTION_YES: usize = 1;
+
 pub const SQL_MODE_READ_WRITE: u32 = 0;
 pub const SQL_MODE_READ_ONLY: u32 = 1;
 pub const SQL_TXN_READ_UNCOMMITTED: u32 = 1;
@@ -63,6 +69,9 @@ pub struct Attributes {
     /// Attribute 1002 set before connecting: used after the first factor, then dropped.
     pub code_before_connect: Option<Secret<String>>,
     pub statement_defaults: BTreeMap<i32, usize>,
+    /// Attributes set while not connected (by the application or the driver manager's
+    /// own DMConnAttr): a DMConnAttr the driver reads itself does not override them.
+    pub set_before_connect: BTreeSet<i32>,
 }
 
 impl Default for Attributes {
@@ -79,6 +88,7 @@ impl Default for Attributes {
             packet_size: 0,
             code_before_connect: None,
             statement_defaults: BTreeMap::new(),
+            set_before_connect: BTreeSet::new(),
         }
     }
 }
@@ -120,6 +130,9 @@ pub fn decode_token(bytes: &[u8], utf16: bool) -> OdbcResult<String> {
         String::from_utf8(bytes[..end].to_vec()).map_err(|_| invalid_token())?
     };
     let code = text.trim_end_matches('\0').trim();
+    // unixODBC hands over `DMConnAttr=[1002]="012345"` with its quotes (the quotes are
+    // how a code keeps its leading zeros there; unquoted, the DM passes an integer).
+    let code = code.strip_prefix('"').and_then(|c| c.strip_suffix('"')).unwrap_or(code);
     if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
         return Err(invalid_token());
     }
@@ -163,6 +176,9 @@ fn u32_value(attr: &str, v: usize) -> OdbcResult<u32> {
 impl Connection {
     /// SQLSetConnectAttr. Warnings (01S02, 01000) go to `warn`.
     pub fn set_attr(&self, attr: i32, value: AttrIn, warn: &mut dyn FnMut(OdbcError)) -> OdbcResult<()> {
+        if !self.is_open() {
+            lock(&self.attributes).set_before_connect.insert(attr);
+        }
         if attr == SQL_ATTR_TWO_FACTOR {
             return match value {
                 AttrIn::Token(code) => self.submit_code(code, warn),
@@ -260,8 +276,14 @@ impl Connection {
             | SQL_ATTR_TRANSLATE_LIB
             | SQL_ATTR_TRANSLATE_OPTION
             | SQL_ATTR_DISCONNECT_BEHAVIOR
-            | SQL_ATTR_RESET_CONNECTION
             | SQL_ATTR_ENLIST_IN_DTC => {}
+            SQL_ATTR_RESET_CONNECTION => {
+                let v = int("SQL_ATTR_RESET_CONNECTION")?;
+                if v != SQL_RESET_CONNECTION_YES {
+                    return Err(OdbcError::invalid_value("SQL_ATTR_RESET_CONNECTION", v as i64));
+                }
+                self.reset_for_pool()?;
+            }
             SQL_ATTR_CONNECTION_DEAD => {
                 return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, "SQL_ATTR_CONNECTION_DEAD is read-only"))
             }
@@ -276,6 +298,10 @@ impl Connection {
 
     /// SQLGetConnectAttr.
     pub fn get_attr(&self, attr: i32) -> OdbcResult<AttrOut> {
+        if attr == SQL_ATTR_CONNECTION_DEAD {
+            // Before the attributes are locked: the probe takes the session's lock.
+            return Ok(AttrOut::U32(if self.is_reusable() { SQL_CD_FALSE } else { SQL_CD_TRUE }));
+        }
         let a = lock(&self.attributes);
         Ok(match attr {
             SQL_ATTR_TWO_FACTOR => {
@@ -305,8 +331,6 @@ impl Connection {
             }
             SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB => AttrOut::Text(String::new()),
             SQL_ATTR_TRANSLATE_OPTION => AttrOut::U32(0),
-            // SQL_CD_TRUE (1) when the server dropped us or we never connected.
-            SQL_ATTR_CONNECTION_DEAD => AttrOut::U32(u32::from(!self.is_open() || self.is_dead())),
             s if STATEMENT_ATTRS.contains(&s) => AttrOut::Usize(a.statement_defaults.get(&s).copied().unwrap_or(0)),
             other => return Err(OdbcError::unknown_attribute(other)),
         })
@@ -327,6 +351,9 @@ impl Connection {
         if !self.second_factor_pending() {
             warn(OdbcError::new(SqlState::GENERAL_WARNING, NOTHING_PENDING));
             return Ok(());
+        }
+        if let Some(info) = self.info() {
+            super::code_ledger::claim(&format!("{}:{}", info.host, info.port), &info.user, code.expose())?;
         }
         self.with_session_unchecked(|s| super::connect::send_second_factor(s, code))?;
         self.second_factor_verified()
@@ -350,7 +377,6 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     fn wide(s: &str) -> Vec<u8> {
         s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
@@ -379,9 +405,7 @@ mod tests {
         }
     }
 
-    fn conn() -> Connection {
-        Connection::new(Arc::new(crate::env::Environment::new()), 0)
-    }
+    use crate::conn::unconnected as conn;
 
     #[test]
     fn two_factor_attribute_reads_need_a_connection() {
@@ -415,5 +439,10 @@ mod tests {
             c.set_attr(SQL_ATTR_AUTOCOMMIT, AttrIn::Integer(7), &mut |_| {}).unwrap_err().state,
             SqlState::INVALID_ATTRIBUTE_VALUE
         );
+    }
+
+    #[test]
+    fn a_quoted_token_from_the_driver_manager_is_unquoted() {
+        assert_eq!(decode_token(b"\"012345\"", false).unwrap(), "012345");
     }
 }

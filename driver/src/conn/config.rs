@@ -38,6 +38,7 @@ const KNOWN_KEYS: &[&str] = &[
     "loglevel",
     "description",
     "database",
+    "dmconnattr",
 ];
 
 /// Key/value pairs, first occurrence wins (as ODBC specifies for repeated keywords);

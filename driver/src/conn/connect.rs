@@ -66,6 +66,9 @@ impl Connection {
             log::debug!("ignoring unknown key {key:?}");
         }
         let cfg = ConnectConfig::from_settings(settings)?;
+        if let Some(dm_attributes) = settings.get("DMConnAttr") {
+            self.apply_dm_attributes(dm_attributes)?;
+        }
         let (login_timeout, connection_timeout) = {
             let a = lock(&self.attributes);
             let login = match a.login_timeout {
@@ -174,6 +177,8 @@ impl Connection {
         };
         match sources.find(&RealWorld, &prompt)? {
             Some((code, origin)) => {
+                // Never the same code twice (docs/pooling.md): refused here, not counted.
+                super::code_ledger::claim(&s_peer(cfg), &cfg.user, code.expose())?;
                 log::info!("submitting the {} second factor from the {}", method.name(), origin.describe());
                 send_second_factor(s, code)?;
                 Ok((server_name, session_id, cancel_key, false))

@@ -16,7 +16,7 @@ fn malformed(what: String) -> OdbcError {
 }
 
 /// A key for an error message: short, and never a value.
-fn shown_key(key: &str) -> String {
+pub(super) fn shown_key(key: &str) -> String {
     key.chars().take(40).collect()
 }
 

@@ -2,11 +2,14 @@
 //! the second factor.
 
 pub mod attributes;
+pub mod code_ledger;
 pub mod code_source;
 pub mod config;
 mod connect;
 pub mod connection_string;
+pub mod dm_attributes;
 pub mod dsn;
+mod pool;
 pub mod session;
 pub mod tls;
 
@@ -60,6 +63,12 @@ pub struct Connection {
     pub(crate) statements: Mutex<Vec<RawHandle>>,
     /// Explicit descriptor handles allocated on this connection.
     pub(crate) descriptors: Mutex<Vec<RawHandle>>,
+}
+
+/// A connection handle of its own environment, not connected (unit tests).
+#[cfg(test)]
+pub(crate) fn unconnected() -> Connection {
+    Connection::new(Arc::new(Environment::new()), 0)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -330,6 +330,44 @@ impl Session {
         }
     }
 
+    /// Whether the server has closed this idle session, asked without blocking (a pool
+    /// asks before it hands the connection out again). The server sends nothing
+    /// unprompted except the notice that it is closing the session, so on an idle
+    /// session any message, a TLS close_notify, EOF or an error means closed. A session
+    /// with an answer outstanding or unread is not idle and is not probed.
+    pub fn closed_by_peer(&mut self) -> bool {
+        if self.is_dead() {
+            return true;
+        }
+        if !matches!(self.ahead, Ahead::None) || self.rpos != self.rend {
+            return false;
+        }
+        if self.stream.sock.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let probe = self.stream.read(&mut self.rbuf[self.rend..]);
+        let restored = self.stream.sock.set_nonblocking(false).is_ok();
+        let closed = match probe {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => false,
+            Err(e) if e.kind() == ErrorKind::Interrupted => false,
+            Ok(n) => {
+                // Kept for the log: the server's parting message, if it is one.
+                self.rend += n;
+                if let Ok(Some((ServerMessage::Error(e), _))) =
+                    ServerMessage::decode(&self.rbuf[self.rpos..self.rend], MAX_FRAME_LEN)
+                {
+                    log::info!("the server closed the idle session: {} ({})", e.message, SqlState(e.sqlstate));
+                }
+                true
+            }
+            Err(_) => true,
+        };
+        if closed || !restored {
+            self.dead.store(true, Ordering::Release);
+        }
+        closed || !restored
+    }
+
     /// Says goodbye (Terminate, TLS close_notify) without waiting for an answer.
     pub fn close(mut self) {
         if !self.is_dead() {
