@@ -11,6 +11,7 @@ mod diag;
 mod env;
 pub(crate) mod fetch;
 mod handles;
+mod host;
 mod info;
 pub(crate) mod odbcinst;
 mod params;
