@@ -19,6 +19,7 @@ mod statement;
 #[cfg(test)]
 mod stmt_tests;
 pub(crate) mod text;
+mod token;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
