@@ -28,5 +28,6 @@ echo "== tests/isql/run-all.sh"
 tests/isql/run-all.sh || status=1
 echo "== tests/python/test_pyodbc.py"
 python3 tests/python/test_pyodbc.py || status=1
+echo "== tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED (see above)"; fi
 exit "$status"

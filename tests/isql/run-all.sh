@@ -23,52 +23,16 @@ driver_lib="$target/libtwofactorodbc.so"
 for tool in isql iusql odbcinst oathtool; do
     command -v "$tool" >/dev/null || { echo "run-all.sh: $tool is missing (apt-get install unixodbc oathtool)" >&2; exit 1; }
 done
-if [ ! -x "$server_bin" ] || [ ! -f "$driver_lib" ]; then
-    echo "building the server and the driver ($profile)..."
-    flag=""; [ "$profile" = "release" ] && flag="--release"
-    (cd "$root" && cargo build $flag -p twofactor-server -p twofactor-odbc) || exit 1
-fi
 
-work="$(mktemp -d /tmp/twofactor-isql.XXXXXX)"
-data="$work/data"
-server_pid=""
-cleanup() {
-    if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null; fi
-    if [ -n "${TWOFACTOR_KEEP_TEST_DIRS:-}" ]; then echo "kept $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-
-"$server_bin" init --data-dir "$data" --listen 127.0.0.1:0 --hostname localhost >/dev/null || exit 1
-# Tests measure the driver, not Argon2: a cheap hash.
-sed -i -e 's/^argon2_memory_kib = .*/argon2_memory_kib = 64/' -e 's/^argon2_iterations = .*/argon2_iterations = 1/' \
-    "$data/server.toml"
-
-"$server_bin" serve --data-dir "$data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-addr=""
-for _ in $(seq 1 300); do
-    addr="$(sed -n 's/^listening on //p' "$work/server.out" | head -n 1)"
-    [ -n "$addr" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$addr" ]; then
-    echo "run-all.sh: the server did not start:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-fi
-port="${addr##*:}"
-echo "server listening on $addr (data dir $data)"
+. "$here/server.sh"
+ensure_built || exit 1
+make_work_dir isql
+start_server || exit 1
 
 export ODBCSYSINI="$work/odbc" ODBCINI="$work/odbc/odbc.ini"
 "$root/odbcinst/install.sh" --config-dir "$ODBCSYSINI" --driver "$driver_lib" \
     --dsn TwoFactorTest --server localhost --port "$port" --ca-file "$data/ca.pem" >/dev/null || exit 1
 export TF_DSN=TwoFactorTest
-
-add_user() { # name password -> prints the TOTP secret
-    printf '%s\n' "$2" | "$server_bin" user add --data-dir "$data" "$1" --password-stdin >/dev/null || return 1
-    "$server_bin" totp enrol --data-dir "$data" "$1" --secret-only
-}
 
 passed=0
 failed=0

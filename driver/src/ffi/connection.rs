@@ -216,7 +216,7 @@ unsafe fn set_connect_attr<C: AppChar>(
 ) -> SqlReturn {
     call::<Connection, _>(dbc, |c, warnings: &mut Warnings| {
         let input = if attr == SQL_ATTR_TWO_FACTOR && from_option {
-            AttrIn::Token(token::read_option_token(value as usize)?)
+            AttrIn::Token(token::read_string_or_integer(value as usize)?)
         } else if attr == SQL_ATTR_TWO_FACTOR {
             AttrIn::Token(token::read_attr_token(value, len)?)
         } else if attr == text::SQL_ATTR_APP_WCHAR_TYPE {

@@ -140,8 +140,12 @@ impl Encoding {
     }
 }
 
-/// Bytes per SQLWCHAR in this process: 2 or 4; 0 until decided.
+/// Bytes per SQLWCHAR in this process: 2 or 4 once decided; 0 before the first look;
+/// `SNIFFING` when neither the configuration nor the loaded libraries told (a program
+/// with iODBC linked in statically, as Debian's iodbctest is): UTF-16 until the first
+/// wide input string shows its width.
 static WIDE_UNIT: AtomicU8 = AtomicU8::new(0);
+const SNIFFING: u8 = 1;
 /// Set when `WideCharSize` in odbcinst.ini decided the width: the driver manager may
 /// not change it then.
 static WIDE_UNIT_CONFIGURED: AtomicBool = AtomicBool::new(false);
@@ -153,7 +157,7 @@ pub(crate) const WIDE_CHAR_SIZE_KEY: &str = "WideCharSize";
 /// The encoding of the wide (`...W`) entry points' strings. Decided at first use: the
 /// driver's `WideCharSize` in odbcinst.ini if set, else from the driver manager that
 /// loaded the driver (iODBC: `wchar_t`, 4 bytes on Linux and macOS; unixODBC: 2). iODBC
-/// 3.52.12 and later then say what they pass with SQL_ATTR_APP_WCHAR_TYPE
+/// 3.52.14 and later then say what they pass with SQL_ATTR_APP_WCHAR_TYPE
 /// (`set_app_wchar_type`).
 pub(crate) fn wide_encoding() -> Encoding {
     let size = match WIDE_UNIT.load(Ordering::Acquire) {
@@ -167,6 +171,11 @@ pub(crate) fn wide_encoding() -> Encoding {
     }
 }
 
+/// Bytes per SQLWCHAR (C_WCHAR data, wide buffer lengths): 2 or 4.
+pub(crate) fn wide_unit_size() -> usize {
+    wide_encoding().unit_size()
+}
+
 fn decide_wide_unit() -> u8 {
     let configured = super::odbcinst::own_driver_value(WIDE_CHAR_SIZE_KEY).and_then(|v| match v.as_str() {
         "2" => Some(2u8),
@@ -178,15 +187,50 @@ fn decide_wide_unit() -> u8 {
     });
     let size = configured.unwrap_or_else(|| match super::host::driver_manager() {
         super::host::DriverManager::Iodbc => std::mem::size_of::<libc::wchar_t>() as u8,
-        _ => 2,
+        super::host::DriverManager::UnixOdbc => 2,
+        super::host::DriverManager::Unknown => SNIFFING,
     });
     match WIDE_UNIT.compare_exchange(0, size, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {
             WIDE_UNIT_CONFIGURED.store(configured.is_some(), Ordering::Release);
-            log::debug!("wide strings: {size}-byte SQLWCHAR ({})", if configured.is_some() { "configured" } else { "detected" });
+            match (size, configured.is_some()) {
+                (SNIFFING, _) => log::debug!("wide strings: no driver manager library loaded; the first one decides"),
+                (_, true) => log::debug!("wide strings: {size}-byte SQLWCHAR ({WIDE_CHAR_SIZE_KEY})"),
+                (_, false) => log::debug!("wide strings: {size}-byte SQLWCHAR (driver manager)"),
+            }
             size
         }
         Err(decided) => decided,
+    }
+}
+
+/// The encoding of the wide input string at `ptr`. While the width is undecided
+/// (`SNIFFING`), the string's first two characters decide it: printable ASCII in 2-byte
+/// units (`a 0 b 0`) is UTF-16, in 4-byte units (`a 0 0 0 b 0 0 0`) UTF-32. A UTF-16
+/// string never has a zero unit before its end, and no UTF-32 character has a printable
+/// ASCII third byte, so the two never look alike; anything else decides nothing. The
+/// bytes are copied through `token::readable_copy`, so a short string is not overrun.
+fn wide_encoding_of_input(ptr: *const u8) -> Encoding {
+    let encoding = wide_encoding();
+    if WIDE_UNIT.load(Ordering::Acquire) != SNIFFING || ptr.is_null() {
+        return encoding;
+    }
+    let Some(size) = sniff_wide_unit(&super::token::readable_copy(ptr as usize, 8)) else {
+        return encoding;
+    };
+    if WIDE_UNIT.compare_exchange(SNIFFING, size, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        log::debug!("wide strings: {size}-byte SQLWCHAR (seen in the first wide string)");
+    }
+    wide_encoding()
+}
+
+/// The unit size the first bytes of a wide string show, if they show one.
+fn sniff_wide_unit(bytes: &[u8]) -> Option<u8> {
+    let printable = |b: u8| (0x20..0x7F).contains(&b);
+    match *bytes {
+        [a, 0, b, 0, ..] if printable(a) && printable(b) => Some(2),
+        [a, 0, 0, 0, b, 0, 0, 0] if printable(a) && printable(b) => Some(4),
+        _ => None,
     }
 }
 
@@ -218,6 +262,10 @@ pub(crate) fn set_app_wchar_type(value: usize) -> OdbcResult<()> {
 /// serves both; the wide entry points' unit size is decided at run time.
 pub(crate) trait AppChar: Copy + 'static {
     fn encoding() -> Encoding;
+    /// The encoding of the input string at `ptr` (the width may still be undecided).
+    fn input_encoding(_ptr: *const u8) -> Encoding {
+        Self::encoding()
+    }
     /// Bytes per unit (string lengths some functions take in bytes are divided by it).
     fn unit_size() -> usize {
         Self::encoding().unit_size()
@@ -234,6 +282,9 @@ impl AppChar for u16 {
     fn encoding() -> Encoding {
         wide_encoding()
     }
+    fn input_encoding(ptr: *const u8) -> Encoding {
+        wide_encoding_of_input(ptr)
+    }
 }
 
 /// Reads an input string of `len` units (or NUL-terminated with SQL_NTS). A null pointer
@@ -242,7 +293,15 @@ impl AppChar for u16 {
 /// # Safety
 /// `ptr` is null, or valid for `len` units, or NUL-terminated when `len` is SQL_NTS.
 pub(crate) unsafe fn read_str<C: AppChar>(ptr: *const C, len: isize, what: &str) -> OdbcResult<Option<String>> {
-    read_encoded(C::encoding(), ptr.cast(), len, what)
+    read_encoded(C::input_encoding(ptr.cast()), ptr.cast(), len, what)
+}
+
+/// The units before the first NUL unit of the string at `ptr`, scanning at most `limit`.
+///
+/// # Safety
+/// `ptr` is valid up to its NUL unit or for `limit` units.
+pub(crate) unsafe fn nts_units(encoding: Encoding, ptr: *const u8, limit: usize) -> usize {
+    (0..limit).find(|&i| encoding.load(ptr, i) == 0).unwrap_or(limit)
 }
 
 /// `read_str` for a given encoding.
@@ -259,12 +318,9 @@ pub(crate) unsafe fn read_encoded(
         return Ok(None);
     }
     let units = if len == SQL_NTS {
-        let mut n = 0;
-        while encoding.load(ptr, n) != 0 {
-            n += 1;
-            if n > MAX_NTS_UNITS {
-                return Err(OdbcError::buffer_length(what, n as i64));
-            }
+        let n = nts_units(encoding, ptr, MAX_NTS_UNITS + 1);
+        if n > MAX_NTS_UNITS {
+            return Err(OdbcError::buffer_length(what, n as i64));
         }
         n
     } else if len < 0 {
@@ -284,18 +340,33 @@ pub(crate) unsafe fn read_encoded(
 impl Encoding {
     /// Decodes a string held as bytes (a parameter buffer, a token), in native order.
     pub(crate) fn decode_bytes(self, bytes: &[u8]) -> OdbcResult<String> {
-        if self == Encoding::Utf8 {
-            return std::str::from_utf8(bytes).map(str::to_string).map_err(|_| {
-                OdbcError::new(
-                    SqlState::INVALID_CHARACTER_VALUE,
-                    "string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)",
-                )
-            });
+        let mut out = String::new();
+        self.decode_into(bytes, &mut out)?;
+        Ok(out)
+    }
+
+    /// `decode_bytes` appending to `out` (parameter arrays reuse one buffer). A trailing
+    /// part of a unit is ignored.
+    pub(crate) fn decode_into(self, bytes: &[u8], out: &mut String) -> OdbcResult<()> {
+        let invalid = |what: &str| OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, what.to_string());
+        match self {
+            Encoding::Utf8 => out.push_str(std::str::from_utf8(bytes).map_err(|_| {
+                invalid("string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)")
+            })?),
+            Encoding::Utf16 => {
+                let units = bytes.chunks_exact(2).map(|u| u16::from_ne_bytes([u[0], u[1]]));
+                for c in char::decode_utf16(units) {
+                    out.push(c.map_err(|_| invalid("string is not valid UTF-16"))?);
+                }
+            }
+            Encoding::Utf32 => {
+                for u in bytes.chunks_exact(4) {
+                    let c = char::from_u32(u32::from_ne_bytes([u[0], u[1], u[2], u[3]]));
+                    out.push(c.ok_or_else(|| invalid("string is not valid UTF-32 (4-byte SQLWCHAR)"))?);
+                }
+            }
         }
-        let size = self.unit_size();
-        // SAFETY: every unit read lies inside `bytes` (whole units only).
-        let units: Vec<u32> = (0..bytes.len() / size).map(|i| unsafe { self.load(bytes.as_ptr(), i) }).collect();
-        self.decode(&units)
+        Ok(())
     }
 }
 
@@ -457,5 +528,16 @@ mod tests {
         // 2 is iODBC's SQL_DM_CP_UTF8: refused, so iODBC converts to what we expect.
         assert_eq!(set_app_wchar_type(2).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE);
         assert_eq!(set_app_wchar_type(0).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE);
+    }
+
+    #[test]
+    fn the_first_two_ascii_characters_tell_utf16_from_utf32() {
+        let utf16: Vec<u8> = "DSN=x".encode_utf16().flat_map(u16::to_ne_bytes).collect();
+        assert_eq!(sniff_wide_unit(&utf16[..8]), Some(2));
+        assert_eq!(sniff_wide_unit(&utf32("DSN=x")[..8]), Some(4));
+        // One character and its NUL, or a non-ASCII start: no decision.
+        assert_eq!(sniff_wide_unit(&utf32("D\0")[..8]), None);
+        assert_eq!(sniff_wide_unit(&utf32("é😀")[..8]), None);
+        assert_eq!(sniff_wide_unit(b"DS"), None);
     }
 }

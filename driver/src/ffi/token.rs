@@ -43,7 +43,9 @@ pub(crate) unsafe fn read_attr_token(value: *const c_void, len: i32) -> OdbcResu
         0 if addr != 0 && !is_readable(addr) => integer_code(addr),
         _ if addr == 0 => Err(OdbcError::null_pointer("ValuePtr (two-factor code)")),
         0 => Err(not_a_code("StringLength 0 with a string pointer is an empty code")),
-        SQL_NTS => nts_token(addr),
+        // iODBC maps an ODBC 3 application's SQLSetConnectOption(1002, 123456) onto
+        // SQLSetConnectAttrW(1002, 123456, SQL_NTS): an integer may come this way too.
+        SQL_NTS => read_string_or_integer(addr),
         n if n > 0 => {
             let n = n as usize;
             if n > MAX_TOKEN_BYTES {
@@ -59,10 +61,10 @@ pub(crate) unsafe fn read_attr_token(value: *const c_void, len: i32) -> OdbcResu
     }
 }
 
-/// ODBC 2 `SQLSetConnectOption(W)(dbc, 1002, value)`: an integer, or a pointer to a
-/// NUL-terminated string. A 6-8 digit value that is not readable memory is the code;
-/// readable memory is a string; anything else is refused.
-pub(crate) fn read_option_token(value: usize) -> OdbcResult<String> {
+/// ODBC 2 `SQLSetConnectOption(W)(dbc, 1002, value)`, or `SQL_NTS`: an integer, or a
+/// pointer to a NUL-terminated string. A 6-8 digit value that is not readable memory is
+/// the code; readable memory is a string; anything else is refused.
+pub(crate) fn read_string_or_integer(value: usize) -> OdbcResult<String> {
     if value == 0 {
         return Err(OdbcError::null_pointer("vParam (two-factor code)"));
     }
@@ -159,7 +161,7 @@ fn is_readable(addr: usize) -> bool {
 /// the kernel reads them (a `write` from that address into a pipe fails with EFAULT
 /// instead of faulting), so no address, however wrong, can crash the host. Copies
 /// 4096-byte-aligned pieces, which never straddle a page.
-fn readable_copy(addr: usize, len: usize) -> Vec<u8> {
+pub(super) fn readable_copy(addr: usize, len: usize) -> Vec<u8> {
     const PIECE: usize = 4096;
     let mut out = Vec::with_capacity(len);
     let Some((reader, writer)) = pipe() else {
@@ -269,15 +271,15 @@ mod tests {
 
     #[test]
     fn an_odbc2_value_is_an_integer_or_a_readable_string_and_nothing_else_is_touched() {
-        assert_eq!(read_option_token(123456).unwrap(), "123456");
+        assert_eq!(read_string_or_integer(123456).unwrap(), "123456");
         let s = b"987654\0";
-        assert_eq!(read_option_token(s.as_ptr() as usize).unwrap(), "987654");
+        assert_eq!(read_string_or_integer(s.as_ptr() as usize).unwrap(), "987654");
         let w = utf32("24680135\0");
-        assert_eq!(read_option_token(w.as_ptr() as usize).unwrap(), "24680135");
-        assert_eq!(read_option_token(0).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
+        assert_eq!(read_string_or_integer(w.as_ptr() as usize).unwrap(), "24680135");
+        assert_eq!(read_string_or_integer(0).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
         // Neither a code nor mapped memory (an address the kernel never maps).
-        assert_eq!(state(read_option_token(4096)), SqlState::INVALID_ATTRIBUTE_VALUE);
-        assert_eq!(state(read_option_token(usize::MAX - 8)), SqlState::INVALID_ATTRIBUTE_VALUE);
+        assert_eq!(state(read_string_or_integer(4096)), SqlState::INVALID_ATTRIBUTE_VALUE);
+        assert_eq!(state(read_string_or_integer(usize::MAX - 8)), SqlState::INVALID_ATTRIBUTE_VALUE);
     }
 
     #[test]
