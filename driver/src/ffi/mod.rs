@@ -15,6 +15,7 @@ mod host;
 mod info;
 pub(crate) mod odbcinst;
 mod params;
+mod sqlwchar;
 mod statement;
 #[cfg(test)]
 mod stmt_tests;
