@@ -205,19 +205,10 @@ pub unsafe extern "system" fn SQLDisconnect(dbc: *mut c_void) -> SqlReturn {
     })
 }
 
-/// `from_option`: the value came through ODBC 2 SQLSetConnectOption, so `value` may be
-/// an integer or a pointer (`len` is then the driver's choice, not the application's).
-unsafe fn set_connect_attr<C: AppChar>(
-    dbc: *mut c_void,
-    attr: i32,
-    value: *mut c_void,
-    len: i32,
-    from_option: bool,
-) -> SqlReturn {
+unsafe fn set_connect_attr<C: AppChar>(dbc: *mut c_void, attr: i32, value: *mut c_void, len: i32) -> SqlReturn {
     call::<Connection, _>(dbc, |c, warnings: &mut Warnings| {
-        let input = if attr == SQL_ATTR_TWO_FACTOR && from_option {
-            AttrIn::Token(token::read_string_or_integer(value as usize)?)
-        } else if attr == SQL_ATTR_TWO_FACTOR {
+        let input = if attr == SQL_ATTR_TWO_FACTOR {
+            // Also the ODBC 2 path below (SQL_NTS): a string pointer or an integer.
             AttrIn::Token(token::read_attr_token(value, len)?)
         } else if attr == text::SQL_ATTR_APP_WCHAR_TYPE {
             text::set_app_wchar_type(value as usize)?;
@@ -241,7 +232,7 @@ pub unsafe extern "system" fn SQLSetConnectAttr(
     value: *mut c_void,
     len: i32,
 ) -> SqlReturn {
-    set_connect_attr::<u8>(dbc, attr, value, len, false)
+    set_connect_attr::<u8>(dbc, attr, value, len)
 }
 
 #[no_mangle]
@@ -251,7 +242,7 @@ pub unsafe extern "system" fn SQLSetConnectAttrW(
     value: *mut c_void,
     len: i32,
 ) -> SqlReturn {
-    set_connect_attr::<u16>(dbc, attr, value, len, false)
+    set_connect_attr::<u16>(dbc, attr, value, len)
 }
 
 unsafe fn get_connect_attr<C: AppChar>(
@@ -317,7 +308,7 @@ fn option_is_string(option: i32) -> bool {
 unsafe fn set_connect_option<C: AppChar>(dbc: *mut c_void, option: u16, value: usize) -> SqlReturn {
     let option = i32::from(option);
     let len = if option_is_string(option) { SQL_NTS as i32 } else { 0 };
-    set_connect_attr::<C>(dbc, option, value as *mut c_void, len, true)
+    set_connect_attr::<C>(dbc, option, value as *mut c_void, len)
 }
 
 unsafe fn get_connect_option<C: AppChar>(dbc: *mut c_void, option: u16, value: *mut c_void) -> SqlReturn {

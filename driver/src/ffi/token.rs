@@ -61,10 +61,10 @@ pub(crate) unsafe fn read_attr_token(value: *const c_void, len: i32) -> OdbcResu
     }
 }
 
-/// ODBC 2 `SQLSetConnectOption(W)(dbc, 1002, value)`, or `SQL_NTS`: an integer, or a
-/// pointer to a NUL-terminated string. A 6-8 digit value that is not readable memory is
-/// the code; readable memory is a string; anything else is refused.
-pub(crate) fn read_string_or_integer(value: usize) -> OdbcResult<String> {
+/// A value with `SQL_NTS`, as also ODBC 2 `SQLSetConnectOption(W)(dbc, 1002, value)` is
+/// read: an integer, or a pointer to a NUL-terminated string. A 6-8 digit value that is
+/// not readable memory is the code; readable memory is a string; anything else is refused.
+fn read_string_or_integer(value: usize) -> OdbcResult<String> {
     if value == 0 {
         return Err(OdbcError::null_pointer("vParam (two-factor code)"));
     }
@@ -139,7 +139,7 @@ fn nts_encoding(b: &[u8]) -> Option<Encoding> {
 fn sized_encoding(bytes: &[u8]) -> Encoding {
     let ascii_units = |size: usize| {
         bytes.len() >= size
-            && bytes.len() % size == 0
+            && bytes.len().is_multiple_of(size)
             && bytes[0] != 0
             && bytes.chunks_exact(size).all(|u| u[1..].iter().all(|&b| b == 0))
     };
