@@ -9,7 +9,8 @@
 #    SQLSetConnectOption(1002, <integer>) as PHP calls it; 1002 set before connecting;
 #  - the same with WideCharSize = 4 in odbcinst.ini (the explicit setting);
 #  - dm_client built against unixODBC's libodbc.so.2 (2-byte SQLWCHAR) for the same
-#    checks, so both widths run through a real driver manager.
+#    checks, so both widths run through a real driver manager;
+#  - PHP's odbc_setoption($c, 1, 1002, <integer>) (through unixODBC).
 # Each check prints one line; the script ends with `N passed, M failed`.
 #
 # Environment: TWOFACTOR_PROFILE=debug|release (default debug); TWOFACTOR_KEEP_TEST_DIRS=1
@@ -21,7 +22,8 @@ root="$(cd "$here/../.." && pwd)"
 . "$root/scripts/packages.sh"
 # iodbc: iodbctest; libiodbc2: the manager and its installer library. Not libiodbc2-dev:
 # it conflicts with unixodbc-dev, which the other suites need (dm_client needs no headers).
-ensure_packages iodbc libiodbc2 unixodbc odbcinst oathtool gcc libc6-dev || exit 1
+# php-cli, php-odbc: PHP's odbc_setoption (through unixODBC).
+ensure_packages iodbc libiodbc2 unixodbc odbcinst oathtool gcc libc6-dev php-cli php-odbc || exit 1
 
 profile="${TWOFACTOR_PROFILE:-debug}"
 target="${CARGO_TARGET_DIR:-$root/target}/$profile"
@@ -84,6 +86,7 @@ client "iODBC SQLSetConnectOption(1002, integer) as PHP calls it" odbc2-int "${i
 client "iODBC 1002 set before connecting" attr-before "${iodbc[@]}" "$work/iodbc_client"
 client "unixODBC wide calls, 2-byte SQLWCHAR token, wide and narrow parameters" wide-attr "$work/unixodbc_client"
 client "unixODBC SQLSetConnectOption(1002, integer) as PHP calls it" odbc2-int "$work/unixodbc_client"
+client "PHP odbc_setoption(1002, integer)" php php "$here/php_setoption.php"
 
 # The explicit setting: WideCharSize in the driver's odbcinst.ini section.
 sed -i 's/^\[TwoFactor\]$/[TwoFactor]\nWideCharSize = 4/' "$conf/odbcinst.ini"
