@@ -3,11 +3,12 @@
 //! a length or SQL_NTS, and output that is always NUL-terminated, reports the full
 //! length, and says when it had to truncate (the caller raises 01004).
 
-pub(crate) use super::sqlwchar::{set_app_wchar_type, wide_encoding, wide_unit_size, SQL_ATTR_APP_WCHAR_TYPE};
 use super::sqlwchar::wide_encoding_of_input;
+pub(crate) use super::sqlwchar::{set_app_wchar_type, wide_encoding, wide_unit_size, SQL_ATTR_APP_WCHAR_TYPE};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 pub(crate) const SQL_NTS: isize = -3;
+const NOT_UTF8: &str = "string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)";
 /// Longest NUL-terminated input we scan for its end; past it the string is refused.
 const MAX_NTS_UNITS: usize = 256 * 1024 * 1024;
 
@@ -106,9 +107,9 @@ impl Encoding {
     pub(crate) fn decode(self, units: &[u32]) -> OdbcResult<String> {
         let invalid = |what: &str| OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, what.to_string());
         match self {
-            Encoding::Utf8 => String::from_utf8(units.iter().map(|&u| u as u8).collect()).map_err(|_| {
-                invalid("string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)")
-            }),
+            Encoding::Utf8 => {
+                String::from_utf8(units.iter().map(|&u| u as u8).collect()).map_err(|_| invalid(NOT_UTF8))
+            }
             Encoding::Utf16 => char::decode_utf16(units.iter().map(|&u| u as u16))
                 .collect::<Result<String, _>>()
                 .map_err(|_| invalid("string is not valid UTF-16")),
@@ -233,9 +234,7 @@ impl Encoding {
     pub(crate) fn decode_into(self, bytes: &[u8], out: &mut String) -> OdbcResult<()> {
         let invalid = |what: &str| OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, what.to_string());
         match self {
-            Encoding::Utf8 => out.push_str(std::str::from_utf8(bytes).map_err(|_| {
-                invalid("string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)")
-            })?),
+            Encoding::Utf8 => out.push_str(std::str::from_utf8(bytes).map_err(|_| invalid(NOT_UTF8))?),
             Encoding::Utf16 => {
                 let units = bytes.chunks_exact(2).map(|u| u16::from_ne_bytes([u[0], u[1]]));
                 for c in char::decode_utf16(units) {

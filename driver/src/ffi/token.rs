@@ -179,9 +179,7 @@ pub(super) fn readable_copy(addr: usize, len: usize) -> Vec<u8> {
         let mut got = 0;
         while got < written {
             // SAFETY: `out` has room for `written - got` more bytes at `start + got`.
-            let n = unsafe {
-                libc::read(reader.as_raw_fd(), out[start + got..].as_mut_ptr().cast(), written - got)
-            };
+            let n = unsafe { libc::read(reader.as_raw_fd(), out[start + got..].as_mut_ptr().cast(), written - got) };
             match usize::try_from(n) {
                 Ok(n) if n > 0 => got += n,
                 _ => {
