@@ -174,6 +174,17 @@ fn attribute_1002_as_an_integer_is_the_code_and_a_wrong_address_is_hy024_not_a_c
     free(env, dbc);
 }
 
+/// iODBC 3.52.14+ asks SQL_ATTR_DRIVER_UNICODE_TYPE (1065) after allocating the
+/// environment; the unit-test process has seen no 4-byte string: UTF-16 (1).
+#[test]
+fn the_environment_tells_iodbc_the_sqlwchar_encoding_in_use() {
+    let env = alloc_env();
+    let mut value = 0u32;
+    let rc = unsafe { SQLGetEnvAttr(env, 1065, (&mut value as *mut u32).cast(), 0, null_mut()) };
+    assert_eq!((rc, value), (SqlReturn::SUCCESS, 1));
+    assert_eq!(unsafe { SQLFreeHandle(ENV, env) }, SqlReturn::SUCCESS);
+}
+
 #[test]
 fn unknown_connection_and_environment_attributes_are_hy092() {
     let env = alloc_env();

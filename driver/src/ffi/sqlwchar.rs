@@ -18,6 +18,10 @@ const SNIFFING: u8 = 1;
 static WIDE_UNIT_CONFIGURED: AtomicBool = AtomicBool::new(false);
 /// iODBC's connection attribute naming the encoding of the wide strings it passes.
 pub(crate) const SQL_ATTR_APP_WCHAR_TYPE: i32 = 1061;
+/// iODBC's environment attribute asking the driver which encoding it expects.
+pub(crate) const SQL_ATTR_DRIVER_UNICODE_TYPE: i32 = 1065;
+const SQL_DM_CP_UTF16: usize = 1;
+const SQL_DM_CP_UCS4: usize = 3;
 /// The driver's odbcinst.ini key that overrides the detected SQLWCHAR size.
 pub(crate) const WIDE_CHAR_SIZE_KEY: &str = "WideCharSize";
 
@@ -106,8 +110,6 @@ fn sniff_wide_unit(bytes: &[u8]) -> Option<u8> {
 /// the driver expects). iODBC sets it on every connection it loads the driver for; the
 /// width is the process's (one driver manager per process).
 pub(crate) fn set_app_wchar_type(value: usize) -> OdbcResult<()> {
-    const SQL_DM_CP_UTF16: usize = 1;
-    const SQL_DM_CP_UCS4: usize = 3;
     let size = match value {
         SQL_DM_CP_UTF16 => 2,
         SQL_DM_CP_UCS4 => 4,
@@ -122,6 +124,14 @@ pub(crate) fn set_app_wchar_type(value: usize) -> OdbcResult<()> {
     }
     WIDE_UNIT.store(size, Ordering::Release);
     Ok(())
+}
+
+/// The answer to iODBC's SQL_ATTR_DRIVER_UNICODE_TYPE (3.52.14 and later ask right after
+/// SQLAllocHandle(ENV)): the width decided for this process, so that iODBC converts to it
+/// when it later finds SQL_ATTR_APP_WCHAR_TYPE refused (`WideCharSize` disagreeing).
+pub(crate) fn driver_unicode_type() -> u32 {
+    let cp = if wide_encoding() == Encoding::Utf32 { SQL_DM_CP_UCS4 } else { SQL_DM_CP_UTF16 };
+    cp as u32
 }
 
 #[cfg(test)]
