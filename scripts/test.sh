@@ -30,5 +30,6 @@ echo "== tests/python/test_pyodbc.py"
 python3 tests/python/test_pyodbc.py || status=1
 echo "== tests/clients/run.sh"
 tests/clients/run.sh || status=1
+echo "== tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED (see above)"; fi
 exit "$status"

@@ -19,11 +19,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 for tool in isql iusql odbcinst oathtool; do
     command -v "$tool" >/dev/null || { echo "run-all.sh: $tool is missing (apt-get install unixodbc oathtool)" >&2; exit 1; }
 done
-if [ ! -x "$server_bin" ] || [ ! -f "$driver_lib" ]; then
-    echo "building the server and the driver ($profile)..."
-    flag=""; [ "$profile" = "release" ] && flag="--release"
-    (cd "$root" && cargo build $flag -p twofactor-server -p twofactor-odbc) || exit 1
-fi
+ensure_built || exit 1
 
 start_test_server twofactor-isql || exit 1
 

@@ -8,11 +8,20 @@
 #  - ODBCSYSINI, ODBCINI: a private unixODBC configuration with the driver registered
 #    (odbcinst/install.sh) and the DSN TwoFactorTest ($TF_DSN) for the server.
 # add_user NAME PASSWORD enrols a user with TOTP and prints the base-32 secret.
+# ensure_built builds the server and the driver if either is missing.
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 profile="${TWOFACTOR_PROFILE:-debug}"
 server_bin="${CARGO_TARGET_DIR:-$root/target}/$profile/twofactor-server"
 driver_lib="${CARGO_TARGET_DIR:-$root/target}/$profile/libtwofactorodbc.so"
+
+ensure_built() {
+    if [ ! -x "$server_bin" ] || [ ! -f "$driver_lib" ]; then
+        echo "building the server and the driver ($profile)..."
+        local flag=""; [ "$profile" = "release" ] && flag="--release"
+        (cd "$root" && cargo build $flag -p twofactor-server -p twofactor-odbc) || return 1
+    fi
+}
 
 start_test_server() {
     work="$(mktemp -d "/tmp/$1.XXXXXX")"

@@ -117,18 +117,10 @@ pub fn is_string_attr(attr: i32) -> bool {
     matches!(attr, SQL_ATTR_CURRENT_CATALOG | SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB)
 }
 
-/// Decodes the raw bytes of a 1002 token. Applications and driver managers hand over
-/// narrow or UTF-16LE text on either entry point; the shape of the bytes tells which.
-/// `bytes` holds everything up to (not including) the terminator for SQL_NTS input,
-/// or exactly the given byte length.
-pub fn decode_token(bytes: &[u8], utf16: bool) -> OdbcResult<String> {
-    let text = if utf16 {
-        let units: Vec<u16> = bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect();
-        String::from_utf16(&units).map_err(|_| invalid_token())?
-    } else {
-        let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-        String::from_utf8(bytes[..end].to_vec()).map_err(|_| invalid_token())?
-    };
+/// Checks a decoded 1002 token (the FFI layer decodes narrow, UTF-16 and UTF-32 input
+/// and integers, `ffi/token.rs`): surrounding blanks and NULs dropped, then 1 to 64
+/// letters, digits or '-'.
+pub fn check_token(text: &str) -> OdbcResult<String> {
     let code = text.trim_end_matches('\0').trim();
     // unixODBC hands over `DMConnAttr=[1002]="012345"` with its quotes (the quotes are
     // how a code keeps its leading zeros there; unquoted, the DM passes an integer).
@@ -137,21 +129,6 @@ pub fn decode_token(bytes: &[u8], utf16: bool) -> OdbcResult<String> {
         return Err(invalid_token());
     }
     Ok(code.to_string())
-}
-
-/// With an explicit byte length: UTF-16LE when the length is even and every second byte
-/// is zero (an ASCII code in UTF-16), else narrow.
-pub fn looks_like_utf16(bytes: &[u8]) -> bool {
-    bytes.len() >= 2
-        && bytes.len() % 2 == 0
-        && bytes.chunks_exact(2).all(|c| c[1] == 0)
-        && bytes.chunks_exact(2).any(|c| c[0] != 0)
-}
-
-/// With SQL_NTS: UTF-16LE when the first unit is an ASCII letter or digit followed by a
-/// zero byte.
-pub fn nts_looks_like_utf16(first: u8, second: u8) -> bool {
-    second == 0 && first.is_ascii_alphanumeric()
 }
 
 fn invalid_token() -> OdbcError {
@@ -378,30 +355,12 @@ impl Connection {
 mod tests {
     use super::*;
 
-    fn wide(s: &str) -> Vec<u8> {
-        s.encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
-    }
-
     #[test]
-    fn narrow_tokens_decode_and_are_trimmed() {
-        assert_eq!(decode_token(b" 123456 ", false).unwrap(), "123456");
-        assert_eq!(decode_token(b"abcd-efgh\0junk", false).unwrap(), "abcd-efgh");
-        assert!(!looks_like_utf16(b"123456"));
-    }
-
-    #[test]
-    fn utf16_tokens_are_recognised_by_their_zero_high_bytes() {
-        let w = wide("654321");
-        assert!(looks_like_utf16(&w));
-        assert!(nts_looks_like_utf16(w[0], w[1]));
-        assert!(!nts_looks_like_utf16(b'6', b'5'));
-        assert_eq!(decode_token(&w, true).unwrap(), "654321");
-    }
-
-    #[test]
-    fn tokens_with_other_characters_or_nothing_are_refused() {
-        for bad in [&b""[..], b"   ", b"12 34", b"12;34", b"\xff\xfe"] {
-            assert_eq!(decode_token(bad, false).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE, "{bad:?}");
+    fn tokens_are_trimmed_and_kept_to_letters_digits_and_dashes() {
+        assert_eq!(check_token(" 123456 ").unwrap(), "123456");
+        assert_eq!(check_token("abcd-efgh\0\0").unwrap(), "abcd-efgh");
+        for bad in ["", "   ", "12 34", "12;34", "12\u{e9}4", &"1".repeat(65)] {
+            assert_eq!(check_token(bad).unwrap_err().state, SqlState::INVALID_ATTRIBUTE_VALUE, "{bad:?}");
         }
     }
 

@@ -1,5 +1,6 @@
-//! DSN keys from odbc.ini, read through unixODBC's installer library so that ODBCINI,
-//! ODBCSYSINI and the user/system search order work as for every unixODBC driver.
+//! DSN keys from odbc.ini, read through the hosting driver manager's installer library
+//! (unixODBC's or iODBC's) so that ODBCINI, ODBCSYSINI and the user/system search order
+//! work as for every driver of that manager.
 
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 

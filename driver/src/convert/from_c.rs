@@ -62,12 +62,8 @@ pub fn param_value<'a>(
         }
         CType::WChar => {
             scratch.text.clear();
-            let units = (0..data.len() / 2).map(|i| ne16(2 * i));
-            for c in char::decode_utf16(units) {
-                scratch.text.push(
-                    c.map_err(|_| OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, "parameter is not valid UTF-16"))?,
-                );
-            }
+            // SQLWCHAR as the driver manager has it: UTF-16, or UTF-32 under iODBC.
+            crate::ffi::text::wide_encoding().decode_into(data, &mut scratch.text)?;
             text_value(scratch.text.as_str(), sql)
         }
         CType::Binary => Ok(ValueRef::Bytes(data)),

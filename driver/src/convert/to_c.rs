@@ -1,5 +1,6 @@
 //! SQL value → C buffer. One call converts one value, or the next piece of a long one:
-//! `offset` counts the units (bytes for C_CHAR/C_BINARY, UTF-16 units for C_WCHAR, hex
+//! `offset` counts the units (bytes for C_CHAR/C_BINARY, SQLWCHAR units for C_WCHAR: UTF-16,
+//! or UTF-32 where the driver manager's SQLWCHAR has 4 bytes; hex
 //! digits for binary shown as text) earlier calls already returned.
 
 use std::fmt::Write;
@@ -137,10 +138,27 @@ pub fn to_c(value: ValueRef<'_>, sql: i16, target: Target, buf: &mut [u8], offse
 
 // ---------------------------------------------------------------- character targets
 
+/// Bytes per unit of a C_CHAR (`wide` false) or C_WCHAR target.
+fn unit_size(wide: bool) -> usize {
+    if wide {
+        crate::ffi::text::wide_unit_size()
+    } else {
+        1
+    }
+}
+
+/// Stores one unit in native order in `dst`, whose length is the unit size.
+fn put_unit(dst: &mut [u8], unit: u32) {
+    match dst.len() {
+        1 => dst[0] = unit as u8,
+        2 => dst.copy_from_slice(&(unit as u16).to_ne_bytes()),
+        _ => dst.copy_from_slice(&unit.to_ne_bytes()),
+    }
+}
+
 /// Writes `total` units, starting at `offset`, taken from `units` (already positioned at
-/// `offset`), NUL-terminated; `wide` selects 2-byte units.
-fn put_stream(total: usize, offset: usize, buf: &mut [u8], wide: bool, units: impl Iterator<Item = u16>) -> Piece {
-    let size = if wide { 2 } else { 1 };
+/// `offset`), NUL-terminated, in units of `size` bytes.
+fn put_stream(total: usize, offset: usize, buf: &mut [u8], size: usize, units: impl Iterator<Item = u32>) -> Piece {
     let remaining = total.saturating_sub(offset);
     let capacity = buf.len() / size;
     if capacity == 0 {
@@ -152,12 +170,8 @@ fn put_stream(total: usize, offset: usize, buf: &mut [u8], wide: bool, units: im
         };
     }
     let n = remaining.min(capacity - 1);
-    for (i, u) in units.take(n).enumerate() {
-        if wide {
-            buf[2 * i..2 * i + 2].copy_from_slice(&u.to_ne_bytes());
-        } else {
-            buf[i] = u as u8;
-        }
+    for (dst, u) in buf.chunks_exact_mut(size).zip(units.take(n)) {
+        put_unit(dst, u);
     }
     buf[n * size..n * size + size].fill(0);
     Piece {
@@ -190,26 +204,33 @@ fn put_bytes_terminated(src: &[u8], offset: usize, buf: &mut [u8]) -> Piece {
     }
 }
 
-/// ASCII text as UTF-16: one unit per byte, written straight into the target.
-fn put_ascii_wide(src: &[u8], offset: usize, buf: &mut [u8]) -> Piece {
+/// ASCII text as SQLWCHAR units of `size` bytes: one unit per byte, written straight
+/// into the target.
+fn put_ascii_wide(src: &[u8], offset: usize, buf: &mut [u8], size: usize) -> Piece {
     let rest = &src[offset.min(src.len())..];
     let remaining = rest.len();
-    let capacity = buf.len() / 2;
+    let capacity = buf.len() / size;
     if capacity == 0 {
         return Piece {
-            indicator: (remaining * 2) as isize,
+            indicator: (remaining * size) as isize,
             consumed: 0,
             complete: remaining == 0,
             warning: (remaining > 0).then(truncated),
         };
     }
     let n = remaining.min(capacity - 1);
-    for (unit, &b) in buf.chunks_exact_mut(2).zip(&rest[..n]) {
-        unit.copy_from_slice(&u16::from(b).to_ne_bytes());
+    if size == 2 {
+        for (unit, &b) in buf.chunks_exact_mut(2).zip(&rest[..n]) {
+            unit.copy_from_slice(&u16::from(b).to_ne_bytes());
+        }
+    } else {
+        for (unit, &b) in buf.chunks_exact_mut(size).zip(&rest[..n]) {
+            put_unit(unit, u32::from(b));
+        }
     }
-    buf[2 * n..2 * n + 2].fill(0);
+    buf[size * n..size * n + size].fill(0);
     Piece {
-        indicator: (remaining * 2) as isize,
+        indicator: (remaining * size) as isize,
         consumed: n,
         complete: n == remaining,
         warning: (n < remaining).then(truncated),
@@ -220,17 +241,21 @@ fn put_text(s: &str, offset: usize, buf: &mut [u8], wide: bool) -> Piece {
     if !wide {
         return put_bytes_terminated(s.as_bytes(), offset, buf);
     }
+    let size = unit_size(true);
     if s.is_ascii() {
-        return put_ascii_wide(s.as_bytes(), offset, buf);
+        return put_ascii_wide(s.as_bytes(), offset, buf, size);
     }
-    put_stream(s.encode_utf16().count(), offset, buf, true, s.encode_utf16().skip(offset))
+    if size == 4 {
+        return put_stream(s.chars().count(), offset, buf, 4, s.chars().skip(offset).map(u32::from));
+    }
+    put_stream(s.encode_utf16().count(), offset, buf, 2, s.encode_utf16().skip(offset).map(u32::from))
 }
 
 /// Numbers and dates as text: the whole value must fit, except for digits after
 /// `significant` characters (fractional digits), whose loss is only a 01004 warning.
 /// Continuation calls (offset > 0) behave like text.
 fn put_formatted(s: &str, significant: usize, offset: usize, buf: &mut [u8], wide: bool) -> OdbcResult<Piece> {
-    let capacity = buf.len() / if wide { 2 } else { 1 };
+    let capacity = buf.len() / unit_size(wide);
     if offset == 0 && capacity > 0 && s.len() >= capacity && significant >= capacity {
         return Err(out_of_range());
     }
@@ -244,7 +269,8 @@ fn to_chars(value: ValueRef<'_>, buf: &mut [u8], offset: usize, wide: bool) -> O
         ValueRef::Bytes(b) => {
             let total = b.len() * 2;
             let start = offset.min(total);
-            return Ok(put_stream(total, offset, buf, wide, (start..total).map(|i| u16::from(format::hex_char(b, i)))));
+            let units = (start..total).map(|i| u32::from(format::hex_char(b, i)));
+            return Ok(put_stream(total, offset, buf, unit_size(wide), units));
         }
         _ => {}
     }

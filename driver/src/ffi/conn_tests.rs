@@ -146,6 +146,45 @@ fn setting_attribute_1002_with_a_null_pointer_is_hy009_and_a_code_before_connect
     free(env, dbc);
 }
 
+/// Regression: PHP's odbc_setoption($c, 1, 1002, 123456) reaches the driver as ODBC 2
+/// SQLSetConnectOption(W) with the integer itself, which the token reader used to
+/// dereference (SIGSEGV in the host).
+#[test]
+fn attribute_1002_as_an_integer_is_the_code_and_a_wrong_address_is_hy024_not_a_crash() {
+    let env = alloc_env();
+    let dbc = alloc_dbc(env);
+    unsafe {
+        assert_eq!(SQLSetConnectOption(dbc, 1002, 123456), SqlReturn::SUCCESS);
+        assert_eq!(SQLSetConnectOptionW(dbc, 1002, 12345678), SqlReturn::SUCCESS);
+        assert_eq!(SQLSetConnectAttr(dbc, 1002, 654321usize as *mut c_void, -6), SqlReturn::SUCCESS);
+        assert_eq!(SQLSetConnectAttrW(dbc, 1002, 654321usize as *mut c_void, 0), SqlReturn::SUCCESS);
+        // iODBC's mapping of an ODBC 3 application's SQLSetConnectOption(1002, integer).
+        assert_eq!(SQLSetConnectAttrW(dbc, 1002, 246810usize as *mut c_void, -3), SqlReturn::SUCCESS);
+        for (value, len) in [(4096usize, -3), (16, 6), (12345, -6), (usize::MAX - 3, -3), (123, 0)] {
+            assert_eq!(SQLSetConnectAttrW(dbc, 1002, value as *mut c_void, len), SqlReturn::ERROR);
+            assert_eq!(diag(DBC, dbc).0, "HY024", "{value} {len}");
+        }
+        assert_eq!(SQLSetConnectOption(dbc, 1002, 4096), SqlReturn::ERROR);
+        assert_eq!(diag(DBC, dbc).0, "HY024");
+        // An ODBC 2 value that is a string pointer (iODBC replays a 1002 set before
+        // connecting this way), in UCS-4.
+        let ucs4: Vec<u32> = "246801\0".chars().map(u32::from).collect();
+        assert_eq!(SQLSetConnectOptionW(dbc, 1002, ucs4.as_ptr() as usize), SqlReturn::SUCCESS);
+    }
+    free(env, dbc);
+}
+
+/// iODBC 3.52.14+ asks SQL_ATTR_DRIVER_UNICODE_TYPE (1065) after allocating the
+/// environment; the unit-test process has seen no 4-byte string: UTF-16 (1).
+#[test]
+fn the_environment_tells_iodbc_the_sqlwchar_encoding_in_use() {
+    let env = alloc_env();
+    let mut value = 0u32;
+    let rc = unsafe { SQLGetEnvAttr(env, 1065, (&mut value as *mut u32).cast(), 0, null_mut()) };
+    assert_eq!((rc, value), (SqlReturn::SUCCESS, 1));
+    assert_eq!(unsafe { SQLFreeHandle(ENV, env) }, SqlReturn::SUCCESS);
+}
+
 #[test]
 fn unknown_connection_and_environment_attributes_are_hy092() {
     let env = alloc_env();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use odbc_sys::SqlReturn;
 
-use super::text::{read_required, read_str, write_fixed, write_str, write_str_bytes, AppChar, SQL_NTS};
+use super::text::{self, read_required, read_str, write_fixed, write_str, write_str_bytes, AppChar, SQL_NTS};
+use super::token;
 use super::{call, Warnings};
 use crate::conn::attributes::{self, AttrIn, SQL_ATTR_TWO_FACTOR};
 use crate::conn::config::Settings;
@@ -17,8 +18,6 @@ use crate::functions;
 const SQL_DRIVER_NOPROMPT: u16 = 0;
 const SQL_DRIVER_PROMPT: u16 = 2;
 const SQL_DRIVER_COMPLETE_REQUIRED: u16 = 3;
-/// Longest 1002 token read from a NUL-terminated buffer.
-const MAX_TOKEN_BYTES: usize = 256;
 
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|v| !v.is_empty())
@@ -206,57 +205,17 @@ pub unsafe extern "system" fn SQLDisconnect(dbc: *mut c_void) -> SqlReturn {
     })
 }
 
-/// Reads the bytes of a 1002 token, narrow or UTF-16LE, and decodes it.
-///
-/// # Safety
-/// `value` is null, or valid for `len` bytes, or NUL-terminated (narrow or wide) when
-/// `len` is SQL_NTS.
-unsafe fn read_token(value: *const u8, len: i32) -> OdbcResult<String> {
-    if value.is_null() {
-        return Err(OdbcError::null_pointer("ValuePtr (two-factor code)"));
-    }
-    if len == SQL_NTS as i32 {
-        let first = value.read();
-        if first == 0 {
-            return attributes::decode_token(&[], false);
-        }
-        let utf16 = attributes::nts_looks_like_utf16(first, value.add(1).read());
-        let mut bytes = Vec::new();
-        if utf16 {
-            for i in 0..MAX_TOKEN_BYTES / 2 {
-                let unit = [value.add(2 * i).read(), value.add(2 * i + 1).read()];
-                if unit == [0, 0] {
-                    break;
-                }
-                bytes.extend_from_slice(&unit);
-            }
-        } else {
-            for i in 0..MAX_TOKEN_BYTES {
-                let b = value.add(i).read();
-                if b == 0 {
-                    break;
-                }
-                bytes.push(b);
-            }
-        }
-        return attributes::decode_token(&bytes, utf16);
-    }
-    let len = usize::try_from(len).map_err(|_| OdbcError::buffer_length("StringLength", len.into()))?;
-    if len > MAX_TOKEN_BYTES * 4 {
-        return Err(OdbcError::buffer_length("StringLength", len as i64));
-    }
-    let bytes = std::slice::from_raw_parts(value, len).to_vec();
-    let utf16 = attributes::looks_like_utf16(&bytes);
-    attributes::decode_token(&bytes, utf16)
-}
-
 unsafe fn set_connect_attr<C: AppChar>(dbc: *mut c_void, attr: i32, value: *mut c_void, len: i32) -> SqlReturn {
     call::<Connection, _>(dbc, |c, warnings: &mut Warnings| {
         let input = if attr == SQL_ATTR_TWO_FACTOR {
-            AttrIn::Token(read_token(value as *const u8, len)?)
+            // Also the ODBC 2 path below (SQL_NTS): a string pointer or an integer.
+            AttrIn::Token(token::read_attr_token(value, len)?)
+        } else if attr == text::SQL_ATTR_APP_WCHAR_TYPE {
+            text::set_app_wchar_type(value as usize)?;
+            return Ok(Completion::Success);
         } else if attributes::is_string_attr(attr) {
             // String attribute lengths are in bytes, also for the wide entry point.
-            let units = if len >= 0 { len as isize / C::SIZE as isize } else { len as isize };
+            let units = if len >= 0 { len as isize / C::unit_size() as isize } else { len as isize };
             AttrIn::Text(read_required(value as *const C, units, "ValuePtr")?)
         } else {
             AttrIn::Integer(value as usize)
@@ -453,18 +412,5 @@ mod tests {
         let pairs =
             connection_string::parse("UID=u;PWD=p:w:123456;PasswordCodeSeparator=:;DMConnAttr={[1002]=1}").unwrap();
         assert_eq!(out_connection_string(&pairs), "UID=u;PWD=p:w;PasswordCodeSeparator=:");
-    }
-
-    #[test]
-    fn tokens_are_read_narrow_or_wide_with_nts_or_a_byte_length() {
-        unsafe {
-            assert_eq!(read_token(b"123456\0".as_ptr(), SQL_NTS as i32).unwrap(), "123456");
-            let wide: Vec<u8> = "654321\0".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
-            assert_eq!(read_token(wide.as_ptr(), SQL_NTS as i32).unwrap(), "654321");
-            assert_eq!(read_token(wide.as_ptr(), 12).unwrap(), "654321");
-            assert_eq!(read_token(b"111222xx".as_ptr(), 6).unwrap(), "111222");
-            assert_eq!(read_token(std::ptr::null(), SQL_NTS as i32).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
-            assert_eq!(read_token(b"1".as_ptr(), -7).unwrap_err().state, SqlState::INVALID_BUFFER_LENGTH);
-        }
     }
 }

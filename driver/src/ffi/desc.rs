@@ -101,8 +101,11 @@ unsafe fn set_desc_field<C: AppChar>(
         let v = if is_pointer_field(id) {
             FieldValue::Ptr(value as usize)
         } else if is_string_field(id) {
-            let len =
-                if buffer_length >= 0 { buffer_length as isize / C::SIZE as isize } else { buffer_length as isize };
+            let len = if buffer_length >= 0 {
+                buffer_length as isize / C::unit_size() as isize
+            } else {
+                buffer_length as isize
+            };
             FieldValue::Str(read_str(value as *const C, len, "ValuePtr")?.unwrap_or_default())
         } else {
             FieldValue::Int(value as isize as i64)

@@ -34,7 +34,10 @@ pub unsafe extern "system" fn SQLGetEnvAttr(
     out_len: *mut i32,
 ) -> SqlReturn {
     call::<Environment, _>(env, |e, _| {
-        let v: u32 = e.get_attr(attr)?;
+        let v: u32 = match attr {
+            super::sqlwchar::SQL_ATTR_DRIVER_UNICODE_TYPE => super::sqlwchar::driver_unicode_type(),
+            _ => e.get_attr(attr)?,
+        };
         super::text::write_fixed(value, v, out_len);
         Ok(Completion::Success)
     })

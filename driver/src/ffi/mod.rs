@@ -11,13 +11,16 @@ mod diag;
 mod env;
 pub(crate) mod fetch;
 mod handles;
+mod host;
 mod info;
 pub(crate) mod odbcinst;
 mod params;
+mod sqlwchar;
 mod statement;
 #[cfg(test)]
 mod stmt_tests;
 pub(crate) mod text;
+mod token;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;

@@ -1,43 +1,64 @@
-//! unixODBC's installer library (libodbcinst, not the driver manager libodbc): it reads
-//! odbc.ini the way every unixODBC driver does, honouring ODBCINI and ODBCSYSINI and the
-//! user/system DSN search order.
+//! The driver manager's installer library (unixODBC's libodbcinst or iODBC's
+//! libiodbcinst, never the manager libodbc itself): it reads odbc.ini and odbcinst.ini
+//! the way every driver of that manager does, honouring ODBCINI, ODBCSYSINI,
+//! ODBCINSTINI and the user/system search order.
+//!
+//! `SQLGetPrivateProfileString` is looked up at run time (`host::installer_symbol`), not
+//! linked: the driver builds without any ODBC development package, and on an iODBC host
+//! it reads iODBC's files, not unixODBC's.
 
 use std::ffi::{c_char, c_int, CString};
+use std::sync::OnceLock;
 
-#[link(name = "odbcinst")]
-extern "C" {
-    fn SQLGetPrivateProfileString(
-        section: *const c_char,
-        entry: *const c_char,
-        default: *const c_char,
-        ret: *mut c_char,
-        ret_len: c_int,
-        filename: *const c_char,
-    ) -> c_int;
+use super::host;
+
+type GetPrivateProfileString = unsafe extern "C" fn(
+    section: *const c_char,
+    entry: *const c_char,
+    default: *const c_char,
+    ret: *mut c_char,
+    ret_len: c_int,
+    filename: *const c_char,
+) -> c_int;
+
+/// The installer's function, resolved once (`None`: no installer library at all).
+fn installer() -> Option<GetPrivateProfileString> {
+    static FUNCTION: OnceLock<Option<GetPrivateProfileString>> = OnceLock::new();
+    *FUNCTION.get_or_init(|| {
+        let address = host::installer_symbol(c"SQLGetPrivateProfileString");
+        if address.is_none() {
+            log::warn!("no ODBC installer library (libodbcinst.so.2 or libiodbcinst.so.2): DSNs cannot be read");
+        }
+        // SAFETY: both installers define SQLGetPrivateProfileString with this C
+        // signature (odbcinst.h, iodbcinst.h); the library is never unloaded.
+        address.map(|a| unsafe { std::mem::transmute::<*mut std::ffi::c_void, GetPrivateProfileString>(a) })
+    })
 }
 
 /// Returned when a key is absent, so absent and empty differ.
 const ABSENT: &[u8] = b"\x01\0";
 const MAX_VALUE: usize = 1 << 20;
 
-/// The raw bytes the installer returns for `entry` of `section` (all the section's key
-/// names, NUL-separated, when `entry` is `None`). `None` when absent.
-fn profile_bytes(section: &str, entry: Option<&str>, file: &str) -> Option<Vec<u8>> {
-    let section = CString::new(section).ok()?;
-    let entry = match entry {
-        Some(e) => Some(CString::new(e).ok()?),
-        None => None,
-    };
+/// The raw bytes the installer returns for `entry` of `section` of `file` (with `entry`
+/// `None`, the section's key names; with `section` `None` too, the file's section
+/// names; NUL-separated). `None` when absent.
+fn profile_bytes(section: Option<&str>, entry: Option<&str>, file: &str) -> Option<Vec<u8>> {
+    let get = installer()?;
+    let optional = |s: Option<&str>| s.map(CString::new).transpose().ok();
+    let section = optional(section)?;
+    let entry = optional(entry)?;
+    let listing = entry.is_none();
     let file = CString::new(file).ok()?;
+    let ptr_of = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
     let mut size = 4096usize;
     loop {
         let mut buf = vec![0u8; size];
-        // SAFETY: every pointer is a valid NUL-terminated string or null (entry), and buf
-        // holds `size` writable bytes, which is the length we pass.
+        // SAFETY: every pointer is a valid NUL-terminated string or null (section and
+        // entry, for listings), and buf holds `size` writable bytes, the length we pass.
         let n = unsafe {
-            SQLGetPrivateProfileString(
-                section.as_ptr(),
-                entry.as_ref().map_or(std::ptr::null(), |e| e.as_ptr()),
+            get(
+                ptr_of(&section),
+                ptr_of(&entry),
                 ABSENT.as_ptr().cast(),
                 buf.as_mut_ptr().cast(),
                 size as c_int,
@@ -51,20 +72,40 @@ fn profile_bytes(section: &str, entry: Option<&str>, file: &str) -> Option<Vec<u
             continue;
         }
         buf.truncate(n);
-        if buf == b"\x01" || (entry.is_none() && buf.is_empty()) {
+        if buf == b"\x01" || (listing && buf.is_empty()) {
             return None;
         }
         return Some(buf);
     }
 }
 
+fn names(raw: &[u8]) -> Vec<String> {
+    raw.split(|&b| b == 0).filter(|k| !k.is_empty()).map(|k| String::from_utf8_lossy(k).into_owned()).collect()
+}
+
 /// The value of one key of a DSN in odbc.ini.
 pub(crate) fn dsn_value(dsn: &str, key: &str) -> Option<String> {
-    profile_bytes(dsn, Some(key), "odbc.ini").map(|b| String::from_utf8_lossy(&b).into_owned())
+    profile_bytes(Some(dsn), Some(key), "odbc.ini").map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 /// The key names of a DSN in odbc.ini; `None` when there is no such DSN.
 pub(crate) fn dsn_keys(dsn: &str) -> Option<Vec<String>> {
-    let raw = profile_bytes(dsn, None, "odbc.ini")?;
-    Some(raw.split(|&b| b == 0).filter(|k| !k.is_empty()).map(|k| String::from_utf8_lossy(k).into_owned()).collect())
+    Some(names(&profile_bytes(Some(dsn), None, "odbc.ini")?))
+}
+
+/// The value of `key` in the odbcinst.ini section that registers this driver's file
+/// (its `Driver` or `Driver64` line names the library the process loaded).
+pub(crate) fn own_driver_value(key: &str) -> Option<String> {
+    let own = host::own_path()?;
+    let own = std::fs::canonicalize(&own).unwrap_or(own);
+    let sections = names(&profile_bytes(None, None, "odbcinst.ini")?);
+    let registers_us = |section: &str| {
+        ["Driver", "Driver64"].iter().any(|entry| {
+            profile_bytes(Some(section), Some(entry), "odbcinst.ini")
+                .and_then(|p| std::fs::canonicalize(String::from_utf8_lossy(&p).trim()).ok())
+                .is_some_and(|p| p == own)
+        })
+    };
+    let section = sections.iter().find(|s| registers_us(s))?;
+    profile_bytes(Some(section), Some(key), "odbcinst.ini").map(|b| String::from_utf8_lossy(&b).trim().to_string())
 }

@@ -103,16 +103,8 @@ unsafe fn value_len(data: usize, indicator: isize, capacity: usize, unit: usize)
         return Err(OdbcError::buffer_length("StrLen_or_IndPtr", indicator as i64));
     }
     let limit = if capacity > 0 { capacity / unit } else { MAX_NTS };
-    let mut n = 0;
-    while n < limit {
-        let p = (data + n * unit) as *const u8;
-        let is_nul = if unit == 2 { (p as *const u16).read_unaligned() == 0 } else { p.read() == 0 };
-        if is_nul {
-            break;
-        }
-        n += 1;
-    }
-    Ok(n * unit)
+    let encoding = if unit == 1 { super::text::Encoding::Utf8 } else { super::text::wide_encoding() };
+    Ok(super::text::nts_units(encoding, data as *const u8, limit) * unit)
 }
 
 /// What a bound parameter holds for one row.
@@ -176,7 +168,7 @@ unsafe fn read_param<'a>(
             } else {
                 indicator
             };
-            let unit = if ctype == CType::WChar { 2 } else { 1 };
+            let unit = if ctype == CType::WChar { super::text::wide_unit_size() } else { 1 };
             if ctype == CType::Binary && length < 0 {
                 return Err(OdbcError::buffer_length("StrLen_or_IndPtr of a binary parameter", length as i64));
             }
@@ -424,7 +416,7 @@ unsafe fn read_piece<'a>(data: *const c_void, len: isize, ctype: CType) -> OdbcR
     if data.is_null() {
         return Err(OdbcError::null_pointer("DataPtr"));
     }
-    let unit = if ctype == CType::WChar { 2 } else { 1 };
+    let unit = if ctype == CType::WChar { super::text::wide_unit_size() } else { 1 };
     let n = value_len(data as usize, len, 0, unit)?;
     Ok(Piece::Bytes(std::slice::from_raw_parts(data as *const u8, n)))
 }

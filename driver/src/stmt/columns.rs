@@ -79,7 +79,9 @@ fn is_numeric(sql: i16) -> bool {
 pub fn octet_length(c: &ColumnDesc) -> i64 {
     let size = i64::from(c.column_size);
     match c.sql_type {
-        sql_type::WCHAR | sql_type::WVARCHAR | sql_type::WLONGVARCHAR => size.saturating_mul(2),
+        sql_type::WCHAR | sql_type::WVARCHAR | sql_type::WLONGVARCHAR => {
+            size.saturating_mul(crate::ffi::text::wide_unit_size() as i64)
+        }
         sql_type::BIT | sql_type::TINYINT => 1,
         sql_type::SMALLINT => 2,
         sql_type::INTEGER | sql_type::REAL => 4,
