@@ -14,6 +14,9 @@ mod handles;
 mod info;
 pub(crate) mod odbcinst;
 mod params;
+mod scroll;
+#[cfg(test)]
+mod scroll_tests;
 mod statement;
 #[cfg(test)]
 mod stmt_tests;
