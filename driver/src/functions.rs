@@ -20,6 +20,7 @@ pub const EXPORTED: &[u16] = &[
     1012, // SQLGetEnvAttr
     7,    // SQLConnect
     41,   // SQLDriverConnect
+    55,   // SQLBrowseConnect
     9,    // SQLDisconnect
     45,   // SQLGetInfo
     44,   // SQLGetFunctions
@@ -70,6 +71,10 @@ pub const EXPORTED: &[u16] = &[
     52, // SQLSpecialColumns
     60, // SQLForeignKeys
     47, // SQLGetTypeInfo
+    67, // SQLProcedures
+    66, // SQLProcedureColumns
+    70, // SQLTablePrivileges
+    56, // SQLColumnPrivileges
     // Descriptors.
     1008, // SQLGetDescField
     1017, // SQLSetDescField

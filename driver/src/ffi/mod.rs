@@ -3,6 +3,7 @@
 //! return the code. All `unsafe` of the driver lives below this module.
 
 mod catalog;
+mod catalog_extra;
 #[cfg(test)]
 mod conn_tests;
 mod connection;

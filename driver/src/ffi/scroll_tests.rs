@@ -57,7 +57,8 @@ unsafe fn bind_rowset(h: *mut c_void, r: &mut Rowset) {
 unsafe fn text_of(h: *mut c_void, column: u16) -> String {
     let mut buf = [0u8; 16];
     let mut len = 0isize;
-    ok(SQLGetData(h, column, 1, buf.as_mut_ptr() as *mut c_void, 16, &mut len));
+    let rc = SQLGetData(h, column, 1, buf.as_mut_ptr() as *mut c_void, 16, &mut len);
+    assert_eq!(rc, SqlReturn::SUCCESS, "SQLGetData({column}): {}", state(h));
     String::from_utf8(buf[..len as usize].to_vec()).unwrap()
 }
 
@@ -177,5 +178,27 @@ fn keyset_cursors_become_static_with_01s02() {
         assert_eq!(v, scroll::SQL_CURSOR_STATIC);
         ok(SQLGetStmtAttr(h, -1, &mut v as *mut usize as *mut c_void, 8, null_mut()));
         assert_eq!(v, 1, "SQL_ATTR_CURSOR_SCROLLABLE follows");
+    }
+}
+
+#[test]
+fn set_pos_reads_every_row_of_unbound_rowsets_that_span_three_row_batches() {
+    unsafe {
+        let (_c, h) = statement();
+        let names: Vec<String> = (1..=10).map(|i| format!("r{i}")).collect();
+        let rows: Vec<(i64, Option<&str>)> = (1..=10).map(|i| (i, Some(names[i as usize - 1].as_str()))).collect();
+        with_rows(h, rows.chunks(3).map(batch).collect());
+        let mut fetched = 0usize;
+        ok(set_attr(h, ROW_ARRAY_SIZE, 4));
+        ok(set_attr(h, ROWS_FETCHED_PTR, &mut fetched as *mut usize as usize));
+        let mut seen = Vec::new();
+        while SQLFetch(h) == SqlReturn::SUCCESS {
+            for row in 1..=std::ptr::read_volatile(&fetched) {
+                let rc = SQLSetPos(h, row, scroll::SQL_POSITION, scroll::SQL_LOCK_NO_CHANGE);
+                assert_eq!(rc, SqlReturn::SUCCESS, "SetPos {row} after {seen:?}: {}", state(h));
+                seen.push(text_of(h, 2));
+            }
+        }
+        assert_eq!(seen, names);
     }
 }

@@ -322,10 +322,10 @@ impl Cursor {
         let mut p = self.position;
         for &(seq, start, len) in &self.runs {
             if p < len {
-                let batch = if seq == self.seq {
-                    self.batch.as_ref()
-                } else {
-                    self.held.iter().find(|(s, _)| *s == seq).map(|(_, b)| b)
+                // A rowset that reached the end of the result holds its last batch too.
+                let batch = match &self.batch {
+                    Some(b) if seq == self.seq => Some(b),
+                    _ => self.held.iter().find(|(s, _)| *s == seq).map(|(_, b)| b),
                 };
                 return batch.map(|b| (b, start + p));
             }

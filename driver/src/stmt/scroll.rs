@@ -29,9 +29,10 @@ pub const SQL_FETCH_ABSOLUTE: i16 = 5;
 pub const SQL_FETCH_RELATIVE: i16 = 6;
 pub const SQL_FETCH_BOOKMARK: i16 = 8;
 
-/// The most a static cursor keeps, measured as the encoded size of its rows. A bigger
-/// result fails with HY001 when the cursor is opened; forward-only cursors have no such
-/// limit because they never hold more than a batch or two.
+/// The most a static cursor keeps by default (DSN key StaticCursorMaxBytes), measured as
+/// the encoded size of its rows. A bigger result fails with HY001 when the cursor is
+/// opened; forward-only cursors have no such limit because they never hold more than a
+/// batch or two.
 pub const STATIC_CURSOR_MAX_BYTES: usize = 256 * 1024 * 1024;
 
 pub const ROW_VALUE_OUT_OF_RANGE: SqlState = SqlState(*b"HY107");
@@ -96,7 +97,7 @@ pub fn open_static(stmt: &Statement, inner: &mut Inner) -> OdbcResult<()> {
     }
     let max_rows = inner.attrs.max_rows;
     let Some(cursor) = inner.cursor.as_mut() else { return Ok(()) };
-    match cursor.load_snapshot(stmt, max_rows, STATIC_CURSOR_MAX_BYTES) {
+    match cursor.load_snapshot(stmt, max_rows, stmt.conn.static_cursor_max_bytes()) {
         Ok(total) => {
             inner.row_count = total as i64;
             Ok(())
