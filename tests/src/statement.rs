@@ -206,7 +206,7 @@ impl<'c> Statement<'c> {
             if ind == -1 {
                 return Ok(None);
             }
-            let n = if ind < 0 || ind > 7 { 7 } else { ind as usize };
+            let n = if (0..=7).contains(&ind) { ind as usize } else { 7 };
             out.extend_from_slice(&buf[..n]);
             if rc == SQL_SUCCESS {
                 return Ok(Some(out));

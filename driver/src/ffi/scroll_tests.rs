@@ -10,6 +10,9 @@ use super::fetch::*;
 use super::scroll::*;
 use super::statement::*;
 use super::stmt_tests::{batch, ok, state, statement, with_rows};
+use std::sync::Arc;
+
+use crate::conn::Connection;
 use crate::handles::{self, RawHandle};
 use crate::stmt::{scroll, Statement};
 
@@ -47,6 +50,16 @@ struct Rowset {
     statuses: [u16; 3],
 }
 
+/// A statement with the ten rows and a bound 3-row rowset (boxed: the driver keeps its
+/// addresses).
+unsafe fn ten_rows_bound(static_cursor: bool) -> (Arc<Connection>, *mut c_void, Box<Rowset>) {
+    let (c, h) = statement();
+    ten_rows(h, static_cursor);
+    let mut r = Box::new(Rowset { ids: [0; 3], fetched: 0, statuses: [9; 3] });
+    bind_rowset(h, &mut r);
+    (c, h, r)
+}
+
 unsafe fn bind_rowset(h: *mut c_void, r: &mut Rowset) {
     ok(set_attr(h, ROW_ARRAY_SIZE, 3));
     ok(set_attr(h, ROW_STATUS_PTR, r.statuses.as_mut_ptr() as usize));
@@ -65,10 +78,7 @@ unsafe fn text_of(h: *mut c_void, column: u16) -> String {
 #[test]
 fn a_static_cursor_scrolls_in_every_direction_and_reports_its_rows() {
     unsafe {
-        let (_c, h) = statement();
-        ten_rows(h, true);
-        let mut r = Rowset { ids: [0; 3], fetched: 0, statuses: [9; 3] };
-        bind_rowset(h, &mut r);
+        let (_c, h, r) = ten_rows_bound(true);
         let mut count = 0isize;
         ok(SQLRowCount(h, &mut count));
         assert_eq!(count, 10, "a static cursor knows its rows");
@@ -102,10 +112,7 @@ fn a_static_cursor_scrolls_in_every_direction_and_reports_its_rows() {
 #[test]
 fn set_pos_chooses_the_row_get_data_reads_in_a_static_rowset() {
     unsafe {
-        let (_c, h) = statement();
-        ten_rows(h, true);
-        let mut r = Rowset { ids: [0; 3], fetched: 0, statuses: [0; 3] };
-        bind_rowset(h, &mut r);
+        let (_c, h, _rowset) = ten_rows_bound(true);
         ok(SQLFetchScroll(h, scroll::SQL_FETCH_ABSOLUTE, 3));
         assert_eq!(text_of(h, 2), "r3", "row 1 of the rowset without SQLSetPos");
         ok(SQLSetPos(h, 3, scroll::SQL_POSITION, scroll::SQL_LOCK_NO_CHANGE));
@@ -122,10 +129,7 @@ fn set_pos_chooses_the_row_get_data_reads_in_a_static_rowset() {
 #[test]
 fn set_pos_on_a_forward_only_block_cursor_reads_rows_across_batches() {
     unsafe {
-        let (_c, h) = statement();
-        ten_rows(h, false);
-        let mut r = Rowset { ids: [0; 3], fetched: 0, statuses: [0; 3] };
-        bind_rowset(h, &mut r);
+        let (_c, h, r) = ten_rows_bound(false);
         ok(SQLFetch(h));
         ok(SQLFetch(h));
         assert_eq!(r.ids, [4, 5, 6], "rows 4 | 5, 6 come from two batches");
