@@ -35,6 +35,7 @@ extern "system" {
     fn SQLFetch(stmt: H) -> i16;
     fn SQLFetchScroll(stmt: H, orientation: i16, offset: isize) -> i16;
     fn SQLSetPos(stmt: H, row: usize, operation: u16, lock: u16) -> i16;
+    fn SQLExtendedFetch(stmt: H, orientation: i16, offset: isize, rows: *mut usize, statuses: *mut u16) -> i16;
     fn SQLBindCol(stmt: H, column: u16, ctype: i16, buf: H, len: isize, ind: *mut isize) -> i16;
     fn SQLGetData(stmt: H, column: u16, ctype: i16, buf: H, len: isize, ind: *mut isize) -> i16;
     fn SQLRowCount(stmt: H, count: *mut isize) -> i16;
@@ -328,6 +329,18 @@ impl Drop for Statement<'_> {
             SQLFreeHandle(3, self.h);
         }
     }
+}
+
+/// SQLExtendedFetch (ODBC 2): the rows fetched and their statuses.
+pub fn extended_fetch(
+    stmt: &Statement<'_>,
+    orientation: i16,
+    offset: isize,
+    statuses: &mut [u16],
+) -> Result<usize, CallError> {
+    let mut rows = 0usize;
+    stmt.check(unsafe { SQLExtendedFetch(stmt.h, orientation, offset, &mut rows, statuses.as_mut_ptr()) })?;
+    Ok(rows)
 }
 
 /// SQLSetConnectAttr of an integer attribute (before or after connecting).

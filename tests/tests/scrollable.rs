@@ -5,7 +5,7 @@
 
 use twofactor_e2e::raw::{Charset, Dbc, Env};
 use twofactor_e2e::statement::{
-    info_u32, set_connect_attr, Statement, SQL_NO_DATA, SQL_SUCCESS, SQL_SUCCESS_WITH_INFO,
+    extended_fetch, info_u32, set_connect_attr, Statement, SQL_NO_DATA, SQL_SUCCESS, SQL_SUCCESS_WITH_INFO,
 };
 use twofactor_e2e::TestServer;
 
@@ -188,4 +188,44 @@ fn a_result_over_the_static_cursor_limit_is_hy001_and_the_connection_goes_on() {
     stmt.exec("SELECT COUNT(*) FROM t").unwrap();
     stmt.fetch_scroll(FIRST, 0).unwrap();
     assert_eq!(stmt.get_i64(1).unwrap(), Some(10));
+}
+
+#[test]
+fn max_rows_bounds_the_snapshot_and_other_statements_run_while_it_is_open() {
+    let server = TestServer::start();
+    let env = Env::new();
+    let dbc = connect(&env, &server, "bounded", "");
+    let stmt = static_statement(&dbc);
+    stmt.set_attr(1, 4).unwrap(); // SQL_ATTR_MAX_ROWS: into the second 3-row batch
+    stmt.exec("SELECT id FROM t ORDER BY id").unwrap();
+    assert_eq!(stmt.row_count().unwrap(), 4);
+    // Another statement runs while the snapshot is open.
+    let other = Statement::new(&dbc);
+    other.exec("SELECT COUNT(*) FROM t").unwrap();
+    other.fetch().unwrap();
+    assert_eq!(other.get_i64(1).unwrap(), Some(10));
+    stmt.fetch_scroll(LAST, 0).unwrap();
+    assert_eq!(stmt.get_i64(1).unwrap(), Some(4));
+    stmt.fetch_scroll(PRIOR, 0).unwrap();
+    assert_eq!(stmt.get_i64(1).unwrap(), Some(3));
+    assert_eq!(stmt.fetch_scroll(ABSOLUTE, 5).unwrap(), SQL_NO_DATA);
+}
+
+#[test]
+fn an_odbc2_application_scrolls_with_sql_extended_fetch() {
+    let server = TestServer::start();
+    let env = Env::odbc2();
+    let dbc = connect(&env, &server, "odbc2_scroller", "");
+    let stmt = static_statement(&dbc);
+    stmt.set_attr(9, 2).unwrap(); // SQL_ROWSET_SIZE, the ODBC 2 rowset
+    stmt.exec("SELECT id, b FROM t ORDER BY id").unwrap();
+    let mut statuses = [9u16; 2];
+    assert_eq!(extended_fetch(&stmt, LAST, 0, &mut statuses).unwrap(), 2);
+    assert_eq!(stmt.get_i64(1).unwrap(), Some(9));
+    stmt.set_pos(2, POSITION, LOCK_NO_CHANGE).unwrap();
+    assert_eq!(stmt.get_bytes(2).unwrap(), Some(blob(10)));
+    assert_eq!(extended_fetch(&stmt, ABSOLUTE, 3, &mut statuses).unwrap(), 2);
+    assert_eq!((stmt.get_i64(1).unwrap(), statuses), (Some(3), [0, 0]));
+    assert_eq!(extended_fetch(&stmt, RELATIVE, -2, &mut statuses).unwrap(), 2);
+    assert_eq!(stmt.get_i64(1).unwrap(), Some(1));
 }
