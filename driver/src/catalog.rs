@@ -14,6 +14,19 @@ pub enum Function {
     Statistics,
     SpecialColumns,
     TypeInfo,
+    TablePrivileges,
+    ColumnPrivileges,
+    Procedures,
+    ProcedureColumns,
+}
+
+/// Where a catalog function's result comes from: the server, or an empty result in the
+/// function's layout built here (SQLite has no procedures, and nothing changes a row
+/// version automatically).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    Server(CatalogRequest),
+    Empty(Function),
 }
 
 impl Function {
@@ -26,6 +39,8 @@ impl Function {
             CatalogRequest::Statistics { .. } => Function::Statistics,
             CatalogRequest::SpecialColumns { .. } => Function::SpecialColumns,
             CatalogRequest::TypeInfo { .. } => Function::TypeInfo,
+            CatalogRequest::TablePrivileges { .. } => Function::TablePrivileges,
+            CatalogRequest::ColumnPrivileges { .. } => Function::ColumnPrivileges,
         }
     }
 }
@@ -40,10 +55,12 @@ pub fn odbc2_name(function: Function, name: &str) -> Option<&'static str> {
         (_, "PKTABLE_SCHEM") => "PKTABLE_OWNER",
         (_, "FKTABLE_CAT") => "FKTABLE_QUALIFIER",
         (_, "FKTABLE_SCHEM") => "FKTABLE_OWNER",
-        (Columns | SpecialColumns | TypeInfo, "COLUMN_SIZE") => "PRECISION",
-        (Columns | SpecialColumns, "BUFFER_LENGTH") => "LENGTH",
-        (Columns | SpecialColumns, "DECIMAL_DIGITS") => "SCALE",
-        (Columns, "NUM_PREC_RADIX") => "RADIX",
+        (_, "PROCEDURE_CAT") => "PROCEDURE_QUALIFIER",
+        (_, "PROCEDURE_SCHEM") => "PROCEDURE_OWNER",
+        (Columns | SpecialColumns | TypeInfo | ProcedureColumns, "COLUMN_SIZE") => "PRECISION",
+        (Columns | SpecialColumns | ProcedureColumns, "BUFFER_LENGTH") => "LENGTH",
+        (Columns | SpecialColumns | ProcedureColumns, "DECIMAL_DIGITS") => "SCALE",
+        (Columns | ProcedureColumns, "NUM_PREC_RADIX") => "RADIX",
         (Statistics, "ORDINAL_POSITION") => "SEQ_IN_INDEX",
         (Statistics, "ASC_OR_DESC") => "COLLATION",
         (TypeInfo, "FIXED_PREC_SCALE") => "MONEY",
@@ -163,15 +180,15 @@ pub fn statistics(table: Option<String>, unique: u16, reserved: u16, metadata_id
 pub const SQL_BEST_ROWID: i16 = 1;
 pub const SQL_ROWVER: i16 = 2;
 
-/// SQLSpecialColumns. `None` means "an empty result" (SQL_ROWVER: nothing changes a row
-/// version automatically in this database).
+/// SQLSpecialColumns. SQL_ROWVER has an empty result: nothing changes a row version
+/// automatically in this database.
 pub fn special_columns(
     identifier_type: i16,
     table: Option<String>,
     scope: i16,
     nullable: i16,
     metadata_id: bool,
-) -> OdbcResult<Option<CatalogRequest>> {
+) -> OdbcResult<Query> {
     let table = argument(table, metadata_id, false).ok_or_else(|| OdbcError::null_pointer("table name"))?;
     if !(0..=2).contains(&scope) {
         return Err(OdbcError::new(SqlState(*b"HY098"), format!("scope type out of range: {scope}")));
@@ -180,8 +197,8 @@ pub fn special_columns(
         return Err(OdbcError::new(SqlState(*b"HY099"), format!("nullable type out of range: {nullable}")));
     }
     match identifier_type {
-        SQL_BEST_ROWID => Ok(Some(CatalogRequest::SpecialColumns { table })),
-        SQL_ROWVER => Ok(None),
+        SQL_BEST_ROWID => Ok(Query::Server(CatalogRequest::SpecialColumns { table })),
+        SQL_ROWVER => Ok(Query::Empty(Function::SpecialColumns)),
         other => Err(OdbcError::new(SqlState(*b"HY097"), format!("column type out of range: {other}"))),
     }
 }
@@ -193,30 +210,98 @@ pub fn type_info(data_type: i16) -> OdbcResult<CatalogRequest> {
     Ok(CatalogRequest::TypeInfo { data_type: crate::convert::odbc3_sql_type(data_type) })
 }
 
-/// The columns of SQLSpecialColumns, for the locally built empty result.
-pub fn special_columns_layout() -> Vec<twofactor_protocol::ColumnDesc> {
+/// SQLTablePrivileges: the table name is a pattern (SQLite has no catalogs or schemas to
+/// filter by).
+pub fn table_privileges(table: Option<String>, metadata_id: bool) -> OdbcResult<Query> {
+    required_if_identifier(&table, metadata_id, "table name")?;
+    Ok(Query::Server(CatalogRequest::TablePrivileges { table: argument(table, metadata_id, true) }))
+}
+
+/// SQLColumnPrivileges: one table (not a pattern), the column name a pattern.
+pub fn column_privileges(table: Option<String>, column: Option<String>, metadata_id: bool) -> OdbcResult<Query> {
+    required_if_identifier(&column, metadata_id, "column name")?;
+    let table = argument(table, metadata_id, false).ok_or_else(|| OdbcError::null_pointer("table name"))?;
+    Ok(Query::Server(CatalogRequest::ColumnPrivileges { table, column: argument(column, metadata_id, true) }))
+}
+
+/// SQLProcedures and SQLProcedureColumns: SQLite has no stored procedures, so the result
+/// is empty; the arguments are still checked as ODBC says.
+pub fn procedures(procedure: &Option<String>, column: Option<&Option<String>>, metadata_id: bool) -> OdbcResult<Query> {
+    required_if_identifier(procedure, metadata_id, "procedure name")?;
+    match column {
+        None => Ok(Query::Empty(Function::Procedures)),
+        Some(c) => {
+            required_if_identifier(c, metadata_id, "column name")?;
+            Ok(Query::Empty(Function::ProcedureColumns))
+        }
+    }
+}
+
+/// The ODBC 3 result columns of a function whose result is built here.
+pub fn empty_layout(function: Function) -> Vec<twofactor_protocol::ColumnDesc> {
+    use twofactor_protocol::sql_type::{INTEGER as I, SMALLINT as S, VARCHAR as V};
+    let spec: &[(&str, i16, bool)] = match function {
+        Function::Procedures => &[
+            ("PROCEDURE_CAT", V, true),
+            ("PROCEDURE_SCHEM", V, true),
+            ("PROCEDURE_NAME", V, false),
+            ("NUM_INPUT_PARAMS", I, true),
+            ("NUM_OUTPUT_PARAMS", I, true),
+            ("NUM_RESULT_SETS", I, true),
+            ("REMARKS", V, true),
+            ("PROCEDURE_TYPE", S, true),
+        ],
+        Function::ProcedureColumns => &[
+            ("PROCEDURE_CAT", V, true),
+            ("PROCEDURE_SCHEM", V, true),
+            ("PROCEDURE_NAME", V, false),
+            ("COLUMN_NAME", V, false),
+            ("COLUMN_TYPE", S, false),
+            ("DATA_TYPE", S, false),
+            ("TYPE_NAME", V, false),
+            ("COLUMN_SIZE", I, true),
+            ("BUFFER_LENGTH", I, true),
+            ("DECIMAL_DIGITS", S, true),
+            ("NUM_PREC_RADIX", S, true),
+            ("NULLABLE", S, false),
+            ("REMARKS", V, true),
+            ("COLUMN_DEF", V, true),
+            ("SQL_DATA_TYPE", S, false),
+            ("SQL_DATETIME_SUB", S, true),
+            ("CHAR_OCTET_LENGTH", I, true),
+            ("ORDINAL_POSITION", I, false),
+            ("IS_NULLABLE", V, true),
+        ],
+        _ => &[
+            ("SCOPE", S, true),
+            ("COLUMN_NAME", V, false),
+            ("DATA_TYPE", S, false),
+            ("TYPE_NAME", V, false),
+            ("COLUMN_SIZE", I, true),
+            ("BUFFER_LENGTH", I, true),
+            ("DECIMAL_DIGITS", S, true),
+            ("PSEUDO_COLUMN", S, true),
+        ],
+    };
+    spec.iter().map(|&(name, sql_type, nullable)| layout_column(name, sql_type, nullable)).collect()
+}
+
+fn layout_column(name: &str, sql_type: i16, nullable: bool) -> twofactor_protocol::ColumnDesc {
     use twofactor_protocol::{sql_type as st, ColumnDesc, Nullability};
-    [
-        ("SCOPE", st::SMALLINT),
-        ("COLUMN_NAME", st::VARCHAR),
-        ("DATA_TYPE", st::SMALLINT),
-        ("TYPE_NAME", st::VARCHAR),
-        ("COLUMN_SIZE", st::INTEGER),
-        ("BUFFER_LENGTH", st::INTEGER),
-        ("DECIMAL_DIGITS", st::SMALLINT),
-        ("PSEUDO_COLUMN", st::SMALLINT),
-    ]
-    .into_iter()
-    .map(|(name, sql_type)| ColumnDesc {
+    let (type_name, column_size) = match sql_type {
+        st::VARCHAR => ("VARCHAR", 128),
+        st::SMALLINT => ("SMALLINT", 5),
+        _ => ("INTEGER", 10),
+    };
+    ColumnDesc {
         name: name.into(),
         sql_type,
-        type_name: if sql_type == st::VARCHAR { "VARCHAR" } else { "INTEGER" }.into(),
-        column_size: if sql_type == st::VARCHAR { 128 } else { 10 },
+        type_name: type_name.into(),
+        column_size,
         decimal_digits: 0,
-        nullable: Nullability::Nullable,
+        nullable: if nullable { Nullability::Nullable } else { Nullability::NoNulls },
         table_name: String::new(),
-    })
-    .collect()
+    }
 }
 
 #[cfg(test)]
@@ -236,6 +321,34 @@ mod tests {
         assert_eq!(odbc2_name(Function::ForeignKeys, "FKTABLE_SCHEM"), Some("FKTABLE_OWNER"));
         assert_eq!(odbc2_name(Function::TypeInfo, "FIXED_PREC_SCALE"), Some("MONEY"));
         assert_eq!(odbc2_name(Function::Tables, "TABLE_NAME"), None);
+    }
+
+    #[test]
+    fn procedures_are_empty_results_in_the_odbc3_layouts() {
+        assert_eq!(procedures(&None, None, false).unwrap(), Query::Empty(Function::Procedures));
+        assert_eq!(procedures(&None, Some(&None), false).unwrap(), Query::Empty(Function::ProcedureColumns));
+        assert_eq!(procedures(&None, None, true).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
+        let p = empty_layout(Function::Procedures);
+        assert_eq!(p.len(), 8);
+        assert_eq!((p[2].name.as_str(), p[7].name.as_str()), ("PROCEDURE_NAME", "PROCEDURE_TYPE"));
+        let c = empty_layout(Function::ProcedureColumns);
+        assert_eq!(c.len(), 19);
+        assert_eq!((c[4].name.as_str(), c[18].name.as_str()), ("COLUMN_TYPE", "IS_NULLABLE"));
+        assert_eq!(odbc2_name(Function::ProcedureColumns, "COLUMN_SIZE"), Some("PRECISION"));
+        assert_eq!(odbc2_name(Function::Procedures, "PROCEDURE_CAT"), Some("PROCEDURE_QUALIFIER"));
+    }
+
+    #[test]
+    fn privileges_take_a_table_pattern_or_one_table() {
+        assert_eq!(
+            table_privileges(Some("t%".into()), false).unwrap(),
+            Query::Server(CatalogRequest::TablePrivileges { table: Some("t%".into()) })
+        );
+        assert_eq!(
+            column_privileges(Some("\"t\"".into()), Some("c%".into()), true).unwrap(),
+            Query::Server(CatalogRequest::ColumnPrivileges { table: "t".into(), column: Some("c\\%".into()) })
+        );
+        assert_eq!(column_privileges(None, None, false).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
     }
 
     #[test]
@@ -272,7 +385,10 @@ mod tests {
         assert_eq!(foreign_keys(None, None, false).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
         assert_eq!(statistics(Some("t".into()), 7, 0, false).unwrap_err().state.as_str(), "HY100");
         assert_eq!(special_columns(3, Some("t".into()), 0, 0, false).unwrap_err().state.as_str(), "HY097");
-        assert_eq!(special_columns(SQL_ROWVER, Some("t".into()), 0, 0, false).unwrap(), None);
+        assert_eq!(
+            special_columns(SQL_ROWVER, Some("t".into()), 0, 0, false).unwrap(),
+            Query::Empty(Function::SpecialColumns)
+        );
         assert_eq!(type_info(93).unwrap(), CatalogRequest::TypeInfo { data_type: 93 });
         assert_eq!(type_info(11).unwrap(), CatalogRequest::TypeInfo { data_type: 93 });
         assert_eq!(type_info(555).unwrap_err().state, SqlState::INVALID_SQL_TYPE);

@@ -1,5 +1,8 @@
 //! SQLGetInfo: what the driver and the data source can do. Values describe SQLite behind
-//! the TwoFactor server and the forward-only cursor of this driver.
+//! the TwoFactor server and the two cursors of this driver: forward-only (streaming) and
+//! static (a read-only snapshot, `stmt::scroll`). unixODBC loads its cursor library for
+//! SQL_CUR_USE_IF_NEEDED only when SQL_STATIC_CURSOR_ATTRIBUTES1 lacks SQL_CA1_ABSOLUTE
+//! (SQL_FETCH_DIRECTION lacks SQL_FD_FETCH_PRIOR for ODBC 2 drivers), so both say so.
 
 use crate::conn::Connection;
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -35,9 +38,22 @@ const SQL_CB_CLOSE: u16 = 1;
 const SQL_TC_ALL: u16 = 2;
 const SQL_TXN_SERIALIZABLE: u32 = 8;
 const SQL_SO_FORWARD_ONLY: u32 = 1;
+const SQL_SO_STATIC: u32 = 0x10;
+const SQL_FD_FETCH_ALL_BUT_BOOKMARK: u32 = 0x01 | 0x02 | 0x04 | 0x08 | 0x10 | 0x20; // NEXT FIRST LAST PRIOR ABSOLUTE RELATIVE
 const SQL_CA1_NEXT: u32 = 1;
+const SQL_CA1_ABSOLUTE: u32 = 2;
+const SQL_CA1_RELATIVE: u32 = 4;
+const SQL_CA1_LOCK_NO_CHANGE: u32 = 0x40;
+const SQL_CA1_POS_POSITION: u32 = 0x200;
+const SQL_CA1_POS_REFRESH: u32 = 0x1000;
 const SQL_CA2_READ_ONLY_CONCURRENCY: u32 = 1;
 const SQL_CA2_MAX_ROWS_SELECT: u32 = 0x80;
+const SQL_CA2_CRC_EXACT: u32 = 0x1000;
+const SQL_LCK_NO_CHANGE: u32 = 1;
+const SQL_POS_POSITION: u32 = 1;
+const SQL_POS_REFRESH: u32 = 2;
+/// What SQLSetPos does on a rowset of either cursor.
+const CA1_POSITIONING: u32 = SQL_CA1_LOCK_NO_CHANGE | SQL_CA1_POS_POSITION | SQL_CA1_POS_REFRESH;
 const SQL_PARC_NO_BATCH: u32 = 2;
 const SQL_PAS_NO_SELECT: u32 = 3;
 const SQL_SC_SQL92_ENTRY: u32 = 1;
@@ -86,15 +102,15 @@ pub fn get_info(conn: &Connection, info_type: u16) -> OdbcResult<InfoValue> {
         2 => Str(info.as_ref().map(|i| i.dsn.clone()).unwrap_or_default()), // DATA_SOURCE_NAME
         6 => s(DRIVER_NAME),
         7 => Str(driver_version()),
-        8 => U32(1),              // FETCH_DIRECTION (ODBC 2): SQL_FD_FETCH_NEXT
-        9 => U16(SQL_OAC_LEVEL1), // ODBC_API_CONFORMANCE
-        10 => s("03.80.0000"),    // ODBC_VER (the DM answers it)
-        11 => s("N"),             // ROW_UPDATES
-        12 => U16(1),             // ODBC_SAG_CLI_CONFORMANCE
+        8 => U32(SQL_FD_FETCH_ALL_BUT_BOOKMARK), // FETCH_DIRECTION (ODBC 2)
+        9 => U16(SQL_OAC_LEVEL1),                // ODBC_API_CONFORMANCE
+        10 => s("03.80.0000"),                   // ODBC_VER (the DM answers it)
+        11 => s("N"),                            // ROW_UPDATES
+        12 => U16(1),                            // ODBC_SAG_CLI_CONFORMANCE
         13 => Str(info.as_ref().map(|i| i.server_name.clone()).unwrap_or_default()), // SERVER_NAME
-        14 => s("\\"),            // SEARCH_PATTERN_ESCAPE
-        15 => U16(SQL_OSC_CORE),  // ODBC_SQL_CONFORMANCE
-        16 => s("main"),          // DATABASE_NAME
+        14 => s("\\"),                           // SEARCH_PATTERN_ESCAPE
+        15 => U16(SQL_OSC_CORE),                 // ODBC_SQL_CONFORMANCE
+        16 => s("main"),                         // DATABASE_NAME
         17 => s(DBMS_NAME),
         18 => s("03.00.0000"),                                                // DBMS_VER
         19 => s("Y"),                                                         // ACCESSIBLE_TABLES
@@ -117,7 +133,7 @@ pub fn get_info(conn: &Connection, info_type: u16) -> OdbcResult<InfoValue> {
         41 => s("."),                       // CATALOG_NAME_SEPARATOR
         42 => s("catalog"),                 // CATALOG_TERM
         43 => U32(1),                       // SCROLL_CONCURRENCY: SQL_SCCO_READ_ONLY
-        44 => U32(SQL_SO_FORWARD_ONLY),     // SCROLL_OPTIONS
+        44 => U32(SQL_SO_FORWARD_ONLY | SQL_SO_STATIC), // SCROLL_OPTIONS
         45 => s("table"),                   // TABLE_TERM
         46 => U16(SQL_TXN_CAPABLE_ALL),     // TXN_CAPABLE
         47 => Str(info.as_ref().map(|i| i.user.clone()).unwrap_or_default()), // USER_NAME
@@ -132,49 +148,51 @@ pub fn get_info(conn: &Connection, info_type: u16) -> OdbcResult<InfoValue> {
         74 => U16(SQL_CN_ANY),                                 // CORRELATION_NAME
         75 => U16(SQL_NNC_NON_NULL),                           // NON_NULLABLE_COLUMNS
         77 => s("03.80"),                                      // DRIVER_ODBC_VER
-        78 => U32(0),                                          // LOCK_TYPES
-        79 => U32(0),                                          // POS_OPERATIONS
+        78 => U32(SQL_LCK_NO_CHANGE),                          // LOCK_TYPES
+        79 => U32(SQL_POS_POSITION | SQL_POS_REFRESH),         // POS_OPERATIONS
         80 => U32(0),                                          // POSITIONED_STATEMENTS
         81 => U32(SQL_GD_ANY_COLUMN | SQL_GD_ANY_ORDER | SQL_GD_BLOCK | SQL_GD_BOUND),
         82 => U32(0),                      // BOOKMARK_PERSISTENCE
-        83 => U32(0),                      // STATIC_SENSITIVITY
+        83 => U32(0),                      // STATIC_SENSITIVITY: a snapshot sees no changes
         84 => U16(SQL_FILE_NOT_SUPPORTED), // FILE_USAGE
         85 => U16(SQL_NC_LOW),             // NULL_COLLATION: NULLs sort first ascending
         86 => U32(0x1 | 0x20),             // ALTER_TABLE: ADD COLUMN, ADD COLUMN DEFAULT
         87 => s("Y"),                      // COLUMN_ALIAS
         88 => U16(SQL_GB_GROUP_BY_CONTAINS_SELECT),
         89 => s(KEYWORDS),
-        90 => s("N"),                                                        // ORDER_BY_COLUMNS_IN_SELECT
-        91 | 92 => U32(0),                                                   // SCHEMA_USAGE, CATALOG_USAGE
-        93 => U16(SQL_IC_SENSITIVE),                                         // QUOTED_IDENTIFIER_CASE
-        94 => s(""),                                                         // SPECIAL_CHARACTERS
-        95 => U32(SQL_SQ_ALL),                                               // SUBQUERIES
-        96 => U32(SQL_U_UNION_ALL),                                          // UNION
-        97 | 98 | 99 | 100 | 101 | 106 => U16(0), // MAX_COLUMNS_IN_*, MAX_TABLES_IN_SELECT: no limit
-        102 | 104 | 105 | 108 | 112 => U32(0),    // MAX_INDEX_SIZE, ROW_SIZE, STATEMENT_LEN, literals
-        103 => s("Y"),                            // MAX_ROW_SIZE_INCLUDES_LONG
-        107 => U16(128),                          // MAX_USER_NAME_LEN
-        109 | 110 => U32(0),                      // TIMEDATE_ADD/DIFF_INTERVALS
-        111 => s("N"),                            // NEED_LONG_DATA_LEN
-        113 => s("Y"),                            // LIKE_ESCAPE_CLAUSE
-        114 => U16(SQL_QL_START),                 // CATALOG_LOCATION
+        90 => s("N"),                                   // ORDER_BY_COLUMNS_IN_SELECT
+        91 | 92 => U32(0),                              // SCHEMA_USAGE, CATALOG_USAGE
+        93 => U16(SQL_IC_SENSITIVE),                    // QUOTED_IDENTIFIER_CASE
+        94 => s(""),                                    // SPECIAL_CHARACTERS
+        95 => U32(SQL_SQ_ALL),                          // SUBQUERIES
+        96 => U32(SQL_U_UNION_ALL),                     // UNION
+        97 | 98 | 99 | 100 | 101 | 106 => U16(0),       // MAX_COLUMNS_IN_*, MAX_TABLES_IN_SELECT: no limit
+        102 | 104 | 105 | 108 | 112 => U32(0),          // MAX_INDEX_SIZE, ROW_SIZE, STATEMENT_LEN, literals
+        103 => s("Y"),                                  // MAX_ROW_SIZE_INCLUDES_LONG
+        107 => U16(128),                                // MAX_USER_NAME_LEN
+        109 | 110 => U32(0),                            // TIMEDATE_ADD/DIFF_INTERVALS
+        111 => s("N"),                                  // NEED_LONG_DATA_LEN
+        113 => s("Y"),                                  // LIKE_ESCAPE_CLAUSE
+        114 => U16(SQL_QL_START),                       // CATALOG_LOCATION
         115 | 65003 => U32(SQL_OJ_LEFT_NOTORDERED_ALL), // OJ_CAPABILITIES
-        116 => U32(0),                            // ACTIVE_ENVIRONMENTS: no limit
-        117 => U32(0),                            // ALTER_DOMAIN
-        118 => U32(SQL_SC_SQL92_ENTRY),           // SQL_CONFORMANCE
-        119 => U32(0x1 | 0x2 | 0x4),              // DATETIME_LITERALS: DATE, TIME, TIMESTAMP
-        120 => U32(0),                            // BATCH_ROW_COUNT
-        121 => U32(0),                            // BATCH_SUPPORT
-        127..=143 => U32(0),                      // CREATE_*/DROP_* details, CURSOR_SENSITIVITY-ish
-        144 | 145 | 150 | 151 | 167 | 168 => U32(0), // DYNAMIC/KEYSET/STATIC cursor attributes
-        146 => U32(SQL_CA1_NEXT),                 // FORWARD_ONLY_CURSOR_ATTRIBUTES1
+        116 => U32(0),                                  // ACTIVE_ENVIRONMENTS: no limit
+        117 => U32(0),                                  // ALTER_DOMAIN
+        118 => U32(SQL_SC_SQL92_ENTRY),                 // SQL_CONFORMANCE
+        119 => U32(0x1 | 0x2 | 0x4),                    // DATETIME_LITERALS: DATE, TIME, TIMESTAMP
+        120 => U32(0),                                  // BATCH_ROW_COUNT
+        121 => U32(0),                                  // BATCH_SUPPORT
+        127..=143 => U32(0),                            // CREATE_*/DROP_* details, CURSOR_SENSITIVITY-ish
+        144 | 145 | 150 | 151 => U32(0),                // DYNAMIC/KEYSET cursor attributes: none
+        146 => U32(SQL_CA1_NEXT | CA1_POSITIONING),     // FORWARD_ONLY_CURSOR_ATTRIBUTES1
+        167 => U32(SQL_CA1_NEXT | SQL_CA1_ABSOLUTE | SQL_CA1_RELATIVE | CA1_POSITIONING), // STATIC_CURSOR_ATTRIBUTES1
+        168 => U32(SQL_CA2_READ_ONLY_CONCURRENCY | SQL_CA2_MAX_ROWS_SELECT | SQL_CA2_CRC_EXACT), // ..2
         147 => U32(SQL_CA2_READ_ONLY_CONCURRENCY | SQL_CA2_MAX_ROWS_SELECT), // ..2
-        148 => U32(0),                            // INDEX_KEYWORDS
-        149 => U32(0),                            // INFO_SCHEMA_VIEWS
-        152 => U32(SQL_OIC_CORE),                 // ODBC_INTERFACE_CONFORMANCE
-        153 => U32(SQL_PARC_NO_BATCH),            // PARAM_ARRAY_ROW_COUNTS
-        154 => U32(SQL_PAS_NO_SELECT),            // PARAM_ARRAY_SELECTS
-        155..=166 => U32(0),                      // SQL92_* details
+        148 => U32(0),                                  // INDEX_KEYWORDS
+        149 => U32(0),                                  // INFO_SCHEMA_VIEWS
+        152 => U32(SQL_OIC_CORE),                       // ODBC_INTERFACE_CONFORMANCE
+        153 => U32(SQL_PARC_NO_BATCH),                  // PARAM_ARRAY_ROW_COUNTS
+        154 => U32(SQL_PAS_NO_SELECT),                  // PARAM_ARRAY_SELECTS
+        155..=166 => U32(0),                            // SQL92_* details
         169 => U32(AGGREGATE_FUNCTIONS),
         170 => U32(0x1 | 0x2),       // DDL_INDEX: CREATE, DROP
         171 => s("03.80.0000.0000"), // DM_VER (the DM answers it)
@@ -229,6 +247,19 @@ mod tests {
     #[test]
     fn getdata_extensions_allow_any_column_any_order_block_and_bound() {
         assert_eq!(get_info(&conn(), 81).unwrap(), InfoValue::U32(0xF));
+    }
+
+    #[test]
+    fn static_cursors_scroll_so_unixodbc_never_needs_its_cursor_library() {
+        let c = conn();
+        let InfoValue::U32(static1) = get_info(&c, 167).unwrap() else { panic!() };
+        assert_ne!(static1 & SQL_CA1_ABSOLUTE, 0, "unixODBC's SQL_CUR_USE_IF_NEEDED test");
+        assert_ne!(static1 & SQL_CA1_POS_POSITION, 0);
+        let InfoValue::U32(fd) = get_info(&c, 8).unwrap() else { panic!() };
+        assert_ne!(fd & 0x08, 0, "SQL_FD_FETCH_PRIOR, the ODBC 2 test");
+        assert_eq!(get_info(&c, 44).unwrap(), InfoValue::U32(0x11));
+        assert_eq!(get_info(&c, 79).unwrap(), InfoValue::U32(3));
+        assert_eq!(get_info(&c, 150).unwrap(), InfoValue::U32(0), "no keyset cursors");
     }
 
     #[test]

@@ -125,7 +125,9 @@ impl ErrorInfo {
 }
 
 /// Catalog queries, answered with a result set in the ODBC 3 column layout. Absent
-/// arguments match everything; `%` and `_` are patterns where ODBC says so.
+/// arguments match everything; `%` and `_` are patterns where ODBC says so
+/// (SQLTablePrivileges: `table` is a pattern; SQLColumnPrivileges: `table` names one
+/// table, `column` is a pattern).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CatalogRequest {
     Tables { catalog: Option<String>, schema: Option<String>, table: Option<String>, table_types: Option<String> },
@@ -135,6 +137,8 @@ pub enum CatalogRequest {
     Statistics { table: String, unique_only: bool },
     SpecialColumns { table: String },
     TypeInfo { data_type: i16 },
+    TablePrivileges { table: Option<String> },
+    ColumnPrivileges { table: String, column: Option<String> },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -553,6 +557,15 @@ fn encode_catalog(out: &mut Vec<u8>, req: &CatalogRequest) {
             out.put_u8(7);
             out.put_i16(*data_type);
         }
+        CatalogRequest::TablePrivileges { table } => {
+            out.put_u8(8);
+            out.put_opt_str(table.as_deref());
+        }
+        CatalogRequest::ColumnPrivileges { table, column } => {
+            out.put_u8(9);
+            out.put_str(table);
+            out.put_opt_str(column.as_deref());
+        }
     }
 }
 
@@ -575,6 +588,8 @@ fn decode_catalog(r: &mut Reader<'_>) -> Result<CatalogRequest, ProtocolError> {
         5 => CatalogRequest::Statistics { table: r.string()?, unique_only: r.bool()? },
         6 => CatalogRequest::SpecialColumns { table: r.string()? },
         7 => CatalogRequest::TypeInfo { data_type: r.i16()? },
+        8 => CatalogRequest::TablePrivileges { table: r.opt_string()? },
+        9 => CatalogRequest::ColumnPrivileges { table: r.string()?, column: r.opt_string()? },
         v => return Err(ProtocolError::InvalidField { what: "catalog request", value: v.into() }),
     })
 }

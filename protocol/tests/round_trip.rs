@@ -55,6 +55,9 @@ fn client_messages() -> Vec<ClientMessage> {
         CatalogRequest::Statistics { table: "t".into(), unique_only: true },
         CatalogRequest::SpecialColumns { table: "t".into() },
         CatalogRequest::TypeInfo { data_type: sql_type::WVARCHAR },
+        CatalogRequest::TablePrivileges { table: Some("t%".into()) },
+        CatalogRequest::TablePrivileges { table: None },
+        CatalogRequest::ColumnPrivileges { table: "t".into(), column: Some("c_".into()) },
     ];
     let mut all = vec![
         ClientMessage::Hello { min_version: 1, max_version: 3, client_name: "test".into() },

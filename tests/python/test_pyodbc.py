@@ -188,6 +188,16 @@ class PyodbcTwoFactor(unittest.TestCase):
                                    ("label", pyodbc.SQL_VARCHAR, 12, 0)])
         cnxn.close()
 
+    def test_procedures_and_procedure_columns_are_empty_not_im001(self):
+        name, secret = self.user()
+        cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))
+        cur = cnxn.cursor()
+        self.assertEqual(cur.procedures().fetchall(), [])
+        self.assertEqual([d[0].lower() for d in cur.description][:3], ["procedure_cat", "procedure_schem", "procedure_name"])
+        self.assertEqual(cur.procedureColumns().fetchall(), [])
+        self.assertEqual(len(cur.description), 19)
+        cnxn.close()
+
     def test_long_text_and_bytes_travel_as_data_at_execution(self):
         name, secret = self.user()
         cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))

@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 pub mod odbc;
 pub mod raw;
 pub mod server;
+pub mod statement;
 
 pub use server::{ServerOptions, TestServer, User};
 

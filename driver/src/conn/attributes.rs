@@ -315,7 +315,7 @@ impl Connection {
 
     /// Attribute 1002 set: before connect, kept for the login; connected with a factor
     /// pending, sent to the server; otherwise refused with a warning.
-    fn submit_code(&self, code: String, warn: &mut dyn FnMut(OdbcError)) -> OdbcResult<()> {
+    pub(super) fn submit_code(&self, code: String, warn: &mut dyn FnMut(OdbcError)) -> OdbcResult<()> {
         let code = Secret::new(code);
         if !self.is_open() {
             lock(&self.attributes).code_before_connect = Some(code);

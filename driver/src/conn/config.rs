@@ -28,6 +28,7 @@ const KNOWN_KEYS: &[&str] = &[
     "connectiontimeout",
     "querytimeout",
     "fetchrows",
+    "staticcursormaxbytes",
     "twofactorcode",
     "twofactorcodeenv",
     "twofactorcodecommand",
@@ -121,6 +122,8 @@ pub struct ConnectConfig {
     pub connection_timeout: Option<Duration>,
     pub query_timeout: Option<u64>,
     pub fetch_rows: u32,
+    /// StaticCursorMaxBytes: the most a static cursor keeps (`stmt::scroll`).
+    pub static_cursor_max_bytes: usize,
     pub user: String,
     /// The password to send: PWD without a code suffix when PasswordCodeSeparator is set.
     pub password: Secret<String>,
@@ -170,6 +173,10 @@ impl ConnectConfig {
             fetch_rows: match parse_u64(s, "FetchRows")? {
                 None | Some(0) => DEFAULT_FETCH_ROWS,
                 Some(v) => u32::try_from(v).map_err(|_| bad_key("FetchRows", &v.to_string(), "at most 4294967295"))?,
+            },
+            static_cursor_max_bytes: match parse_u64(s, "StaticCursorMaxBytes")? {
+                None | Some(0) => crate::stmt::scroll::STATIC_CURSOR_MAX_BYTES,
+                Some(v) => usize::try_from(v).unwrap_or(usize::MAX),
             },
             user: s.get_any(&["UID", "User"]).unwrap_or("").to_string(),
             password: Secret::new(password),

@@ -105,6 +105,7 @@ impl Connection {
             port: cfg.port,
             user: cfg.user.clone(),
             fetch_rows: cfg.fetch_rows,
+            static_cursor_max_bytes: cfg.static_cursor_max_bytes,
             query_timeout: cfg.query_timeout,
             session_id,
             cancel_key,

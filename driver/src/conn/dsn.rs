@@ -18,6 +18,22 @@ pub fn read_dsn(dsn: &str) -> OdbcResult<Vec<(String, String)>> {
         .collect())
 }
 
+/// Adds the keys of `dsn` below those already present.
+pub fn add_dsn(settings: &mut super::config::Settings, name: &str, driver_given: bool) -> OdbcResult<()> {
+    match read_dsn(name) {
+        Ok(pairs) => {
+            settings.extend(pairs);
+            Ok(())
+        }
+        // `DSN=x;Driver=/path.so`: the driver was named directly, a missing DSN is moot.
+        Err(e) if driver_given => {
+            log::debug!("{}", e.message);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// odbc.ini values are literal, but people paste brace-quoted values from connection
 /// strings (`PWD={a;b}`); a value wholly in braces is unquoted like one.
 fn unbrace(v: &str) -> String {

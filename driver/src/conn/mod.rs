@@ -2,6 +2,7 @@
 //! the second factor.
 
 pub mod attributes;
+pub mod browse;
 pub mod code_ledger;
 pub mod code_source;
 pub mod config;
@@ -39,6 +40,7 @@ pub struct SessionInfo {
     pub port: u16,
     pub user: String,
     pub fetch_rows: u32,
+    pub static_cursor_max_bytes: usize,
     pub query_timeout: Option<u64>,
     pub session_id: u64,
     pub cancel_key: Secret<[u8; 16]>,
@@ -63,6 +65,8 @@ pub struct Connection {
     pub(crate) statements: Mutex<Vec<RawHandle>>,
     /// Explicit descriptor handles allocated on this connection.
     pub(crate) descriptors: Mutex<Vec<RawHandle>>,
+    /// Between SQLBrowseConnect calls that answered SQL_NEED_DATA.
+    pub(crate) browse: Mutex<Option<browse::Browse>>,
 }
 
 /// A connection handle of its own environment, not connected (unit tests).
@@ -89,6 +93,7 @@ impl Connection {
             attributes: Mutex::new(Attributes::default()),
             statements: Mutex::default(),
             descriptors: Mutex::default(),
+            browse: Mutex::default(),
         }
     }
 
@@ -128,6 +133,11 @@ impl Connection {
     /// Rows the server should send per batch (DSN key FetchRows, default 4096).
     pub fn fetch_rows(&self) -> u32 {
         lock(&self.info).as_ref().map_or(config::DEFAULT_FETCH_ROWS, |i| i.fetch_rows)
+    }
+
+    /// The most a static cursor keeps (DSN key StaticCursorMaxBytes).
+    pub fn static_cursor_max_bytes(&self) -> usize {
+        lock(&self.info).as_ref().map_or(crate::stmt::scroll::STATIC_CURSOR_MAX_BYTES, |i| i.static_cursor_max_bytes)
     }
 
     /// QueryTimeout from the DSN: the default for SQL_ATTR_QUERY_TIMEOUT of statements.

@@ -3,29 +3,28 @@
 use std::ffi::c_void;
 
 use odbc_sys::SqlReturn;
-use twofactor_protocol::CatalogRequest;
 
 use super::call;
 use super::text::{read_str, AppChar};
-use crate::catalog::{self, Function};
+use crate::catalog::{self, Query};
 use crate::diag::{Completion, OdbcResult};
 use crate::stmt::{exec, Statement};
 
-/// Runs the request `build` makes from the statement's SQL_ATTR_METADATA_ID.
-fn run(stmt: *mut c_void, build: impl FnOnce(bool) -> OdbcResult<Option<CatalogRequest>>) -> SqlReturn {
+/// Runs the query `build` makes from the statement's SQL_ATTR_METADATA_ID.
+pub(super) fn run(stmt: *mut c_void, build: impl FnOnce(bool) -> OdbcResult<Query>) -> SqlReturn {
     call::<Statement, _>(stmt, |s, _| {
         let mut inner = s.lock_idle()?;
         match build(inner.attrs.metadata_id)? {
-            Some(request) => exec::catalog(s, &mut inner, request)?,
-            None => {
-                exec::local_empty_result(s, &mut inner, catalog::special_columns_layout(), Function::SpecialColumns)?
+            Query::Server(request) => exec::catalog(s, &mut inner, request)?,
+            Query::Empty(function) => {
+                exec::local_empty_result(s, &mut inner, catalog::empty_layout(function), function)?
             }
         }
         Ok(Completion::Success)
     })
 }
 
-unsafe fn arg<C: AppChar>(p: *const C, len: i16, what: &str) -> OdbcResult<Option<String>> {
+pub(super) unsafe fn arg<C: AppChar>(p: *const C, len: i16, what: &str) -> OdbcResult<Option<String>> {
     read_str(p, len.into(), what)
 }
 
@@ -49,7 +48,7 @@ unsafe fn tables<C: AppChar>(
             arg(ty, tyl, "TableType")?,
             m,
         )
-        .map(Some)
+        .map(Query::Server)
     })
 }
 
@@ -103,7 +102,7 @@ unsafe fn columns<C: AppChar>(
             arg(col, coll, "ColumnName")?,
             m,
         )
-        .map(Some)
+        .map(Query::Server)
     })
 }
 
@@ -148,7 +147,7 @@ unsafe fn primary_keys<C: AppChar>(
 ) -> SqlReturn {
     run(stmt, |m| {
         catalog::primary_keys(arg(c, cl, "CatalogName")?, arg(s, sl, "SchemaName")?, arg(t, tl, "TableName")?, m)
-            .map(Some)
+            .map(Query::Server)
     })
 }
 
@@ -193,7 +192,7 @@ unsafe fn statistics<C: AppChar>(
     run(stmt, |m| {
         arg(c, cl, "CatalogName")?;
         arg(s, sl, "SchemaName")?;
-        catalog::statistics(arg(t, tl, "TableName")?, unique, reserved, m).map(Some)
+        catalog::statistics(arg(t, tl, "TableName")?, unique, reserved, m).map(Query::Server)
     })
 }
 
@@ -306,7 +305,7 @@ unsafe fn foreign_keys<C: AppChar>(
         ] {
             arg(p, l, what)?;
         }
-        catalog::foreign_keys(arg(pt, ptl, "PKTableName")?, arg(ft, ftl, "FKTableName")?, m).map(Some)
+        catalog::foreign_keys(arg(pt, ptl, "PKTableName")?, arg(ft, ftl, "FKTableName")?, m).map(Query::Server)
     })
 }
 
@@ -352,10 +351,10 @@ pub unsafe extern "system" fn SQLForeignKeysW(
 
 #[no_mangle]
 pub unsafe extern "system" fn SQLGetTypeInfo(stmt: *mut c_void, data_type: i16) -> SqlReturn {
-    run(stmt, |_| catalog::type_info(data_type).map(Some))
+    run(stmt, |_| catalog::type_info(data_type).map(Query::Server))
 }
 
 #[no_mangle]
 pub unsafe extern "system" fn SQLGetTypeInfoW(stmt: *mut c_void, data_type: i16) -> SqlReturn {
-    run(stmt, |_| catalog::type_info(data_type).map(Some))
+    run(stmt, |_| catalog::type_info(data_type).map(Query::Server))
 }

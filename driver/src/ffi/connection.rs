@@ -11,7 +11,8 @@ use super::token;
 use super::{call, Warnings};
 use crate::conn::attributes::{self, AttrIn, SQL_ATTR_TWO_FACTOR};
 use crate::conn::config::Settings;
-use crate::conn::{connection_string, dsn, AttrOut, Connection};
+use crate::conn::dsn::add_dsn;
+use crate::conn::{connection_string, AttrOut, Connection};
 use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
 use crate::functions;
 
@@ -21,22 +22,6 @@ const SQL_DRIVER_COMPLETE_REQUIRED: u16 = 3;
 
 fn non_empty(s: Option<String>) -> Option<String> {
     s.filter(|v| !v.is_empty())
-}
-
-/// Adds the keys of `dsn` below those already present.
-fn add_dsn(settings: &mut Settings, name: &str, driver_given: bool) -> OdbcResult<()> {
-    match dsn::read_dsn(name) {
-        Ok(pairs) => {
-            settings.extend(pairs);
-            Ok(())
-        }
-        // `DSN=x;Driver=/path.so`: the driver was named directly, a missing DSN is moot.
-        Err(e) if driver_given => {
-            log::debug!("{}", e.message);
-            Ok(())
-        }
-        Err(e) => Err(e),
-    }
 }
 
 unsafe fn connect<C: AppChar>(
@@ -195,6 +180,56 @@ pub unsafe extern "system" fn SQLDriverConnectW(
     completion: u16,
 ) -> SqlReturn {
     driver_connect(dbc, in_str, in_len, out_str, out_max, out_len, completion)
+}
+
+/// SQLBrowseConnect (`crate::conn::browse`): SQL_NEED_DATA with what is still missing,
+/// or SQL_SUCCESS with the full connection string.
+unsafe fn browse_connect<C: AppChar>(
+    dbc: *mut c_void,
+    in_str: *const C,
+    in_len: i16,
+    out_str: *mut C,
+    out_max: i16,
+    out_len: *mut i16,
+) -> SqlReturn {
+    call::<Connection, _>(dbc, |c, warnings| {
+        if out_max < 0 {
+            return Err(OdbcError::buffer_length("BufferLength", out_max.into()));
+        }
+        let text = read_required(in_str, in_len.into(), "InConnectionString")?;
+        let (out, done) = match c.browse_connect(&text, add_dsn, &mut |w| warnings.push(w))? {
+            crate::conn::browse::Step::NeedData(asked) => (asked, Completion::NeedData),
+            crate::conn::browse::Step::Connected(pairs) => (out_connection_string(&pairs), Completion::Success),
+        };
+        if write_str::<C, i16>(&out, out_str, out_max.into(), out_len, "OutConnectionString")? && !out_str.is_null() {
+            warnings.push(OdbcError::truncated("OutConnectionString"));
+        }
+        Ok(done)
+    })
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLBrowseConnect(
+    dbc: *mut c_void,
+    in_str: *const u8,
+    in_len: i16,
+    out_str: *mut u8,
+    out_max: i16,
+    out_len: *mut i16,
+) -> SqlReturn {
+    browse_connect(dbc, in_str, in_len, out_str, out_max, out_len)
+}
+
+#[no_mangle]
+pub unsafe extern "system" fn SQLBrowseConnectW(
+    dbc: *mut c_void,
+    in_str: *const u16,
+    in_len: i16,
+    out_str: *mut u16,
+    out_max: i16,
+    out_len: *mut i16,
+) -> SqlReturn {
+    browse_connect(dbc, in_str, in_len, out_str, out_max, out_len)
 }
 
 #[no_mangle]

@@ -1,6 +1,6 @@
-//! SQLBindCol, SQLFetch, SQLFetchScroll, SQLExtendedFetch, SQLGetData. The rows come
-//! straight from the received batch into the application's buffers: per row and column
-//! one address computation, one conversion, no allocation.
+//! SQLBindCol, SQLFetch, SQLGetData (SQLFetchScroll, SQLExtendedFetch and SQLSetPos are
+//! in `scroll.rs`). The rows come straight from the received batch into the application's
+//! buffers: per row and column one address computation, one conversion, no allocation.
 
 use std::ffi::c_void;
 use std::mem::size_of;
@@ -18,7 +18,6 @@ const SQL_ROW_SUCCESS: u16 = 0;
 const SQL_ROW_NOROW: u16 = 3;
 const SQL_ROW_ERROR: u16 = 5;
 const SQL_ROW_SUCCESS_WITH_INFO: u16 = 6;
-const SQL_FETCH_NEXT: i16 = 1;
 
 /// Where an element of a bound array lives: `base + offset + row * stride`.
 fn element(base: usize, offset: isize, row: usize, stride: usize) -> usize {
@@ -270,10 +269,10 @@ unsafe fn write_converted(p: &ColumnPlan, value: ValueRef<'_>, i: usize) -> Odbc
 }
 
 /// Where a fetch reports: rowset size, rows-fetched and row-status addresses.
-struct FetchOut {
-    size: usize,
-    rows_fetched: usize,
-    statuses: usize,
+pub(super) struct FetchOut {
+    pub size: usize,
+    pub rows_fetched: usize,
+    pub statuses: usize,
 }
 
 fn check_cursor(inner: &Inner) -> OdbcResult<()> {
@@ -286,13 +285,79 @@ fn check_cursor(inner: &Inner) -> OdbcResult<()> {
     }
 }
 
-/// One rowset.
+/// Writes the rows of one rowset into the bound buffers and the row statuses.
+pub(super) struct RowsetWriter<'a> {
+    plan: &'a [ColumnPlan],
+    statuses: usize,
+    retrieve: bool,
+    /// Rows written so far.
+    pub n: usize,
+    errors: usize,
+    last_error: Option<OdbcError>,
+}
+
+impl RowsetWriter<'_> {
+    /// Row `row` of `batch` becomes row `n` of the rowset.
+    ///
+    /// # Safety
+    /// The plan's and the status array's addresses are the application's.
+    pub unsafe fn write(&mut self, batch: &RowBatch, row: usize, warnings: &mut Warnings) {
+        let status = if self.retrieve {
+            match write_row(self.plan, batch, row, self.n, warnings) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.errors += 1;
+                    self.last_error = Some(e.clone());
+                    warnings.push(e);
+                    SQL_ROW_ERROR
+                }
+            }
+        } else {
+            SQL_ROW_SUCCESS
+        };
+        if self.statuses != 0 {
+            ((self.statuses as *mut u16).add(self.n)).write_unaligned(status);
+        }
+        self.n += 1;
+    }
+}
+
+/// The rows of a forward-only cursor's next rowset, batch run by batch run.
+///
+/// # Safety
+/// As `RowsetWriter::write`.
+unsafe fn stream_rowset(
+    stmt: &Statement,
+    cursor: &mut crate::stmt::Cursor,
+    max_rows: usize,
+    size: usize,
+    rows: &mut RowsetWriter<'_>,
+    warnings: &mut Warnings,
+) -> OdbcResult<()> {
+    cursor.begin_rowset();
+    while rows.n < size {
+        let Some(run) = cursor.advance_run(stmt, max_rows, size - rows.n, rows.n == 0)? else { break };
+        let batch = cursor.batch().expect("advance_run returned rows of this batch");
+        for row in run {
+            rows.write(batch, row, warnings);
+        }
+    }
+    if rows.n == 0 {
+        cursor.at_end = true;
+    }
+    Ok(())
+}
+
+/// One rowset: the next one of a forward-only cursor, or the one `orientation` and
+/// `offset` name on a static cursor.
 ///
 /// # Safety
 /// The addresses in `out` and in the ARD are the application's.
-unsafe fn fetch_rowset(
+pub(super) unsafe fn fetch_rowset(
     stmt: &Statement,
     warnings: &mut Warnings,
+    orientation: i16,
+    offset: isize,
     out: impl FnOnce(&Inner, &DescData, &DescData) -> FetchOut,
 ) -> OdbcResult<Completion> {
     let mut inner = stmt.lock_idle()?;
@@ -303,48 +368,26 @@ unsafe fn fetch_rowset(
     let out = out(&inner, &ard, &ird);
     let retrieve = inner.attrs.retrieve_data;
     let max_rows = inner.attrs.max_rows;
-    let offset = bind_offset(ard.bind_offset_ptr);
+    let offset_ptr = bind_offset(ard.bind_offset_ptr);
     let mut plan = std::mem::take(&mut inner.fetch_plan);
     if retrieve {
-        plan_columns(&mut plan, &ard, offset, &ird.columns);
+        plan_columns(&mut plan, &ard, offset_ptr, &ird.columns);
     }
     let cursor = inner.cursor.as_mut().expect("checked above");
-    cursor.begin_rowset();
-    let mut n = 0;
-    let mut errors = 0;
-    let mut last_error = None;
-    while n < out.size {
-        let run = match cursor.advance_run(stmt, max_rows, out.size - n, n == 0) {
-            Ok(Some(run)) => run,
-            Ok(None) => break,
-            Err(e) => {
-                inner.fetch_plan = plan;
-                return Err(e);
-            }
-        };
-        let batch = cursor.batch().expect("advance_run returned rows of this batch");
-        for row in run {
-            let status = if retrieve {
-                match write_row(&plan, batch, row, n, warnings) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        errors += 1;
-                        last_error = Some(e.clone());
-                        warnings.push(e);
-                        SQL_ROW_ERROR
-                    }
-                }
-            } else {
-                SQL_ROW_SUCCESS
-            };
-            if out.statuses != 0 {
-                ((out.statuses as *mut u16).add(n)).write_unaligned(status);
-            }
-            n += 1;
-        }
-    }
+    let mut rows = RowsetWriter { plan: &plan, statuses: out.statuses, retrieve, n: 0, errors: 0, last_error: None };
+    let result = if cursor.is_static() {
+        super::scroll::static_rowset(cursor, orientation, offset, out.size, &mut rows, warnings)
+    } else if orientation != crate::stmt::scroll::SQL_FETCH_NEXT {
+        Err(OdbcError::new(
+            SqlState::FETCH_TYPE_OUT_OF_RANGE,
+            "fetch type out of range: the cursor is forward-only (set SQL_ATTR_CURSOR_TYPE to SQL_CURSOR_STATIC to scroll)",
+        ))
+    } else {
+        stream_rowset(stmt, cursor, max_rows, out.size, &mut rows, warnings)
+    };
+    let RowsetWriter { n, errors, last_error, .. } = rows;
     inner.fetch_plan = plan;
-    let cursor = inner.cursor.as_mut().expect("checked above");
+    result?;
     if out.statuses != 0 {
         for j in n..out.size {
             ((out.statuses as *mut u16).add(j)).write_unaligned(SQL_ROW_NOROW);
@@ -354,7 +397,6 @@ unsafe fn fetch_rowset(
         (out.rows_fetched as *mut usize).write_unaligned(n);
     }
     if n == 0 {
-        cursor.at_end = true;
         return Ok(Completion::NoData);
     }
     if errors > 0 {
@@ -370,51 +412,10 @@ unsafe fn fetch_rowset(
 #[no_mangle]
 pub unsafe extern "system" fn SQLFetch(stmt: *mut c_void) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
-        fetch_rowset(s, w, |_, ard, ird| FetchOut {
+        fetch_rowset(s, w, crate::stmt::scroll::SQL_FETCH_NEXT, 0, |_, ard, ird| FetchOut {
             size: ard.array_size.max(1),
             rows_fetched: ird.rows_processed_ptr,
             statuses: ird.array_status_ptr,
-        })
-    })
-}
-
-#[no_mangle]
-pub unsafe extern "system" fn SQLFetchScroll(stmt: *mut c_void, orientation: i16, _offset: isize) -> SqlReturn {
-    call::<Statement, _>(stmt, |s, w| {
-        if orientation != SQL_FETCH_NEXT {
-            return Err(OdbcError::new(
-                SqlState::FETCH_TYPE_OUT_OF_RANGE,
-                "fetch type out of range: the cursor is forward-only",
-            ));
-        }
-        fetch_rowset(s, w, |_, ard, ird| FetchOut {
-            size: ard.array_size.max(1),
-            rows_fetched: ird.rows_processed_ptr,
-            statuses: ird.array_status_ptr,
-        })
-    })
-}
-
-/// ODBC 2: the rowset size is SQL_ROWSET_SIZE and the counts go to the arguments.
-#[no_mangle]
-pub unsafe extern "system" fn SQLExtendedFetch(
-    stmt: *mut c_void,
-    orientation: i16,
-    _offset: isize,
-    row_count: *mut usize,
-    status: *mut u16,
-) -> SqlReturn {
-    call::<Statement, _>(stmt, |s, w| {
-        if orientation != SQL_FETCH_NEXT {
-            return Err(OdbcError::new(
-                SqlState::FETCH_TYPE_OUT_OF_RANGE,
-                "fetch type out of range: the cursor is forward-only",
-            ));
-        }
-        fetch_rowset(s, w, |inner, _, _| FetchOut {
-            size: inner.attrs.rowset_size.max(1),
-            rows_fetched: row_count as usize,
-            statuses: status as usize,
         })
     })
 }

@@ -3,6 +3,7 @@
 //! return the code. All `unsafe` of the driver lives below this module.
 
 mod catalog;
+mod catalog_extra;
 #[cfg(test)]
 mod conn_tests;
 mod connection;
@@ -15,6 +16,9 @@ mod host;
 mod info;
 pub(crate) mod odbcinst;
 mod params;
+mod scroll;
+#[cfg(test)]
+mod scroll_tests;
 mod sqlwchar;
 mod statement;
 #[cfg(test)]

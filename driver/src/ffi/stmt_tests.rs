@@ -13,6 +13,7 @@ use super::catalog::*;
 use super::desc::*;
 use super::fetch::*;
 use super::params::*;
+use super::scroll::*;
 use super::statement::*;
 use crate::conn::Connection;
 use crate::handles::{self, RawHandle};
@@ -26,24 +27,24 @@ fn ready(p: crate::diag::OdbcResult<Params>) -> (RowBatch, Vec<bool>) {
     }
 }
 
-fn ok(r: SqlReturn) {
+pub(super) fn ok(r: SqlReturn) {
     assert_eq!(r, SqlReturn::SUCCESS);
 }
 
-fn statement() -> (Arc<Connection>, *mut c_void) {
+pub(super) fn statement() -> (Arc<Connection>, *mut c_void) {
     let env = Arc::new(crate::env::Environment::new());
     let conn = Arc::new(Connection::new(env, 0));
     let raw = stmt::allocate_unconnected(&conn);
     (conn, raw as *mut c_void)
 }
 
-fn state(h: *mut c_void) -> String {
+pub(super) fn state(h: *mut c_void) -> String {
     let s = handles::lookup::<Statement>(h as RawHandle).unwrap();
     let d = s.diagnostics.lock().unwrap();
     d.record(1).map(|r| r.state.as_str().to_owned()).unwrap_or_default()
 }
 
-fn col(name: &str, sql: i16, size: u32) -> ColumnDesc {
+pub(super) fn col(name: &str, sql: i16, size: u32) -> ColumnDesc {
     ColumnDesc {
         name: name.into(),
         sql_type: sql,
@@ -55,7 +56,7 @@ fn col(name: &str, sql: i16, size: u32) -> ColumnDesc {
     }
 }
 
-fn batch(rows: &[(i64, Option<&str>)]) -> RowBatch {
+pub(super) fn batch(rows: &[(i64, Option<&str>)]) -> RowBatch {
     let mut b = RowBatchBuilder::new(2);
     for (id, name) in rows {
         b.push(ValueRef::Int(*id));
@@ -65,7 +66,7 @@ fn batch(rows: &[(i64, Option<&str>)]) -> RowBatch {
     b.finish()
 }
 
-fn with_rows(h: *mut c_void, batches: Vec<RowBatch>) {
+pub(super) fn with_rows(h: *mut c_void, batches: Vec<RowBatch>) {
     let s = handles::lookup::<Statement>(h as RawHandle).unwrap();
     stmt::inject_result(&s, vec![col("id", sql_type::INTEGER, 10), col("name", sql_type::VARCHAR, 20)], batches);
 }
@@ -161,7 +162,7 @@ fn attributes_round_trip_and_unknown_ones_are_hy092() {
             SqlReturn::SUCCESS
         );
         assert_eq!(size, 10, "the row array size is the ARD's array size");
-        assert_eq!(SQLSetStmtAttr(h, 6, 3 as *mut c_void, 0), SqlReturn::SUCCESS_WITH_INFO);
+        assert_eq!(SQLSetStmtAttr(h, 6, 1 as *mut c_void, 0), SqlReturn::SUCCESS_WITH_INFO, "keyset -> static");
         assert_eq!(state(h), "01S02");
         assert_eq!(SQLSetStmtAttr(h, 4242, null_mut(), 0), SqlReturn::ERROR);
         assert_eq!(state(h), "HY092");
@@ -562,8 +563,10 @@ fn each_row_of_a_parameter_array_gets_its_own_data_at_execution_value() {
 fn fetch_scroll_other_than_next_is_hy106_and_catalog_arguments_are_checked() {
     unsafe {
         let (_c, h) = statement();
+        with_rows(h, vec![batch(&[(1, None)])]);
         assert_eq!(SQLFetchScroll(h, 2, 0), SqlReturn::ERROR);
         assert_eq!(state(h), "HY106");
+        ok(SQLFreeStmt(h, 0));
         assert_eq!(SQLStatistics(h, null(), 0, null(), 0, b"t".as_ptr(), 1, 9, 0), SqlReturn::ERROR);
         assert_eq!(state(h), "HY100");
         assert_eq!(SQLTables(h, null(), 0, null(), 0, b"t".as_ptr(), -9, null(), 0), SqlReturn::ERROR);

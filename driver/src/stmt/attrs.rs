@@ -85,6 +85,8 @@ pub struct StmtAttrs {
     pub metadata_id: bool,
     pub fetch_bookmark_ptr: usize,
     pub cursor_sensitivity: usize,
+    /// SQL_ATTR_CURSOR_TYPE: forward-only or static (`super::scroll`).
+    pub cursor_type: usize,
 }
 
 impl StmtAttrs {
@@ -102,6 +104,7 @@ impl StmtAttrs {
             metadata_id: conn.metadata_id(),
             fetch_bookmark_ptr: 0,
             cursor_sensitivity: 0,
+            cursor_type: super::scroll::SQL_CURSOR_FORWARD_ONLY,
         }
     }
 }
@@ -140,7 +143,7 @@ pub fn get(stmt: &Statement, inner: &Inner, attr: i32) -> OdbcResult<usize> {
         MAX_LENGTH => a.max_length,
         ASYNC_ENABLE => 0,
         ROW_BIND_TYPE => ard().lock().bind_type,
-        CURSOR_TYPE => 0,
+        CURSOR_TYPE => a.cursor_type,
         CONCURRENCY => 1,
         KEYSET_SIZE => a.keyset_size,
         ROWSET_SIZE => a.rowset_size,
@@ -164,7 +167,7 @@ pub fn get(stmt: &Statement, inner: &Inner, attr: i32) -> OdbcResult<usize> {
         ROW_STATUS_PTR => stmt.ird().lock().array_status_ptr,
         ROWS_FETCHED_PTR => stmt.ird().lock().rows_processed_ptr,
         ROW_ARRAY_SIZE => ard().lock().array_size,
-        CURSOR_SCROLLABLE => 0,
+        CURSOR_SCROLLABLE => usize::from(a.cursor_type != super::scroll::SQL_CURSOR_FORWARD_ONLY),
         CURSOR_SENSITIVITY => a.cursor_sensitivity,
         APP_ROW_DESC => stmt.descriptor_handle(&ard()),
         APP_PARAM_DESC => stmt.descriptor_handle(&apd()),
@@ -201,14 +204,11 @@ pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResu
         CURSOR_TYPE | CONCURRENCY | CURSOR_SCROLLABLE | KEYSET_SIZE if cursor_open => {
             return Err(not_now("the cursor type"))
         }
-        CURSOR_TYPE => return Ok((v != 0).then(|| changed("a scrollable cursor type"))),
+        CURSOR_TYPE => return super::scroll::set_cursor_type(a, v),
         CONCURRENCY => return Ok((v != 1).then(|| changed("a concurrency other than read-only"))),
-        CURSOR_SCROLLABLE => return Ok((v != 0).then(|| changed("a scrollable cursor"))),
+        CURSOR_SCROLLABLE => return super::scroll::set_scrollable(a, v),
         KEYSET_SIZE => return Ok((v != 0).then(|| changed("a keyset size"))),
-        CURSOR_SENSITIVITY => match v {
-            0 | 1 => a.cursor_sensitivity = v,
-            _ => return Ok(Some(changed("a sensitive cursor"))),
-        },
+        CURSOR_SENSITIVITY => return super::scroll::set_sensitivity(a, v),
         ROWSET_SIZE if v == 0 => return Err(OdbcError::invalid_value("SQL_ROWSET_SIZE", 0)),
         ROWSET_SIZE => a.rowset_size = v,
         SIMULATE_CURSOR => a.simulate_cursor = v,

@@ -1,12 +1,14 @@
 //! The local side of a result set: the batch being read, the position in it, where the
-//! next batch comes from (this statement's spill, else the server), and the progress of
-//! piecewise SQLGetData.
+//! next batch comes from (this statement's spill, else the server), the rows of the last
+//! rowset (SQLSetPos and SQLGetData read any of them), and the progress of piecewise
+//! SQLGetData. A static cursor keeps the whole result instead (`super::scroll`).
 
 use twofactor_protocol::{ClientMessage, RowBatch, ServerMessage, ValueRef};
 
 use crate::conn::unexpected;
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
+use super::scroll::{self, Landing, Position, Snapshot};
 use super::timeout::with_query_timeout;
 use super::{lock, Statement};
 
@@ -24,11 +26,20 @@ pub struct GetDataProgress {
 #[derive(Debug)]
 pub struct Cursor {
     batch: Option<RowBatch>,
+    /// Numbers the batches as they come, so a rowset's runs name theirs.
+    seq: u64,
     /// Next row of `batch` to return.
     next: usize,
-    /// Row of `batch` SQLGetData reads: the first row of the last rowset, while it is
-    /// still in `batch`.
-    current: Option<usize>,
+    /// The last rowset of a forward-only cursor: runs of (batch number, first row in it,
+    /// rows), in order.
+    runs: Vec<(u64, usize, usize)>,
+    /// Batches before `batch` that still hold rows of the last rowset (a rowset that
+    /// crossed a batch boundary).
+    held: Vec<(u64, RowBatch)>,
+    /// The row of the rowset SQLGetData reads (0-based; SQLSetPos moves it).
+    position: usize,
+    /// The whole result, for a static cursor.
+    snapshot: Option<Snapshot>,
     /// More rows may come from the spill or the server.
     more: bool,
     /// 1-based number of the current row in the result set (SQL_ATTR_ROW_NUMBER).
@@ -46,8 +57,12 @@ impl Cursor {
     pub fn new(first: RowBatch, last: bool) -> Self {
         Cursor {
             batch: Some(first),
+            seq: 0,
             next: 0,
-            current: None,
+            runs: Vec::new(),
+            held: Vec::new(),
+            position: 0,
+            snapshot: None,
             more: !last,
             row_number: 0,
             returned: 0,
@@ -58,13 +73,100 @@ impl Cursor {
     }
 
     pub fn has_current_row(&self) -> bool {
-        self.current.is_some()
+        self.rowset_len() > 0
     }
 
-    /// Starts a rowset: forgets the previous current row and SQLGetData's progress.
+    /// Rows in the last rowset.
+    pub fn rowset_len(&self) -> usize {
+        match &self.snapshot {
+            Some(s) => match s.position {
+                Position::Rowset { len, .. } => len,
+                _ => 0,
+            },
+            None => self.runs.iter().map(|r| r.2).sum(),
+        }
+    }
+
+    /// Starts a rowset: forgets the previous one and SQLGetData's progress.
     pub fn begin_rowset(&mut self) {
-        self.current = None;
+        self.runs.clear();
+        self.held.clear();
+        self.position = 0;
         self.getdata = GetDataProgress::default();
+    }
+
+    /// SQLSetPos(SQL_POSITION): row `row` (1-based) of the rowset becomes the one
+    /// SQLGetData reads.
+    pub fn set_position(&mut self, row: usize) -> OdbcResult<()> {
+        let len = self.rowset_len();
+        if len == 0 {
+            return Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: no rowset is fetched"));
+        }
+        if row == 0 || row > len {
+            return Err(OdbcError::new(
+                scroll::ROW_VALUE_OUT_OF_RANGE,
+                format!("row value out of range: {row} (the rowset has {len} rows)"),
+            ));
+        }
+        self.row_number = self.row_number + row - 1 - self.position;
+        self.position = row - 1;
+        self.getdata = GetDataProgress::default();
+        Ok(())
+    }
+
+    pub fn is_static(&self) -> bool {
+        self.snapshot.is_some()
+    }
+
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Reads the rest of the result into a snapshot (a static cursor), at most `max_rows`
+    /// rows when that is not 0; HY001 past `cap` bytes. Returns the number of rows.
+    pub fn load_snapshot(&mut self, stmt: &Statement, max_rows: usize, cap: usize) -> OdbcResult<usize> {
+        let mut snapshot = Snapshot::new();
+        if let Some(b) = self.batch.take() {
+            self.returned += b.rows();
+            snapshot.push(b, max_rows, cap)?;
+        }
+        while (max_rows == 0 || snapshot.total() < max_rows) && self.next_batch(stmt, max_rows)? {
+            if let Some(b) = self.batch.take() {
+                self.returned += b.rows();
+                snapshot.push(b, max_rows, cap)?;
+            }
+        }
+        if self.more {
+            // SQL_ATTR_MAX_ROWS rows are in hand; the rest stays unread.
+            stmt.release_server_cursor()?;
+            self.more = false;
+        }
+        let total = snapshot.total();
+        self.snapshot = Some(snapshot);
+        self.returned = 0;
+        Ok(total)
+    }
+
+    /// SQLFetchScroll on a static cursor: moves to the rowset `orientation` names and
+    /// returns its first row (0-based), its length and whether 01S06 is due; `None` when
+    /// the cursor lands before the start or after the end.
+    pub fn scroll(&mut self, orientation: i16, offset: isize, size: usize) -> OdbcResult<Option<(usize, usize, bool)>> {
+        self.begin_rowset();
+        let snapshot = self.snapshot.as_mut().expect("a static cursor");
+        let total = snapshot.total();
+        let landing = scroll::land(snapshot.position, orientation, offset, size, total)?;
+        let (position, result) = match landing {
+            Landing::At { start, warn_before_first } => {
+                let len = size.max(1).min(total - start);
+                (Position::Rowset { start, len }, Some((start, len, warn_before_first)))
+            }
+            Landing::BeforeStart => (Position::BeforeStart, None),
+            Landing::AfterEnd => (Position::AfterEnd, None),
+        };
+        snapshot.position = position;
+        self.row_number = result.map_or(0, |(start, _, _)| start + 1);
+        self.at_end = position == Position::AfterEnd;
+        Ok(result)
     }
 
     /// Moves past the next rows, at most `want` of them and all from the current batch,
@@ -91,21 +193,22 @@ impl Cursor {
                     let start = self.next;
                     let m = want.min(b.rows() - start);
                     self.next += m;
-                    self.returned += m;
-                    self.row_number += m;
                     if first_of_rowset {
-                        self.current = Some(start);
+                        self.row_number = self.returned + 1;
                     }
+                    self.returned += m;
+                    self.runs.push((self.seq, start, m));
                     return Ok(Some(start..start + m));
+                }
+            }
+            // A rowset that continues into the next batch keeps this one readable.
+            if !self.runs.is_empty() {
+                if let Some(b) = self.batch.take() {
+                    self.held.push((self.seq, b));
                 }
             }
             if !self.next_batch(stmt, max_rows)? {
                 return Ok(None);
-            }
-            // A rowset that continues into the new batch keeps no readable current row
-            // unless it starts there.
-            if !first_of_rowset {
-                self.current = None;
             }
         }
     }
@@ -199,6 +302,7 @@ impl Cursor {
 
     fn set_batch(&mut self, b: RowBatch) {
         self.batch = Some(b);
+        self.seq += 1;
         self.next = 0;
     }
 
@@ -207,11 +311,34 @@ impl Cursor {
         self.batch.as_ref()
     }
 
+    /// The batch and row of the current row (the rowset's row SQLSetPos chose).
+    fn current_row(&self) -> Option<(&RowBatch, usize)> {
+        if let Some(s) = &self.snapshot {
+            return match s.position {
+                Position::Rowset { start, len } if self.position < len => s.locate(start + self.position),
+                _ => None,
+            };
+        }
+        let mut p = self.position;
+        for &(seq, start, len) in &self.runs {
+            if p < len {
+                // A rowset that reached the end of the result holds its last batch too.
+                let batch = match &self.batch {
+                    Some(b) if seq == self.seq => Some(b),
+                    _ => self.held.iter().find(|(s, _)| *s == seq).map(|(_, b)| b),
+                };
+                return batch.map(|b| (b, start + p));
+            }
+            p -= len;
+        }
+        None
+    }
+
     /// Column `column` (1-based) of the current row, for SQLGetData.
     pub fn current_value(&self, column: usize) -> OdbcResult<ValueRef<'_>> {
-        match (&self.batch, self.current) {
-            (Some(b), Some(row)) if column >= 1 && column <= b.columns() => Ok(b.value(row, column - 1)),
-            (Some(b), Some(_)) => Err(OdbcError::new(
+        match self.current_row() {
+            Some((b, row)) if column >= 1 && column <= b.columns() => Ok(b.value(row, column - 1)),
+            Some((b, _)) => Err(OdbcError::new(
                 SqlState::INVALID_DESCRIPTOR_INDEX,
                 format!("invalid descriptor index {column}: the result has {} columns", b.columns()),
             )),

@@ -102,6 +102,7 @@ fn run(stmt: &Statement, inner: &mut Inner, request: &ClientMessage) -> OdbcResu
             inner.cursor = Some(cursor);
             inner.phase = Phase::Cursor;
             inner.row_count = -1;
+            super::scroll::open_static(stmt, inner)?;
         }
         Reply::Done(n) => {
             inner.row_count = n;
@@ -220,6 +221,7 @@ pub fn local_empty_result(
     inner.cursor = Some(Cursor::new(empty, true));
     inner.phase = Phase::Cursor;
     inner.row_count = -1;
+    super::scroll::open_static(stmt, inner)?;
     rename_for_odbc2(stmt, function);
     Ok(())
 }

@@ -25,6 +25,7 @@ pub mod columns;
 pub mod cursor;
 pub mod dae;
 pub mod exec;
+pub mod scroll;
 pub mod timeout;
 
 use std::collections::VecDeque;
@@ -223,25 +224,32 @@ impl Statement {
         }
         if had_cursor {
             inner.phase = if inner.prepared_id.is_some() { Phase::Prepared } else { Phase::Allocated };
-            let me = self.serial;
-            let result = self.conn.with_session(|s| {
-                if s.cursor_owner == Some(me) {
-                    // A Fetch sent ahead is answered first; its rows are dropped.
-                    match s.release_cursor() {
-                        Some(Err(e)) if s.is_dead() => Err(e),
-                        // The server closed the cursor after its last batch.
-                        Some(Ok(twofactor_protocol::ServerMessage::Rows { last: true, .. })) => Ok(()),
-                        _ => s.request(&ClientMessage::CloseCursor).map(|_| ()),
-                    }
-                } else {
-                    Ok(())
+            self.release_server_cursor()?;
+        }
+        Ok(())
+    }
+
+    /// Closes the server cursor if this statement still owns it (a dead or closed
+    /// connection has none left to close).
+    pub(crate) fn release_server_cursor(&self) -> OdbcResult<()> {
+        let me = self.serial;
+        let result = self.conn.with_session(|s| {
+            if s.cursor_owner == Some(me) {
+                // A Fetch sent ahead is answered first; its rows are dropped.
+                match s.release_cursor() {
+                    Some(Err(e)) if s.is_dead() => Err(e),
+                    // The server closed the cursor after its last batch.
+                    Some(Ok(twofactor_protocol::ServerMessage::Rows { last: true, .. })) => Ok(()),
+                    _ => s.request(&ClientMessage::CloseCursor).map(|_| ()),
                 }
-            });
-            // A dead or closed connection has no cursor left to close.
-            if let Err(e) = result {
-                if e.state != SqlState::COMMUNICATION_LINK_FAILURE && e.state != SqlState::CONNECTION_NOT_OPEN {
-                    return Err(e);
-                }
+            } else {
+                Ok(())
+            }
+        });
+        // A dead or closed connection has no cursor left to close.
+        if let Err(e) = result {
+            if e.state != SqlState::COMMUNICATION_LINK_FAILURE && e.state != SqlState::CONNECTION_NOT_OPEN {
+                return Err(e);
             }
         }
         Ok(())

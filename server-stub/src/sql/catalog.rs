@@ -65,7 +65,7 @@ pub fn like(pattern: &str, name: &str) -> bool {
     go(&p, &s)
 }
 
-fn matches(pattern: Option<&str>, name: &str) -> bool {
+pub(super) fn matches(pattern: Option<&str>, name: &str) -> bool {
     match pattern {
         None | Some("") => true,
         Some(p) => like(p, name),
@@ -73,7 +73,7 @@ fn matches(pattern: Option<&str>, name: &str) -> bool {
 }
 
 /// (name, TABLE/VIEW/SYSTEM TABLE) of every table and view.
-fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>> {
+pub(super) fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>> {
     let mut stmt =
         conn.prepare("SELECT name, type FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name")?;
     let rows = stmt.query_map([], |r| {
@@ -92,7 +92,7 @@ fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>
 }
 
 /// The real name of `table` (names match case-insensitively), if it exists.
-fn find_table(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
+pub(super) fn find_table(conn: &Connection, table: &str) -> rusqlite::Result<Option<String>> {
     Ok(all_tables(conn)?.into_iter().map(|(n, _)| n).find(|n| n.eq_ignore_ascii_case(table)))
 }
 
@@ -100,9 +100,9 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-struct PragmaColumn {
+pub(super) struct PragmaColumn {
     cid: i64,
-    name: String,
+    pub(super) name: String,
     decl: String,
     not_null: bool,
     default: Option<String>,
@@ -121,7 +121,7 @@ fn pragma<T>(
     rows.collect()
 }
 
-fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColumn>> {
+pub(super) fn table_info(conn: &Connection, table: &str) -> rusqlite::Result<Vec<PragmaColumn>> {
     pragma(conn, "table_info", table, |r| {
         Ok(PragmaColumn {
             cid: r.get(0)?,
@@ -179,6 +179,10 @@ pub fn run(conn: &Connection, req: &CatalogRequest) -> rusqlite::Result<Table> {
         CatalogRequest::Statistics { table, unique_only } => statistics(conn, table, *unique_only),
         CatalogRequest::SpecialColumns { table } => special_columns(conn, table),
         CatalogRequest::TypeInfo { data_type } => Ok(type_info(*data_type)),
+        CatalogRequest::TablePrivileges { table } => super::catalog_privileges::tables(conn, table.as_deref()),
+        CatalogRequest::ColumnPrivileges { table, column } => {
+            super::catalog_privileges::columns(conn, table, column.as_deref())
+        }
     }
 }
 

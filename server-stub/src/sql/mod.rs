@@ -3,6 +3,7 @@
 //! cursor can stay alive between Fetch requests without holding the result in memory.
 
 mod catalog;
+mod catalog_privileges;
 mod cursor;
 pub mod errors;
 mod type_info;
