@@ -402,6 +402,6 @@ mod tests {
 
     #[test]
     fn a_quoted_token_from_the_driver_manager_is_unquoted() {
-        assert_eq!(decode_token(b"\"012345\"", false).unwrap(), "012345");
+        assert_eq!(check_token("\"012345\"").unwrap(), "012345");
     }
 }

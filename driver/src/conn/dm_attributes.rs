@@ -6,7 +6,7 @@
 
 use twofactor_protocol::Secret;
 
-use super::attributes::{decode_token, is_string_attr, AttrIn, SQL_ATTR_TWO_FACTOR};
+use super::attributes::{check_token, is_string_attr, AttrIn, SQL_ATTR_TWO_FACTOR};
 use super::connection_string::shown_key;
 use super::{lock, Connection};
 use crate::diag::OdbcResult;
@@ -124,7 +124,7 @@ impl Connection {
         for DmAttribute { attribute, value } in entries {
             if attribute == SQL_ATTR_TWO_FACTOR {
                 let written = match value {
-                    DmValue::Integer { text, .. } | DmValue::Text(text) => decode_token(text.as_bytes(), false)?,
+                    DmValue::Integer { text, .. } | DmValue::Text(text) => check_token(&text)?,
                 };
                 let mut a = lock(&self.attributes);
                 let same_number = |c: &Secret<String>| {

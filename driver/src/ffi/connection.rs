@@ -13,7 +13,7 @@ use crate::conn::attributes::{self, AttrIn, SQL_ATTR_TWO_FACTOR};
 use crate::conn::config::Settings;
 use crate::conn::dsn::add_dsn;
 use crate::conn::{connection_string, AttrOut, Connection};
-use crate::diag::{Completion, OdbcError, OdbcResult, SqlState};
+use crate::diag::{Completion, OdbcError, SqlState};
 use crate::functions;
 
 const SQL_DRIVER_NOPROMPT: u16 = 0;
