@@ -2,7 +2,7 @@
 //! factor, and the second factor from the first source that has a code.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use twofactor_protocol::{ClientMessage, SecondFactor, Secret, ServerMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
@@ -48,7 +48,10 @@ fn connect_error(e: OdbcError) -> OdbcError {
 /// the session, which `receive` records).
 pub(super) fn send_second_factor(s: &mut Session, code: Secret<String>) -> OdbcResult<()> {
     match s.request(&ClientMessage::SecondFactor { code })? {
-        ServerMessage::SecondFactorOk => Ok(()),
+        ServerMessage::SecondFactorOk => {
+            s.set_ready();
+            Ok(())
+        }
         other => Err(unexpected(&other)),
     }
 }
@@ -79,7 +82,7 @@ impl Connection {
             };
             (login, conn)
         };
-        let deadline = login_timeout.map(|t| Instant::now() + t);
+        let deadline = login_timeout.and_then(session::deadline_after);
         let tls = super::tls::client_config(cfg.ca_file.as_deref(), cfg.tls_verify)?;
         self.dead.store(false, Ordering::Release);
         let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
@@ -153,6 +156,7 @@ impl Connection {
                 if attribute_code.is_some() || cfg.code_key.is_some() {
                     log::debug!("the server needs no second factor for this user; the supplied code is dropped");
                 }
+                s.set_ready();
                 return Ok((server_name, session_id, cancel_key, false));
             }
             SecondFactor::Required { method, seconds_left, hint } => (method, seconds_left, hint),

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use twofactor_protocol::{ClientMessage, ServerMessage, MAX_FRAME_LEN};
+use twofactor_protocol::{ClientMessage, ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
 
+use super::socket::{Severer, Socket};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -37,7 +38,7 @@ pub fn closed_by_server() -> OdbcError {
 }
 
 pub struct Session {
-    stream: StreamOwned<ClientConnection, TcpStream>,
+    stream: StreamOwned<ClientConnection, Socket>,
     /// Read buffer. Its whole length is initialized (zeroed once, when it is allocated or
     /// grown), so reads go straight into it without zero-filling each time; received
     /// bytes not yet decoded are `rbuf[rpos..rend]`.
@@ -49,6 +50,13 @@ pub struct Session {
     dead: Arc<AtomicBool>,
     /// SQLSTATE a read timeout reports (HYT00 while logging in, HYT01 afterwards).
     timeout_state: SqlState,
+    /// While logging in: when the login timeout expires. Every read and write is given
+    /// only the time left, so the whole login, not each read, is bounded.
+    deadline: Option<Instant>,
+    /// The largest frame the server accepts now: 16 KiB until the session is ready for
+    /// SQL (the server closes the connection on a bigger one), then 64 MiB. A bigger
+    /// request is refused here, before anything is written.
+    frame_limit: usize,
     /// Serial of the statement whose server cursor is open, if any (the server keeps
     /// one open cursor per session).
     pub cursor_owner: Option<u64>,
@@ -65,12 +73,39 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// `now + timeout`, or no deadline when that is beyond what `Instant` can hold (a
+/// timeout of centuries is no timeout).
+pub fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)))
 }
 
 fn expired(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// A request bigger than the server accepts now. Text the application gave (a user name,
+/// password, code or statement) that is too long is HY090; parameter data is 22001.
+fn too_large(message: &ClientMessage, len: usize, limit: usize) -> OdbcError {
+    let (state, what) = match message {
+        ClientMessage::Login { .. } => (SqlState::INVALID_BUFFER_LENGTH, "the user name and password"),
+        ClientMessage::SecondFactor { .. } => (SqlState::INVALID_BUFFER_LENGTH, "the two-factor code"),
+        ClientMessage::ExecDirect { sql, params, .. } if params.byte_len() > sql.len() => {
+            (SqlState::STRING_RIGHT_TRUNCATED, "the parameter data")
+        }
+        ClientMessage::Execute { .. } => (SqlState::STRING_RIGHT_TRUNCATED, "the parameter data"),
+        ClientMessage::ExecDirect { .. } | ClientMessage::Prepare { .. } => {
+            (SqlState::INVALID_BUFFER_LENGTH, "the statement text")
+        }
+        _ => (SqlState::INVALID_BUFFER_LENGTH, "the request"),
+    };
+    OdbcError::new(
+        state,
+        format!("{what} make a request of {len} bytes; the server accepts at most {limit} bytes here; nothing was sent"),
+    )
 }
 
 fn login_timeout(peer: &str) -> OdbcError {
@@ -124,19 +159,33 @@ pub fn open(
     let keepalive =
         socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)).with_interval(Duration::from_secs(10));
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
-    let io =
+    let setup =
         |e: std::io::Error| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("socket setup for {peer} failed: {e}"));
-    tcp.set_read_timeout(remaining(deadline)).map_err(io)?;
-    tcp.set_write_timeout(remaining(deadline)).map_err(io)?;
+    let socket = Socket::new(tcp).map_err(setup)?;
 
     let name = super::tls::server_name(server_name)?;
     let conn = ClientConnection::new(tls, name)
         .map_err(|e| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("TLS setup for {peer} failed: {e}")))?;
-    let mut stream = StreamOwned::new(conn, tcp);
-    while stream.conn.is_handshaking() {
+    let mut session = Session {
+        stream: StreamOwned::new(conn, socket),
+        rbuf: vec![0; READ_CHUNK],
+        rpos: 0,
+        rend: 0,
+        wbuf: Vec::with_capacity(4096),
+        dead,
+        timeout_state: SqlState::TIMEOUT_EXPIRED,
+        deadline,
+        frame_limit: MAX_PREAUTH_FRAME_LEN,
+        cursor_owner: None,
+        ahead: Ahead::None,
+        peer: peer.clone(),
+    };
+    while session.stream.conn.is_handshaking() {
+        session.arm_deadline().map_err(setup)?;
+        let stream = &mut session.stream;
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
-            if is_timeout(&e) {
-                return Err(login_timeout(&peer));
+            if is_timeout(&e) || expired(deadline) {
+                return Err(login_timeout(&session.peer));
             }
             let hint = if e.kind() == ErrorKind::InvalidData {
                 " (check CAFile, and TLSServerName against the name in the server certificate)"
@@ -145,22 +194,18 @@ pub fn open(
             };
             return Err(OdbcError::new(
                 SqlState::UNABLE_TO_CONNECT,
-                format!("TLS handshake with {peer} failed: {e}{hint}"),
+                format!("TLS handshake with {} failed: {e}{hint}", session.peer),
             ));
         }
     }
-    Ok(Session {
-        stream,
-        rbuf: vec![0; READ_CHUNK],
-        rpos: 0,
-        rend: 0,
-        wbuf: Vec::with_capacity(4096),
-        dead,
-        timeout_state: SqlState::TIMEOUT_EXPIRED,
-        cursor_owner: None,
-        ahead: Ahead::None,
-        peer,
-    })
+    Ok(session)
+}
+
+impl super::Connection {
+    /// A severer for the current session's socket, if there is a session.
+    pub fn severer(&self) -> Option<Severer> {
+        super::lock(&self.session).as_ref().and_then(Session::severer)
+    }
 }
 
 impl Session {
@@ -168,11 +213,33 @@ impl Session {
         &self.peer
     }
 
-    /// Sets the read/write timeout for what follows and the SQLSTATE it raises.
+    /// Ends the login phase: sets the read/write timeout for what follows (no deadline
+    /// any more) and the SQLSTATE it raises.
     pub fn set_timeout(&mut self, timeout: Option<Duration>, state: SqlState) {
+        self.deadline = None;
         let _ = self.stream.sock.set_read_timeout(timeout);
         let _ = self.stream.sock.set_write_timeout(timeout);
         self.timeout_state = state;
+    }
+
+    /// While a login deadline runs: gives the next read or write only the time left.
+    fn arm_deadline(&self) -> std::io::Result<()> {
+        if self.deadline.is_some() {
+            self.stream.sock.set_read_timeout(remaining(self.deadline))?;
+            self.stream.sock.set_write_timeout(remaining(self.deadline))?;
+        }
+        Ok(())
+    }
+
+    /// The server now runs SQL for this session: frames up to 64 MiB.
+    pub fn set_ready(&mut self) {
+        self.frame_limit = MAX_FRAME_LEN;
+    }
+
+    /// A handle that shuts the socket down from another thread (a query timer whose
+    /// cancel went unanswered), marking the connection dead first.
+    pub fn severer(&self) -> Option<Severer> {
+        self.stream.sock.severer(Arc::clone(&self.dead)).ok()
     }
 
     pub fn is_dead(&self) -> bool {
@@ -218,7 +285,15 @@ impl Session {
             }
             self.ahead = Ahead::Received(answer);
         }
+        let start = self.wbuf.len();
         message.encode(&mut self.wbuf);
+        let len = self.wbuf.len() - start;
+        if len > self.frame_limit {
+            // Never written: the server would close the connection on it.
+            self.wbuf.truncate(start);
+            self.wbuf.shrink_to(64 * 1024);
+            return Err(too_large(message, len, self.frame_limit));
+        }
         Ok(())
     }
 
@@ -257,7 +332,7 @@ impl Session {
             self.wbuf.clear();
             return Err(closed_by_server());
         }
-        let result = self.stream.write_all(&self.wbuf).and_then(|_| self.stream.flush());
+        let result = self.arm_deadline().and_then(|_| self.stream.write_all(&self.wbuf)).and_then(|_| self.stream.flush());
         self.wbuf.clear();
         result.map_err(|e| self.io_error(e))
     }
@@ -321,6 +396,9 @@ impl Session {
                     self.rbuf.resize(grown, 0);
                 }
             }
+            if let Err(e) = self.arm_deadline() {
+                return Err(self.io_error(e));
+            }
             match self.stream.read(&mut self.rbuf[self.rend..]) {
                 Ok(0) => return Err(self.fail(closed_by_server())),
                 Ok(n) => self.rend += n,
@@ -339,6 +417,6 @@ impl Session {
             self.stream.conn.send_close_notify();
             let _ = self.stream.conn.complete_io(&mut self.stream.sock);
         }
-        let _ = self.stream.sock.shutdown(std::net::Shutdown::Both);
+        self.stream.sock.shutdown();
     }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use twofactor_protocol::{CatalogRequest, ClientMessage, ColumnDesc, RowBatch, ServerMessage};
+use twofactor_protocol::{CatalogRequest, ClientMessage, ColumnDesc, RowBatch, ServerMessage, MAX_FRAME_LEN};
 
 use crate::conn::{unexpected, Connection, Session};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -52,6 +52,18 @@ pub(crate) fn make_room(conn: &Connection, s: &mut Session, me: u64) -> OdbcResu
             }
         }
     }
+}
+
+/// Parameter data being gathered for one request: more than a frame can hold can never
+/// be sent, so building stops there (22001) rather than growing without bound.
+pub(crate) fn check_param_data_size(len: usize) -> OdbcResult<()> {
+    if len > MAX_FRAME_LEN {
+        return Err(OdbcError::new(
+            SqlState::STRING_RIGHT_TRUNCATED,
+            format!("the parameter data exceed the {MAX_FRAME_LEN} bytes one request may hold; nothing was sent"),
+        ));
+    }
+    Ok(())
 }
 
 /// What the server answered to an execution.

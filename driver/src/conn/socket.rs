@@ -1,0 +1,113 @@
+//! The driver's TCP socket. Writes go through send(2) with MSG_NOSIGNAL (SO_NOSIGPIPE on
+//! Apple systems), so a server that closed the connection gives EPIPE, an error the driver
+//! reports, instead of a SIGPIPE that kills a host process which did not ignore it.
+//! A second handle on the same socket (`Severer`) lets a timer thread shut the socket
+//! down, which ends a read blocked on a frozen link.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use socket2::SockRef;
+
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd", target_os = "netbsd", target_os = "openbsd"))]
+const SEND_FLAGS: libc::c_int = libc::MSG_NOSIGNAL;
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "netbsd",
+    target_os = "openbsd"
+)))]
+const SEND_FLAGS: i32 = 0;
+
+/// A connected TCP stream whose writes never raise SIGPIPE.
+#[derive(Debug)]
+pub struct Socket(TcpStream);
+
+impl Socket {
+    pub fn new(tcp: TcpStream) -> io::Result<Socket> {
+        #[cfg(any(target_os = "macos", target_os = "ios", target_os = "tvos", target_os = "watchos"))]
+        SockRef::from(&tcp).set_nosigpipe(true)?;
+        Ok(Socket(tcp))
+    }
+
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_write_timeout(timeout)
+    }
+
+    pub fn shutdown(&self) {
+        let _ = self.0.shutdown(Shutdown::Both);
+    }
+
+    /// A handle that can shut this socket down from another thread; `dead` is set
+    /// before it does, so the session knows the link is gone by its own hand.
+    pub fn severer(&self, dead: Arc<AtomicBool>) -> io::Result<Severer> {
+        Ok(Severer { socket: self.0.try_clone()?, dead })
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        SockRef::from(&self.0).send_with_flags(buf, SEND_FLAGS)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A second descriptor of a session's socket, held by a query timer: shutting it down
+/// makes the session's blocked read return at once (shutdown(2) acts on the socket, not
+/// on one descriptor), and the session then reports the link as dead.
+#[derive(Debug)]
+pub struct Severer {
+    socket: TcpStream,
+    dead: Arc<AtomicBool>,
+}
+
+impl Severer {
+    pub fn sever(&self) {
+        self.dead.store(true, Ordering::Release);
+        let _ = self.socket.shutdown(Shutdown::Both);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    // That a write to a closed peer is an error and not a SIGPIPE is tested end to end
+    // (tests/tests/driver_hardening.rs), in a child process that does not ignore SIGPIPE.
+
+    #[test]
+    fn severing_ends_a_read_blocked_in_another_thread() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (_peer, _) = listener.accept().unwrap();
+        let mut s = Socket::new(tcp).unwrap();
+        let dead = Arc::new(AtomicBool::new(false));
+        let severer = s.severer(Arc::clone(&dead)).unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 16];
+            s.read(&mut buf)
+        });
+        std::thread::sleep(Duration::from_millis(100));
+        severer.sever();
+        assert_eq!(reader.join().unwrap().unwrap(), 0, "the blocked read returns end-of-stream");
+        assert!(dead.load(Ordering::Acquire), "the link is marked dead");
+    }
+}
