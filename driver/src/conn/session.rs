@@ -50,9 +50,6 @@ pub struct Session {
     dead: Arc<AtomicBool>,
     /// SQLSTATE a read timeout reports (HYT00 while logging in, HYT01 afterwards).
     timeout_state: SqlState,
-    /// While logging in: when the login timeout expires. Every read and write is given
-    /// only the time left, so the whole login, not each read, is bounded.
-    deadline: Option<Instant>,
     /// The largest frame the server accepts now: 16 KiB until the session is ready for
     /// SQL (the server closes the connection on a bigger one), then 64 MiB. A bigger
     /// request is refused here, before anything is written.
@@ -161,7 +158,10 @@ pub fn open(
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
     let setup =
         |e: std::io::Error| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("socket setup for {peer} failed: {e}"));
-    let socket = Socket::new(tcp).map_err(setup)?;
+    let mut socket = Socket::new(tcp).map_err(setup)?;
+    // The login deadline covers every read and write until `set_timeout` ends it: the
+    // handshake, Hello, the first and the second factor together.
+    socket.set_deadline(deadline);
 
     let name = super::tls::server_name(server_name)?;
     let conn = ClientConnection::new(tls, name)
@@ -174,14 +174,12 @@ pub fn open(
         wbuf: Vec::with_capacity(4096),
         dead,
         timeout_state: SqlState::TIMEOUT_EXPIRED,
-        deadline,
         frame_limit: MAX_PREAUTH_FRAME_LEN,
         cursor_owner: None,
         ahead: Ahead::None,
         peer: peer.clone(),
     };
     while session.stream.conn.is_handshaking() {
-        session.arm_deadline().map_err(setup)?;
         let stream = &mut session.stream;
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
             if is_timeout(&e) || expired(deadline) {
@@ -216,19 +214,10 @@ impl Session {
     /// Ends the login phase: sets the read/write timeout for what follows (no deadline
     /// any more) and the SQLSTATE it raises.
     pub fn set_timeout(&mut self, timeout: Option<Duration>, state: SqlState) {
-        self.deadline = None;
+        self.stream.sock.set_deadline(None);
         let _ = self.stream.sock.set_read_timeout(timeout);
         let _ = self.stream.sock.set_write_timeout(timeout);
         self.timeout_state = state;
-    }
-
-    /// While a login deadline runs: gives the next read or write only the time left.
-    fn arm_deadline(&self) -> std::io::Result<()> {
-        if self.deadline.is_some() {
-            self.stream.sock.set_read_timeout(remaining(self.deadline))?;
-            self.stream.sock.set_write_timeout(remaining(self.deadline))?;
-        }
-        Ok(())
     }
 
     /// The server now runs SQL for this session: frames up to 64 MiB.
@@ -332,7 +321,7 @@ impl Session {
             self.wbuf.clear();
             return Err(closed_by_server());
         }
-        let result = self.arm_deadline().and_then(|_| self.stream.write_all(&self.wbuf)).and_then(|_| self.stream.flush());
+        let result = self.stream.write_all(&self.wbuf).and_then(|_| self.stream.flush());
         self.wbuf.clear();
         result.map_err(|e| self.io_error(e))
     }
@@ -396,9 +385,6 @@ impl Session {
                     self.rbuf.resize(grown, 0);
                 }
             }
-            if let Err(e) = self.arm_deadline() {
-                return Err(self.io_error(e));
-            }
             match self.stream.read(&mut self.rbuf[self.rend..]) {
                 Ok(0) => return Err(self.fail(closed_by_server())),
                 Ok(n) => self.rend += n,
@@ -411,7 +397,7 @@ impl Session {
     /// Says goodbye (Terminate, TLS close_notify) without waiting for an answer.
     pub fn close(mut self) {
         if !self.is_dead() {
-            let _ = self.stream.sock.set_write_timeout(Some(Duration::from_secs(2)));
+            self.stream.sock.set_deadline(deadline_after(Duration::from_secs(2)));
             let _ = self.send(&ClientMessage::Terminate);
             let _ = self.flush();
             self.stream.conn.send_close_notify();

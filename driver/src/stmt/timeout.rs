@@ -52,7 +52,7 @@ impl Timer {
         let fired = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&fired);
         let thread = std::thread::Builder::new().name("twofactor-query-timeout".into()).stack_size(128 * 1024).spawn(
-            move || {
+            move || crate::ffi::panic_hook::in_driver(|| {
                 let signal = StopSignal(stopped);
                 // Stopping drops the sender, which wakes this up as Disconnected. A
                 // timeout too long for a deadline never expires.
@@ -61,7 +61,7 @@ impl Timer {
                     flag.store(true, Ordering::Release);
                     on_expiry(&signal);
                 }
-            },
+            }),
         );
         match thread {
             Ok(thread) => Some(Timer { stop: Some(stop), thread: Some(thread), fired }),
