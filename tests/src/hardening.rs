@@ -199,7 +199,8 @@ impl RawDesc {
     /// SQL_DESC_COUNT as the SQLSMALLINT ODBC defines it.
     pub fn count(&self) -> i16 {
         let mut value = 0i16;
-        let rc = unsafe { get_desc_field(self.h, 0, SQL_DESC_COUNT, &mut value as *mut i16 as *mut c_void, 2, null_mut()) };
+        let rc =
+            unsafe { get_desc_field(self.h, 0, SQL_DESC_COUNT, &mut value as *mut i16 as *mut c_void, 2, null_mut()) };
         assert_eq!(rc, 0, "SQLGetDescField(SQL_DESC_COUNT)");
         value
     }

@@ -68,9 +68,11 @@ fn array_sizes_no_application_can_mean_are_refused_before_anything_is_allocated(
     let dbc = connected(&env, &server);
     assert!(dbc.exec("CREATE TABLE t (x INTEGER)").is_ok());
     let stmt = RawStmt::new(&dbc);
-    for (attr, name) in
-        [(SQL_ATTR_PARAMSET_SIZE, "PARAMSET_SIZE"), (SQL_ATTR_ROW_ARRAY_SIZE, "ROW_ARRAY_SIZE"), (SQL_ROWSET_SIZE, "ROWSET_SIZE")]
-    {
+    for (attr, name) in [
+        (SQL_ATTR_PARAMSET_SIZE, "PARAMSET_SIZE"),
+        (SQL_ATTR_ROW_ARRAY_SIZE, "ROW_ARRAY_SIZE"),
+        (SQL_ROWSET_SIZE, "ROWSET_SIZE"),
+    ] {
         for size in [1usize << 40, (1 << 20) + 1, usize::MAX] {
             assert_refused(&stmt.set_attr(attr, size), "HY024", &format!("SQL_ATTR_{name}={size}"));
         }
@@ -107,7 +109,12 @@ fn column_and_parameter_numbers_beyond_32767_are_refused() {
 /// Runs the client process (which does not ignore SIGPIPE) and returns its RESULT lines
 /// as (step, return code, SQLSTATE, message). Fails if it died of a signal or printed
 /// anything on stderr (a panic message would go there).
-fn run_client(scenario: &str, size: usize, conn_str: &str, between: impl FnOnce()) -> Vec<(String, i16, String, String)> {
+fn run_client(
+    scenario: &str,
+    size: usize,
+    conn_str: &str,
+    between: impl FnOnce(),
+) -> Vec<(String, i16, String, String)> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hardening_client"))
         .args([scenario, &size.to_string(), conn_str])
         .stdin(Stdio::piped())
@@ -134,7 +141,12 @@ fn run_client(scenario: &str, size: usize, conn_str: &str, between: impl FnOnce(
     #[cfg(unix)]
     {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(status.signal(), None, "{scenario}: the client died of signal {:?}; its output:\n{all}", status.signal());
+        assert_eq!(
+            status.signal(),
+            None,
+            "{scenario}: the client died of signal {:?}; its output:\n{all}",
+            status.signal()
+        );
     }
     assert!(status.success(), "{scenario}: {status}; stdout:\n{all}\nstderr:\n{stderr}");
     assert!(stderr.is_empty(), "{scenario}: the driver printed on the host's stderr:\n{stderr}");
@@ -350,7 +362,10 @@ fn a_link_that_freezes_mid_fetch_gives_hyt00_within_the_timeout_and_then_08s01()
     let conn = connect(&through_proxy(&server, &proxy, "frozenf", "QueryTimeout=2;FetchRows=10"))
         .expect("login through the proxy");
     exec(&conn, "CREATE TABLE t (x INTEGER)");
-    exec(&conn, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO t SELECT i FROM n");
+    exec(
+        &conn,
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) INSERT INTO t SELECT i FROM n",
+    );
     let mut cursor = conn.execute("SELECT x FROM t", (), None).unwrap().expect("a result set");
     let mut rows = 0;
     let mut failure = None;

@@ -101,7 +101,9 @@ fn too_large(message: &ClientMessage, len: usize, limit: usize) -> OdbcError {
     };
     OdbcError::new(
         state,
-        format!("{what} make a request of {len} bytes; the server accepts at most {limit} bytes here; nothing was sent"),
+        format!(
+            "{what} make a request of {len} bytes; the server accepts at most {limit} bytes here; nothing was sent"
+        ),
     )
 }
 

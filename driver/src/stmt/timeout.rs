@@ -52,16 +52,18 @@ impl Timer {
         let fired = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&fired);
         let thread = std::thread::Builder::new().name("twofactor-query-timeout".into()).stack_size(128 * 1024).spawn(
-            move || crate::ffi::panic_hook::in_driver(|| {
-                let signal = StopSignal(stopped);
-                // Stopping drops the sender, which wakes this up as Disconnected. A
-                // timeout too long for a deadline never expires.
-                let deadline = Instant::now().checked_add(after);
-                if !signal.stopped_by(deadline) {
-                    flag.store(true, Ordering::Release);
-                    on_expiry(&signal);
-                }
-            }),
+            move || {
+                crate::ffi::panic_hook::in_driver(|| {
+                    let signal = StopSignal(stopped);
+                    // Stopping drops the sender, which wakes this up as Disconnected. A
+                    // timeout too long for a deadline never expires.
+                    let deadline = Instant::now().checked_add(after);
+                    if !signal.stopped_by(deadline) {
+                        flag.store(true, Ordering::Release);
+                        on_expiry(&signal);
+                    }
+                })
+            },
         );
         match thread {
             Ok(thread) => Some(Timer { stop: Some(stop), thread: Some(thread), fired }),
@@ -201,7 +203,11 @@ mod tests {
         let syntax = || OdbcError::new(SqlState::SYNTAX_ERROR, "syntax error");
         assert_eq!(timed_out::<()>(Err(syntax()), Expiry::Cancelled).unwrap_err().state, SqlState::SYNTAX_ERROR);
         assert_eq!(timed_out(Ok(7), Expiry::Cancelled).unwrap(), 7, "a request that finished before the cancel landed");
-        assert_eq!(timed_out(Ok(7), Expiry::Severed).unwrap(), 7, "a request that finished just before the link was cut");
+        assert_eq!(
+            timed_out(Ok(7), Expiry::Severed).unwrap(),
+            7,
+            "a request that finished just before the link was cut"
+        );
     }
 
     #[test]

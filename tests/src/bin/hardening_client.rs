@@ -12,7 +12,12 @@ use twofactor_e2e::hardening::{Outcome, RawStmt, SQL_NEED_DATA};
 use twofactor_e2e::raw::{Charset, Env};
 
 fn report(step: &str, outcome: &Outcome) {
-    println!("RESULT {step} {} {} {}", outcome.rc, if outcome.state.is_empty() { "-" } else { &outcome.state }, outcome.message);
+    println!(
+        "RESULT {step} {} {} {}",
+        outcome.rc,
+        if outcome.state.is_empty() { "-" } else { &outcome.state },
+        outcome.message
+    );
     let _ = std::io::stdout().flush();
 }
 
