@@ -87,7 +87,7 @@ impl Connection {
         self.dead.store(false, Ordering::Release);
         let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
 
-        let result = self.login(&mut s, &cfg, prompting_allowed);
+        let result = self.login(&mut s, &cfg, prompting_allowed, login_timeout);
         let (server_name, session_id, cancel_key, pending) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -140,6 +140,7 @@ impl Connection {
         s: &mut Session,
         cfg: &ConnectConfig,
         prompting_allowed: bool,
+        login_timeout: Option<Duration>,
     ) -> OdbcResult<(String, u64, Secret<[u8; 16]>, bool)> {
         let server_name = hello(s)?;
         let login = ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() };
@@ -176,7 +177,11 @@ impl Connection {
         } else {
             format!("{} code sent to {} for {}@{}: ", method.name(), hint, cfg.user, cfg.host)
         };
-        match sources.find(&RealWorld, &prompt)? {
+        let found = sources.find(&RealWorld, &prompt)?;
+        // A person typing the code at a prompt, or a helper with its own timeout, is not
+        // the network: the exchange that sends the code gets a login timeout of its own.
+        s.restart_deadline(login_timeout);
+        match found {
             Some((code, origin)) => {
                 log::info!("submitting the {} second factor from the {}", method.name(), origin.describe());
                 send_second_factor(s, code)?;

@@ -222,6 +222,12 @@ impl Session {
         self.timeout_state = state;
     }
 
+    /// Still logging in: the reads and writes from now on share a new deadline `timeout`
+    /// from now (none for `None`).
+    pub fn restart_deadline(&mut self, timeout: Option<Duration>) {
+        self.stream.sock.set_deadline(timeout.and_then(deadline_after));
+    }
+
     /// The server now runs SQL for this session: frames up to 64 MiB.
     pub fn set_ready(&mut self) {
         self.frame_limit = MAX_FRAME_LEN;
