@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use twofactor_protocol::{ClientMessage, ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
+use twofactor_protocol::{ClientMessage, ServerMessage, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
 
 use super::socket::{Severer, Socket};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -285,7 +285,7 @@ impl Session {
         let start = self.wbuf.len();
         message.encode(&mut self.wbuf);
         let len = self.wbuf.len() - start;
-        if len > self.frame_limit {
+        if len - FRAME_HEADER_LEN > self.frame_limit {
             // Never written: the server would close the connection on it.
             self.wbuf.truncate(start);
             self.wbuf.shrink_to(64 * 1024);
@@ -412,5 +412,29 @@ impl Session {
             let _ = self.stream.conn.complete_io(&mut self.stream.sock);
         }
         self.stream.sock.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twofactor_protocol::{RowBatchBuilder, Secret};
+
+    #[test]
+    fn an_oversized_request_names_what_made_it_too_big() {
+        let login = ClientMessage::Login { user: "u".repeat(20_000), password: Secret::new("p".into()) };
+        let e = too_large(&login, 20_010, MAX_PREAUTH_FRAME_LEN);
+        assert_eq!(e.state, SqlState::INVALID_BUFFER_LENGTH);
+        assert!(
+            e.message.contains("user name and password") && e.message.contains("nothing was sent"),
+            "{}",
+            e.message
+        );
+        let sql =
+            ClientMessage::ExecDirect { sql: "x".repeat(100), params: RowBatchBuilder::new(0).finish(), fetch_rows: 1 };
+        assert_eq!(too_large(&sql, 100, 10).state, SqlState::INVALID_BUFFER_LENGTH);
+        let execute =
+            ClientMessage::Execute { statement_id: 1, params: RowBatchBuilder::new(0).finish(), fetch_rows: 1 };
+        assert_eq!(too_large(&execute, 100, 10).state, SqlState::STRING_RIGHT_TRUNCATED);
     }
 }

@@ -66,6 +66,21 @@ pub(crate) fn check_param_data_size(len: usize) -> OdbcResult<()> {
     Ok(())
 }
 
+/// Statement text that alone exceeds a frame is refused before it is copied or encoded
+/// (the session refuses any request over the limit too, once encoded).
+fn check_sql_size(sql: &str) -> OdbcResult<()> {
+    if sql.len() > MAX_FRAME_LEN {
+        return Err(OdbcError::new(
+            SqlState::INVALID_BUFFER_LENGTH,
+            format!(
+                "the statement text of {} bytes exceeds the {MAX_FRAME_LEN} bytes one request may hold; nothing was sent",
+                sql.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// What the server answered to an execution.
 enum Reply {
     Rows(Vec<ColumnDesc>, RowBatch, bool),
@@ -136,6 +151,7 @@ pub fn exec_direct(stmt: &Statement, inner: &mut Inner, sql: String, params: Row
     if inner.cursor.is_some() {
         return Err(invalid_cursor_state());
     }
+    check_sql_size(&sql)?;
     if let Some(id) = inner.prepared_id.take() {
         close_prepared(stmt, id);
     }
@@ -151,6 +167,7 @@ pub fn prepare(stmt: &Statement, inner: &mut Inner, sql: String) -> OdbcResult<(
     if inner.cursor.is_some() {
         return Err(invalid_cursor_state());
     }
+    check_sql_size(&sql)?;
     if let Some(id) = inner.prepared_id.take() {
         close_prepared(stmt, id);
     }
