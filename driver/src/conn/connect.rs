@@ -2,6 +2,7 @@
 //! factor, and the second factor from the first source that has a code.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use twofactor_protocol::{ClientMessage, SecondFactor, Secret, ServerMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
@@ -110,6 +111,7 @@ impl Connection {
             cancel_key,
             tls,
             tls_server_name: cfg.tls_server_name.clone(),
+            severer: s.severer().map(Arc::new),
         });
         *lock(&self.session) = Some(s);
         self.second_factor_pending.store(pending, Ordering::Release);

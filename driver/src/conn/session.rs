@@ -202,9 +202,9 @@ pub fn open(
 }
 
 impl super::Connection {
-    /// A severer for the current session's socket, if there is a session.
-    pub fn severer(&self) -> Option<Severer> {
-        super::lock(&self.session).as_ref().and_then(Session::severer)
+    /// The severer of the current session's socket, if connected.
+    pub fn severer(&self) -> Option<Arc<Severer>> {
+        super::lock(&self.info).as_ref().and_then(|i| i.severer.clone())
     }
 }
 
