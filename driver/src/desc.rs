@@ -46,6 +46,40 @@ pub mod field {
     pub const PARAMETER_TYPE: i16 = 33;
 }
 
+/// The most records a descriptor holds: SQL_DESC_COUNT and record numbers are
+/// SQLSMALLINTs, so 32767 is the highest one an application can read back.
+pub const MAX_RECORDS: usize = i16::MAX as usize;
+
+/// The largest row or parameter array (SQL_DESC_ARRAY_SIZE, SQL_ATTR_ROW_ARRAY_SIZE,
+/// SQL_ATTR_PARAMSET_SIZE, SQL_ROWSET_SIZE). A parameter array travels as one request of
+/// at most 64 MiB, so more rows than this could never be sent anyway; refusing here
+/// (HY024) keeps an application's mistake (a pointer passed as a size) from sizing an
+/// allocation.
+pub const MAX_ARRAY_SIZE: usize = 1 << 20;
+
+/// Checks an array size an application sets: 1..=MAX_ARRAY_SIZE, else HY024.
+pub fn check_array_size(what: &str, v: i64) -> OdbcResult<usize> {
+    match usize::try_from(v) {
+        Ok(n) if (1..=MAX_ARRAY_SIZE).contains(&n) => Ok(n),
+        _ => Err(OdbcError::new(
+            SqlState::INVALID_ATTRIBUTE_VALUE,
+            format!("invalid attribute value: {what} must be between 1 and {MAX_ARRAY_SIZE}, not {v}"),
+        )),
+    }
+}
+
+/// The record count an application asks for (SQL_DESC_COUNT, a record number):
+/// 0..=MAX_RECORDS, else 07009.
+fn check_record_count(what: &str, n: i64) -> OdbcResult<usize> {
+    match usize::try_from(n) {
+        Ok(n) if n <= MAX_RECORDS => Ok(n),
+        _ => Err(OdbcError::new(
+            SqlState::INVALID_DESCRIPTOR_INDEX,
+            format!("invalid descriptor index: {what} {n} is outside 0..={MAX_RECORDS}"),
+        )),
+    }
+}
+
 /// SQL_DATETIME, the verbose type of every date/time concise type.
 const SQL_DATETIME: i16 = 9;
 
@@ -156,11 +190,29 @@ impl DescData {
     }
 
     /// Record `n` (1-based), created on demand, as SQLBindCol and SQLSetDescField do.
-    pub fn record_mut(&mut self, n: usize) -> &mut DescRecord {
-        if self.records.len() < n {
-            self.records.resize_with(n, DescRecord::default);
+    /// 0 or above MAX_RECORDS is 07009; memory that cannot be had is HY001.
+    pub fn record_mut(&mut self, n: usize) -> OdbcResult<&mut DescRecord> {
+        if n == 0 {
+            return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, "invalid descriptor index 0"));
         }
-        &mut self.records[n - 1]
+        let n = check_record_count("record number", i64::try_from(n).unwrap_or(i64::MAX))?;
+        if self.records.len() < n {
+            self.set_count(n)?;
+        }
+        Ok(&mut self.records[n - 1])
+    }
+
+    /// Grows or shrinks the records to `n` (at most MAX_RECORDS, checked by the callers),
+    /// reserving fallibly so that a failed allocation is HY001, not an abort.
+    fn set_count(&mut self, n: usize) -> OdbcResult<()> {
+        debug_assert!(n <= MAX_RECORDS);
+        if let Some(more) = n.checked_sub(self.records.len()) {
+            self.records.try_reserve_exact(more).map_err(|_| {
+                OdbcError::new(SqlState::MEMORY_ALLOCATION, format!("memory allocation error: {n} descriptor records"))
+            })?;
+        }
+        self.records.resize_with(n, DescRecord::default);
+        Ok(())
     }
 
     pub fn record(&self, n: usize) -> Option<&DescRecord> {
@@ -235,7 +287,7 @@ impl Descriptor {
             field::BIND_OFFSET_PTR => Some(FieldValue::Ptr(d.bind_offset_ptr)),
             field::BIND_TYPE => Some(FieldValue::Int(d.bind_type as i64)),
             field::ROWS_PROCESSED_PTR => Some(FieldValue::Ptr(d.rows_processed_ptr)),
-            field::COUNT => Some(FieldValue::Int(d.count(self.kind) as i64)),
+            field::COUNT => Some(FieldValue::Int(d.count(self.kind).min(MAX_RECORDS) as i64)),
             field::ALLOC_TYPE => Some(FieldValue::Int(if self.explicit { 2 } else { 1 })),
             _ => None,
         };
@@ -292,13 +344,7 @@ impl Descriptor {
         };
         let mut d = self.lock();
         match id {
-            field::ARRAY_SIZE => {
-                let v = int()?;
-                if v < 1 {
-                    return Err(OdbcError::invalid_value("SQL_DESC_ARRAY_SIZE", v));
-                }
-                d.array_size = v as usize;
-            }
+            field::ARRAY_SIZE => d.array_size = check_array_size("SQL_DESC_ARRAY_SIZE", int()?)?,
             field::ARRAY_STATUS_PTR => d.array_status_ptr = ptr(),
             field::BIND_OFFSET_PTR => d.bind_offset_ptr = ptr(),
             field::BIND_TYPE => d.bind_type = int()?.max(0) as usize,
@@ -307,14 +353,8 @@ impl Descriptor {
                 return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_FIELD, "SQL_DESC_ALLOC_TYPE is read-only"))
             }
             field::COUNT => {
-                let n = int()?;
-                if n < 0 {
-                    return Err(OdbcError::new(
-                        SqlState::INVALID_DESCRIPTOR_INDEX,
-                        format!("invalid descriptor count {n}"),
-                    ));
-                }
-                d.records.resize_with(n as usize, DescRecord::default);
+                let n = check_record_count("SQL_DESC_COUNT", int()?)?;
+                d.set_count(n)?;
             }
             _ => {
                 if record < 1 {
@@ -323,7 +363,7 @@ impl Descriptor {
                         format!("invalid descriptor index {record}"),
                     ));
                 }
-                let r = d.record_mut(record as usize);
+                let r = d.record_mut(record as usize)?;
                 match id {
                     field::CONCISE_TYPE => r.concise_type = int()? as i16,
                     field::TYPE => {
@@ -474,6 +514,47 @@ mod tests {
             a.set_field(0, field::ARRAY_SIZE, FieldValue::Int(0)).unwrap_err().state,
             SqlState::INVALID_ATTRIBUTE_VALUE
         );
+    }
+
+    #[test]
+    fn a_count_beyond_a_smallint_is_refused_before_anything_is_allocated() {
+        for kind in [DescKind::Ard, DescKind::Apd, DescKind::Ipd] {
+            let d = desc(kind);
+            for n in [32768, 65535, 100_000, 1 << 31, i64::MAX, -1] {
+                let e = d.set_field(0, field::COUNT, FieldValue::Int(n)).unwrap_err();
+                assert_eq!(e.state, SqlState::INVALID_DESCRIPTOR_INDEX, "{kind:?} {n}");
+            }
+            // A pointer passed by mistake.
+            let e = d.set_field(0, field::COUNT, FieldValue::Ptr(0x7fff_1234_5678)).unwrap_err();
+            assert_eq!(e.state, SqlState::INVALID_DESCRIPTOR_INDEX);
+            assert_eq!(d.get_field(0, field::COUNT).unwrap(), FieldValue::Int(0), "nothing changed");
+            d.set_field(0, field::COUNT, FieldValue::Int(32767)).unwrap();
+            assert_eq!(d.get_field(0, field::COUNT).unwrap(), FieldValue::Int(32767));
+            d.set_field(0, field::COUNT, FieldValue::Int(2)).unwrap();
+            assert_eq!(d.get_field(0, field::COUNT).unwrap(), FieldValue::Int(2));
+        }
+    }
+
+    #[test]
+    fn records_are_numbered_up_to_32767_only() {
+        let mut data = DescData::default();
+        assert_eq!(data.record_mut(0).unwrap_err().state, SqlState::INVALID_DESCRIPTOR_INDEX);
+        assert_eq!(data.record_mut(32768).unwrap_err().state, SqlState::INVALID_DESCRIPTOR_INDEX);
+        assert_eq!(data.record_mut(65535).unwrap_err().state, SqlState::INVALID_DESCRIPTOR_INDEX);
+        assert!(data.records.is_empty());
+        data.record_mut(32767).unwrap().scale = 3;
+        assert_eq!(data.records.len(), 32767);
+    }
+
+    #[test]
+    fn array_sizes_are_bounded() {
+        let d = desc(DescKind::Apd);
+        for v in [0, -1, MAX_ARRAY_SIZE as i64 + 1, 1 << 40] {
+            let e = d.set_field(0, field::ARRAY_SIZE, FieldValue::Int(v)).unwrap_err();
+            assert_eq!(e.state, SqlState::INVALID_ATTRIBUTE_VALUE, "{v}");
+        }
+        d.set_field(0, field::ARRAY_SIZE, FieldValue::Int(MAX_ARRAY_SIZE as i64)).unwrap();
+        assert_eq!(d.get_field(0, field::ARRAY_SIZE).unwrap(), FieldValue::Int(MAX_ARRAY_SIZE as i64));
     }
 
     #[test]

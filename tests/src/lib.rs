@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod hardening;
 pub mod odbc;
 pub mod raw;
 pub mod server;

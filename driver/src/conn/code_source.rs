@@ -188,11 +188,12 @@ pub fn run_helper(command_line: &str, timeout: Duration) -> OdbcResult<Secret<St
         buf
     });
 
-    let deadline = Instant::now() + timeout;
+    // No deadline when the timeout is beyond what an Instant can hold.
+    let deadline = Instant::now().checked_add(timeout);
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
+            Ok(None) if deadline.is_some_and(|d| Instant::now() >= d) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(helper_error(

@@ -97,6 +97,21 @@ fn parse_u64(s: &Settings, key: &str) -> OdbcResult<Option<u64>> {
     }
 }
 
+/// The longest timeout a key may set, in seconds: the range of the ODBC attributes
+/// (SQLUINTEGER), about 136 years. A larger number is taken as this, so that no deadline
+/// computed from it can overflow.
+pub const MAX_TIMEOUT_SECS: u64 = u32::MAX as u64;
+
+/// A timeout key in whole seconds, clamped to MAX_TIMEOUT_SECS.
+fn parse_seconds(s: &Settings, key: &str) -> OdbcResult<Option<u64>> {
+    Ok(parse_u64(s, key)?.map(|v| {
+        if v > MAX_TIMEOUT_SECS {
+            log::debug!("{key}={v} is beyond the longest timeout; {MAX_TIMEOUT_SECS} s is used");
+        }
+        v.min(MAX_TIMEOUT_SECS)
+    }))
+}
+
 fn parse_bool(s: &Settings, key: &str, default: bool) -> OdbcResult<bool> {
     match s.get(key).map(|v| v.trim().to_ascii_lowercase()) {
         None => Ok(default),
@@ -149,7 +164,7 @@ impl ConnectConfig {
             None => (pwd, None),
         };
         let seconds = |key: &str| -> OdbcResult<Option<Duration>> {
-            Ok(parse_u64(s, key)?.filter(|&v| v > 0).map(Duration::from_secs))
+            Ok(parse_seconds(s, key)?.filter(|&v| v > 0).map(Duration::from_secs))
         };
         Ok(ConnectConfig {
             dsn: s.get("DSN").map(str::to_string).filter(|d| !d.is_empty()),
@@ -163,13 +178,13 @@ impl ConnectConfig {
             port,
             ca_file: s.get("CAFile").map(str::trim).filter(|f| !f.is_empty()).map(str::to_string),
             tls_verify: parse_bool(s, "TLSVerify", true)?,
-            login_timeout: match parse_u64(s, "LoginTimeout")? {
+            login_timeout: match parse_seconds(s, "LoginTimeout")? {
                 None => Some(Duration::from_secs(DEFAULT_LOGIN_TIMEOUT)),
                 Some(0) => None,
                 Some(v) => Some(Duration::from_secs(v)),
             },
             connection_timeout: seconds("ConnectionTimeout")?,
-            query_timeout: parse_u64(s, "QueryTimeout")?,
+            query_timeout: parse_seconds(s, "QueryTimeout")?,
             fetch_rows: match parse_u64(s, "FetchRows")? {
                 None | Some(0) => DEFAULT_FETCH_ROWS,
                 Some(v) => u32::try_from(v).map_err(|_| bad_key("FetchRows", &v.to_string(), "at most 4294967295"))?,
@@ -240,6 +255,27 @@ mod tests {
             let e = ConnectConfig::from_settings(&settings(s)).unwrap_err();
             assert!(e.message.contains(key), "{}", e.message);
         }
+    }
+
+    #[test]
+    fn timeouts_beyond_the_longest_are_clamped_not_overflowed() {
+        let max = u64::MAX;
+        let c = ConnectConfig::from_settings(&settings(&format!(
+            "LoginTimeout={max};ConnectionTimeout={max};QueryTimeout={max};TwoFactorCodeCommandTimeout={max}"
+        )))
+        .unwrap();
+        let longest = Duration::from_secs(MAX_TIMEOUT_SECS);
+        assert_eq!(c.login_timeout, Some(longest));
+        assert_eq!(c.connection_timeout, Some(longest));
+        assert_eq!(c.query_timeout, Some(MAX_TIMEOUT_SECS));
+        assert_eq!(c.code_command_timeout, longest);
+        assert!(std::time::Instant::now().checked_add(longest).is_some(), "a deadline from it exists");
+    }
+
+    #[test]
+    fn a_timeout_too_big_for_a_number_is_an_error_naming_the_key() {
+        let e = ConnectConfig::from_settings(&settings("LoginTimeout=99999999999999999999999")).unwrap_err();
+        assert!(e.message.contains("LoginTimeout"), "{}", e.message);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! factor, and the second factor from the first source that has a code.
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use twofactor_protocol::{ClientMessage, SecondFactor, Secret, ServerMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
@@ -48,7 +49,10 @@ fn connect_error(e: OdbcError) -> OdbcError {
 /// the session, which `receive` records).
 pub(super) fn send_second_factor(s: &mut Session, code: Secret<String>) -> OdbcResult<()> {
     match s.request(&ClientMessage::SecondFactor { code })? {
-        ServerMessage::SecondFactorOk => Ok(()),
+        ServerMessage::SecondFactorOk => {
+            s.set_ready();
+            Ok(())
+        }
         other => Err(unexpected(&other)),
     }
 }
@@ -82,12 +86,12 @@ impl Connection {
             };
             (login, conn)
         };
-        let deadline = login_timeout.map(|t| Instant::now() + t);
+        let deadline = login_timeout.and_then(session::deadline_after);
         let tls = super::tls::client_config(cfg.ca_file.as_deref(), cfg.tls_verify)?;
         self.dead.store(false, Ordering::Release);
         let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
 
-        let result = self.login(&mut s, &cfg, prompting_allowed);
+        let result = self.login(&mut s, &cfg, prompting_allowed, login_timeout);
         let (server_name, session_id, cancel_key, pending) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -111,6 +115,7 @@ impl Connection {
             cancel_key,
             tls,
             tls_server_name: cfg.tls_server_name.clone(),
+            severer: s.severer().map(Arc::new),
         });
         *lock(&self.session) = Some(s);
         self.second_factor_pending.store(pending, Ordering::Release);
@@ -141,6 +146,7 @@ impl Connection {
         s: &mut Session,
         cfg: &ConnectConfig,
         prompting_allowed: bool,
+        login_timeout: Option<Duration>,
     ) -> OdbcResult<(String, u64, Secret<[u8; 16]>, bool)> {
         let server_name = hello(s)?;
         let login = ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() };
@@ -157,6 +163,7 @@ impl Connection {
                 if attribute_code.is_some() || cfg.code_key.is_some() {
                     log::debug!("the server needs no second factor for this user; the supplied code is dropped");
                 }
+                s.set_ready();
                 return Ok((server_name, session_id, cancel_key, false));
             }
             SecondFactor::Required { method, seconds_left, hint } => (method, seconds_left, hint),
@@ -176,7 +183,11 @@ impl Connection {
         } else {
             format!("{} code sent to {} for {}@{}: ", method.name(), hint, cfg.user, cfg.host)
         };
-        match sources.find(&RealWorld, &prompt)? {
+        let found = sources.find(&RealWorld, &prompt)?;
+        // A person typing the code at a prompt, or a helper with its own timeout, is not
+        // the network: the exchange that sends the code gets a login timeout of its own.
+        s.restart_deadline(login_timeout);
+        match found {
             Some((code, origin)) => {
                 // Never the same code twice (docs/pooling.md): refused here, not counted.
                 super::code_ledger::claim(&s_peer(cfg), &cfg.user, code.expose())?;

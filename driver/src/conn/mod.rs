@@ -10,13 +10,15 @@ mod connect;
 pub mod connection_string;
 pub mod dm_attributes;
 pub mod dsn;
+mod files;
 mod pool;
 pub mod session;
+mod socket;
 pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustls::ClientConfig;
 use twofactor_protocol::{ClientMessage, Secret, ServerMessage};
@@ -46,6 +48,9 @@ pub struct SessionInfo {
     pub cancel_key: Secret<[u8; 16]>,
     pub tls: Arc<ClientConfig>,
     pub tls_server_name: String,
+    /// Shuts the session's socket down from a query timer (see `stmt::timeout`); taken
+    /// without the session lock, which the request it bounds holds.
+    pub severer: Option<Arc<socket::Severer>>,
 }
 
 pub struct Connection {
@@ -193,10 +198,15 @@ impl Connection {
     /// Interrupts the request running on this connection, from another thread: a new TLS
     /// connection sends Hello, then Cancel with the session's key.
     pub fn cancel(&self) -> OdbcResult<()> {
+        self.cancel_within(Duration::from_secs(10))
+    }
+
+    /// `cancel`, with the whole exchange bounded by `timeout`.
+    pub fn cancel_within(&self, timeout: Duration) -> OdbcResult<()> {
         let Some(info) = self.info().filter(|_| self.is_open()) else {
             return Err(OdbcError::not_connected());
         };
-        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        let deadline = session::deadline_after(timeout);
         let mut s = session::open(
             &info.host,
             info.port,

@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use twofactor_protocol::{ClientMessage, ServerMessage, MAX_FRAME_LEN};
+use twofactor_protocol::{ClientMessage, ServerMessage, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
 
+use super::socket::{Severer, Socket};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -37,7 +38,7 @@ pub fn closed_by_server() -> OdbcError {
 }
 
 pub struct Session {
-    stream: StreamOwned<ClientConnection, TcpStream>,
+    stream: StreamOwned<ClientConnection, Socket>,
     /// Read buffer. Its whole length is initialized (zeroed once, when it is allocated or
     /// grown), so reads go straight into it without zero-filling each time; received
     /// bytes not yet decoded are `rbuf[rpos..rend]`.
@@ -49,6 +50,10 @@ pub struct Session {
     dead: Arc<AtomicBool>,
     /// SQLSTATE a read timeout reports (HYT00 while logging in, HYT01 afterwards).
     timeout_state: SqlState,
+    /// The largest frame the server accepts now: 16 KiB until the session is ready for
+    /// SQL (the server closes the connection on a bigger one), then 64 MiB. A bigger
+    /// request is refused here, before anything is written.
+    frame_limit: usize,
     /// Serial of the statement whose server cursor is open, if any (the server keeps
     /// one open cursor per session).
     pub cursor_owner: Option<u64>,
@@ -65,12 +70,41 @@ impl std::fmt::Debug for Session {
     }
 }
 
+/// `now + timeout`, or no deadline when that is beyond what `Instant` can hold (a
+/// timeout of centuries is no timeout).
+pub fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
 fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)))
 }
 
 fn expired(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// A request bigger than the server accepts now. Text the application gave (a user name,
+/// password, code or statement) that is too long is HY090; parameter data is 22001.
+fn too_large(message: &ClientMessage, len: usize, limit: usize) -> OdbcError {
+    let (state, what) = match message {
+        ClientMessage::Login { .. } => (SqlState::INVALID_BUFFER_LENGTH, "the user name and password"),
+        ClientMessage::SecondFactor { .. } => (SqlState::INVALID_BUFFER_LENGTH, "the two-factor code"),
+        ClientMessage::ExecDirect { sql, params, .. } if params.byte_len() > sql.len() => {
+            (SqlState::STRING_RIGHT_TRUNCATED, "the parameter data")
+        }
+        ClientMessage::Execute { .. } => (SqlState::STRING_RIGHT_TRUNCATED, "the parameter data"),
+        ClientMessage::ExecDirect { .. } | ClientMessage::Prepare { .. } => {
+            (SqlState::INVALID_BUFFER_LENGTH, "the statement text")
+        }
+        _ => (SqlState::INVALID_BUFFER_LENGTH, "the request"),
+    };
+    OdbcError::new(
+        state,
+        format!(
+            "{what} make a request of {len} bytes; the server accepts at most {limit} bytes here; nothing was sent"
+        ),
+    )
 }
 
 fn login_timeout(peer: &str) -> OdbcError {
@@ -124,19 +158,34 @@ pub fn open(
     let keepalive =
         socket2::TcpKeepalive::new().with_time(Duration::from_secs(30)).with_interval(Duration::from_secs(10));
     let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
-    let io =
+    let setup =
         |e: std::io::Error| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("socket setup for {peer} failed: {e}"));
-    tcp.set_read_timeout(remaining(deadline)).map_err(io)?;
-    tcp.set_write_timeout(remaining(deadline)).map_err(io)?;
+    let mut socket = Socket::new(tcp).map_err(setup)?;
+    // The login deadline covers every read and write until `set_timeout` ends it: the
+    // handshake, Hello, the first and the second factor together.
+    socket.set_deadline(deadline);
 
     let name = super::tls::server_name(server_name)?;
     let conn = ClientConnection::new(tls, name)
         .map_err(|e| OdbcError::new(SqlState::UNABLE_TO_CONNECT, format!("TLS setup for {peer} failed: {e}")))?;
-    let mut stream = StreamOwned::new(conn, tcp);
-    while stream.conn.is_handshaking() {
+    let mut session = Session {
+        stream: StreamOwned::new(conn, socket),
+        rbuf: vec![0; READ_CHUNK],
+        rpos: 0,
+        rend: 0,
+        wbuf: Vec::with_capacity(4096),
+        dead,
+        timeout_state: SqlState::TIMEOUT_EXPIRED,
+        frame_limit: MAX_PREAUTH_FRAME_LEN,
+        cursor_owner: None,
+        ahead: Ahead::None,
+        peer: peer.clone(),
+    };
+    while session.stream.conn.is_handshaking() {
+        let stream = &mut session.stream;
         if let Err(e) = stream.conn.complete_io(&mut stream.sock) {
-            if is_timeout(&e) {
-                return Err(login_timeout(&peer));
+            if is_timeout(&e) || expired(deadline) {
+                return Err(login_timeout(&session.peer));
             }
             let hint = if e.kind() == ErrorKind::InvalidData {
                 " (check CAFile, and TLSServerName against the name in the server certificate)"
@@ -145,22 +194,18 @@ pub fn open(
             };
             return Err(OdbcError::new(
                 SqlState::UNABLE_TO_CONNECT,
-                format!("TLS handshake with {peer} failed: {e}{hint}"),
+                format!("TLS handshake with {} failed: {e}{hint}", session.peer),
             ));
         }
     }
-    Ok(Session {
-        stream,
-        rbuf: vec![0; READ_CHUNK],
-        rpos: 0,
-        rend: 0,
-        wbuf: Vec::with_capacity(4096),
-        dead,
-        timeout_state: SqlState::TIMEOUT_EXPIRED,
-        cursor_owner: None,
-        ahead: Ahead::None,
-        peer,
-    })
+    Ok(session)
+}
+
+impl super::Connection {
+    /// The severer of the current session's socket, if connected.
+    pub fn severer(&self) -> Option<Arc<Severer>> {
+        super::lock(&self.info).as_ref().and_then(|i| i.severer.clone())
+    }
 }
 
 impl Session {
@@ -168,11 +213,30 @@ impl Session {
         &self.peer
     }
 
-    /// Sets the read/write timeout for what follows and the SQLSTATE it raises.
+    /// Ends the login phase: sets the read/write timeout for what follows (no deadline
+    /// any more) and the SQLSTATE it raises.
     pub fn set_timeout(&mut self, timeout: Option<Duration>, state: SqlState) {
+        self.stream.sock.set_deadline(None);
         let _ = self.stream.sock.set_read_timeout(timeout);
         let _ = self.stream.sock.set_write_timeout(timeout);
         self.timeout_state = state;
+    }
+
+    /// Still logging in: the reads and writes from now on share a new deadline `timeout`
+    /// from now (none for `None`).
+    pub fn restart_deadline(&mut self, timeout: Option<Duration>) {
+        self.stream.sock.set_deadline(timeout.and_then(deadline_after));
+    }
+
+    /// The server now runs SQL for this session: frames up to 64 MiB.
+    pub fn set_ready(&mut self) {
+        self.frame_limit = MAX_FRAME_LEN;
+    }
+
+    /// A handle that shuts the socket down from another thread (a query timer whose
+    /// cancel went unanswered), marking the connection dead first.
+    pub fn severer(&self) -> Option<Severer> {
+        self.stream.sock.severer(Arc::clone(&self.dead)).ok()
     }
 
     pub fn is_dead(&self) -> bool {
@@ -218,7 +282,15 @@ impl Session {
             }
             self.ahead = Ahead::Received(answer);
         }
+        let start = self.wbuf.len();
         message.encode(&mut self.wbuf);
+        let len = self.wbuf.len() - start;
+        if len - FRAME_HEADER_LEN > self.frame_limit {
+            // Never written: the server would close the connection on it.
+            self.wbuf.truncate(start);
+            self.wbuf.shrink_to(64 * 1024);
+            return Err(too_large(message, len, self.frame_limit));
+        }
         Ok(())
     }
 
@@ -371,12 +443,36 @@ impl Session {
     /// Says goodbye (Terminate, TLS close_notify) without waiting for an answer.
     pub fn close(mut self) {
         if !self.is_dead() {
-            let _ = self.stream.sock.set_write_timeout(Some(Duration::from_secs(2)));
+            self.stream.sock.set_deadline(deadline_after(Duration::from_secs(2)));
             let _ = self.send(&ClientMessage::Terminate);
             let _ = self.flush();
             self.stream.conn.send_close_notify();
             let _ = self.stream.conn.complete_io(&mut self.stream.sock);
         }
-        let _ = self.stream.sock.shutdown(std::net::Shutdown::Both);
+        self.stream.sock.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twofactor_protocol::{RowBatchBuilder, Secret};
+
+    #[test]
+    fn an_oversized_request_names_what_made_it_too_big() {
+        let login = ClientMessage::Login { user: "u".repeat(20_000), password: Secret::new("p".into()) };
+        let e = too_large(&login, 20_010, MAX_PREAUTH_FRAME_LEN);
+        assert_eq!(e.state, SqlState::INVALID_BUFFER_LENGTH);
+        assert!(
+            e.message.contains("user name and password") && e.message.contains("nothing was sent"),
+            "{}",
+            e.message
+        );
+        let sql =
+            ClientMessage::ExecDirect { sql: "x".repeat(100), params: RowBatchBuilder::new(0).finish(), fetch_rows: 1 };
+        assert_eq!(too_large(&sql, 100, 10).state, SqlState::INVALID_BUFFER_LENGTH);
+        let execute =
+            ClientMessage::Execute { statement_id: 1, params: RowBatchBuilder::new(0).finish(), fetch_rows: 1 };
+        assert_eq!(too_large(&execute, 100, 10).state, SqlState::STRING_RIGHT_TRUNCATED);
     }
 }

@@ -25,7 +25,8 @@ fn provider() -> Arc<CryptoProvider> {
 }
 
 fn load_roots(path: &str, key: &str) -> OdbcResult<RootCertStore> {
-    let pem = std::fs::read(path).map_err(|e| tls_error(format!("{key} {path:?} cannot be read: {e}")))?;
+    let pem = super::files::read_small_regular_file(path)
+        .map_err(|e| tls_error(format!("{key} {path:?} cannot be read: {e}")))?;
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&pem) {
         let cert = cert.map_err(|e| tls_error(format!("{key} {path:?} is not a valid PEM file: {e}")))?;
@@ -129,6 +130,15 @@ mod tests {
         std::fs::write(&path, "not a certificate\n").unwrap();
         let e = client_config(Some(path.to_str().unwrap()), true).unwrap_err();
         assert!(e.message.contains("no certificate"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_ca_file_that_is_a_device_is_refused_without_reading_it() {
+        let begun = std::time::Instant::now();
+        let e = client_config(Some("/dev/zero"), true).unwrap_err();
+        assert_eq!(e.state, SqlState::UNABLE_TO_CONNECT);
+        assert!(e.message.contains("/dev/zero") && e.message.contains("not a regular file"), "{}", e.message);
+        assert!(begun.elapsed() < std::time::Duration::from_secs(2));
     }
 
     #[test]

@@ -453,7 +453,7 @@ pub unsafe extern "system" fn SQLBindCol(
         if buffer_length < 0 {
             return Err(OdbcError::buffer_length("BufferLength", buffer_length as i64));
         }
-        let rec = ard.record_mut(column.into());
+        let rec = ard.record_mut(column.into())?;
         rec.concise_type = target_type;
         rec.octet_length = buffer_length;
         rec.data_ptr = target as usize;

@@ -15,6 +15,7 @@ mod handles;
 mod host;
 mod info;
 pub(crate) mod odbcinst;
+pub(crate) mod panic_hook;
 mod params;
 mod scroll;
 #[cfg(test)]
@@ -71,7 +72,7 @@ where
     F: FnOnce(&Arc<T>, &mut Warnings) -> OdbcResult<Completion>,
 {
     let mut warnings = Warnings::default();
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(object, &mut warnings)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| panic_hook::in_driver(|| body(object, &mut warnings))));
     let mut diag = lock_diagnostics(&**object);
     for w in warnings.0 {
         diag.push(w);
@@ -104,5 +105,5 @@ where
 /// For functions that have no handle to report on (or whose handle is being created):
 /// a panic becomes SQL_ERROR instead of unwinding into C.
 pub(crate) fn guard(body: impl FnOnce() -> SqlReturn) -> SqlReturn {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(SqlReturn::ERROR)
+    catch_unwind(AssertUnwindSafe(|| panic_hook::in_driver(body))).unwrap_or(SqlReturn::ERROR)
 }

@@ -71,7 +71,7 @@ pub unsafe extern "system" fn SQLBindParameter(
         let inner = s.lock_idle()?;
         let apd = s.apd(&inner);
         let mut apd = apd.lock();
-        let a = apd.record_mut(number.into());
+        let a = apd.record_mut(number.into())?;
         a.concise_type = value_type;
         a.octet_length = buffer_length;
         a.data_ptr = value as usize;
@@ -80,7 +80,7 @@ pub unsafe extern "system" fn SQLBindParameter(
         a.precision = column_size.min(i16::MAX as usize) as i16;
         a.scale = decimal_digits;
         let mut ipd = s.ipd().lock();
-        let i = ipd.record_mut(number.into());
+        let i = ipd.record_mut(number.into())?;
         i.concise_type = convert::odbc3_sql_type(parameter_type);
         i.length = column_size;
         i.precision = column_size.min(i16::MAX as usize) as i16;
@@ -220,8 +220,13 @@ pub(crate) unsafe fn build_params(
     let rows = apd.array_size.max(1);
     let offset = bind_offset(apd.bind_offset_ptr);
     let mut scratch = std::mem::take(&mut inner.param_scratch);
-    let mut builder = RowBatchBuilder::with_capacity(count as u16, rows * count * 16);
-    let mut sent = Vec::with_capacity(rows);
+    // A first guess only (the builder grows): an array size times a record count must
+    // not size an allocation by itself.
+    let guess = rows.saturating_mul(count).saturating_mul(16).min(1 << 20);
+    let mut builder = RowBatchBuilder::with_capacity(count as u16, guess);
+    let mut sent = Vec::new();
+    sent.try_reserve_exact(rows)
+        .map_err(|_| OdbcError::new(SqlState::MEMORY_ALLOCATION, "memory allocation error: the parameter array"))?;
     let mut pending = Vec::new();
     let result = (|| {
         for row in 0..rows {
@@ -253,6 +258,7 @@ pub(crate) unsafe fn build_params(
                 }
             }
             builder.end_row();
+            crate::stmt::exec::check_param_data_size(builder.byte_len())?;
         }
         Ok(())
     })();

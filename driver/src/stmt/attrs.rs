@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use crate::conn::config::MAX_TIMEOUT_SECS;
 use crate::conn::Connection;
-use crate::desc::Descriptor;
+use crate::desc::{check_array_size, Descriptor};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 use crate::handles;
 
@@ -92,7 +93,7 @@ pub struct StmtAttrs {
 impl StmtAttrs {
     pub fn for_connection(conn: &Connection) -> Self {
         StmtAttrs {
-            query_timeout: conn.default_query_timeout().map_or(0, |t| t as usize),
+            query_timeout: conn.default_query_timeout().map_or(0, |t| usize::try_from(t).unwrap_or(usize::MAX)),
             max_rows: 0,
             noscan: 0,
             max_length: 0,
@@ -186,6 +187,12 @@ fn flag(attr: &str, v: usize) -> OdbcResult<bool> {
     }
 }
 
+/// An array size attribute: 1..=MAX_ARRAY_SIZE, else HY024 (a size is never allowed to
+/// drive an allocation unchecked).
+fn array_size(attr: &str, v: usize) -> OdbcResult<usize> {
+    check_array_size(attr, i64::try_from(v).unwrap_or(i64::MAX))
+}
+
 /// SQLSetStmtAttr. Returns a 01S02 warning when the driver substituted a value.
 pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResult<Option<OdbcError>> {
     use id::*;
@@ -195,7 +202,13 @@ pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResu
     };
     let a = &mut inner.attrs;
     match attr {
-        QUERY_TIMEOUT => a.query_timeout = v,
+        QUERY_TIMEOUT => {
+            let longest = usize::try_from(MAX_TIMEOUT_SECS).unwrap_or(usize::MAX);
+            a.query_timeout = v.min(longest);
+            if v > longest {
+                return Ok(Some(changed("a query timeout beyond 4294967295 s")));
+            }
+        }
         MAX_ROWS => a.max_rows = v,
         NOSCAN => a.noscan = usize::from(flag("SQL_ATTR_NOSCAN", v)?),
         MAX_LENGTH => a.max_length = v,
@@ -209,8 +222,7 @@ pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResu
         CURSOR_SCROLLABLE => return super::scroll::set_scrollable(a, v),
         KEYSET_SIZE => return Ok((v != 0).then(|| changed("a keyset size"))),
         CURSOR_SENSITIVITY => return super::scroll::set_sensitivity(a, v),
-        ROWSET_SIZE if v == 0 => return Err(OdbcError::invalid_value("SQL_ROWSET_SIZE", 0)),
-        ROWSET_SIZE => a.rowset_size = v,
+        ROWSET_SIZE => a.rowset_size = array_size("SQL_ROWSET_SIZE", v)?,
         SIMULATE_CURSOR => a.simulate_cursor = v,
         RETRIEVE_DATA => a.retrieve_data = flag("SQL_ATTR_RETRIEVE_DATA", v)?,
         USE_BOOKMARKS if v == 0 => {}
@@ -219,14 +231,13 @@ pub fn set(stmt: &Statement, inner: &mut Inner, attr: i32, v: usize) -> OdbcResu
         FETCH_BOOKMARK_PTR => a.fetch_bookmark_ptr = v,
         METADATA_ID => a.metadata_id = flag("SQL_ATTR_METADATA_ID", v)?,
         ROW_NUMBER => return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, "SQL_ATTR_ROW_NUMBER is read-only")),
-        ROW_ARRAY_SIZE | PARAMSET_SIZE if v == 0 => return Err(OdbcError::invalid_value("an array size", 0)),
-        ROW_ARRAY_SIZE => stmt.ard(inner).lock().array_size = v,
+        ROW_ARRAY_SIZE => stmt.ard(inner).lock().array_size = array_size("SQL_ATTR_ROW_ARRAY_SIZE", v)?,
         ROW_BIND_TYPE => stmt.ard(inner).lock().bind_type = v,
         ROW_BIND_OFFSET_PTR => stmt.ard(inner).lock().bind_offset_ptr = v,
         ROW_OPERATION_PTR => stmt.ard(inner).lock().array_status_ptr = v,
         ROW_STATUS_PTR => stmt.ird().lock().array_status_ptr = v,
         ROWS_FETCHED_PTR => stmt.ird().lock().rows_processed_ptr = v,
-        PARAMSET_SIZE => stmt.apd(inner).lock().array_size = v,
+        PARAMSET_SIZE => stmt.apd(inner).lock().array_size = array_size("SQL_ATTR_PARAMSET_SIZE", v)?,
         PARAM_BIND_TYPE => stmt.apd(inner).lock().bind_type = v,
         PARAM_BIND_OFFSET_PTR => stmt.apd(inner).lock().bind_offset_ptr = v,
         PARAM_OPERATION_PTR => stmt.apd(inner).lock().array_status_ptr = v,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use twofactor_protocol::{CatalogRequest, ClientMessage, ColumnDesc, RowBatch, ServerMessage};
+use twofactor_protocol::{CatalogRequest, ClientMessage, ColumnDesc, RowBatch, ServerMessage, MAX_FRAME_LEN};
 
 use crate::conn::{unexpected, Connection, Session};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -52,6 +52,33 @@ pub(crate) fn make_room(conn: &Connection, s: &mut Session, me: u64) -> OdbcResu
             }
         }
     }
+}
+
+/// Parameter data being gathered for one request: more than a frame can hold can never
+/// be sent, so building stops there (22001) rather than growing without bound.
+pub(crate) fn check_param_data_size(len: usize) -> OdbcResult<()> {
+    if len > MAX_FRAME_LEN {
+        return Err(OdbcError::new(
+            SqlState::STRING_RIGHT_TRUNCATED,
+            format!("the parameter data exceed the {MAX_FRAME_LEN} bytes one request may hold; nothing was sent"),
+        ));
+    }
+    Ok(())
+}
+
+/// Statement text that alone exceeds a frame is refused before it is copied or encoded
+/// (the session refuses any request over the limit too, once encoded).
+fn check_sql_size(sql: &str) -> OdbcResult<()> {
+    if sql.len() > MAX_FRAME_LEN {
+        return Err(OdbcError::new(
+            SqlState::INVALID_BUFFER_LENGTH,
+            format!(
+                "the statement text of {} bytes exceeds the {MAX_FRAME_LEN} bytes one request may hold; nothing was sent",
+                sql.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// What the server answered to an execution.
@@ -125,6 +152,7 @@ pub fn exec_direct(stmt: &Statement, inner: &mut Inner, sql: String, params: Row
     if inner.cursor.is_some() {
         return Err(invalid_cursor_state());
     }
+    check_sql_size(&sql)?;
     if let Some(id) = inner.prepared_id.take() {
         close_prepared(stmt, id);
     }
@@ -140,6 +168,7 @@ pub fn prepare(stmt: &Statement, inner: &mut Inner, sql: String) -> OdbcResult<(
     if inner.cursor.is_some() {
         return Err(invalid_cursor_state());
     }
+    check_sql_size(&sql)?;
     if let Some(id) = inner.prepared_id.take() {
         close_prepared(stmt, id);
     }
