@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 pub mod odbc;
 pub mod raw;
+pub mod raw_stmt;
 pub mod server;
 
 pub use server::{ServerOptions, TestServer, User};

@@ -4,6 +4,7 @@
 
 mod catalog;
 mod cursor;
+mod param_types;
 pub mod errors;
 mod type_info;
 pub mod types;
