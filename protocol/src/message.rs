@@ -83,7 +83,8 @@ pub struct ColumnDesc {
     pub name: String,
     /// ODBC SQL type code (`sql_type::INTEGER`, ...).
     pub sql_type: i16,
-    /// The type as the database names it (`VARCHAR(32)`, `INTEGER`).
+    /// The bare type name, as SQLGetTypeInfo lists it (`VARCHAR`, `INTEGER`); the size is
+    /// `column_size`.
     pub type_name: String,
     /// Characters for text, bytes for binary, digits for numbers.
     pub column_size: u32,

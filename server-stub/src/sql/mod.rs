@@ -5,6 +5,7 @@
 mod catalog;
 mod cursor;
 mod param_types;
+mod read_only;
 pub mod errors;
 mod type_info;
 pub mod types;

@@ -23,7 +23,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::Location;
 use twofactor_protocol::{sql_type, Nullability, ParamDesc};
 
-use super::types::{self, UnboundedSize};
+use super::types;
 
 /// The description of a marker whose target is not known.
 pub fn unknown() -> ParamDesc {
@@ -53,7 +53,7 @@ struct TableColumn {
 }
 
 /// Descriptions of the `count` markers of `sql`.
-pub fn describe(conn: &Connection, sql: &str, count: usize, unbounded: UnboundedSize) -> Vec<ParamDesc> {
+pub fn describe(conn: &Connection, sql: &str, count: usize) -> Vec<ParamDesc> {
     let mut out = vec![unknown(); count];
     let Some(analysis) = analyse(sql, count) else { return out };
     let mut tables: HashMap<String, Vec<TableColumn>> = HashMap::new();
@@ -66,13 +66,17 @@ pub fn describe(conn: &Connection, sql: &str, count: usize, unbounded: Unbounded
     for (slot, target) in out.iter_mut().zip(&analysis.targets) {
         let Some(target) = target else { continue };
         if let Some(col) = resolve(&tables, &analysis.tables, target) {
-            *slot = column_param(col, unbounded);
+            *slot = column_param(col);
         }
     }
     out
 }
 
-fn column_param(col: &TableColumn, unbounded: UnboundedSize) -> ParamDesc {
+/// A marker stored in or compared with `col`. A column declared without a size (TEXT,
+/// BLOB) gives size 0, "no limit": pyodbc's fast_executemany then sends such values as
+/// data-at-execution, where a size would make it refuse longer values or allocate that
+/// size for every row of the array.
+fn column_param(col: &TableColumn) -> ParamDesc {
     if col.decl.trim().is_empty() {
         // A column without a type takes any value: nothing more is known than for an
         // expression.
@@ -81,7 +85,7 @@ fn column_param(col: &TableColumn, unbounded: UnboundedSize) -> ParamDesc {
     let info = types::from_decl(&col.decl);
     ParamDesc {
         sql_type: info.sql_type,
-        column_size: unbounded.reported(info.size),
+        column_size: if info.size == types::LONG_SIZE { 0 } else { info.size },
         decimal_digits: info.digits,
         nullable: nullability(col),
     }
@@ -285,13 +289,13 @@ mod tests {
 
     fn types_of(conn: &Connection, sql: &str) -> Vec<(i16, u32)> {
         let n = conn.prepare(sql).unwrap().parameter_count();
-        describe(conn, sql, n, UnboundedSize::default()).iter().map(|p| (p.sql_type, p.column_size)).collect()
+        describe(conn, sql, n).iter().map(|p| (p.sql_type, p.column_size)).collect()
     }
 
     #[test]
     fn insert_values_markers_take_the_types_of_their_columns() {
         let conn = db();
-        let long = UnboundedSize::default().reported(types::LONG_SIZE);
+        let long = 0;
         assert_eq!(
             types_of(&conn, "INSERT INTO files (name, body) VALUES (?, ?)"),
             vec![(sql_type::VARCHAR, 40), (sql_type::LONGVARBINARY, long)]
@@ -315,7 +319,7 @@ mod tests {
         assert_eq!(
             types_of(&conn, "UPDATE files SET body = ? WHERE id = ? AND name LIKE ?"),
             vec![
-                (sql_type::LONGVARBINARY, UnboundedSize::default().reported(types::LONG_SIZE)),
+                (sql_type::LONGVARBINARY, 0),
                 (sql_type::INTEGER, 10),
                 (sql_type::VARCHAR, 40)
             ]
@@ -338,7 +342,7 @@ mod tests {
     #[test]
     fn nullability_comes_from_not_null() {
         let conn = db();
-        let d = describe(&conn, "INSERT INTO files (name, body) VALUES (?, ?)", 2, UnboundedSize::default());
+        let d = describe(&conn, "INSERT INTO files (name, body) VALUES (?, ?)", 2);
         assert_eq!(d[0].nullable, Nullability::NoNulls);
         assert_eq!(d[1].nullable, Nullability::Nullable);
     }

@@ -7,7 +7,6 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::{Connection, InterruptHandle, Statement};
 use tokio::sync::oneshot;
 use twofactor_protocol::{
@@ -19,6 +18,7 @@ use super::catalog;
 use super::cursor::{push_row, RowSource, SqliteCursor, VecCursor};
 use super::errors::map_error;
 use super::param_types;
+use super::read_only;
 use super::types::{self, Kind, TypeInfo, UnboundedSize};
 
 /// SQLite's parser and VDBE keep their big structures on the heap; this is plenty.
@@ -229,7 +229,7 @@ impl Worker {
                 }
             }
             Request::SessionOptions(options) => {
-                match set_read_only(&self.conn, options.read_only) {
+                match read_only::set(&self.conn, options.read_only) {
                     Ok(()) => {
                         self.unbounded = UnboundedSize(options.long_column_size);
                         send(reply, &ok);
@@ -263,25 +263,6 @@ impl Worker {
     }
 }
 
-/// `ReadOnly`: SQLite's query_only refuses every write of this connection (and only this
-/// one) with SQLITE_READONLY, which map_error reports as 25006. An authorizer keeps the
-/// session's own SQL from switching it off again; statements prepared before are dropped
-/// from the cache so that each is checked anew.
-fn set_read_only(conn: &Connection, on: bool) -> rusqlite::Result<()> {
-    conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
-    conn.execute_batch(if on { "PRAGMA query_only = 1" } else { "PRAGMA query_only = 0" })?;
-    conn.flush_prepared_statement_cache();
-    if on {
-        conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
-            AuthAction::Pragma { pragma_name, pragma_value: Some(_) } if pragma_name.eq_ignore_ascii_case("query_only") => {
-                Authorization::Deny
-            }
-            _ => Authorization::Allow,
-        }));
-    }
-    Ok(())
-}
-
 /// Parameter and column descriptions of a statement, before it runs.
 fn describe(
     conn: &Connection,
@@ -289,7 +270,7 @@ fn describe(
     unbounded: UnboundedSize,
 ) -> Result<(Vec<ParamDesc>, Vec<ColumnDesc>), ErrorInfo> {
     let stmt = conn.prepare_cached(sql).map_err(|e| map_error(&e))?;
-    let params = param_types::describe(conn, sql, stmt.parameter_count(), unbounded);
+    let params = param_types::describe(conn, sql, stmt.parameter_count());
     let columns = static_columns(conn, &stmt, unbounded).into_iter().map(|(desc, _)| desc).collect();
     Ok((params, columns))
 }
