@@ -52,7 +52,8 @@ impl Statement {
 
     pub fn describe_param(&self, number: u16) -> RawResult<Described> {
         let (mut sql_type, mut size, mut digits, mut nullable) = (SqlDataType(0), 0usize, 0i16, Nullability(0));
-        let rc = unsafe { odbc_sys::SQLDescribeParam(self.h, number, &mut sql_type, &mut size, &mut digits, &mut nullable) };
+        let rc =
+            unsafe { odbc_sys::SQLDescribeParam(self.h, number, &mut sql_type, &mut size, &mut digits, &mut nullable) };
         self.check("SQLDescribeParam", rc)?;
         Ok(Described { sql_type: sql_type.0, size })
     }
@@ -79,7 +80,14 @@ impl Statement {
     }
 
     /// Binds `value` (NULL when `None`) as an input parameter of C type `ctype`.
-    pub fn bind(&mut self, number: u16, ctype: CDataType, sql_type: i16, size: usize, value: Option<&[u8]>) -> RawResult<Warnings> {
+    pub fn bind(
+        &mut self,
+        number: u16,
+        ctype: CDataType,
+        sql_type: i16,
+        size: usize,
+        value: Option<&[u8]>,
+    ) -> RawResult<Warnings> {
         let data = value.map(<[u8]>::to_vec).unwrap_or_default();
         let mut len = Box::new(value.map_or(SQL_NULL_DATA, |v| v.len() as isize));
         let rc = unsafe {

@@ -165,10 +165,9 @@ fn sqlcolumns_type_name_is_bare_and_unbounded_columns_report_the_configured_size
     assert_eq!(stmt.describe_col(1).unwrap().size, 1000);
     assert!(stmt.fetch().unwrap());
     assert_eq!(stmt.get_data(1, CDataType::Char, 700).unwrap(), Some(long.into_bytes()));
-    let bad = env.dbc(Charset::Narrow).driver_connect(&server.connection_string(
-        &server.user_without_two_factor("catalog_bad"),
-        "LongColumnSize=2000000000",
-    ));
+    let bad = env.dbc(Charset::Narrow).driver_connect(
+        &server.connection_string(&server.user_without_two_factor("catalog_bad"), "LongColumnSize=2000000000"),
+    );
     assert!(bad.unwrap_err().message().contains("LongColumnSize"));
 }
 

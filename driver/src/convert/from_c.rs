@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(e.state, SqlState::INVALID_CHARACTER_VALUE);
         assert!(e.message.contains("byte 2"), "{}", e.message);
         let unpaired: Vec<u8> = [0x61u16, 0xD800].iter().flat_map(|u| u.to_ne_bytes()).collect();
-        assert_eq!(value(CType::WChar, sql_type::WVARCHAR, &unpaired).unwrap_err().state, SqlState::INVALID_CHARACTER_VALUE);
+        assert_eq!(
+            value(CType::WChar, sql_type::WVARCHAR, &unpaired).unwrap_err().state,
+            SqlState::INVALID_CHARACTER_VALUE
+        );
     }
 
     #[test]

@@ -4,9 +4,9 @@
 
 mod catalog;
 mod cursor;
+pub mod errors;
 mod param_types;
 mod read_only;
-pub mod errors;
 mod type_info;
 pub mod types;
 mod worker;

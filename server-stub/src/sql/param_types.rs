@@ -318,14 +318,13 @@ mod tests {
         let conn = db();
         assert_eq!(
             types_of(&conn, "UPDATE files SET body = ? WHERE id = ? AND name LIKE ?"),
-            vec![
-                (sql_type::LONGVARBINARY, 0),
-                (sql_type::INTEGER, 10),
-                (sql_type::VARCHAR, 40)
-            ]
+            vec![(sql_type::LONGVARBINARY, 0), (sql_type::INTEGER, 10), (sql_type::VARCHAR, 40)]
         );
         assert_eq!(
-            types_of(&conn, "SELECT f.name FROM files f JOIN tags t ON t.file_id = f.id WHERE t.tag IN (?, ?) AND ? < f.id"),
+            types_of(
+                &conn,
+                "SELECT f.name FROM files f JOIN tags t ON t.file_id = f.id WHERE t.tag IN (?, ?) AND ? < f.id"
+            ),
             vec![(sql_type::CHAR, 8), (sql_type::CHAR, 8), (sql_type::INTEGER, 10)]
         );
     }

@@ -13,7 +13,9 @@ pub fn set(conn: &Connection, on: bool) -> rusqlite::Result<()> {
     conn.flush_prepared_statement_cache();
     if on {
         conn.authorizer(Some(|ctx: AuthContext<'_>| match ctx.action {
-            AuthAction::Pragma { pragma_name, pragma_value: Some(_) } if pragma_name.eq_ignore_ascii_case("query_only") => {
+            AuthAction::Pragma { pragma_name, pragma_value: Some(_) }
+                if pragma_name.eq_ignore_ascii_case("query_only") =>
+            {
                 Authorization::Deny
             }
             _ => Authorization::Allow,
@@ -35,7 +37,11 @@ mod tests {
         conn.prepare_cached("INSERT INTO t VALUES (2)").unwrap().execute([]).unwrap();
         set(&conn, true).unwrap();
         let state = |sql: &str| map_error(&conn.execute_batch(sql).unwrap_err()).sqlstate_str().to_owned();
-        assert_eq!(map_error(&conn.prepare_cached("INSERT INTO t VALUES (2)").unwrap().execute([]).unwrap_err()).sqlstate_str(), "25006");
+        assert_eq!(
+            map_error(&conn.prepare_cached("INSERT INTO t VALUES (2)").unwrap().execute([]).unwrap_err())
+                .sqlstate_str(),
+            "25006"
+        );
         assert_eq!(state("CREATE TABLE u (x)"), "25006");
         assert_eq!(state("PRAGMA query_only = 0"), "25006");
         assert_eq!(state("PRAGMA QUERY_ONLY=false"), "25006");

@@ -228,15 +228,13 @@ impl Worker {
                     Err(e) => send_error(reply, map_error(&e)),
                 }
             }
-            Request::SessionOptions(options) => {
-                match read_only::set(&self.conn, options.read_only) {
-                    Ok(()) => {
-                        self.unbounded = UnboundedSize(options.long_column_size);
-                        send(reply, &ok);
-                    }
-                    Err(e) => send_error(reply, map_error(&e)),
+            Request::SessionOptions(options) => match read_only::set(&self.conn, options.read_only) {
+                Ok(()) => {
+                    self.unbounded = UnboundedSize(options.long_column_size);
+                    send(reply, &ok);
                 }
-            }
+                Err(e) => send_error(reply, map_error(&e)),
+            },
             Request::EndTransaction { commit } => {
                 let r = if self.conn.is_autocommit() {
                     Ok(())
