@@ -58,10 +58,7 @@ pub fn describe(conn: &Connection, sql: &str, count: usize) -> Vec<ParamDesc> {
     let Some(analysis) = analyse(sql, count) else { return out };
     let mut tables: HashMap<String, Vec<TableColumn>> = HashMap::new();
     for name in &analysis.tables {
-        let key = name.to_ascii_lowercase();
-        if !tables.contains_key(&key) {
-            tables.insert(key, table_columns(conn, name));
-        }
+        tables.entry(name.to_ascii_lowercase()).or_insert_with(|| table_columns(conn, name));
     }
     for (slot, target) in out.iter_mut().zip(&analysis.targets) {
         let Some(target) = target else { continue };
