@@ -251,6 +251,18 @@ mod tests {
     }
 
     #[test]
+    fn read_only_and_long_column_size_have_defaults_and_bounds() {
+        let c = ConnectConfig::from_settings(&settings("UID=a")).unwrap();
+        assert_eq!((c.read_only, c.long_column_size), (false, 65_536));
+        let c = ConnectConfig::from_settings(&settings("ReadOnly=1;LongColumnSize=0")).unwrap();
+        assert_eq!((c.read_only, c.long_column_size), (true, 0));
+        for s in ["LongColumnSize=1073741824", "LongColumnSize=big", "ReadOnly=perhaps"] {
+            let e = ConnectConfig::from_settings(&settings(s)).unwrap_err();
+            assert!(e.message.contains(s.split('=').next().unwrap()), "{}", e.message);
+        }
+    }
+
+    #[test]
     fn debug_output_of_settings_masks_secrets() {
         let s = settings("UID=u;PWD={x;y};TwoFactorCode=123456");
         let shown = format!("{s:?}");
