@@ -63,7 +63,7 @@ fn write_fraction(out: &mut StackStr, nanos: u32) {
     if nanos != 0 {
         let mut digits = 9;
         let mut n = nanos;
-        while n.is_multiple_of(10) {
+        while n % 10 == 0 {
             n /= 10;
             digits -= 1;
         }
@@ -194,7 +194,7 @@ pub fn hex_digit(nibble: u8) -> u8 {
 /// The `n`-th character of the hex form of `bytes`.
 pub fn hex_char(bytes: &[u8], n: usize) -> u8 {
     let b = bytes[n / 2];
-    hex_digit(if n.is_multiple_of(2) { b >> 4 } else { b })
+    hex_digit(if n % 2 == 0 { b >> 4 } else { b })
 }
 
 #[cfg(test)]
