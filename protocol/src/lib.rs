@@ -17,7 +17,7 @@ pub use error::ProtocolError;
 pub use frame::{decode_frame, Frame, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
 pub use message::{
     CatalogRequest, ClientMessage, ColumnDesc, ErrorInfo, Nullability, ParamDesc, SecondFactor, SecondFactorMethod,
-    ServerMessage,
+    ServerMessage, SessionOptions,
 };
 pub use rows::{RowBatch, RowBatchBuilder};
 pub use secret::Secret;
@@ -25,10 +25,15 @@ pub use value::{is_plain_decimal, Date, Time, Timestamp, Value, ValueRef};
 
 /// Bytes every Hello starts with, so a stray client of another protocol is refused at once.
 pub const MAGIC: [u8; 4] = *b"2FAQ";
-/// The newest protocol version this build speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
-/// The oldest protocol version this build still speaks.
+/// The newest protocol version this build speaks. Version 2 added `SessionOptions`.
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The oldest protocol version this build still speaks: a server serves version 1
+/// drivers (which never send `SessionOptions`).
 pub const MIN_PROTOCOL_VERSION: u16 = 1;
+/// The oldest version the driver offers: it may have to send `SessionOptions`
+/// (`ReadOnly`), which a version 1 server would not understand, so such a server refuses
+/// the Hello with "unsupported protocol version" instead of ignoring the setting.
+pub const DRIVER_MIN_PROTOCOL_VERSION: u16 = 2;
 
 /// Picks the version both sides speak: the highest one in both ranges.
 pub fn negotiate_version(client_min: u16, client_max: u16) -> Option<u16> {

@@ -83,7 +83,8 @@ pub struct ColumnDesc {
     pub name: String,
     /// ODBC SQL type code (`sql_type::INTEGER`, ...).
     pub sql_type: i16,
-    /// The type as the database names it (`VARCHAR(32)`, `INTEGER`).
+    /// The bare type name, as SQLGetTypeInfo lists it (`VARCHAR`, `INTEGER`); the size is
+    /// `column_size`.
     pub type_name: String,
     /// Characters for text, bytes for binary, digits for numbers.
     pub column_size: u32,
@@ -91,6 +92,27 @@ pub struct ColumnDesc {
     pub nullable: Nullability,
     /// Table the column comes from, empty for expressions.
     pub table_name: String,
+}
+
+/// What the driver asks of the session's SQL beyond autocommit (protocol version 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionOptions {
+    /// Refuse every statement that would write (`ReadOnly=1`, SQL_MODE_READ_ONLY).
+    pub read_only: bool,
+    /// The column size to report for TEXT, BLOB and other columns declared without a
+    /// size (`LongColumnSize`).
+    pub long_column_size: u32,
+}
+
+impl SessionOptions {
+    /// What a session has until the driver says otherwise.
+    pub const DEFAULT: SessionOptions = SessionOptions { read_only: false, long_column_size: 65_536 };
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions::DEFAULT
+    }
 }
 
 /// One parameter marker of a prepared statement.
@@ -183,6 +205,8 @@ pub enum ClientMessage {
     SetAutocommit {
         on: bool,
     },
+    /// Settings of the session's SQL, from the DSN or connection attributes (version 2).
+    SessionOptions(SessionOptions),
     EndTransaction {
         commit: bool,
     },
@@ -252,6 +276,7 @@ mod tag {
     pub const CANCEL: u8 = 0x0D;
     pub const PING: u8 = 0x0E;
     pub const TERMINATE: u8 = 0x0F;
+    pub const SESSION_OPTIONS: u8 = 0x10;
 
     pub const HELLO_OK: u8 = 0x81;
     pub const FIRST_FACTOR_OK: u8 = 0x82;
@@ -295,6 +320,10 @@ impl ClientMessage {
             ClientMessage::Fetch { max_rows } => out.put_u32(*max_rows),
             ClientMessage::CloseStatement { statement_id } => out.put_u32(*statement_id),
             ClientMessage::SetAutocommit { on } => out.put_bool(*on),
+            ClientMessage::SessionOptions(o) => {
+                out.put_bool(o.read_only);
+                out.put_u32(o.long_column_size);
+            }
             ClientMessage::EndTransaction { commit } => out.put_bool(*commit),
             ClientMessage::Catalog { request, fetch_rows } => {
                 encode_catalog(out, request);
@@ -321,6 +350,7 @@ impl ClientMessage {
             ClientMessage::CloseCursor => tag::CLOSE_CURSOR,
             ClientMessage::CloseStatement { .. } => tag::CLOSE_STATEMENT,
             ClientMessage::SetAutocommit { .. } => tag::SET_AUTOCOMMIT,
+            ClientMessage::SessionOptions(_) => tag::SESSION_OPTIONS,
             ClientMessage::EndTransaction { .. } => tag::END_TRANSACTION,
             ClientMessage::Catalog { .. } => tag::CATALOG,
             ClientMessage::Cancel { .. } => tag::CANCEL,
@@ -356,6 +386,9 @@ impl ClientMessage {
             tag::CLOSE_CURSOR => ClientMessage::CloseCursor,
             tag::CLOSE_STATEMENT => ClientMessage::CloseStatement { statement_id: r.u32()? },
             tag::SET_AUTOCOMMIT => ClientMessage::SetAutocommit { on: r.bool()? },
+            tag::SESSION_OPTIONS => {
+                ClientMessage::SessionOptions(SessionOptions { read_only: r.bool()?, long_column_size: r.u32()? })
+            }
             tag::END_TRANSACTION => ClientMessage::EndTransaction { commit: r.bool()? },
             tag::CATALOG => ClientMessage::Catalog { request: decode_catalog(&mut r)?, fetch_rows: r.u32()? },
             tag::CANCEL => ClientMessage::Cancel { session_id: r.u64()?, key: Secret::new(r.fixed::<16>()?) },

@@ -70,6 +70,7 @@ fn client_messages() -> Vec<ClientMessage> {
         ClientMessage::CloseCursor,
         ClientMessage::CloseStatement { statement_id: 3 },
         ClientMessage::SetAutocommit { on: false },
+        ClientMessage::SessionOptions(SessionOptions { read_only: true, long_column_size: 65_536 }),
         ClientMessage::EndTransaction { commit: true },
         ClientMessage::Cancel { session_id: u64::MAX, key: Secret::new([7; 16]) },
         ClientMessage::Ping,
@@ -262,6 +263,9 @@ fn version_negotiation_picks_the_highest_common_version() {
     assert_eq!(negotiate_version(1, 9), Some(PROTOCOL_VERSION));
     assert_eq!(negotiate_version(PROTOCOL_VERSION + 1, PROTOCOL_VERSION + 5), None);
     assert_eq!(negotiate_version(0, 0), None);
+    // A version 1 driver is still served; this driver offers no version below 2.
+    assert_eq!(negotiate_version(1, 1), Some(1));
+    assert_eq!(negotiate_version(DRIVER_MIN_PROTOCOL_VERSION, PROTOCOL_VERSION), Some(2));
 }
 
 #[test]

@@ -223,6 +223,41 @@ class PyodbcTwoFactor(unittest.TestCase):
         self.assertEqual(got, rows)
         cnxn.close()
 
+    def test_bytes_stay_bytes_and_invalid_utf8_text_is_refused(self):
+        name, secret = self.user()
+        cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))
+        cur = cnxn.cursor()
+        cur.execute("CREATE TABLE py_bytes (id INTEGER, body BLOB, note TEXT)")
+        every_byte = bytes(range(256))
+        cur.execute("INSERT INTO py_bytes (id, body) VALUES (1, ?)", every_byte)
+        # fast_executemany binds from SQLDescribeParam: the BLOB column is binary, the TEXT
+        # column size 0 (sent as data-at-execution, so longer text is not refused).
+        cur.fast_executemany = True
+        cur.executemany("INSERT INTO py_bytes (id, body, note) VALUES (?, ?, ?)",
+                        [(2, b"\x00\x01\xfe\xff", "z" * 70_000), (3, every_byte, "short")])
+        cur.fast_executemany = False
+        got = cur.execute("SELECT id, body, typeof(body), ifnull(length(note), -1) FROM py_bytes ORDER BY id")
+        self.assertEqual([tuple(r) for r in got.fetchall()], [(1, every_byte, "blob", -1),
+                                                              (2, b"\x00\x01\xfe\xff", "blob", 70_000),
+                                                              (3, every_byte, "blob", 5)])
+        # TEXT that is not UTF-8, as another SQLite writer may store it: refused, not guessed.
+        cur.execute("INSERT INTO py_bytes (id, note) VALUES (4, CAST(X'61FF62' AS TEXT))")
+        with self.assertRaises(pyodbc.Error) as caught:
+            cur.execute("SELECT note FROM py_bytes WHERE id = 4").fetchall()
+        self.assertEqual(caught.exception.args[0], "22018")
+        cnxn.close()
+
+    def test_read_only_refuses_writes_with_25006(self):
+        name, secret = self.user()
+        cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time()),
+                                                            ReadOnly="1"))
+        cur = cnxn.cursor()
+        self.assertEqual(cur.execute("SELECT 1").fetchone()[0], 1)
+        with self.assertRaises(pyodbc.Error) as caught:
+            cur.execute("CREATE TABLE py_ro (v INTEGER)")
+        self.assertEqual(caught.exception.args[0], "25006")
+        cnxn.close()
+
     def test_a_query_past_its_timeout_fails_with_hyt00_and_the_connection_stays_usable(self):
         name, secret = self.user()
         cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))

@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 pub mod hardening;
 pub mod odbc;
 pub mod raw;
+pub mod raw_stmt;
 pub mod server;
 pub mod statement;
 

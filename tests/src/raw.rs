@@ -145,7 +145,13 @@ pub fn diagnostics(kind: HandleType, handle: Handle, cs: Charset) -> Vec<Diag> {
     out
 }
 
-fn check(function: &'static str, rc: SqlReturn, kind: HandleType, handle: Handle, cs: Charset) -> RawResult<Warnings> {
+pub(crate) fn check(
+    function: &'static str,
+    rc: SqlReturn,
+    kind: HandleType,
+    handle: Handle,
+    cs: Charset,
+) -> RawResult<Warnings> {
     if rc == SqlReturn::SUCCESS {
         Ok(Vec::new())
     } else if rc == SqlReturn::SUCCESS_WITH_INFO {

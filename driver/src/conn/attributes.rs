@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 
-use twofactor_protocol::{ClientMessage, Secret, ServerMessage};
+use twofactor_protocol::{ClientMessage, Secret, ServerMessage, SessionOptions};
 
 use super::{lock, Connection};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -66,6 +66,8 @@ pub struct Attributes {
     pub ansi_app: bool,
     pub quiet_mode: usize,
     pub packet_size: u32,
+    /// The DSN's `LongColumnSize`, sent to the server with the access mode.
+    pub long_column_size: u32,
     /// Attribute 1002 set before connecting: used after the first factor, then dropped.
     pub code_before_connect: Option<Secret<String>>,
     pub statement_defaults: BTreeMap<i32, usize>,
@@ -86,6 +88,7 @@ impl Default for Attributes {
             ansi_app: false,
             quiet_mode: 0,
             packet_size: 0,
+            long_column_size: SessionOptions::DEFAULT.long_column_size,
             code_before_connect: None,
             statement_defaults: BTreeMap::new(),
             set_before_connect: BTreeSet::new(),
@@ -200,7 +203,15 @@ impl Connection {
                 if v > 1 {
                     return Err(OdbcError::invalid_value("SQL_ATTR_ACCESS_MODE", v.into()));
                 }
-                lock(&self.attributes).access_mode = v;
+                let changed = std::mem::replace(&mut lock(&self.attributes).access_mode, v) != v;
+                // Enforced by the server (SQLite's query_only on this session's connection);
+                // like autocommit, applied once SQL may run.
+                if changed && self.is_open() && !self.second_factor_pending() {
+                    if let Err(e) = self.send_session_options(self.session_options()) {
+                        lock(&self.attributes).access_mode ^= 1;
+                        return Err(e);
+                    }
+                }
             }
             SQL_ATTR_TXN_ISOLATION => {
                 let v = u32_value("SQL_ATTR_TXN_ISOLATION", int("SQL_ATTR_TXN_ISOLATION")?)?;
@@ -347,7 +358,30 @@ impl Connection {
                 other => Err(super::unexpected(&other)),
             })?;
         }
+        let options = self.session_options();
+        if options != SessionOptions::DEFAULT {
+            self.send_session_options(options)?;
+        }
         Ok(())
+    }
+
+    /// The session settings the server enforces: ReadOnly / SQL_ATTR_ACCESS_MODE, and
+    /// LongColumnSize.
+    pub(super) fn session_options(&self) -> SessionOptions {
+        let a = lock(&self.attributes);
+        SessionOptions { read_only: a.access_mode == SQL_MODE_READ_ONLY, long_column_size: a.long_column_size }
+    }
+
+    /// Whether connecting has settings to apply once SQL may run.
+    pub(super) fn has_settings_to_apply(&self) -> bool {
+        !self.autocommit() || self.session_options() != SessionOptions::DEFAULT
+    }
+
+    fn send_session_options(&self, options: SessionOptions) -> OdbcResult<()> {
+        self.with_session(|s| match s.request(&ClientMessage::SessionOptions(options))? {
+            ServerMessage::Ok => Ok(()),
+            other => Err(super::unexpected(&other)),
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use twofactor_protocol::Secret;
+use twofactor_protocol::{Secret, SessionOptions};
 
 use super::code_source::{PromptMode, DEFAULT_CODE_ENV, DEFAULT_COMMAND_TIMEOUT};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -10,6 +10,8 @@ use crate::diag::{OdbcError, OdbcResult, SqlState};
 pub const DEFAULT_PORT: u16 = 7443;
 pub const DEFAULT_LOGIN_TIMEOUT: u64 = 30;
 pub const DEFAULT_FETCH_ROWS: u32 = 4096;
+/// The largest `LongColumnSize`: what a TEXT or BLOB column can hold (2^30 - 1).
+pub const MAX_LONG_COLUMN_SIZE: u32 = 1_073_741_823;
 
 /// Keys this driver understands (lower case); others are logged at debug and ignored.
 const KNOWN_KEYS: &[&str] = &[
@@ -40,6 +42,8 @@ const KNOWN_KEYS: &[&str] = &[
     "description",
     "database",
     "dmconnattr",
+    "readonly",
+    "longcolumnsize",
 ];
 
 /// Key/value pairs, first occurrence wins (as ODBC specifies for repeated keywords);
@@ -148,6 +152,10 @@ pub struct ConnectConfig {
     pub code_command: Option<String>,
     pub code_command_timeout: Duration,
     pub prompt: PromptMode,
+    /// `ReadOnly`: the session refuses writes (as SQL_ATTR_ACCESS_MODE = SQL_MODE_READ_ONLY).
+    pub read_only: bool,
+    /// `LongColumnSize`: the size reported for columns declared without one.
+    pub long_column_size: u32,
 }
 
 impl ConnectConfig {
@@ -206,6 +214,14 @@ impl ConnectConfig {
             code_command: s.get("TwoFactorCodeCommand").map(str::to_string).filter(|c| !c.trim().is_empty()),
             code_command_timeout: seconds("TwoFactorCodeCommandTimeout")?.unwrap_or(DEFAULT_COMMAND_TIMEOUT),
             prompt: PromptMode::parse(s.get("TwoFactorPrompt").unwrap_or(""))?,
+            read_only: parse_bool(s, "ReadOnly", false)?,
+            long_column_size: match parse_u64(s, "LongColumnSize")? {
+                None => SessionOptions::DEFAULT.long_column_size,
+                Some(v) => u32::try_from(v)
+                    .ok()
+                    .filter(|&v| v <= MAX_LONG_COLUMN_SIZE)
+                    .ok_or_else(|| bad_key("LongColumnSize", &v.to_string(), "0 to 1073741823"))?,
+            },
         })
     }
 }
@@ -276,6 +292,18 @@ mod tests {
     fn a_timeout_too_big_for_a_number_is_an_error_naming_the_key() {
         let e = ConnectConfig::from_settings(&settings("LoginTimeout=99999999999999999999999")).unwrap_err();
         assert!(e.message.contains("LoginTimeout"), "{}", e.message);
+    }
+
+    #[test]
+    fn read_only_and_long_column_size_have_defaults_and_bounds() {
+        let c = ConnectConfig::from_settings(&settings("UID=a")).unwrap();
+        assert_eq!((c.read_only, c.long_column_size), (false, 65_536));
+        let c = ConnectConfig::from_settings(&settings("ReadOnly=1;LongColumnSize=0")).unwrap();
+        assert_eq!((c.read_only, c.long_column_size), (true, 0));
+        for s in ["LongColumnSize=1073741824", "LongColumnSize=big", "ReadOnly=perhaps"] {
+            let e = ConnectConfig::from_settings(&settings(s)).unwrap_err();
+            assert!(e.message.contains(s.split('=').next().unwrap()), "{}", e.message);
+        }
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use twofactor_protocol::{ClientMessage, SecondFactor, Secret, ServerMessage, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
+use twofactor_protocol::{
+    ClientMessage, SecondFactor, Secret, ServerMessage, DRIVER_MIN_PROTOCOL_VERSION, PROTOCOL_VERSION,
+};
 
 use super::code_source::{CodeSources, RealWorld};
 use super::config::{ConnectConfig, Settings};
@@ -18,13 +20,13 @@ const CLIENT_NAME: &str = concat!("TwoFactor ODBC ", env!("CARGO_PKG_VERSION"));
 /// Hello → HelloOk: agrees on a protocol version.
 pub(super) fn hello(s: &mut Session) -> OdbcResult<String> {
     let hello = ClientMessage::Hello {
-        min_version: MIN_PROTOCOL_VERSION,
+        min_version: DRIVER_MIN_PROTOCOL_VERSION,
         max_version: PROTOCOL_VERSION,
         client_name: CLIENT_NAME.into(),
     };
     match s.request(&hello).map_err(connect_error)? {
         ServerMessage::HelloOk { version, server_name }
-            if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
+            if (DRIVER_MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
         {
             Ok(server_name)
         }
@@ -72,6 +74,13 @@ impl Connection {
         let cfg = ConnectConfig::from_settings(settings)?;
         if let Some(dm_attributes) = settings.get("DMConnAttr") {
             self.apply_dm_attributes(dm_attributes)?;
+        }
+        {
+            let mut a = lock(&self.attributes);
+            if cfg.read_only {
+                a.access_mode = super::attributes::SQL_MODE_READ_ONLY;
+            }
+            a.long_column_size = cfg.long_column_size;
         }
         let (login_timeout, connection_timeout) = {
             let a = lock(&self.attributes);
@@ -121,7 +130,7 @@ impl Connection {
         self.second_factor_pending.store(pending, Ordering::Release);
         self.open.store(true, Ordering::Release);
         if !pending {
-            if !self.autocommit() {
+            if self.has_settings_to_apply() {
                 // Applied now that SQL may run; a failure leaves no half-open connection.
                 if let Err(e) = self.second_factor_verified() {
                     let _ = self.disconnect();

@@ -8,7 +8,7 @@ use twofactor_protocol::{sql_type, Date, Time, Timestamp, ValueRef};
 
 use super::format;
 use super::to_c::{integral, out_of_range, parse_number, restricted, to_f64, Num};
-use super::{odbc3_sql_type, CType};
+use super::{is_binary_sql, odbc3_sql_type, CType};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 /// Reused buffers for values that need decoding (UTF-16 text, numeric structs), so a
@@ -16,6 +16,17 @@ use crate::diag::{OdbcError, OdbcResult, SqlState};
 #[derive(Debug, Default)]
 pub struct ParamScratch {
     text: String,
+}
+
+/// SQL_C_CHAR is UTF-8 in this driver; other bytes are refused, never re-encoded.
+fn not_utf8(e: &std::str::Utf8Error) -> OdbcError {
+    OdbcError::new(
+        SqlState::INVALID_CHARACTER_VALUE,
+        format!(
+            "SQL_C_CHAR value is not valid UTF-8 (at byte {}); bind bytes as SQL_C_BINARY or with a binary SQL type",
+            e.valid_up_to() + 1
+        ),
+    )
 }
 
 fn datetime_overflow() -> OdbcError {
@@ -47,19 +58,10 @@ pub fn param_value<'a>(
     }
     let ne16 = |i: usize| u16::from_ne_bytes([data[i], data[i + 1]]);
     match ctype {
-        CType::Char => {
-            let text = match std::str::from_utf8(data) {
-                Ok(s) => s,
-                Err(_) => {
-                    // Not UTF-8: the application runs in a single-byte locale; Latin-1
-                    // keeps every byte rather than failing the statement.
-                    scratch.text.clear();
-                    scratch.text.extend(data.iter().map(|&b| char::from(b)));
-                    scratch.text.as_str()
-                }
-            };
-            text_value(text, sql)
-        }
+        // Bytes stay bytes: PHP and DBD::ODBC bind a BLOB as SQL_C_CHAR with the binary
+        // SQL type SQLDescribeParam gave, so the buffer goes out exactly as it is.
+        CType::Char if is_binary_sql(sql) => Ok(ValueRef::Bytes(data)),
+        CType::Char => text_value(std::str::from_utf8(data).map_err(|e| not_utf8(&e))?, sql),
         CType::WChar => {
             scratch.text.clear();
             // SQLWCHAR as the driver manager has it: UTF-16, or UTF-32 under iODBC.
@@ -248,6 +250,28 @@ mod tests {
         assert_eq!(value(CType::Char, sql_type::VARCHAR, "héllo".as_bytes()).unwrap(), Value::Text("héllo".into()));
         let wide: Vec<u8> = "h€".encode_utf16().flat_map(u16::to_ne_bytes).collect();
         assert_eq!(value(CType::WChar, sql_type::WVARCHAR, &wide).unwrap(), Value::Text("h€".into()));
+    }
+
+    #[test]
+    fn narrow_text_that_is_not_utf8_is_refused_with_22018_not_re_encoded() {
+        let e = value(CType::Char, sql_type::VARCHAR, &[0x61, 0xFE, 0xFF]).unwrap_err();
+        assert_eq!(e.state, SqlState::INVALID_CHARACTER_VALUE);
+        assert!(e.message.contains("byte 2"), "{}", e.message);
+        let unpaired: Vec<u8> = [0x61u16, 0xD800].iter().flat_map(|u| u.to_ne_bytes()).collect();
+        assert_eq!(
+            value(CType::WChar, sql_type::WVARCHAR, &unpaired).unwrap_err().state,
+            SqlState::INVALID_CHARACTER_VALUE
+        );
+    }
+
+    #[test]
+    fn narrow_data_for_a_binary_parameter_is_sent_as_the_same_bytes() {
+        let all: Vec<u8> = (0..=255).collect();
+        for sql in [sql_type::BINARY, sql_type::VARBINARY, sql_type::LONGVARBINARY] {
+            assert_eq!(value(CType::Char, sql, &all).unwrap(), Value::Bytes(all.clone()));
+        }
+        assert_eq!(value(CType::Binary, sql_type::VARCHAR, &all).unwrap(), Value::Bytes(all.clone()));
+        assert_eq!(value(CType::Default, sql_type::LONGVARBINARY, &all).unwrap(), Value::Bytes(all));
     }
 
     #[test]

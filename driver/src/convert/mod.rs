@@ -183,6 +183,16 @@ pub fn is_binary_sql(sql: i16) -> bool {
     matches!(sql, sql_type::BINARY | sql_type::VARBINARY | sql_type::LONGVARBINARY)
 }
 
+/// The SQL type a parameter's value is converted for: the type the application bound,
+/// except that character data bound for a marker the server described as binary (a BLOB
+/// column) is kept as bytes, whatever character type the application named.
+pub fn param_sql_type(bound: i16, described: Option<i16>) -> i16 {
+    match described {
+        Some(d) if is_binary_sql(d) && is_character_sql(odbc3_sql_type(bound)) => d,
+        _ => bound,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +204,16 @@ mod tests {
         assert_eq!(CType::from_code(code::TINYINT), Some(CType::STinyInt));
         assert_eq!(CType::from_code(code::TIMESTAMP), Some(CType::Timestamp));
         assert_eq!(CType::from_code(12345), None);
+    }
+
+    #[test]
+    fn character_data_for_a_marker_described_as_binary_is_converted_as_binary() {
+        use sql_type::*;
+        assert_eq!(param_sql_type(VARCHAR, Some(LONGVARBINARY)), LONGVARBINARY);
+        assert_eq!(param_sql_type(WLONGVARCHAR, Some(VARBINARY)), VARBINARY);
+        assert_eq!(param_sql_type(VARCHAR, Some(INTEGER)), VARCHAR, "only binary targets override");
+        assert_eq!(param_sql_type(INTEGER, Some(LONGVARBINARY)), INTEGER, "only character bindings");
+        assert_eq!(param_sql_type(VARCHAR, None), VARCHAR);
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub(crate) fn out_of_range() -> OdbcError {
 pub(crate) fn invalid_character() -> OdbcError {
     OdbcError::new(SqlState::INVALID_CHARACTER_VALUE, "invalid character value for cast specification")
 }
+/// The server sends a stored TEXT value that is not valid UTF-8 (written by another
+/// program) as bytes; as characters it is refused, never repaired. SQL_C_BINARY gets it.
+fn not_text() -> OdbcError {
+    OdbcError::new(
+        SqlState::INVALID_CHARACTER_VALUE,
+        "the stored value of this character column is not valid UTF-8; fetch it as SQL_C_BINARY",
+    )
+}
+
 pub(crate) fn restricted(ctype: CType) -> OdbcError {
     OdbcError::new(
         SqlState::RESTRICTED_DATA_TYPE,
@@ -85,6 +94,9 @@ pub fn to_c(value: ValueRef<'_>, sql: i16, target: Target, buf: &mut [u8], offse
         }
     }
     match ctype {
+        CType::Char | CType::WChar if matches!(value, ValueRef::Bytes(_)) && super::is_character_sql(sql) => {
+            Err(not_text())
+        }
         CType::Char => to_chars(value, buf, offset, false),
         CType::WChar => to_chars(value, buf, offset, true),
         CType::Binary => to_binary(value, buf, offset),

@@ -133,9 +133,21 @@ fn wide_text_comes_back_in_utf16_pieces() {
 #[test]
 fn binary_shown_as_text_is_upper_case_hex() {
     let mut b = [0u8; 16];
-    let p = conv(ValueRef::Bytes(&[0xDE, 0xAD, 0x01]), CType::Char, &mut b).unwrap();
+    let blob = ValueRef::Bytes(&[0xDE, 0xAD, 0x01]);
+    let p = to_c(blob, sql_type::LONGVARBINARY, Target::new(CType::Char), &mut b, 0).unwrap();
     assert_eq!(p.indicator, 6);
     assert_eq!(&b[..7], b"DEAD01\0");
+}
+
+#[test]
+fn a_character_column_value_that_is_not_utf8_is_22018_as_text_and_the_bytes_as_binary() {
+    // The server sends a stored TEXT that is not UTF-8 as bytes of its character column.
+    let stored = ValueRef::Bytes(&[0x61, 0xFF, 0x62]);
+    let mut b = [0u8; 16];
+    assert_eq!(state(conv(stored, CType::Char, &mut b)), SqlState::INVALID_CHARACTER_VALUE);
+    assert_eq!(state(conv(stored, CType::WChar, &mut b)), SqlState::INVALID_CHARACTER_VALUE);
+    let p = conv(stored, CType::Binary, &mut b).unwrap();
+    assert_eq!((p.indicator, &b[..3]), (3, &[0x61, 0xFF, 0x62][..]));
 }
 
 #[test]

@@ -243,8 +243,10 @@ pub(crate) unsafe fn build_params(
                         format!("parameter {} is not bound", p + 1),
                     ));
                 }
-                let sql = ipd.record(p + 1).map_or(twofactor_protocol::sql_type::VARCHAR, |r| r.concise_type);
-                let at = |e: OdbcError| e.at_row(row + 1).at_column(p + 1);
+                let bound = ipd.record(p + 1).map_or(twofactor_protocol::sql_type::VARCHAR, |r| r.concise_type);
+                let described = if prepared { inner.described_params.get(p).map(|d| d.sql_type) } else { None };
+                let sql = convert::param_sql_type(bound, described);
+                let at = |e: OdbcError| name_param(e, p + 1, row + 1, rows > 1);
                 match read_param(&apd, rec, sql, offset, row, &mut scratch).map_err(at)? {
                     ParamRead::Value(value) => builder.push(value),
                     ParamRead::AtExec { token, ctype } => match supplied {
@@ -268,6 +270,18 @@ pub(crate) unsafe fn build_params(
         return Ok(Params::NeedData(pending));
     }
     Ok(Params::Ready(builder.finish(), sent))
+}
+
+/// A conversion error of parameter `param` (of row `row`, both from 1): the diagnostic
+/// record says which, in its fields and its message.
+fn name_param(mut e: OdbcError, param: usize, row: usize, array: bool) -> OdbcError {
+    if e.state.0.starts_with(b"22") || e.state == SqlState::RESTRICTED_DATA_TYPE {
+        e.message = match array {
+            true => format!("parameter {param} of row {row}: {}", e.message),
+            false => format!("parameter {param}: {}", e.message),
+        };
+    }
+    e.at_row(row).at_column(param)
 }
 
 /// After an execution: SQL_ATTR_PARAMS_PROCESSED_PTR and SQL_ATTR_PARAM_STATUS_PTR.

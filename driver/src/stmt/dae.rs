@@ -193,6 +193,21 @@ mod tests {
     }
 
     #[test]
+    fn narrow_pieces_are_utf8_or_refused_and_for_a_binary_parameter_stay_bytes() {
+        let mut d = DataAtExec::new(
+            DaeExec::Prepared,
+            vec![param(0, 0, 1, CType::Char, sql_type::VARCHAR), param(0, 1, 2, CType::Char, sql_type::LONGVARBINARY)],
+        );
+        d.next_param();
+        d.put(Piece::Bytes(&[0x61, 0xFE])).unwrap();
+        d.next_param();
+        d.put(Piece::Bytes(&[0x00, 0x01])).unwrap();
+        d.put(Piece::Bytes(&[0xFE, 0xFF])).unwrap();
+        assert_eq!(owned(&d, 0, 0).unwrap_err().state, SqlState::INVALID_CHARACTER_VALUE);
+        assert_eq!(owned(&d, 0, 1).unwrap(), Value::Bytes(vec![0x00, 0x01, 0xFE, 0xFF]));
+    }
+
+    #[test]
     fn wide_pieces_split_inside_a_surrogate_pair_still_decode() {
         let mut d = DataAtExec::new(DaeExec::Prepared, vec![param(0, 0, 1, CType::WChar, sql_type::WVARCHAR)]);
         d.next_param();

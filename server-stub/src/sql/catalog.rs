@@ -6,7 +6,7 @@ use rusqlite::Connection;
 use twofactor_protocol::{sql_type as st, CatalogRequest, ColumnDesc, Nullability, Value};
 
 use super::type_info::type_info;
-use super::types::{self, TypeInfo};
+use super::types::{self, TypeInfo, UnboundedSize};
 
 pub(super) type Table = (Vec<ColumnDesc>, Vec<Vec<Value>>);
 
@@ -155,29 +155,27 @@ fn for_table(
     Ok((columns, rows))
 }
 
-/// The type of a column declared as `decl` and the name to show for it: the declaration
-/// itself, or for an undeclared column the name of the type its values get.
-fn declared_type(decl: &str) -> (TypeInfo, &str) {
-    if decl.is_empty() {
-        let t = types::from_value(None);
-        (t, types::type_name(t.sql_type))
-    } else {
-        (types::from_decl(decl), decl)
-    }
+/// The type of a column declared as `decl`, its size as reported, and its TYPE_NAME: the
+/// bare name SQLGetTypeInfo lists for that type (`VARCHAR`, not `VARCHAR(40)`: the size
+/// is COLUMN_SIZE's), so applications can match the two.
+fn declared_type(decl: &str, unbounded: UnboundedSize) -> (TypeInfo, &'static str) {
+    let mut t = if decl.is_empty() { types::from_value(None) } else { types::from_decl(decl) };
+    t.size = unbounded.reported(t.size);
+    (t, types::type_name(t.sql_type))
 }
 
-pub fn run(conn: &Connection, req: &CatalogRequest) -> rusqlite::Result<Table> {
+pub fn run(conn: &Connection, req: &CatalogRequest, unbounded: UnboundedSize) -> rusqlite::Result<Table> {
     match req {
         CatalogRequest::Tables { catalog, schema, table, table_types } => {
             tables(conn, catalog.as_deref(), schema.as_deref(), table.as_deref(), table_types.as_deref())
         }
-        CatalogRequest::Columns { table, column, .. } => columns(conn, table.as_deref(), column.as_deref()),
+        CatalogRequest::Columns { table, column, .. } => columns(conn, table.as_deref(), column.as_deref(), unbounded),
         CatalogRequest::PrimaryKeys { table, .. } => primary_keys(conn, table),
         CatalogRequest::ForeignKeys { pk_table, fk_table } => {
             foreign_keys(conn, pk_table.as_deref(), fk_table.as_deref())
         }
         CatalogRequest::Statistics { table, unique_only } => statistics(conn, table, *unique_only),
-        CatalogRequest::SpecialColumns { table } => special_columns(conn, table),
+        CatalogRequest::SpecialColumns { table } => special_columns(conn, table, unbounded),
         CatalogRequest::TypeInfo { data_type } => Ok(type_info(*data_type)),
         CatalogRequest::TablePrivileges { table } => super::catalog_privileges::tables(conn, table.as_deref()),
         CatalogRequest::ColumnPrivileges { table, column } => {
@@ -272,7 +270,12 @@ pub(super) fn is_char(sql_type: i16) -> bool {
     matches!(sql_type, st::CHAR | st::VARCHAR | st::LONGVARCHAR | st::BINARY | st::VARBINARY | st::LONGVARBINARY)
 }
 
-fn columns(conn: &Connection, table: Option<&str>, column: Option<&str>) -> rusqlite::Result<Table> {
+fn columns(
+    conn: &Connection,
+    table: Option<&str>,
+    column: Option<&str>,
+    unbounded: UnboundedSize,
+) -> rusqlite::Result<Table> {
     let columns = cols(&[
         ("TABLE_CAT", V, true),
         ("TABLE_SCHEM", V, true),
@@ -302,7 +305,7 @@ fn columns(conn: &Connection, table: Option<&str>, column: Option<&str>) -> rusq
             if !matches(column, &c.name) {
                 continue;
             }
-            let (t, type_name) = declared_type(&c.decl);
+            let (t, type_name) = declared_type(&c.decl, unbounded);
             let (sql_data_type, sub) = verbose_type(t.sql_type);
             let digits = matches!(
                 t.sql_type,
@@ -489,7 +492,7 @@ fn statistics(conn: &Connection, table: &str, unique_only: bool) -> rusqlite::Re
     })
 }
 
-fn special_columns(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
+fn special_columns(conn: &Connection, table: &str, unbounded: UnboundedSize) -> rusqlite::Result<Table> {
     let columns = cols(&[
         ("SCOPE", S, true),
         ("COLUMN_NAME", V, false),
@@ -501,7 +504,7 @@ fn special_columns(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
         ("PSEUDO_COLUMN", S, true),
     ]);
     let row = |col: &str, decl: &str, pseudo: i64| {
-        let (t, type_name) = declared_type(decl);
+        let (t, type_name) = declared_type(decl, unbounded);
         vec![
             small(2),
             text(col),
@@ -539,6 +542,28 @@ mod tests {
     }
 
     #[test]
+    fn columns_report_the_bare_type_name_and_the_size_apart() {
+        let c = Connection::open_in_memory().unwrap();
+        c.execute_batch("CREATE TABLE t (a VARCHAR(40), b DECIMAL(10,2), c TEXT, d BLOB, e INT, f)").unwrap();
+        let (_, rows) = columns(&c, Some("t"), None, UnboundedSize(4000)).unwrap();
+        let got: Vec<_> = rows.iter().map(|r| (r[5].clone(), r[6].clone(), r[15].clone())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (text("VARCHAR"), Value::Int(40), Value::Int(40)),
+                (text("DECIMAL"), Value::Int(10), Value::Null),
+                (text("TEXT"), Value::Int(4000), Value::Int(4000)),
+                (text("BLOB"), Value::Int(4000), Value::Int(4000)),
+                (text("INTEGER"), Value::Int(10), Value::Null),
+                (text("VARCHAR"), Value::Int(255), Value::Int(255)),
+            ]
+        );
+        // Every TYPE_NAME is one SQLGetTypeInfo lists.
+        let listed: Vec<Value> = type_info(0).1.iter().map(|r| r[0].clone()).collect();
+        assert!(rows.iter().all(|r| listed.contains(&r[5])), "{rows:?}");
+    }
+
+    #[test]
     fn catalog_result_sets_have_the_odbc_layouts() {
         let c = Connection::open_in_memory().unwrap();
         c.execute_batch(
@@ -559,7 +584,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         let (_, rows) = tables(&c, Some(""), Some(""), Some(""), Some("%")).unwrap();
         assert_eq!(rows.len(), 3);
-        let (cols, rows) = columns(&c, Some("parent"), None).unwrap();
+        let (cols, rows) = columns(&c, Some("parent"), None, UnboundedSize::default()).unwrap();
         assert_eq!(cols.len(), 18);
         assert_eq!(rows[1][3], text("name"));
         assert_eq!(rows[1][4], Value::Int(st::VARCHAR as i64));
@@ -573,7 +598,7 @@ mod tests {
         let (cols, rows) = statistics(&c, "child", true).unwrap();
         assert_eq!(cols.len(), 13);
         assert_eq!(rows.len(), 2);
-        assert_eq!(special_columns(&c, "child").unwrap().0.len(), 8);
+        assert_eq!(special_columns(&c, "child", UnboundedSize::default()).unwrap().0.len(), 8);
         let (cols, rows) = type_info(0);
         assert_eq!(cols.len(), 19);
         let codes: Vec<_> = rows.iter().map(|r| r[1].clone()).collect();
@@ -592,7 +617,7 @@ mod tests {
             CatalogRequest::TypeInfo { data_type: 0 },
         ];
         for r in &requests {
-            let (cols, rows) = run(&c, r).unwrap();
+            let (cols, rows) = run(&c, r, UnboundedSize::default()).unwrap();
             assert!(!rows.is_empty(), "{r:?}");
             let mut b = twofactor_protocol::RowBatchBuilder::new(cols.len() as u16);
             for row in &rows {

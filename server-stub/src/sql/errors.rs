@@ -21,6 +21,11 @@ pub fn map_error(e: &rusqlite::Error) -> ErrorInfo {
                 ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => b"HYT00",
                 ErrorCode::TypeMismatch => b"22018",
                 ErrorCode::TooBig => b"22001",
+                // PRAGMA query_only (a ReadOnly session) or a read-only database file; the
+                // only authorizer is the one that keeps a ReadOnly session read-only.
+                ErrorCode::ReadOnly | ErrorCode::AuthorizationForStatementDenied => {
+                    return ErrorInfo::new(b"25006", f.extended_code, format!("read-only SQL-transaction: {text}"))
+                }
                 _ if lower.contains("syntax error") || lower.contains("incomplete input") => b"42000",
                 _ if lower.contains("no such table") || lower.contains("no such view") => b"42S02",
                 _ if lower.contains("no such column") => b"42S22",
@@ -60,5 +65,6 @@ mod tests {
         assert_eq!(state_of("CREATE TABLE t (x)"), "42S01");
         assert_eq!(state_of("INSERT INTO t (v) VALUES (NULL)"), "23000");
         assert_eq!(state_of("INSERT INTO t VALUES (1, 'a'); INSERT INTO t VALUES (1, 'b')"), "23000");
+        assert_eq!(state_of("PRAGMA query_only = 1; INSERT INTO t (v) VALUES ('a')"), "25006");
     }
 }

@@ -6,6 +6,8 @@ mod catalog;
 mod catalog_privileges;
 mod cursor;
 pub mod errors;
+mod param_types;
+mod read_only;
 mod type_info;
 pub mod types;
 mod worker;

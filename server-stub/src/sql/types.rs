@@ -4,7 +4,39 @@
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef as SqlRef};
 use twofactor_protocol::{is_plain_decimal, sql_type, ColumnDesc, Date, Nullability, Time, Timestamp, ValueRef};
 
+/// The largest value SQLite stores by default (SQLITE_MAX_LENGTH, 10^9 bytes, rounded to
+/// ODBC's customary 2^30 - 1): what SQLGetTypeInfo reports as the size of TEXT and BLOB,
+/// and what a column declared without a size can hold.
 pub const LONG_SIZE: u32 = 1_073_741_823;
+
+/// The column size reported for TEXT, BLOB and other columns declared without a size
+/// (SQLDescribeCol, SQLColAttribute, SQLColumns, SQLDescribeParam). Tools that size
+/// their buffers from it (arrow-odbc, odbc2parquet, turbodbc, pyodbc's
+/// fast_executemany) would otherwise allocate 1 GiB per value, so the default is
+/// 65,536 and the DSN key `LongColumnSize` changes it (psqlODBC's MaxLongVarcharSize
+/// plays the same part). It is a description only: SQLGetData still returns values of
+/// any length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnboundedSize(pub u32);
+
+impl UnboundedSize {
+    pub const DEFAULT: UnboundedSize = UnboundedSize(twofactor_protocol::SessionOptions::DEFAULT.long_column_size);
+
+    /// `size` as reported: an unbounded size becomes the configured one.
+    pub fn reported(self, size: u32) -> u32 {
+        if size == LONG_SIZE {
+            self.0
+        } else {
+            size
+        }
+    }
+}
+
+impl Default for UnboundedSize {
+    fn default() -> Self {
+        UnboundedSize::DEFAULT
+    }
+}
 
 /// How a column's stored values are presented, beyond their storage class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,11 +150,13 @@ pub fn type_name(sql: i16) -> &'static str {
     }
 }
 
-pub fn column_desc(name: &str, decl: Option<&str>, info: TypeInfo, nullable: Nullability, table: &str) -> ColumnDesc {
+/// A result column. Its type name is the bare name SQLGetTypeInfo lists (`VARCHAR`, not
+/// the declaration `VARCHAR(40)`), as SQLColumns reports it.
+pub fn column_desc(name: &str, info: TypeInfo, nullable: Nullability, table: &str) -> ColumnDesc {
     ColumnDesc {
         name: name.to_owned(),
         sql_type: info.sql_type,
-        type_name: decl.map(str::to_owned).unwrap_or_else(|| type_name(info.sql_type).to_owned()),
+        type_name: type_name(info.sql_type).to_owned(),
         column_size: info.size,
         decimal_digits: info.digits,
         nullable,
@@ -217,7 +251,10 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
         (SqlRef::Real(r), _) => f(ValueRef::Double(r)),
         (SqlRef::Blob(b), _) => f(ValueRef::Bytes(b)),
         (SqlRef::Text(raw), kind) => {
-            let text = String::from_utf8_lossy(raw);
+            // TEXT that another program stored in an encoding other than UTF-8 is sent as
+            // its bytes, never repaired: the driver refuses it as characters (22018) and
+            // gives it unchanged to SQL_C_BINARY.
+            let Ok(text) = std::str::from_utf8(raw) else { return f(ValueRef::Bytes(raw)) };
             let trimmed = text.trim();
             match kind {
                 Kind::Date => {
@@ -240,7 +277,7 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
                 }
                 _ => {}
             }
-            f(ValueRef::Text(&text))
+            f(ValueRef::Text(text))
         }
     }
 }
@@ -259,6 +296,15 @@ mod tests {
         assert_eq!(from_decl("DOUBLE PRECISION").sql_type, sql_type::DOUBLE);
         assert_eq!(from_decl("UNSIGNED BIG INT").sql_type, sql_type::BIGINT);
         assert_eq!(from_decl("JSON").sql_type, sql_type::VARCHAR);
+    }
+
+    #[test]
+    fn stored_text_that_is_not_utf8_is_sent_as_its_bytes() {
+        let raw = [0x61, 0xFE, 0xFF];
+        let got = with_value(SqlRef::Text(&raw), Kind::Plain, |v| v.to_owned());
+        assert_eq!(got, twofactor_protocol::Value::Bytes(raw.to_vec()));
+        let got = with_value(SqlRef::Text("é".as_bytes()), Kind::Plain, |v| v.to_owned());
+        assert_eq!(got, twofactor_protocol::Value::Text("é".into()));
     }
 
     #[test]

@@ -10,13 +10,16 @@ use std::time::Duration;
 use rusqlite::{Connection, InterruptHandle, Statement};
 use tokio::sync::oneshot;
 use twofactor_protocol::{
-    sql_type, CatalogRequest, ColumnDesc, ErrorInfo, Nullability, ParamDesc, RowBatch, RowBatchBuilder, ServerMessage,
+    CatalogRequest, ColumnDesc, ErrorInfo, Nullability, ParamDesc, RowBatch, RowBatchBuilder, ServerMessage,
+    SessionOptions,
 };
 
 use super::catalog;
 use super::cursor::{push_row, RowSource, SqliteCursor, VecCursor};
 use super::errors::map_error;
-use super::types::{self, Kind, TypeInfo};
+use super::param_types;
+use super::read_only;
+use super::types::{self, Kind, TypeInfo, UnboundedSize};
 
 /// SQLite's parser and VDBE keep their big structures on the heap; this is plenty.
 const WORKER_STACK: usize = 512 * 1024;
@@ -30,6 +33,7 @@ pub enum Request {
     CloseCursor,
     CloseStatement { statement_id: u32 },
     SetAutocommit { on: bool },
+    SessionOptions(SessionOptions),
     EndTransaction { commit: bool },
     Catalog { request: CatalogRequest, fetch_rows: u32 },
 }
@@ -64,7 +68,15 @@ impl SqlWorker {
                     }
                 };
                 let _ = ready_tx.send(Ok(conn.get_interrupt_handle()));
-                Worker { conn, statements: HashMap::new(), next_id: 1, autocommit, default_fetch }.run(jobs_rx);
+                Worker {
+                    conn,
+                    statements: HashMap::new(),
+                    next_id: 1,
+                    autocommit,
+                    default_fetch,
+                    unbounded: UnboundedSize::default(),
+                }
+                .run(jobs_rx);
             })
             .map_err(|e| format!("cannot start a SQL thread: {e}"))?;
         let interrupt = ready_rx.recv().map_err(|_| "SQL thread died at start".to_string())??;
@@ -152,6 +164,8 @@ struct Worker {
     next_id: u32,
     autocommit: bool,
     default_fetch: u32,
+    /// The reported size of columns declared without one (the session's `LongColumnSize`).
+    unbounded: UnboundedSize,
 }
 
 impl Worker {
@@ -179,7 +193,7 @@ impl Worker {
         match req {
             Request::ExecDirect { sql, params, fetch_rows } => {
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
-                return run_statement(&self.conn, self.autocommit, &sql, &params, fetch, reply, jobs);
+                return run_statement(&self.conn, self.autocommit, self.unbounded, &sql, &params, fetch, reply, jobs);
             }
             Request::Execute { statement_id, params, fetch_rows } => {
                 let Some(sql) = self.statements.get(&statement_id) else {
@@ -187,9 +201,9 @@ impl Worker {
                     return None;
                 };
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
-                return run_statement(&self.conn, self.autocommit, sql, &params, fetch, reply, jobs);
+                return run_statement(&self.conn, self.autocommit, self.unbounded, sql, &params, fetch, reply, jobs);
             }
-            Request::Prepare { sql } => match describe(&self.conn, &sql) {
+            Request::Prepare { sql } => match describe(&self.conn, &sql, self.unbounded) {
                 Ok((params, columns)) => {
                     let statement_id = self.next_id;
                     self.next_id = self.next_id.wrapping_add(1).max(1);
@@ -214,6 +228,13 @@ impl Worker {
                     Err(e) => send_error(reply, map_error(&e)),
                 }
             }
+            Request::SessionOptions(options) => match read_only::set(&self.conn, options.read_only) {
+                Ok(()) => {
+                    self.unbounded = UnboundedSize(options.long_column_size);
+                    send(reply, &ok);
+                }
+                Err(e) => send_error(reply, map_error(&e)),
+            },
             Request::EndTransaction { commit } => {
                 let r = if self.conn.is_autocommit() {
                     Ok(())
@@ -227,7 +248,7 @@ impl Worker {
             }
             Request::Catalog { request, fetch_rows } => {
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
-                match catalog::run(&self.conn, &request) {
+                match catalog::run(&self.conn, &request, self.unbounded) {
                     Ok((columns, rows)) => {
                         let mut cursor = VecCursor { rows: rows.into_iter() };
                         return first_batch(columns, &mut cursor, RowBatchBuilder::new(0), fetch, reply, jobs);
@@ -241,23 +262,24 @@ impl Worker {
 }
 
 /// Parameter and column descriptions of a statement, before it runs.
-fn describe(conn: &Connection, sql: &str) -> Result<(Vec<ParamDesc>, Vec<ColumnDesc>), ErrorInfo> {
+fn describe(
+    conn: &Connection,
+    sql: &str,
+    unbounded: UnboundedSize,
+) -> Result<(Vec<ParamDesc>, Vec<ColumnDesc>), ErrorInfo> {
     let stmt = conn.prepare_cached(sql).map_err(|e| map_error(&e))?;
-    let params = (0..stmt.parameter_count())
-        .map(|_| ParamDesc {
-            sql_type: sql_type::VARCHAR,
-            column_size: 255,
-            decimal_digits: 0,
-            nullable: Nullability::Unknown,
-        })
-        .collect();
-    let columns = static_columns(conn, &stmt).into_iter().map(|(desc, _)| desc).collect();
+    let params = param_types::describe(conn, sql, stmt.parameter_count());
+    let columns = static_columns(conn, &stmt, unbounded).into_iter().map(|(desc, _)| desc).collect();
     Ok((params, columns))
 }
 
 /// Column descriptions from declared types; `None` in the second field marks a column
 /// without one, whose type the first row decides.
-fn static_columns(conn: &Connection, stmt: &Statement<'_>) -> Vec<(ColumnDesc, Option<TypeInfo>)> {
+fn static_columns(
+    conn: &Connection,
+    stmt: &Statement<'_>,
+    unbounded: UnboundedSize,
+) -> Vec<(ColumnDesc, Option<TypeInfo>)> {
     let meta = stmt.columns_with_metadata();
     stmt.columns()
         .iter()
@@ -275,7 +297,9 @@ fn static_columns(conn: &Connection, stmt: &Statement<'_>) -> Vec<(ColumnDesc, O
                 None => Nullability::Unknown,
             };
             let shown = info.unwrap_or_else(|| types::from_value(None));
-            (types::column_desc(col.name(), decl, shown, nullable, table), info)
+            let mut desc = types::column_desc(col.name(), shown, nullable, table);
+            desc.column_size = unbounded.reported(desc.column_size);
+            (desc, info)
         })
         .collect()
 }
@@ -292,9 +316,11 @@ fn bind_row(stmt: &mut Statement<'_>, params: &RowBatch, row: usize) -> rusqlite
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn run_statement(
     conn: &Connection,
     autocommit: bool,
+    unbounded: UnboundedSize,
     sql: &str,
     params: &RowBatch,
     fetch: usize,
@@ -359,7 +385,7 @@ fn run_statement(
             return None;
         }
     }
-    let described = static_columns(conn, &stmt);
+    let described = static_columns(conn, &stmt, unbounded);
     let mut rows = stmt.raw_query();
     let mut kinds: Vec<Kind> = described.iter().map(|(_, info)| info.map_or(Kind::Plain, |i| i.kind)).collect();
     let mut columns: Vec<ColumnDesc> = described.iter().map(|(d, _)| d.clone()).collect();
