@@ -2,6 +2,7 @@
 //! code accepted, what a failure costs. Blocking (it touches the store); the session
 //! calls it on the blocking pool.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +13,11 @@ use crate::config::Config;
 use crate::contact;
 use crate::crypto::SecretsKey;
 use crate::notify::Delivery;
-use crate::store::{CodeRequest, DriftState, FailureOutcome, IssueOutcome, Method, StoreError, UserRecord, UserStore};
+use crate::store::{
+    Attempt, AttemptEnd, AttemptFinished, AttemptLimits, AttemptRequest, CodeRequest, CodeUse, DriftState, Factor,
+    FailureOutcome, IssueOutcome, Method, Reservation, StoreError, UserRecord, UserStore,
+};
+use crate::throttle::throttle_key;
 use crate::totp::{Algorithm, TotpParams};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,14 +47,22 @@ impl Requirement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accepted,
-    /// Wrong, replayed, expired or malformed: the client is not told which.
+    /// Wrong, expired or malformed: the client is not told which.
     Rejected {
         failures: u32,
     },
+    /// The code accepted last, sent again (a client whose link dropped after sending it):
+    /// refused with the same answer as a wrong code, but not counted.
+    Replayed,
     /// This attempt reached the limit, or the account was locked already.
     Locked {
         just_now: bool,
     },
+    /// Not checked: the failures so far and the attempts in flight have used the user's
+    /// or the address's budget.
+    Busy,
+    /// Not checked: too many failures from this address.
+    AddressBlocked,
 }
 
 /// A verdict with what the audit needs to know about it.
@@ -62,6 +75,8 @@ pub struct Checked {
     pub drift_learned: Option<i64>,
     /// Backup codes left after one was used.
     pub backup_left: Option<u32>,
+    /// What a failure did to the counters.
+    pub counted: AttemptFinished,
 }
 
 /// What the first factor's success does about an SMS or e-mail code.
@@ -167,14 +182,36 @@ impl Authenticator {
         })
     }
 
-    /// Counts a wrong password of an existing user (its own counter and lock).
-    pub fn password_failure(&self, name: &str) -> Result<FailureOutcome, StoreError> {
-        self.store.record_password_failure(
-            name,
-            self.now(),
-            self.config.auth.max_failed_passwords,
-            self.config.auth.password_lockout_secs as i64,
-        )
+    /// The budgets an attempt at `factor` is reserved under.
+    pub fn limits(&self, factor: Factor) -> AttemptLimits {
+        let a = &self.config.auth;
+        let (max_failures, lockout_secs) = match factor {
+            Factor::Password => (a.max_failed_passwords, a.password_lockout_secs),
+            Factor::SecondFactor => (a.max_failed_attempts, a.lockout_secs),
+        };
+        AttemptLimits {
+            max_failures,
+            lockout_secs: lockout_secs as i64,
+            address_max_failures: a.address_max_failures,
+            address_window_secs: a.address_window_secs as i64,
+            address_block_secs: a.address_block_secs as i64,
+            // A password check ends by the login timeout (the session gives up then); the
+            // margin covers the store calls around it.
+            hold_secs: self.config.server.login_timeout_secs.saturating_add(60) as i64,
+        }
+    }
+
+    /// Reserves an attempt at `factor` for `name` from `ip` (see
+    /// [`UserStore::reserve_attempt`]); only a reserved attempt may be verified.
+    pub fn reserve(&self, factor: Factor, name: &str, ip: IpAddr) -> Result<Reservation, StoreError> {
+        let address = throttle_key(ip).to_string();
+        let req = AttemptRequest { user: name, address: &address, factor, now: self.now() };
+        self.store.reserve_attempt(&req, &self.limits(factor))
+    }
+
+    /// Ends a reserved attempt, counting it if it failed.
+    pub fn finish(&self, attempt: &Attempt, end: AttemptEnd) -> Result<AttemptFinished, StoreError> {
+        self.store.finish_attempt(attempt, end, self.now(), &self.limits(attempt.factor))
     }
 
     /// A full login succeeded.
@@ -273,69 +310,108 @@ impl Authenticator {
         self.store.cancel_code(name, code_hash)
     }
 
-    pub fn verify_second_factor(&self, name: &str, code: &str) -> Result<Verdict, StoreError> {
-        Ok(self.check_second_factor(name, code)?.verdict)
+    /// Checks a code from `ip`: reserved first (so concurrent codes never get more checks
+    /// than sequential ones), then against the active method, then against the backup
+    /// codes. A failure counts against the user's second factor (never the password) and
+    /// the address; a replay of the code accepted last counts against neither.
+    pub fn check_second_factor(&self, name: &str, code: &str, ip: IpAddr) -> Result<Checked, StoreError> {
+        let attempt = match self.reserve(Factor::SecondFactor, name, ip)? {
+            Reservation::Reserved(a) => a,
+            refused => {
+                let verdict = match refused {
+                    Reservation::Locked { .. } => Verdict::Locked { just_now: false },
+                    Reservation::AddressBlocked { .. } => Verdict::AddressBlocked,
+                    _ => Verdict::Busy,
+                };
+                let method = self.store.user(name)?.map_or("NONE", |u| u.active_method().as_str());
+                return Ok(Checked {
+                    verdict,
+                    method,
+                    drift_learned: None,
+                    backup_left: None,
+                    counted: AttemptFinished::default(),
+                });
+            }
+        };
+        let (used, mut checked) = match self.check_code(name, code) {
+            Ok(found) => found,
+            Err(e) => {
+                // Nothing was decided; the reservation gives its place back.
+                if let Err(again) = self.finish(&attempt, AttemptEnd::Abandoned) {
+                    log::error!("user `{name}`: could not end a login attempt: {again}");
+                }
+                return Err(e);
+            }
+        };
+        let end = match used {
+            CodeUse::Accepted => AttemptEnd::Succeeded,
+            CodeUse::Replayed => AttemptEnd::Replayed,
+            CodeUse::Rejected => AttemptEnd::Failed,
+        };
+        checked.counted = self.finish(&attempt, end)?;
+        checked.verdict = match used {
+            CodeUse::Accepted => {
+                self.store.reset_failures(name)?;
+                Verdict::Accepted
+            }
+            CodeUse::Replayed => Verdict::Replayed,
+            CodeUse::Rejected => match checked.counted.user {
+                Some(FailureOutcome::Counted(failures)) => Verdict::Rejected { failures },
+                Some(FailureOutcome::LockedNow { .. }) => Verdict::Locked { just_now: true },
+                Some(FailureOutcome::AlreadyLocked) => Verdict::Locked { just_now: false },
+                None => return Err(StoreError::NoSuchUser(name.to_owned())),
+            },
+        };
+        Ok(checked)
     }
 
-    /// Checks a code against the active method, then against the backup codes. A
-    /// failure spends one try of a pending SMS/e-mail code and counts against the
-    /// second factor (never against the password).
-    pub fn check_second_factor(&self, name: &str, code: &str) -> Result<Checked, StoreError> {
-        let now = self.clock.now();
+    /// What `code` is for the user: checked against the active method, then, if that
+    /// refuses it, against the backup codes. A wrong SMS/e-mail code spends a try of the
+    /// pending code.
+    fn check_code(&self, name: &str, code: &str) -> Result<(CodeUse, Checked), StoreError> {
+        let now = self.now();
         let Some(user) = self.store.user(name)? else {
             return Err(StoreError::NoSuchUser(name.to_owned()));
         };
         let method = user.active_method();
-        let mut checked =
-            Checked { verdict: Verdict::Accepted, method: method.as_str(), drift_learned: None, backup_left: None };
-        if user.is_locked(now) {
-            checked.verdict = Verdict::Locked { just_now: false };
-            return Ok(checked);
-        }
+        let mut checked = Checked {
+            verdict: Verdict::Accepted,
+            method: method.as_str(),
+            drift_learned: None,
+            backup_left: None,
+            counted: AttemptFinished::default(),
+        };
         let code = code.trim();
-        let accepted = match method {
+        let by_method = match method {
             Method::Totp => match self.totp_step(&user, code, now) {
                 Some((step, drift, learned)) => {
-                    let ok = self.store.accept_totp(name, step, drift)?;
-                    if ok {
+                    let used = self.store.accept_totp(name, step, drift)?;
+                    if used == CodeUse::Accepted {
                         checked.drift_learned = learned;
                     }
-                    ok
+                    used
                 }
-                None => false,
+                None => CodeUse::Rejected,
             },
             Method::Sms | Method::Email => self.store.use_code(name, &self.otp_hash(name, code), now)?,
-            Method::None => false,
+            Method::None => CodeUse::Rejected,
         };
-        let accepted = accepted || {
-            let backup = normalize_backup_code(code)
-                .map(|n| self.store.use_backup_code(name, &self.backup_hash(name, &n)))
-                .transpose()?
-                .unwrap_or(false);
-            if backup {
-                checked.method = "BACKUP";
-                checked.backup_left = Some(user.backup_codes_left.saturating_sub(1));
-            }
-            backup
-        };
-        if accepted {
-            self.store.reset_failures(name)?;
-            return Ok(checked);
+        if by_method != CodeUse::Rejected {
+            return Ok((by_method, checked));
         }
-        if matches!(method, Method::Sms | Method::Email) {
-            self.store.spend_code_try(name)?;
-        }
-        checked.verdict = match self.store.record_failure(
-            name,
-            now,
-            self.config.auth.max_failed_attempts,
-            self.config.auth.lockout_secs as i64,
-        )? {
-            FailureOutcome::Counted(failures) => Verdict::Rejected { failures },
-            FailureOutcome::LockedNow { .. } => Verdict::Locked { just_now: true },
-            FailureOutcome::AlreadyLocked => Verdict::Locked { just_now: false },
+        let Some(normalized) = normalize_backup_code(code) else {
+            return Ok((CodeUse::Rejected, checked));
         };
-        Ok(checked)
+        // A backup code used within a code's lifetime is the retry of that login.
+        let replay_since = now - self.config.code_lifetime_secs() as i64;
+        let backup = self.store.use_backup_code(name, &self.backup_hash(name, &normalized), now, replay_since)?;
+        if backup != CodeUse::Rejected {
+            checked.method = "BACKUP";
+        }
+        if backup == CodeUse::Accepted {
+            checked.backup_left = Some(user.backup_codes_left.saturating_sub(1));
+        }
+        Ok((backup, checked))
     }
 
     /// The matching step within the window, and the drift state to store with it. The
@@ -381,6 +457,12 @@ mod tests {
     const SEED: &[u8] = b"12345678901234567890";
     const T0: i64 = 1_700_000_010;
 
+    impl Authenticator {
+        fn verify_second_factor(&self, name: &str, code: &str) -> Result<Verdict, StoreError> {
+            Ok(self.check_second_factor(name, code, "127.0.0.1".parse().unwrap())?.verdict)
+        }
+    }
+
     fn setup() -> (Authenticator, Arc<ManualClock>, TotpParams) {
         let bytes = SecretsKey::generate_bytes();
         let store = Arc::new(SqliteUserStore::open_in_memory().unwrap());
@@ -418,11 +500,17 @@ mod tests {
     }
 
     #[test]
-    fn a_right_code_is_accepted_once() {
-        let (auth, _, p) = setup();
+    fn a_right_code_is_accepted_once_and_its_retry_is_a_replay_not_a_failure() {
+        let (auth, clock, p) = setup();
         let code = p.code_at_time(SEED, T0);
         assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Accepted);
-        assert!(matches!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Rejected { .. }));
+        for _ in 0..10 {
+            assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Replayed);
+        }
+        assert_eq!(auth.store.user("alice").unwrap().unwrap().failed_second_factor, 0);
+        // Once its step is past the window, the old code is an ordinary wrong one.
+        clock.advance(90);
+        assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Rejected { failures: 1 });
     }
 
     #[test]
@@ -431,7 +519,8 @@ mod tests {
         let current = p.code_at_time(SEED, T0);
         let previous = p.code_at_time(SEED, T0 - 30);
         assert_eq!(auth.verify_second_factor("alice", &current).unwrap(), Verdict::Accepted);
-        assert!(matches!(auth.verify_second_factor("alice", &previous).unwrap(), Verdict::Rejected { .. }));
+        // Never accepted, so not a replay: a guess, counted.
+        assert_eq!(auth.verify_second_factor("alice", &previous).unwrap(), Verdict::Rejected { failures: 1 });
     }
 
     #[test]
