@@ -62,5 +62,9 @@
                                                     address; wait */
 #define SQL_TWO_FACTOR_ERR_METHOD_OFF       1010 /* 28000: the user's second-factor method
                                                     is switched off on the server */
+#define SQL_TWO_FACTOR_ERR_BUSY             1021 /* 28000: too many login attempts at once
+                                                    for this account or address; retry */
+#define SQL_TWO_FACTOR_ERR_PENDING_LOGINS   1022 /* 08004: too many logins in progress from
+                                                    this address; retry */
 
 #endif /* TWOFACTOR_ODBC_H */

@@ -341,3 +341,101 @@ async fn a_replayed_code_is_refused_like_a_wrong_one_but_not_counted() {
     // Neither replays nor their retries blocked the address (three failures would).
     let _c = logged_in(&f, "bob", "bob-pw").await;
 }
+
+/// `n` connections spread over `sources` (127.0.0.`first`...), all past Hello.
+async fn spread(f: &Fixture, n: usize, first: u8, sources: u8) -> Vec<Client> {
+    let mut all = Vec::with_capacity(n);
+    for i in 0..n {
+        all.push(connect_from(f, &format!("127.0.0.{}", first + (i % sources as usize) as u8)).await);
+    }
+    all
+}
+
+/// Not a CI check: measures, at the default limits, how many guesses an attacker gets
+/// checked when every guess of a round is sent at once (200 connections), then moves the
+/// server's clock past the lock or block and goes again. The figures are in
+/// docs/security.md.
+/// `cargo test -p twofactor-server --release --test login_limits -- --ignored --nocapture guessing_rate`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn guessing_rate_under_concurrency_at_the_default_limits() {
+    const ROUNDS: usize = 4;
+    const AT_ONCE: usize = 200;
+    let f = start(|_| {}).await;
+    let a = f.config.auth.clone();
+    let hours = |secs: u64| (ROUNDS as u64 * secs) as f64 / 3600.0;
+
+    // Passwords of one account, from 20 addresses at once.
+    let mut checked = 0;
+    for _ in 0..ROUNDS {
+        let mut clients = spread(&f, AT_ONCE, 10, 20).await;
+        let msgs = (0..AT_ONCE).map(|i| login_msg("alice", &format!("guess-{i}"))).collect();
+        checked += count_native(&burst(&mut clients, msgs).await, 1001);
+        f.clock.advance(a.password_lockout_secs as i64);
+    }
+    let per_account_pw = checked as f64 / hours(a.password_lockout_secs);
+    println!(
+        "passwords, one account, {AT_ONCE} at once from 20 addresses: {checked} checked in {ROUNDS} lock periods \
+         = {per_account_pw:.0} per hour (max_failed_passwords {} per password_lockout_secs {})",
+        a.max_failed_passwords, a.password_lockout_secs
+    );
+
+    // Second-factor codes of one account whose password is known.
+    let mut checked = 0;
+    for round in 0..ROUNDS {
+        let mut clients = Vec::new();
+        for i in 0..AT_ONCE {
+            let mut c = connect_from(&f, &format!("127.0.0.{}", 40 + i % 20)).await;
+            let m = c.login("bob", "bob-pw").await;
+            assert!(matches!(m, ServerMessage::FirstFactorOk { .. }), "round {round}: {m:?}");
+            clients.push(c);
+        }
+        let wrong = wrong_code(&f);
+        let msgs = (0..AT_ONCE).map(|_| ClientMessage::SecondFactor { code: wrong.as_str().into() }).collect();
+        let replies = burst(&mut clients, msgs).await;
+        // Four rejected (1002) and the one that locked (1003) were checked.
+        assert_eq!(count_native(&replies, 1002) + 1, a.max_failed_attempts as usize);
+        let u = user(&f, "bob");
+        assert!(u.is_locked(f.clock.now()));
+        checked += u.failed_second_factor as usize;
+        f.clock.advance(a.lockout_secs as i64);
+    }
+    let per_account_code = checked as f64 / hours(a.lockout_secs);
+    println!(
+        "codes, one account, {AT_ONCE} at once from 20 addresses: {checked} checked in {ROUNDS} lock periods \
+         = {per_account_code:.0} per hour (max_failed_attempts {} per lockout_secs {})",
+        a.max_failed_attempts, a.lockout_secs
+    );
+
+    // One address against many accounts (unknown names: no account lock stops it), as
+    // many at once as it may have in progress, until it is blocked.
+    let mut checked = 0;
+    let mut name = 0;
+    for _ in 0..ROUNDS {
+        loop {
+            let n = a.address_max_pending_logins;
+            let mut clients = connections(&f, n, OTHER).await;
+            let msgs = (0..n)
+                .map(|_| {
+                    name += 1;
+                    login_msg(&format!("nobody{name}"), "guess")
+                })
+                .collect();
+            let replies = burst(&mut clients, msgs).await;
+            checked += count_native(&replies, 1001);
+            if count_native(&replies, 1009) > 0 {
+                break;
+            }
+        }
+        f.clock.advance(a.address_block_secs as i64);
+    }
+    let per_address = checked as f64 / hours(a.address_block_secs);
+    println!(
+        "passwords, one address, many accounts: {checked} checked in {ROUNDS} block periods = {per_address:.0} \
+         per hour (address_max_failures {} per address_block_secs {})",
+        a.address_max_failures, a.address_block_secs
+    );
+    assert!(per_account_pw <= (a.max_failed_passwords as f64) * 3600.0 / a.password_lockout_secs as f64);
+    assert!(per_account_code <= (a.max_failed_attempts as f64) * 3600.0 / a.lockout_secs as f64);
+    assert!(per_address <= (a.address_max_failures as f64) * 3600.0 / a.address_block_secs as f64);
+}
