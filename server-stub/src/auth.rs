@@ -214,11 +214,6 @@ impl Authenticator {
         self.store.finish_attempt(attempt, end, self.now(), &self.limits(attempt.factor))
     }
 
-    /// A full login succeeded.
-    pub fn login_succeeded(&self, name: &str) -> Result<(), StoreError> {
-        self.store.reset_failures(name)
-    }
-
     pub fn backoff(&self, failures: u32) -> Duration {
         backoff(failures, self.config.auth.backoff_base_ms, self.config.auth.backoff_max_ms)
     }
@@ -344,16 +339,13 @@ impl Authenticator {
             }
         };
         let end = match used {
-            CodeUse::Accepted => AttemptEnd::Succeeded,
+            CodeUse::Accepted => AttemptEnd::LoggedIn,
             CodeUse::Replayed => AttemptEnd::Replayed,
             CodeUse::Rejected => AttemptEnd::Failed,
         };
         checked.counted = self.finish(&attempt, end)?;
         checked.verdict = match used {
-            CodeUse::Accepted => {
-                self.store.reset_failures(name)?;
-                Verdict::Accepted
-            }
+            CodeUse::Accepted => Verdict::Accepted,
             CodeUse::Replayed => Verdict::Replayed,
             CodeUse::Rejected => match checked.counted.user {
                 Some(FailureOutcome::Counted(failures)) => Verdict::Rejected { failures },

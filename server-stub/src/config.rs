@@ -101,7 +101,7 @@ impl Default for AuthSection {
             address_max_failures: 50,
             address_window_secs: 600,
             address_block_secs: 600,
-            address_max_pending_logins: 32,
+            address_max_pending_logins: 64,
         }
     }
 }
@@ -499,7 +499,7 @@ address_max_failures = 50
 address_window_secs = 600
 address_block_secs = 600
 # Connections from one IP address (IPv6: one /64) that have not logged in yet.
-address_max_pending_logins = 32
+address_max_pending_logins = 64
 
 [methods]
 # Server-wide switches per second-factor method.

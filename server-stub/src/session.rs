@@ -316,6 +316,30 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Waiting for a place in a budget held by attempts in flight: they end within a check's
+/// time, and then either give their place back or lock (or block), which the next try
+/// reports. So an attempt over the budget is delayed, not refused, while time is left.
+struct BusyWait {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl BusyWait {
+    fn until(deadline: Instant) -> Self {
+        BusyWait { deadline, pause: Duration::from_millis(10) }
+    }
+
+    /// Sleeps before the next try; false when the deadline leaves no time for one.
+    async fn again(&mut self) -> bool {
+        if Instant::now() + self.pause >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(250));
+        true
+    }
+}
+
 /// Sleeps before a failure reply (exponential backoff).
 async fn delay(d: Duration) {
     if !d.is_zero() {
@@ -334,19 +358,24 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let peer = conn.peer.clone();
     // The attempt is reserved before the password is checked, so attempts in flight count
     // against the user's and the address's budgets.
-    let st = state.clone();
-    let (name, ip) = (user.clone(), conn.ip);
-    let reserved = blocking(move || {
-        let reservation = st.auth.reserve(Factor::Password, &name, ip)?;
-        let record = match reservation {
-            Reservation::Reserved(_) => st.auth.store.user(&name)?,
-            _ => None,
-        };
-        Ok((reservation, record))
-    })
-    .await;
-    let Some((reservation, record)) = reserved else {
-        return conn.store_unavailable().await;
+    let mut wait = BusyWait::until(deadline);
+    let (reservation, record) = loop {
+        let st = state.clone();
+        let (name, ip) = (user.clone(), conn.ip);
+        let reserved = blocking(move || {
+            let reservation = st.auth.reserve(Factor::Password, &name, ip)?;
+            let record = match reservation {
+                Reservation::Reserved(_) => st.auth.store.user(&name)?,
+                _ => None,
+            };
+            Ok((reservation, record))
+        })
+        .await;
+        match reserved {
+            None => return conn.store_unavailable().await,
+            Some((Reservation::Busy, _)) if wait.again().await => {}
+            Some(done) => break done,
+        }
     };
     let attempt = match reservation {
         Reservation::Reserved(attempt) => attempt,
@@ -379,7 +408,18 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         Err(_) => AttemptEnd::Abandoned,
     };
     let st = state.clone();
-    let Some(counted) = blocking(move || st.auth.finish(&attempt, end)).await else {
+    let accepted = record.clone().filter(|_| ok);
+    let finished = blocking(move || {
+        // A password that completes the login (no second factor due) resets the counters
+        // in the same step as its attempt ends, so no failure counted meanwhile is undone.
+        let requirement = accepted.as_ref().map(|r| st.auth.requirement(r)).transpose()?;
+        let complete = requirement == Some(Requirement::NotRequired)
+            && accepted.as_ref().is_some_and(|r| !r.is_locked(st.auth.now()));
+        let counted = st.auth.finish(&attempt, if complete { AttemptEnd::LoggedIn } else { end })?;
+        Ok((counted, requirement))
+    })
+    .await;
+    let Some((counted, requirement)) = finished else {
         return conn.store_unavailable().await;
     };
     if end == AttemptEnd::Abandoned {
@@ -428,9 +468,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         );
         return conn.fail(b"28000", 1003, LOCKED).await;
     }
-    let st = state.clone();
-    let rec = record.clone();
-    let Some(requirement) = blocking(move || st.auth.requirement(&rec)).await else {
+    let Some(requirement) = requirement else {
         return conn.store_unavailable().await;
     };
     let method_name = record.active_method().as_str();
@@ -513,13 +551,6 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     state.sessions().insert(session_id, SessionEntry { cancel_key, interrupt: None });
     let logged_in = LoggedIn { user: user.clone(), session_id, method };
     state.audit.record(now, &user, &peer, "first_factor", "ok", needs_code.then_some(method));
-    if !needs_code {
-        let st = state.clone();
-        let name = user.clone();
-        if blocking(move || st.auth.login_succeeded(&name)).await.is_none() {
-            log::warn!("{peer}: user `{user}`: could not reset the failure counters");
-        }
-    }
     if !conn
         .send(ServerMessage::FirstFactorOk { session_id, cancel_key: Secret::new(cancel_key), second_factor: second })
         .await
@@ -608,8 +639,14 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     let st = state.clone();
     let name = l.user.clone();
     let ip = conn.ip;
-    let Some(checked) = blocking(move || st.auth.check_second_factor(&name, code.expose(), ip)).await else {
-        return conn.store_unavailable().await;
+    let mut wait = BusyWait::until(Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs));
+    let checked = loop {
+        let (st, name, code) = (st.clone(), name.clone(), code.clone());
+        match blocking(move || st.auth.check_second_factor(&name, code.expose(), ip)).await {
+            None => return conn.store_unavailable().await,
+            Some(c) if c.verdict == Verdict::Busy && wait.again().await => {}
+            Some(c) => break c,
+        }
     };
     let now = state.auth.now();
     let peer = conn.peer.clone();

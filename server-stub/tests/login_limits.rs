@@ -355,7 +355,7 @@ async fn spread(f: &Fixture, n: usize, first: u8, sources: u8) -> Vec<Client> {
 /// checked when every guess of a round is sent at once (200 connections), then moves the
 /// server's clock past the lock or block and goes again. The figures are in
 /// docs/security.md.
-/// `cargo test -p twofactor-server --release --test login_limits -- --ignored --nocapture guessing_rate`
+/// `cargo test -p twofactor-server --test login_limits -- --ignored --nocapture guessing_rate`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn guessing_rate_under_concurrency_at_the_default_limits() {

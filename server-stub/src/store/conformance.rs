@@ -87,6 +87,13 @@ fn attempts_in_flight_count_against_the_user_budget(s: &dyn UserStore) {
     s.finish_attempt(&held[1], AttemptEnd::Replayed, 2, &LIMITS).unwrap();
     s.finish_attempt(&held[2], AttemptEnd::Abandoned, 2, &LIMITS).unwrap();
     assert_eq!(s.user("alice").unwrap().unwrap().failed_first_factor, 1);
+    // A completed login starts both counts afresh, in the step that ends it.
+    let code = reserved(reserve(s, "alice", "10.0.0.2", Factor::SecondFactor, 3));
+    let f = s.finish_attempt(&code, AttemptEnd::Failed, 3, &LIMITS).unwrap();
+    assert_eq!(f.user, Some(FailureOutcome::Counted(1)));
+    s.finish_attempt(&held[3], AttemptEnd::LoggedIn, 3, &LIMITS).unwrap();
+    let u = s.user("alice").unwrap().unwrap();
+    assert_eq!((u.failed_first_factor, u.failed_second_factor), (0, 0));
 }
 
 fn failures_lock_the_factor_and_the_lock_runs_out(s: &dyn UserStore) {

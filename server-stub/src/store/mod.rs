@@ -275,7 +275,11 @@ pub enum Reservation {
 /// How a reserved attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AttemptEnd {
+    /// Right, but the login goes on (a password before the second factor): released.
     Succeeded,
+    /// Right, and the login is complete: released, and the user's counters and locks of
+    /// both factors start afresh in the same step.
+    LoggedIn,
     Failed,
     /// A replay of the code accepted last: refused, not counted.
     Replayed,
@@ -334,8 +338,8 @@ pub trait UserStore: Send + Sync + 'static {
     /// attempts never get more verifies than sequential ones would.
     fn reserve_attempt(&self, req: &AttemptRequest<'_>, limits: &AttemptLimits) -> Result<Reservation, StoreError>;
     /// Ends a reserved attempt: a failure is counted against the user's factor (locking it
-    /// at its limit) and the address (blocking it at its limit); a success or a replay only
-    /// releases the reservation.
+    /// at its limit) and the address (blocking it at its limit); a completed login also
+    /// resets the user's counters; anything else only releases the reservation.
     fn finish_attempt(
         &self,
         attempt: &Attempt,
@@ -343,8 +347,6 @@ pub trait UserStore: Send + Sync + 'static {
         now: i64,
         limits: &AttemptLimits,
     ) -> Result<AttemptFinished, StoreError>;
-    /// A full login succeeded: both counters and locks start afresh.
-    fn reset_failures(&self, name: &str) -> Result<(), StoreError>;
     /// Lifts both locks and resets both counters.
     fn unlock(&self, name: &str) -> Result<(), StoreError>;
     /// The server-wide two-factor switch, when an admin has set one.

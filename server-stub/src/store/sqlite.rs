@@ -294,10 +294,6 @@ impl UserStore for SqliteUserStore {
         })
     }
 
-    fn reset_failures(&self, name: &str) -> Result<(), StoreError> {
-        self.unlock(name)
-    }
-
     fn unlock(&self, name: &str) -> Result<(), StoreError> {
         self.update_user(
             name,

@@ -119,8 +119,17 @@ pub(super) fn finish(
     l: &AttemptLimits,
 ) -> Result<AttemptFinished, StoreError> {
     tx.execute("DELETE FROM login_attempts WHERE id = ?1", [attempt.id])?;
-    if end != AttemptEnd::Failed {
-        return Ok(AttemptFinished::default());
+    match end {
+        AttemptEnd::Failed => {}
+        AttemptEnd::LoggedIn => {
+            tx.execute(
+                "UPDATE users SET failed_second_factor = 0, locked_until = NULL,
+                 failed_first_factor = 0, password_locked_until = NULL WHERE name = ?1",
+                [&attempt.user],
+            )?;
+            return Ok(AttemptFinished::default());
+        }
+        AttemptEnd::Succeeded | AttemptEnd::Replayed | AttemptEnd::Abandoned => return Ok(AttemptFinished::default()),
     }
     // Counted even if the reservation had expired meanwhile: a verified guess always costs.
     let user = if attempt.known_user { count_user_failure(tx, &attempt.user, attempt.factor, now, l)? } else { None };
