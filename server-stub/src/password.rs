@@ -249,9 +249,10 @@ impl PasswordChecker {
                         if job.reply.is_closed() {
                             continue;
                         }
-                    let ok =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| memory.verify(job.password.expose(), &job.phc)))
-                            .unwrap_or(false);
+                        let ok = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            memory.verify(job.password.expose(), &job.phc)
+                        }))
+                        .unwrap_or(false);
                         let _ = job.reply.send(ok);
                     }
                 })

@@ -17,15 +17,24 @@ const LIMITS: AttemptLimits = AttemptLimits {
 pub fn run_all(new: NewStore<'_>) {
     let rules: &[(&str, fn(&dyn UserStore))] = &[
         ("a_new_user_requires_two_factor_and_is_unenrolled", a_new_user_requires_two_factor_and_is_unenrolled),
-        ("a_step_is_accepted_once_and_only_the_last_one_is_a_replay", a_step_is_accepted_once_and_only_the_last_one_is_a_replay),
+        (
+            "a_step_is_accepted_once_and_only_the_last_one_is_a_replay",
+            a_step_is_accepted_once_and_only_the_last_one_is_a_replay,
+        ),
         ("attempts_in_flight_count_against_the_user_budget", attempts_in_flight_count_against_the_user_budget),
         ("failures_lock_the_factor_and_the_lock_runs_out", failures_lock_the_factor_and_the_lock_runs_out),
         ("the_address_budget_counts_every_user_and_blocks", the_address_budget_counts_every_user_and_blocks),
-        ("an_unfinished_reservation_gives_its_place_back_in_time", an_unfinished_reservation_gives_its_place_back_in_time),
+        (
+            "an_unfinished_reservation_gives_its_place_back_in_time",
+            an_unfinished_reservation_gives_its_place_back_in_time,
+        ),
         ("a_sent_code_is_used_once_then_recognised_as_a_replay", a_sent_code_is_used_once_then_recognised_as_a_replay),
         ("wrong_codes_spend_tries_in_the_same_step", wrong_codes_spend_tries_in_the_same_step),
         ("a_backup_code_is_used_once_then_a_replay_for_a_while", a_backup_code_is_used_once_then_a_replay_for_a_while),
-        ("unlock_resets_the_counts_and_the_switch_is_unset_at_first", unlock_resets_the_counts_and_the_switch_is_unset_at_first),
+        (
+            "unlock_resets_the_counts_and_the_switch_is_unset_at_first",
+            unlock_resets_the_counts_and_the_switch_is_unset_at_first,
+        ),
     ];
     for (name, rule) in rules {
         let store = new();
@@ -124,7 +133,8 @@ fn the_address_budget_counts_every_user_and_blocks(s: &dyn UserStore) {
     assert_eq!(reserve(s, "alice", ip, Factor::Password, 101), Reservation::AddressBlocked { until: 700 });
     reserved(reserve(s, "alice", "192.0.2.8", Factor::Password, 101));
     // After the block, a fresh window; in flight counts there too.
-    let held: Vec<Attempt> = (0..8).map(|n| reserved(reserve(s, &format!("u{n}"), ip, Factor::Password, 700))).collect();
+    let held: Vec<Attempt> =
+        (0..8).map(|n| reserved(reserve(s, &format!("u{n}"), ip, Factor::Password, 700))).collect();
     assert_eq!(reserve(s, "alice", ip, Factor::SecondFactor, 700), Reservation::Busy);
     let f = s.finish_attempt(&held[0], AttemptEnd::Failed, 700, &LIMITS).unwrap();
     assert_eq!(f.address_failures, 1, "the old window is gone");

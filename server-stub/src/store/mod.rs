@@ -264,9 +264,13 @@ pub struct Attempt {
 pub enum Reservation {
     Reserved(Attempt),
     /// Too many failures from this address; blocked until then.
-    AddressBlocked { until: i64 },
+    AddressBlocked {
+        until: i64,
+    },
     /// This factor of the user is locked until then.
-    Locked { until: i64 },
+    Locked {
+        until: i64,
+    },
     /// The remaining failure budget (of the user's factor or of the address) is held by
     /// attempts in flight; it may come back when they end.
     Busy,

@@ -134,6 +134,20 @@ impl SqliteUserStore {
         f(&mut guard)
     }
 
+    /// Runs `f` in an IMMEDIATE transaction (SQLite's write lock taken first, so the reads
+    /// in it cannot go stale before its writes, also across processes) and commits.
+    fn immediate<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })
+    }
+
     fn changed_or_missing(name: &str, n: usize) -> Result<(), StoreError> {
         if n == 0 {
             Err(StoreError::NoSuchUser(name.to_owned()))
@@ -243,8 +257,7 @@ impl UserStore for SqliteUserStore {
     }
 
     fn accept_totp(&self, name: &str, step: i64, d: DriftState) -> Result<CodeUse, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.immediate(|tx| {
             let n = tx.execute(
                 "UPDATE users SET last_totp_step = ?1, failed_second_factor = 0,
                  totp_drift = ?3, drift_candidate = ?4, drift_streak = ?5
@@ -265,18 +278,12 @@ impl UserStore for SqliteUserStore {
                     CodeUse::Rejected
                 }
             };
-            tx.commit()?;
             Ok(used)
         })
     }
 
     fn reserve_attempt(&self, req: &AttemptRequest<'_>, limits: &AttemptLimits) -> Result<Reservation, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let reservation = attempts::reserve(&tx, req, limits)?;
-            tx.commit()?;
-            Ok(reservation)
-        })
+        self.immediate(|tx| attempts::reserve(tx, req, limits))
     }
 
     fn finish_attempt(
@@ -286,12 +293,7 @@ impl UserStore for SqliteUserStore {
         now: i64,
         limits: &AttemptLimits,
     ) -> Result<AttemptFinished, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let finished = attempts::finish(&tx, attempt, end, now, limits)?;
-            tx.commit()?;
-            Ok(finished)
-        })
+        self.immediate(|tx| attempts::finish(tx, attempt, end, now, limits))
     }
 
     fn unlock(&self, name: &str) -> Result<(), StoreError> {
@@ -395,8 +397,7 @@ impl UserStore for SqliteUserStore {
     }
 
     fn use_code(&self, name: &str, code_hash: &[u8], now: i64) -> Result<CodeUse, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.immediate(|tx| {
             let row: Option<(Vec<u8>, i64, u32, Option<i64>)> = tx
                 .query_row(
                     "SELECT code_hash, expires_at, tries_left, used_at FROM pending_codes WHERE name = ?1",
@@ -431,7 +432,6 @@ impl UserStore for SqliteUserStore {
                 tx.execute("DELETE FROM pending_codes WHERE name = ?1 AND tries_left <= 0", [name])?;
                 CodeUse::Rejected
             };
-            tx.commit()?;
             Ok(used)
         })
     }
@@ -480,8 +480,7 @@ impl UserStore for SqliteUserStore {
         now: i64,
         replay_since: i64,
     ) -> Result<CodeUse, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        self.immediate(|tx| {
             let used_at: Option<Option<i64>> = tx
                 .query_row(
                     "SELECT used_at FROM backup_codes WHERE name = ?1 AND code_hash = ?2",
@@ -501,14 +500,14 @@ impl UserStore for SqliteUserStore {
                 Some(Some(at)) if at > replay_since => CodeUse::Replayed,
                 Some(Some(_)) => CodeUse::Rejected,
             };
-            tx.commit()?;
             Ok(used)
         })
     }
 
     fn backup_code_hashes(&self, name: &str) -> Result<Vec<Vec<u8>>, StoreError> {
         self.with(|c| {
-            let mut stmt = c.prepare("SELECT code_hash FROM backup_codes WHERE name = ?1 AND used_at IS NULL ORDER BY code_hash")?;
+            let mut stmt =
+                c.prepare("SELECT code_hash FROM backup_codes WHERE name = ?1 AND used_at IS NULL ORDER BY code_hash")?;
             let rows = stmt.query_map([name], |r| r.get::<_, Vec<u8>>(0))?;
             Ok(rows.collect::<Result<_, _>>()?)
         })

@@ -69,8 +69,7 @@ pub(super) fn reserve(
         return Ok(Reservation::AddressBlocked { until });
     }
     let failed = window.map_or(0, |w| w.live_failures(now, l.address_window_secs));
-    let in_flight =
-        count_in_flight(tx, "SELECT COUNT(*) FROM login_attempts WHERE address = ?1", &[&req.address])?;
+    let in_flight = count_in_flight(tx, "SELECT COUNT(*) FROM login_attempts WHERE address = ?1", &[&req.address])?;
     if failed.saturating_add(in_flight) >= l.address_max_failures {
         return Ok(Reservation::Busy);
     }
