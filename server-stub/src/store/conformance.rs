@@ -4,6 +4,8 @@
 use super::*;
 
 pub type NewStore<'a> = &'a dyn Fn() -> Box<dyn UserStore>;
+/// A rule, named for the report, run on a store that has `alice`.
+type Rule = (&'static str, fn(&dyn UserStore));
 
 const LIMITS: AttemptLimits = AttemptLimits {
     max_failures: 5,
@@ -15,7 +17,7 @@ const LIMITS: AttemptLimits = AttemptLimits {
 };
 
 pub fn run_all(new: NewStore<'_>) {
-    let rules: &[(&str, fn(&dyn UserStore))] = &[
+    let rules: &[Rule] = &[
         ("a_new_user_requires_two_factor_and_is_unenrolled", a_new_user_requires_two_factor_and_is_unenrolled),
         (
             "a_step_is_accepted_once_and_only_the_last_one_is_a_replay",
