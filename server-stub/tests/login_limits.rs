@@ -363,7 +363,14 @@ async fn guessing_rate_under_concurrency_at_the_default_limits() {
     const AT_ONCE: usize = 200;
     let f = start(|_| {}).await;
     let a = f.config.auth.clone();
-    let hours = |secs: u64| (ROUNDS as u64 * secs) as f64 / 3600.0;
+    // Guesses checked in ROUNDS periods of `period_secs`, per hour; printed.
+    let rate = |what: &str, checked: usize, period_secs: u64, limits: String| {
+        let per_hour = checked as f64 * 3600.0 / (ROUNDS as u64 * period_secs) as f64;
+        println!(
+            "{what}: {checked} checked in {ROUNDS} periods of {period_secs} s = {per_hour:.0} per hour ({limits})"
+        );
+        per_hour
+    };
 
     // Passwords of one account, from 20 addresses at once.
     let mut checked = 0;
@@ -373,11 +380,11 @@ async fn guessing_rate_under_concurrency_at_the_default_limits() {
         checked += count_native(&burst(&mut clients, msgs).await, 1001);
         f.clock.advance(a.password_lockout_secs as i64);
     }
-    let per_account_pw = checked as f64 / hours(a.password_lockout_secs);
-    println!(
-        "passwords, one account, {AT_ONCE} at once from 20 addresses: {checked} checked in {ROUNDS} lock periods \
-         = {per_account_pw:.0} per hour (max_failed_passwords {} per password_lockout_secs {})",
-        a.max_failed_passwords, a.password_lockout_secs
+    let per_account_pw = rate(
+        &format!("passwords, one account, {AT_ONCE} at once from 20 addresses"),
+        checked,
+        a.password_lockout_secs,
+        format!("max_failed_passwords {}", a.max_failed_passwords),
     );
 
     // Second-factor codes of one account whose password is known.
@@ -400,11 +407,11 @@ async fn guessing_rate_under_concurrency_at_the_default_limits() {
         checked += u.failed_second_factor as usize;
         f.clock.advance(a.lockout_secs as i64);
     }
-    let per_account_code = checked as f64 / hours(a.lockout_secs);
-    println!(
-        "codes, one account, {AT_ONCE} at once from 20 addresses: {checked} checked in {ROUNDS} lock periods \
-         = {per_account_code:.0} per hour (max_failed_attempts {} per lockout_secs {})",
-        a.max_failed_attempts, a.lockout_secs
+    let per_account_code = rate(
+        &format!("codes, one account, {AT_ONCE} at once from 20 addresses"),
+        checked,
+        a.lockout_secs,
+        format!("max_failed_attempts {}", a.max_failed_attempts),
     );
 
     // One address against many accounts (unknown names: no account lock stops it), as
@@ -429,11 +436,11 @@ async fn guessing_rate_under_concurrency_at_the_default_limits() {
         }
         f.clock.advance(a.address_block_secs as i64);
     }
-    let per_address = checked as f64 / hours(a.address_block_secs);
-    println!(
-        "passwords, one address, many accounts: {checked} checked in {ROUNDS} block periods = {per_address:.0} \
-         per hour (address_max_failures {} per address_block_secs {})",
-        a.address_max_failures, a.address_block_secs
+    let per_address = rate(
+        "passwords, one address, many accounts, until blocked",
+        checked,
+        a.address_block_secs,
+        format!("address_max_failures {}", a.address_max_failures),
     );
     assert!(per_account_pw <= (a.max_failed_passwords as f64) * 3600.0 / a.password_lockout_secs as f64);
     assert!(per_account_code <= (a.max_failed_attempts as f64) * 3600.0 / a.lockout_secs as f64);
