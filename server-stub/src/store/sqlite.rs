@@ -6,11 +6,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use subtle::ConstantTimeEq;
 
 use super::*;
 
 mod attempts;
+mod codes;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -337,140 +337,23 @@ impl UserStore for SqliteUserStore {
     }
 
     fn issue_code(&self, name: &str, q: &CodeRequest<'_>) -> Result<IssueOutcome, StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let pending: Option<(String, String, i64, u32)> = tx
-                .query_row(
-                    "SELECT method, destination, expires_at, tries_left FROM pending_codes
-                     WHERE name = ?1 AND used_at IS NULL",
-                    [name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            if let Some((method, destination, expires_at, tries_left)) = pending {
-                if method == q.method.as_str() && destination == q.destination && expires_at > q.now && tries_left > 0 {
-                    return Ok(IssueOutcome::StillPending { expires_at });
-                }
-            }
-            let hour_ago = q.now - 3600;
-            tx.execute("DELETE FROM code_sends WHERE name = ?1 AND at <= ?2", params![name, hour_ago])?;
-            let (sent, oldest): (u32, Option<i64>) =
-                tx.query_row("SELECT COUNT(*), MIN(at) FROM code_sends WHERE name = ?1", [name], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
-            if sent >= q.max_sends_per_hour {
-                return Ok(IssueOutcome::Limited { retry_at: oldest.unwrap_or(q.now) + 3600 });
-            }
-            tx.execute(
-                "INSERT INTO pending_codes (name, code_hash, method, destination, issued_at, expires_at, tries_left)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(name) DO UPDATE SET code_hash = excluded.code_hash, method = excluded.method,
-                 destination = excluded.destination, issued_at = excluded.issued_at,
-                 expires_at = excluded.expires_at, tries_left = excluded.tries_left, used_at = NULL",
-                params![name, q.code_hash, q.method.as_str(), q.destination, q.now, q.expires_at, q.max_tries],
-            )?;
-            tx.execute("INSERT INTO code_sends (name, at) VALUES (?1, ?2)", params![name, q.now])?;
-            tx.commit()?;
-            Ok(IssueOutcome::Issued)
-        })
+        self.with(|c| codes::issue_code(c, name, q))
     }
 
     fn cancel_code(&self, name: &str, code_hash: &[u8]) -> Result<(), StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let issued_at: Option<i64> = tx
-                .query_row(
-                    "DELETE FROM pending_codes WHERE name = ?1 AND code_hash = ?2 RETURNING issued_at",
-                    params![name, code_hash],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(at) = issued_at {
-                tx.execute(
-                    "DELETE FROM code_sends WHERE rowid = (SELECT MAX(rowid) FROM code_sends WHERE name = ?1 AND at = ?2)",
-                    params![name, at],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
+        self.with(|c| codes::cancel_code(c, name, code_hash))
     }
 
     fn use_code(&self, name: &str, code_hash: &[u8], now: i64) -> Result<CodeUse, StoreError> {
-        self.immediate(|tx| {
-            let row: Option<(Vec<u8>, i64, u32, Option<i64>)> = tx
-                .query_row(
-                    "SELECT code_hash, expires_at, tries_left, used_at FROM pending_codes WHERE name = ?1",
-                    [name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )
-                .optional()?;
-            let Some((stored, expires_at, tries_left, used_at)) = row else {
-                return Ok(CodeUse::Rejected);
-            };
-            let same: bool = stored.as_slice().ct_eq(code_hash).into();
-            let used = if expires_at <= now {
-                // Expired: it can never be used (nor replayed) again.
-                tx.execute("DELETE FROM pending_codes WHERE name = ?1", [name])?;
-                CodeUse::Rejected
-            } else if used_at.is_some() {
-                if same {
-                    CodeUse::Replayed
-                } else {
-                    CodeUse::Rejected
-                }
-            } else if same && tries_left > 0 {
-                tx.execute("UPDATE pending_codes SET used_at = ?2 WHERE name = ?1", params![name, now])?;
-                CodeUse::Accepted
-            } else {
-                // A wrong submission spends one try, in the same step as the check, so
-                // concurrent guesses cannot share a try; the last one voids the code.
-                tx.execute(
-                    "UPDATE pending_codes SET tries_left = tries_left - 1 WHERE name = ?1 AND tries_left > 0",
-                    [name],
-                )?;
-                tx.execute("DELETE FROM pending_codes WHERE name = ?1 AND tries_left <= 0", [name])?;
-                CodeUse::Rejected
-            };
-            Ok(used)
-        })
+        self.immediate(|tx| codes::use_code(tx, name, code_hash, now))
     }
 
     fn pending_code(&self, name: &str, now: i64) -> Result<Option<PendingCode>, StoreError> {
-        self.with(|c| {
-            Ok(c.query_row(
-                "SELECT method, destination, issued_at, expires_at, tries_left FROM pending_codes
-                 WHERE name = ?1 AND expires_at > ?2 AND tries_left > 0 AND used_at IS NULL",
-                params![name, now],
-                |r| {
-                    Ok(PendingCode {
-                        method: r.get(0)?,
-                        destination: r.get(1)?,
-                        issued_at: r.get(2)?,
-                        expires_at: r.get(3)?,
-                        tries_left: r.get(4)?,
-                    })
-                },
-            )
-            .optional()?)
-        })
+        self.with(|c| codes::pending_code(c, name, now))
     }
 
     fn set_backup_codes(&self, name: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
-        self.with(|c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists: bool =
-                tx.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
-            if !exists {
-                return Err(StoreError::NoSuchUser(name.to_owned()));
-            }
-            tx.execute("DELETE FROM backup_codes WHERE name = ?1", [name])?;
-            for h in hashes {
-                tx.execute("INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)", params![name, h])?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
+        self.with(|c| codes::set_backup_codes(c, name, hashes))
     }
 
     fn use_backup_code(
@@ -480,37 +363,11 @@ impl UserStore for SqliteUserStore {
         now: i64,
         replay_since: i64,
     ) -> Result<CodeUse, StoreError> {
-        self.immediate(|tx| {
-            let used_at: Option<Option<i64>> = tx
-                .query_row(
-                    "SELECT used_at FROM backup_codes WHERE name = ?1 AND code_hash = ?2",
-                    params![name, code_hash],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            let used = match used_at {
-                None => CodeUse::Rejected,
-                Some(None) => {
-                    tx.execute(
-                        "UPDATE backup_codes SET used_at = ?3 WHERE name = ?1 AND code_hash = ?2",
-                        params![name, code_hash, now],
-                    )?;
-                    CodeUse::Accepted
-                }
-                Some(Some(at)) if at > replay_since => CodeUse::Replayed,
-                Some(Some(_)) => CodeUse::Rejected,
-            };
-            Ok(used)
-        })
+        self.immediate(|tx| codes::use_backup_code(tx, name, code_hash, now, replay_since))
     }
 
     fn backup_code_hashes(&self, name: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.with(|c| {
-            let mut stmt =
-                c.prepare("SELECT code_hash FROM backup_codes WHERE name = ?1 AND used_at IS NULL ORDER BY code_hash")?;
-            let rows = stmt.query_map([name], |r| r.get::<_, Vec<u8>>(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
+        self.with(|c| codes::backup_code_hashes(c, name))
     }
 
     fn carriers(&self) -> Result<Vec<Carrier>, StoreError> {
