@@ -13,6 +13,7 @@ import glob
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import sqlite3
@@ -245,6 +246,12 @@ class OurServer:
 
     def init(self):
         subprocess.run([SERVER, "init", "--data-dir", self.dir], check=True, capture_output=True)
+        # The burst stands for many clients, but comes from one address.
+        conf = os.path.join(self.dir, "server.toml")
+        with open(conf) as f:
+            text = f.read()
+        with open(conf, "w") as f:
+            f.write(re.sub(r"(?m)^address_max_pending_logins = .*$", "address_max_pending_logins = 100000", text))
 
     def users(self, prefix, count, out=None, two_factor=True, cheap=False):
         cmd = [SETUP, "users", "--data-dir", self.dir, "--prefix", prefix, "--count", str(count),

@@ -65,5 +65,9 @@
 #define SQL_TWO_FACTOR_ERR_CODE_ALREADY_USED 1020 /* 28000 (from the driver): this process
                                                     already submitted the code; not sent,
                                                     no failure counted (docs/pooling.md) */
+#define SQL_TWO_FACTOR_ERR_BUSY             1021 /* 28000: too many login attempts at once
+                                                    for this account or address; retry */
+#define SQL_TWO_FACTOR_ERR_PENDING_LOGINS   1022 /* 08004: too many logins in progress from
+                                                    this address; retry */
 
 #endif /* TWOFACTOR_ODBC_H */

@@ -67,10 +67,13 @@ pub struct AuthSection {
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
     /// Failed logins (either factor) from one IP address within `address_window_secs` that
-    /// block that address for `address_block_secs`. In memory, per server instance.
+    /// block that address for `address_block_secs`. Counted in the user store (shared by
+    /// the instances that share it), attempts in flight included.
     pub address_max_failures: u32,
     pub address_window_secs: u64,
     pub address_block_secs: u64,
+    /// Connections from one address (IPv6: one /64) not logged in yet, per instance.
+    pub address_max_pending_logins: usize,
 }
 
 /// One password thread fewer than the CPUs (at least one), so a burst of logins leaves a
@@ -98,6 +101,7 @@ impl Default for AuthSection {
             address_max_failures: 50,
             address_window_secs: 600,
             address_block_secs: 600,
+            address_max_pending_logins: 64,
         }
     }
 }
@@ -368,6 +372,9 @@ impl Config {
         if self.auth.address_max_failures == 0 {
             return bad("auth.address_max_failures", "must be at least 1".into());
         }
+        if self.auth.address_max_pending_logins == 0 {
+            return bad("auth.address_max_pending_logins", "must be at least 1".into());
+        }
         if self.totp.max_drift_steps > 10 {
             return bad("totp.max_drift_steps", "must be at most 10".into());
         }
@@ -487,10 +494,12 @@ password_lockout_secs = 900
 # Failure replies are delayed: 0, then base, doubling per failure in a row, capped.
 backoff_base_ms = 100
 backoff_max_ms = 3000
-# Failed logins from one IP address that block it for a while (per server instance).
+# Failed logins from one IP address that block it for a while (attempts in flight count).
 address_max_failures = 50
 address_window_secs = 600
 address_block_secs = 600
+# Connections from one IP address (IPv6: one /64) that have not logged in yet.
+address_max_pending_logins = 64
 
 [methods]
 # Server-wide switches per second-factor method.

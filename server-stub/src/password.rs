@@ -1,18 +1,22 @@
 //! Argon2id password hashes, verified off the async executor on a fixed set of threads that
 //! each reuse one Argon2 memory block, so a burst of logins waits its turn instead of
-//! stalling established sessions, and memory stays bounded however many logins come.
+//! stalling established sessions, and memory stays bounded however many logins come. The
+//! queue serves source addresses in turn, so a flood from one address delays that address.
 
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use twofactor_protocol::Secret;
 
 use crate::config::AuthSection;
+use crate::throttle::throttle_key;
 
 #[derive(Debug, Clone, Copy)]
 pub struct HashCost {
@@ -113,6 +117,64 @@ struct Job {
     reply: oneshot::Sender<bool>,
 }
 
+/// The verifies waiting, one queue per source address, served round-robin: each address
+/// with something waiting gets one verify per turn, however many it has queued.
+#[derive(Default)]
+struct FairQueue {
+    by_source: HashMap<IpAddr, VecDeque<Job>>,
+    /// Addresses with jobs waiting, in the order they are served next.
+    turn: VecDeque<IpAddr>,
+    closed: bool,
+}
+
+impl FairQueue {
+    fn push(&mut self, source: IpAddr, job: Job) {
+        let queue = self.by_source.entry(source).or_default();
+        if queue.is_empty() {
+            self.turn.push_back(source);
+        }
+        queue.push_back(job);
+    }
+
+    fn pop(&mut self) -> Option<Job> {
+        let source = self.turn.pop_front()?;
+        let queue = self.by_source.get_mut(&source)?;
+        let job = queue.pop_front();
+        if queue.is_empty() {
+            self.by_source.remove(&source);
+        } else {
+            self.turn.push_back(source);
+        }
+        job
+    }
+}
+
+#[derive(Default)]
+struct Jobs {
+    queue: Mutex<FairQueue>,
+    waiting: Condvar,
+}
+
+impl Jobs {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FairQueue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next job, blocking until there is one; None once closed.
+    fn next(&self) -> Option<Job> {
+        let mut q = self.lock();
+        loop {
+            if q.closed {
+                return None;
+            }
+            if let Some(job) = q.pop() {
+                return Some(job);
+            }
+            q = self.waiting.wait(q).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
 #[derive(Default)]
 struct Stats {
     /// Argon2 memory allocations by the verify threads: one per thread, plus one per
@@ -154,9 +216,11 @@ impl Memory {
 /// Verifies passwords on `workers` dedicated threads, each owning one Argon2 memory block
 /// that it reuses, so memory stays at `workers` x the configured cost however many logins
 /// come (a fresh 19 MiB allocation per verify left glibc's arenas holding gigabytes).
-/// Requests wait in a bounded queue; the async side awaits, never blocks.
+/// Requests wait in a queue per source address, served in turn (its length is bounded by
+/// the connections, and per address by `auth.address_max_pending_logins`); the async side
+/// awaits, never blocks.
 pub struct PasswordChecker {
-    jobs: mpsc::Sender<Job>,
+    jobs: Arc<Jobs>,
     /// Verified against when the user does not exist, so the reply takes as long.
     dummy_hash: String,
     /// Read by the tests (memory reuse).
@@ -170,23 +234,27 @@ impl PasswordChecker {
         let workers = workers.max(1);
         let dummy_hash = hash_password("dummy password for unknown users", cost)?;
         let size = cost.argon2().map_err(|e| e.to_string())?.params().block_count();
-        let (jobs, rx) = mpsc::channel::<Job>(workers * 16);
-        let rx = Arc::new(Mutex::new(rx));
+        let jobs = Arc::new(Jobs::default());
         let stats = Arc::new(Stats::default());
         for i in 0..workers {
-            let rx = rx.clone();
+            let rx = jobs.clone();
             let mut memory = Memory { blocks: Vec::new(), size, stats: stats.clone() };
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
                 .stack_size(256 * 1024)
-                .spawn(move || loop {
-                    // One idle thread waits on the queue; the others wait for the lock.
-                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
-                    let Some(job) = job else { break };
-                    let ok =
-                        std::panic::catch_unwind(AssertUnwindSafe(|| memory.verify(job.password.expose(), &job.phc)))
-                            .unwrap_or(false);
-                    let _ = job.reply.send(ok);
+                .spawn(move || {
+                    while let Some(job) = rx.next() {
+                        // Whoever asked has gone (timed out, shut down): nobody would learn
+                        // the answer, so the hash is not computed.
+                        if job.reply.is_closed() {
+                            continue;
+                        }
+                        let ok = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            memory.verify(job.password.expose(), &job.phc)
+                        }))
+                        .unwrap_or(false);
+                        let _ = job.reply.send(ok);
+                    }
                 })
                 .map_err(|e| format!("cannot start a password thread: {e}"))?;
         }
@@ -194,14 +262,27 @@ impl PasswordChecker {
     }
 
     /// True iff `stored` exists and matches. An unknown user costs one hash all the same.
-    pub async fn verify(&self, password: Secret<String>, stored: Option<String>) -> bool {
+    /// Queued behind the earlier checks of `source`'s address only, and one turn of each
+    /// other address's.
+    pub async fn verify(&self, password: Secret<String>, stored: Option<String>, source: IpAddr) -> bool {
         let known = stored.is_some();
         let (reply, answer) = oneshot::channel();
         let job = Job { password, phc: stored.unwrap_or_else(|| self.dummy_hash.clone()), reply };
-        if self.jobs.send(job).await.is_err() {
-            return false;
-        }
+        self.jobs.lock().push(throttle_key(source), job);
+        self.jobs.waiting.notify_one();
         answer.await.unwrap_or(false) && known
+    }
+}
+
+impl Drop for PasswordChecker {
+    /// The threads end; checks still queued answer false.
+    fn drop(&mut self) {
+        let mut q = self.jobs.lock();
+        q.closed = true;
+        q.by_source.clear();
+        q.turn.clear();
+        drop(q);
+        self.jobs.waiting.notify_all();
     }
 }
 
@@ -210,6 +291,7 @@ mod tests {
     use super::*;
 
     const CHEAP: HashCost = HashCost { memory_kib: 64, iterations: 1, parallelism: 1 };
+    const LOCAL: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
     #[test]
     fn a_hash_verifies_its_password_only() {
@@ -249,22 +331,22 @@ mod tests {
         let checker = PasswordChecker::new(1, CHEAP).unwrap();
         let h = hash_password("pw", CHEAP).unwrap();
         for _ in 0..5 {
-            assert!(checker.verify(Secret::new("pw".into()), Some(h.clone())).await);
-            assert!(!checker.verify(Secret::new("no".into()), Some(h.clone())).await);
+            assert!(checker.verify(Secret::new("pw".into()), Some(h.clone()), LOCAL).await);
+            assert!(!checker.verify(Secret::new("no".into()), Some(h.clone()), LOCAL).await);
         }
-        assert!(!checker.verify(Secret::new("pw".into()), None).await);
+        assert!(!checker.verify(Secret::new("pw".into()), None, LOCAL).await);
         assert_eq!(checker.stats.verifies.load(Ordering::Relaxed), 11);
         assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 1);
         // A hash that costs less memory than the configured cost uses part of the block.
         let small = hash_password("pw", HashCost { memory_kib: 32, ..CHEAP }).unwrap();
-        assert!(checker.verify(Secret::new("pw".into()), Some(small)).await);
+        assert!(checker.verify(Secret::new("pw".into()), Some(small), LOCAL).await);
         assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 1);
         // One that costs more gets memory for that verify only.
         let big = hash_password("pw", HashCost { memory_kib: 256, ..CHEAP }).unwrap();
-        assert!(checker.verify(Secret::new("pw".into()), Some(big.clone())).await);
-        assert!(!checker.verify(Secret::new("pv".into()), Some(big)).await);
+        assert!(checker.verify(Secret::new("pw".into()), Some(big.clone()), LOCAL).await);
+        assert!(!checker.verify(Secret::new("pv".into()), Some(big), LOCAL).await);
         assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 3);
-        assert!(checker.verify(Secret::new("pw".into()), Some(h)).await);
+        assert!(checker.verify(Secret::new("pw".into()), Some(h), LOCAL).await);
         assert_eq!(checker.stats.allocations.load(Ordering::Relaxed), 3);
     }
 
@@ -277,7 +359,7 @@ mod tests {
             let (c, h) = (checker.clone(), h.clone());
             tasks.push(tokio::spawn(async move {
                 let pw = if i % 2 == 0 { "pw" } else { "wrong" };
-                c.verify(Secret::new(pw.into()), Some(h)).await == (i % 2 == 0)
+                c.verify(Secret::new(pw.into()), Some(h), LOCAL).await == (i % 2 == 0)
             }));
         }
         for t in tasks {
@@ -309,7 +391,7 @@ mod tests {
             tasks.push(tokio::spawn(async move {
                 // Small allocations on the blocking pool meanwhile, as the store calls make.
                 let junk = tokio::task::spawn_blocking(|| vec![vec![0u8; 200]; 500]);
-                let ok = c.verify(Secret::new("pw".into()), Some(h)).await;
+                let ok = c.verify(Secret::new("pw".into()), Some(h), LOCAL).await;
                 drop(junk.await);
                 ok
             }));
@@ -325,12 +407,41 @@ mod tests {
         );
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_from_one_address_does_not_delay_another_address_behind_it() {
+        let cost = HashCost { memory_kib: 2048, iterations: 2, parallelism: 1 };
+        let checker = Arc::new(PasswordChecker::new(1, cost).unwrap());
+        let h = hash_password("pw", cost).unwrap();
+        let flood: IpAddr = "10.9.9.9".parse().unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..40 {
+            let (c, h, done) = (checker.clone(), h.clone(), done.clone());
+            tasks.push(tokio::spawn(async move {
+                c.verify(Secret::new("wrong".into()), Some(h), flood).await;
+                done.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        // Until the flood is queued.
+        while checker.jobs.lock().by_source.get(&flood).map_or(0, |q| q.len()) < 30 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        assert!(checker.verify(Secret::new("pw".into()), Some(h), LOCAL).await);
+        let before = done.load(Ordering::SeqCst);
+        // One turn each: at most the one running and the one served before ours.
+        assert!(before <= 3, "{before} of the flood's verifies went first");
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 40);
+    }
+
     #[tokio::test]
     async fn an_unknown_user_is_refused_after_a_hash() {
         let checker = PasswordChecker::new(1, CHEAP).unwrap();
         let h = hash_password("pw", CHEAP).unwrap();
-        assert!(checker.verify(Secret::new("pw".into()), Some(h.clone())).await);
-        assert!(!checker.verify(Secret::new("nope".into()), Some(h)).await);
-        assert!(!checker.verify(Secret::new("dummy password for unknown users".into()), None).await);
+        assert!(checker.verify(Secret::new("pw".into()), Some(h.clone()), LOCAL).await);
+        assert!(!checker.verify(Secret::new("nope".into()), Some(h), LOCAL).await);
+        assert!(!checker.verify(Secret::new("dummy password for unknown users".into()), None, LOCAL).await);
     }
 }

@@ -19,7 +19,7 @@ use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
 use crate::store::{SqliteUserStore, UserStore, USERS_FILE};
-use crate::throttle::AddressThrottle;
+use crate::throttle::LoginAdmission;
 use crate::{session, tls};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub(crate) struct State {
     pub passwords: PasswordChecker,
     pub audit: AuditLog,
     pub notifier: Notifier,
-    pub throttle: AddressThrottle,
+    pub admission: LoginAdmission,
     pub sessions: Mutex<HashMap<u64, SessionEntry>>,
 }
 
@@ -104,11 +104,7 @@ impl Server {
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
-        let throttle = AddressThrottle::new(
-            config.auth.address_max_failures,
-            config.auth.address_window_secs,
-            config.auth.address_block_secs,
-        );
+        let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
         let auth = Authenticator::new(&config, store, key, clock);
         let state = Arc::new(State {
             config,
@@ -116,7 +112,7 @@ impl Server {
             passwords,
             audit,
             notifier,
-            throttle,
+            admission,
             sessions: Mutex::new(HashMap::new()),
         });
         let (shutdown, shutdown_rx) = watch::channel(false);

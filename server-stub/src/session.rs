@@ -19,9 +19,12 @@ use twofactor_protocol::{
 use crate::auth::{CodeIssue, Requirement, Verdict};
 use crate::server::{SessionEntry, State};
 use crate::sql::{Request, SqlWorker};
-use crate::store::{FailureOutcome, Method};
+use crate::store::{AttemptEnd, AttemptFinished, Factor, FailureOutcome, Method, Reservation};
 
 const LOCKED: &str = "account is locked; ask the administrator to unlock it";
+const THROTTLED: &str = "too many failed logins from this address; try again later";
+const CODE_REJECTED: &str = "two-factor code rejected";
+const BUSY: &str = "too many login attempts at once; try again later";
 const SEND_FAILED: &str = "could not send the two-factor code; try again later or ask the administrator";
 
 enum Phase {
@@ -194,10 +197,20 @@ where
 {
     let mut conn = Conn { stream, buf: Vec::new(), peer: peer.to_string(), ip: peer.ip(), shutdown };
     let mut reg = Registration { state: &state, id: None };
+    // Held until the login ends (Ready or closed): one address's logins in progress are capped.
+    let Some(admitted) = state.admission.admit(peer.ip()) else {
+        log::warn!("{peer}: refused: too many logins in progress from this address");
+        conn.fail(b"08004", 1022, "too many logins in progress from this address; try again later").await;
+        return;
+    };
+    let mut admitted = Some(admitted);
     let login_deadline = Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs);
     let mut phase = Phase::AwaitingHello;
     let mut second_factor_deadline = Instant::now();
     loop {
+        if matches!(phase, Phase::Ready(..)) {
+            admitted = None;
+        }
         phase = match phase {
             Phase::Closed => break,
             Phase::AwaitingHello => match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
@@ -273,7 +286,7 @@ where
             },
         };
     }
-    drop(reg);
+    drop((reg, admitted));
 }
 
 async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, e: ReadError, awaiting: &str) -> Phase {
@@ -305,6 +318,30 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Waiting for a place in a budget held by attempts in flight: they end within a check's
+/// time, and then either give their place back or lock (or block), which the next try
+/// reports. So an attempt over the budget is delayed, not refused, while time is left.
+struct BusyWait {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl BusyWait {
+    fn until(deadline: Instant) -> Self {
+        BusyWait { deadline, pause: Duration::from_millis(10) }
+    }
+
+    /// Sleeps before the next try; false when the deadline leaves no time for one.
+    async fn again(&mut self) -> bool {
+        if Instant::now() + self.pause >= self.deadline {
+            return false;
+        }
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(Duration::from_millis(250));
+        true
+    }
+}
+
 /// Sleeps before a failure reply (exponential backoff).
 async fn delay(d: Duration) {
     if !d.is_zero() {
@@ -321,38 +358,76 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let now = state.auth.now();
     let peer = conn.peer.clone();
-    if state.throttle.blocked_until(conn.ip, now).is_some() {
-        log::info!("{peer}: login as `{user}` refused: address throttled");
-        state.audit.record_why(
-            now,
-            &user,
-            &peer,
-            "login",
-            "throttled",
-            None,
-            Some("too many failed logins from this address"),
-        );
-        return conn.fail(b"28000", 1009, "too many failed logins from this address; try again later").await;
-    }
+    // The attempt is reserved before the password is checked, so attempts in flight count
+    // against the user's and the address's budgets.
+    let mut wait = BusyWait::until(deadline);
+    let (reservation, record) = loop {
+        let st = state.clone();
+        let (name, ip) = (user.clone(), conn.ip);
+        let reserved = blocking(move || {
+            let reservation = st.auth.reserve(Factor::Password, &name, ip)?;
+            let record = match reservation {
+                Reservation::Reserved(_) => st.auth.store.user(&name)?,
+                _ => None,
+            };
+            Ok((reservation, record))
+        })
+        .await;
+        match reserved {
+            None => return conn.store_unavailable().await,
+            Some((Reservation::Busy, _)) if wait.again().await => {}
+            Some(done) => break done,
+        }
+    };
+    let attempt = match reservation {
+        Reservation::Reserved(attempt) => attempt,
+        Reservation::AddressBlocked { .. } => {
+            log::info!("{peer}: login as `{user}` refused: address throttled");
+            let why = Some("too many failed logins from this address");
+            state.audit.record_why(now, &user, &peer, "login", "throttled", None, why);
+            return conn.fail(b"28000", 1009, THROTTLED).await;
+        }
+        // A locked password refuses every password, so guessing stops while it lasts.
+        Reservation::Locked { .. } => {
+            let why = Some("password locked after too many wrong passwords");
+            state.audit.record_why(now, &user, &peer, "login", "locked", None, why);
+            return conn.fail(b"28000", 1003, LOCKED).await;
+        }
+        Reservation::Busy => {
+            log::info!("{peer}: login as `{user}` refused: the failure budget is held by attempts in flight");
+            let why = Some("the remaining failure budget is held by attempts in flight");
+            state.audit.record_why(now, &user, &peer, "login", "busy", None, why);
+            return conn.fail(b"28000", 1021, BUSY).await;
+        }
+    };
+    let hash = record.as_ref().map(|r| r.password_hash.clone());
+    let verified = tokio::time::timeout_at(deadline, state.passwords.verify(password, hash, conn.ip)).await;
+    let ok = matches!(verified, Ok(true));
+    let end = match verified {
+        Ok(true) => AttemptEnd::Succeeded,
+        Ok(false) => AttemptEnd::Failed,
+        // Still queued at the login deadline: no answer, so no guess.
+        Err(_) => AttemptEnd::Abandoned,
+    };
     let st = state.clone();
-    let name = user.clone();
-    let Some(record) = blocking(move || st.auth.store.user(&name)).await else {
+    let accepted = record.clone().filter(|_| ok);
+    let finished = blocking(move || {
+        // A password that completes the login (no second factor due) resets the counters
+        // in the same step as its attempt ends, so no failure counted meanwhile is undone.
+        let requirement = accepted.as_ref().map(|r| st.auth.requirement(r)).transpose()?;
+        let complete = requirement == Some(Requirement::NotRequired)
+            && accepted.as_ref().is_some_and(|r| !r.is_locked(st.auth.now()));
+        let counted = st.auth.finish(&attempt, if complete { AttemptEnd::LoggedIn } else { end })?;
+        Ok((counted, requirement))
+    })
+    .await;
+    let Some((counted, requirement)) = finished else {
         return conn.store_unavailable().await;
     };
-    // A locked password refuses every password, so guessing stops while it lasts.
-    if record.as_ref().is_some_and(|r| r.is_password_locked(now)) {
-        state.audit.record_why(
-            now,
-            &user,
-            &peer,
-            "login",
-            "locked",
-            None,
-            Some("password locked after too many wrong passwords"),
-        );
-        return conn.fail(b"28000", 1003, LOCKED).await;
+    if end == AttemptEnd::Abandoned {
+        log::info!("{peer}: login as `{user}`: password not checked within the login timeout");
+        return conn.fail(b"HYT00", 0, "login timeout expired").await;
     }
-    let ok = state.passwords.verify(password, record.as_ref().map(|r| r.password_hash.clone())).await;
     let now = state.auth.now();
     let known = record.is_some();
     let Some(record) = record.filter(|_| ok) else {
@@ -366,37 +441,21 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             None,
             Some(if known { "wrong password" } else { "unknown user" }),
         );
-        if known {
-            let st = state.clone();
-            let name = user.clone();
-            if let Some(FailureOutcome::LockedNow { .. }) = blocking(move || st.auth.password_failure(&name)).await {
-                log::warn!("{peer}: user `{user}`: password locked after too many wrong passwords");
-                state.audit.record_why(
-                    now,
-                    &user,
-                    &peer,
-                    "lockout",
-                    "locked",
-                    Some("password"),
-                    Some("too many wrong passwords"),
-                );
-            }
-        }
-        let (failures, blocked) = state.throttle.failure(conn.ip, now);
-        if blocked {
-            log::warn!("{peer}: address blocked after {failures} failed logins");
+        if let Some(FailureOutcome::LockedNow { .. }) = counted.user {
+            log::warn!("{peer}: user `{user}`: password locked after too many wrong passwords");
             state.audit.record_why(
                 now,
                 &user,
                 &peer,
-                "address_block",
-                "blocked",
-                None,
-                Some("too many failed logins from this address"),
+                "lockout",
+                "locked",
+                Some("password"),
+                Some("too many wrong passwords"),
             );
         }
+        audit_address_block(state, &counted, &user, &peer, now);
         // The delay follows the address's failures, the same for known and unknown users.
-        delay(state.auth.backoff(failures)).await;
+        delay(state.auth.backoff(counted.address_failures)).await;
         return conn.fail(b"28000", 1001, "invalid user name or password").await;
     };
     if record.is_locked(now) {
@@ -411,9 +470,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         );
         return conn.fail(b"28000", 1003, LOCKED).await;
     }
-    let st = state.clone();
-    let rec = record.clone();
-    let Some(requirement) = blocking(move || st.auth.requirement(&rec)).await else {
+    let Some(requirement) = requirement else {
         return conn.store_unavailable().await;
     };
     let method_name = record.active_method().as_str();
@@ -496,13 +553,6 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     state.sessions().insert(session_id, SessionEntry { cancel_key, interrupt: None });
     let logged_in = LoggedIn { user: user.clone(), session_id, method };
     state.audit.record(now, &user, &peer, "first_factor", "ok", needs_code.then_some(method));
-    if !needs_code {
-        let st = state.clone();
-        let name = user.clone();
-        if blocking(move || st.auth.login_succeeded(&name)).await.is_none() {
-            log::warn!("{peer}: user `{user}`: could not reset the failure counters");
-        }
-    }
     if !conn
         .send(ServerMessage::FirstFactorOk { session_id, cancel_key: Secret::new(cancel_key), second_factor: second })
         .await
@@ -590,26 +640,19 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let st = state.clone();
     let name = l.user.clone();
-    let Some(checked) = blocking(move || st.auth.check_second_factor(&name, code.expose())).await else {
-        return conn.store_unavailable().await;
+    let ip = conn.ip;
+    let mut wait = BusyWait::until(Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs));
+    let checked = loop {
+        let (st, name, code) = (st.clone(), name.clone(), code.clone());
+        match blocking(move || st.auth.check_second_factor(&name, code.expose(), ip)).await {
+            None => return conn.store_unavailable().await,
+            Some(c) if c.verdict == Verdict::Busy && wait.again().await => {}
+            Some(c) => break c,
+        }
     };
     let now = state.auth.now();
     let peer = conn.peer.clone();
     let method = Some(checked.method);
-    let count_address = |conn: &Conn<S>| {
-        let (_, blocked) = state.throttle.failure(conn.ip, now);
-        if blocked {
-            state.audit.record_why(
-                now,
-                &l.user,
-                &peer,
-                "address_block",
-                "blocked",
-                None,
-                Some("too many failed logins from this address"),
-            );
-        }
-    };
     match checked.verdict {
         Verdict::Accepted => {
             let reason = checked.backup_left.map(|n| format!("{n} backup codes left"));
@@ -642,9 +685,26 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                 method,
                 Some(&format!("{failures} in a row")),
             );
-            count_address(conn);
+            audit_address_block(state, &checked.counted, &l.user, &peer, now);
             delay(state.auth.backoff(failures)).await;
-            conn.fail(b"28000", 1002, "two-factor code rejected").await
+            conn.fail(b"28000", 1002, CODE_REJECTED).await
+        }
+        // The same answer as a wrong code; not counted (it proves the factor).
+        Verdict::Replayed => {
+            log::info!("{peer}: user `{}`: the code accepted last was sent again; refused, not counted", l.user);
+            let why = Some("the code accepted last, sent again; not counted");
+            state.audit.record_why(now, &l.user, &peer, "second_factor", "replay", method, why);
+            conn.fail(b"28000", 1002, CODE_REJECTED).await
+        }
+        Verdict::Busy => {
+            let why = Some("the remaining failure budget is held by attempts in flight");
+            state.audit.record_why(now, &l.user, &peer, "second_factor", "busy", method, why);
+            conn.fail(b"28000", 1021, BUSY).await
+        }
+        Verdict::AddressBlocked => {
+            let why = Some("too many failed logins from this address");
+            state.audit.record_why(now, &l.user, &peer, "second_factor", "throttled", method, why);
+            conn.fail(b"28000", 1009, THROTTLED).await
         }
         Verdict::Locked { just_now } => {
             if just_now {
@@ -659,12 +719,21 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                     method,
                     Some("too many rejected codes"),
                 );
-                count_address(conn);
+                audit_address_block(state, &checked.counted, &l.user, &peer, now);
             } else {
                 state.audit.record(now, &l.user, &peer, "second_factor", "locked", method);
             }
             conn.fail(b"28000", 1003, LOCKED).await
         }
+    }
+}
+
+/// Audits the failure that blocked the source address, if this one did.
+fn audit_address_block(state: &State, counted: &AttemptFinished, user: &str, peer: &str, now: i64) {
+    if counted.address_blocked_now {
+        log::warn!("{peer}: address blocked after {} failed logins", counted.address_failures);
+        let why = Some("too many failed logins from this address");
+        state.audit.record_why(now, user, peer, "address_block", "blocked", None, why);
     }
 }
 

@@ -2,6 +2,7 @@
 //! code accepted, what a failure costs. Blocking (it touches the store); the session
 //! calls it on the blocking pool.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,8 +13,13 @@ use crate::config::Config;
 use crate::contact;
 use crate::crypto::SecretsKey;
 use crate::notify::Delivery;
-use crate::store::{CodeRequest, DriftState, FailureOutcome, IssueOutcome, Method, StoreError, UserRecord, UserStore};
-use crate::totp::{Algorithm, TotpParams};
+use crate::store::{
+    Attempt, AttemptEnd, AttemptFinished, AttemptLimits, AttemptRequest, CodeRequest, Factor, IssueOutcome, Method,
+    Reservation, StoreError, UserRecord, UserStore,
+};
+use crate::throttle::throttle_key;
+
+mod second_factor;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {
@@ -42,14 +48,22 @@ impl Requirement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Accepted,
-    /// Wrong, replayed, expired or malformed: the client is not told which.
+    /// Wrong, expired or malformed: the client is not told which.
     Rejected {
         failures: u32,
     },
+    /// The code accepted last, sent again (a client whose link dropped after sending it):
+    /// refused with the same answer as a wrong code, but not counted.
+    Replayed,
     /// This attempt reached the limit, or the account was locked already.
     Locked {
         just_now: bool,
     },
+    /// Not checked: the failures so far and the attempts in flight have used the user's
+    /// or the address's budget.
+    Busy,
+    /// Not checked: too many failures from this address.
+    AddressBlocked,
 }
 
 /// A verdict with what the audit needs to know about it.
@@ -62,6 +76,8 @@ pub struct Checked {
     pub drift_learned: Option<i64>,
     /// Backup codes left after one was used.
     pub backup_left: Option<u32>,
+    /// What a failure did to the counters.
+    pub counted: AttemptFinished,
 }
 
 /// What the first factor's success does about an SMS or e-mail code.
@@ -167,19 +183,36 @@ impl Authenticator {
         })
     }
 
-    /// Counts a wrong password of an existing user (its own counter and lock).
-    pub fn password_failure(&self, name: &str) -> Result<FailureOutcome, StoreError> {
-        self.store.record_password_failure(
-            name,
-            self.now(),
-            self.config.auth.max_failed_passwords,
-            self.config.auth.password_lockout_secs as i64,
-        )
+    /// The budgets an attempt at `factor` is reserved under.
+    pub fn limits(&self, factor: Factor) -> AttemptLimits {
+        let a = &self.config.auth;
+        let (max_failures, lockout_secs) = match factor {
+            Factor::Password => (a.max_failed_passwords, a.password_lockout_secs),
+            Factor::SecondFactor => (a.max_failed_attempts, a.lockout_secs),
+        };
+        AttemptLimits {
+            max_failures,
+            lockout_secs: lockout_secs as i64,
+            address_max_failures: a.address_max_failures,
+            address_window_secs: a.address_window_secs as i64,
+            address_block_secs: a.address_block_secs as i64,
+            // A password check ends by the login timeout (the session gives up then); the
+            // margin covers the store calls around it.
+            hold_secs: self.config.server.login_timeout_secs.saturating_add(60) as i64,
+        }
     }
 
-    /// A full login succeeded.
-    pub fn login_succeeded(&self, name: &str) -> Result<(), StoreError> {
-        self.store.reset_failures(name)
+    /// Reserves an attempt at `factor` for `name` from `ip` (see
+    /// [`UserStore::reserve_attempt`]); only a reserved attempt may be verified.
+    pub fn reserve(&self, factor: Factor, name: &str, ip: IpAddr) -> Result<Reservation, StoreError> {
+        let address = throttle_key(ip).to_string();
+        let req = AttemptRequest { user: name, address: &address, factor, now: self.now() };
+        self.store.reserve_attempt(&req, &self.limits(factor))
+    }
+
+    /// Ends a reserved attempt, counting it if it failed.
+    pub fn finish(&self, attempt: &Attempt, end: AttemptEnd) -> Result<AttemptFinished, StoreError> {
+        self.store.finish_attempt(attempt, end, self.now(), &self.limits(attempt.factor))
     }
 
     pub fn backoff(&self, failures: u32) -> Duration {
@@ -272,104 +305,6 @@ impl Authenticator {
     pub fn withdraw_code(&self, name: &str, code_hash: &[u8]) -> Result<(), StoreError> {
         self.store.cancel_code(name, code_hash)
     }
-
-    pub fn verify_second_factor(&self, name: &str, code: &str) -> Result<Verdict, StoreError> {
-        Ok(self.check_second_factor(name, code)?.verdict)
-    }
-
-    /// Checks a code against the active method, then against the backup codes. A
-    /// failure spends one try of a pending SMS/e-mail code and counts against the
-    /// second factor (never against the password).
-    pub fn check_second_factor(&self, name: &str, code: &str) -> Result<Checked, StoreError> {
-        let now = self.clock.now();
-        let Some(user) = self.store.user(name)? else {
-            return Err(StoreError::NoSuchUser(name.to_owned()));
-        };
-        let method = user.active_method();
-        let mut checked =
-            Checked { verdict: Verdict::Accepted, method: method.as_str(), drift_learned: None, backup_left: None };
-        if user.is_locked(now) {
-            checked.verdict = Verdict::Locked { just_now: false };
-            return Ok(checked);
-        }
-        let code = code.trim();
-        let accepted = match method {
-            Method::Totp => match self.totp_step(&user, code, now) {
-                Some((step, drift, learned)) => {
-                    let ok = self.store.accept_totp(name, step, drift)?;
-                    if ok {
-                        checked.drift_learned = learned;
-                    }
-                    ok
-                }
-                None => false,
-            },
-            Method::Sms | Method::Email => self.store.use_code(name, &self.otp_hash(name, code), now)?,
-            Method::None => false,
-        };
-        let accepted = accepted || {
-            let backup = normalize_backup_code(code)
-                .map(|n| self.store.use_backup_code(name, &self.backup_hash(name, &n)))
-                .transpose()?
-                .unwrap_or(false);
-            if backup {
-                checked.method = "BACKUP";
-                checked.backup_left = Some(user.backup_codes_left.saturating_sub(1));
-            }
-            backup
-        };
-        if accepted {
-            self.store.reset_failures(name)?;
-            return Ok(checked);
-        }
-        if matches!(method, Method::Sms | Method::Email) {
-            self.store.spend_code_try(name)?;
-        }
-        checked.verdict = match self.store.record_failure(
-            name,
-            now,
-            self.config.auth.max_failed_attempts,
-            self.config.auth.lockout_secs as i64,
-        )? {
-            FailureOutcome::Counted(failures) => Verdict::Rejected { failures },
-            FailureOutcome::LockedNow { .. } => Verdict::Locked { just_now: true },
-            FailureOutcome::AlreadyLocked => Verdict::Locked { just_now: false },
-        };
-        Ok(checked)
-    }
-
-    /// The matching step within the window, and the drift state to store with it. The
-    /// window spans ±skew around the server's step and around the learned drift, so a
-    /// device whose clock is put right is not shut out; drift stays within
-    /// ±max_drift_steps.
-    fn totp_step(&self, user: &UserRecord, code: &str, now: i64) -> Option<(i64, DriftState, Option<i64>)> {
-        let t = user.totp.as_ref()?;
-        let secret = match self.key.open(&user.name, &t.sealed_secret) {
-            Ok(s) => s,
-            Err(e) => {
-                log::error!("user `{}`: {e}", user.name);
-                return None;
-            }
-        };
-        let params = TotpParams {
-            algorithm: t.algorithm.parse().unwrap_or(Algorithm::Sha1),
-            digits: t.digits,
-            period_secs: self.config.totp.period_secs,
-        };
-        let max = self.config.totp.max_drift_steps as i64;
-        let skew = self.config.totp.skew_steps as i64;
-        let drift = user.totp_drift.clamp(-max, max);
-        let current = params.step_at(now);
-        let lo = current + drift.min(0) - skew;
-        let hi = current + drift.max(0) + skew;
-        let step = params.matching_step_in(secret.expose(), code, lo, hi)?;
-        let offset = step - current;
-        let streak = if user.drift_candidate == Some(offset) { user.drift_streak.saturating_add(1) } else { 1 };
-        let learn = self.config.totp.drift_learn_accepts;
-        let target = offset.clamp(-max, max);
-        let learned = (learn > 0 && streak >= learn && target != drift).then_some(target);
-        Some((step, DriftState { drift: learned.unwrap_or(drift), candidate: Some(offset), streak }, learned))
-    }
 }
 
 #[cfg(test)]
@@ -377,9 +312,16 @@ mod tests {
     use super::*;
     use crate::clock::ManualClock;
     use crate::store::{SqliteUserStore, TotpEnrolment};
+    use crate::totp::{Algorithm, TotpParams};
 
     const SEED: &[u8] = b"12345678901234567890";
     const T0: i64 = 1_700_000_010;
+
+    impl Authenticator {
+        fn verify_second_factor(&self, name: &str, code: &str) -> Result<Verdict, StoreError> {
+            Ok(self.check_second_factor(name, code, "127.0.0.1".parse().unwrap())?.verdict)
+        }
+    }
 
     fn setup() -> (Authenticator, Arc<ManualClock>, TotpParams) {
         let bytes = SecretsKey::generate_bytes();
@@ -418,11 +360,17 @@ mod tests {
     }
 
     #[test]
-    fn a_right_code_is_accepted_once() {
-        let (auth, _, p) = setup();
+    fn a_right_code_is_accepted_once_and_its_retry_is_a_replay_not_a_failure() {
+        let (auth, clock, p) = setup();
         let code = p.code_at_time(SEED, T0);
         assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Accepted);
-        assert!(matches!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Rejected { .. }));
+        for _ in 0..10 {
+            assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Replayed);
+        }
+        assert_eq!(auth.store.user("alice").unwrap().unwrap().failed_second_factor, 0);
+        // Once its step is past the window, the old code is an ordinary wrong one.
+        clock.advance(90);
+        assert_eq!(auth.verify_second_factor("alice", &code).unwrap(), Verdict::Rejected { failures: 1 });
     }
 
     #[test]
@@ -431,7 +379,8 @@ mod tests {
         let current = p.code_at_time(SEED, T0);
         let previous = p.code_at_time(SEED, T0 - 30);
         assert_eq!(auth.verify_second_factor("alice", &current).unwrap(), Verdict::Accepted);
-        assert!(matches!(auth.verify_second_factor("alice", &previous).unwrap(), Verdict::Rejected { .. }));
+        // Never accepted, so not a replay: a guess, counted.
+        assert_eq!(auth.verify_second_factor("alice", &previous).unwrap(), Verdict::Rejected { failures: 1 });
     }
 
     #[test]
