@@ -5,8 +5,10 @@
 mod catalog;
 mod cursor;
 pub mod errors;
+mod open;
 mod type_info;
 pub mod types;
 mod worker;
 
-pub use worker::{Request, SqlWorker};
+pub use open::SqlLimits;
+pub use worker::{Request, SqlWorker, WorkerSettings};
