@@ -131,9 +131,26 @@ fn encoded(m: ClientMessage) -> String {
     out.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A client process, killed (SIGKILL) when dropped if the test has not killed it.
+struct ClientProcess(Child);
+
+impl ClientProcess {
+    fn kill_9(&mut self) {
+        self.0.kill().unwrap();
+        self.0.wait().unwrap();
+    }
+}
+
+impl Drop for ClientProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A client in its own process (Python's ssl module), sending the frames given as hex
 /// and reading one reply after each but the last, then waiting to be killed.
-fn client_process(server: &ServerProcess, frames: &[ClientMessage]) -> Child {
+fn client_process(server: &ServerProcess, frames: &[ClientMessage]) -> ClientProcess {
     const SCRIPT: &str = r#"
 import socket, ssl, sys, time
 host, port = sys.argv[1].rsplit(":", 1)
@@ -154,10 +171,13 @@ time.sleep(600)
         .args(["-c", SCRIPT, &server.addr.to_string(), &server.data.join("ca.pem").display().to_string()])
         .args(&args)
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .expect("python3");
+    let stdout = child.stdout.take().unwrap();
+    let child = ClientProcess(child);
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
     assert_eq!(line.trim(), "sent");
     child
 }
@@ -179,13 +199,15 @@ async fn a_query_whose_client_was_killed_stops_and_the_cpu_returns_to_idle() {
     let server = ServerProcess::start(&data_dir(root.path(), &[]), "");
     let query = ClientMessage::ExecDirect { sql: ENDLESS.into(), params: no_params(), fetch_rows: 0 };
     let mut client = client_process(&server, &[query]);
-    let busy = server.cpu_over(Duration::from_secs(1));
-    assert!(busy > Duration::from_millis(500), "the query runs ({busy:?} of CPU in 1 s)");
-    client.kill().unwrap(); // SIGKILL
-    client.wait().unwrap();
+    // The machine may be shared, so the query's CPU is compared with what is left after.
+    let busy = server.cpu_over(Duration::from_secs(2));
+    client.kill_9();
     std::thread::sleep(Duration::from_millis(500));
     let idle = server.cpu_over(Duration::from_secs(2));
-    assert!(idle < Duration::from_millis(300), "the abandoned query was interrupted ({idle:?} of CPU in 2 s)");
+    assert!(
+        idle < Duration::from_millis(300) && idle * 4 < busy,
+        "the abandoned query was interrupted: {busy:?} of CPU in 2 s while it ran, {idle:?} after"
+    );
     answers(&mut server.session().await).await;
     assert!(server.log_text().contains("connection lost during a request"), "{}", server.log_text());
 }
@@ -200,10 +222,9 @@ async fn a_client_killed_mid_fetch_leaves_the_server_serving_and_idle() {
     c.send(ClientMessage::ExecDirect { sql: fill.into(), params: no_params(), fetch_rows: 0 }).await;
     assert!(matches!(c.recv().await, Some(ServerMessage::ExecuteDone { .. })));
     let select = ClientMessage::ExecDirect { sql: "SELECT i, v FROM big".into(), params: no_params(), fetch_rows: 100 };
-    let mut clients: Vec<Child> = (0..3).map(|_| client_process(&server, &[select.clone()])).collect();
+    let mut clients: Vec<ClientProcess> = (0..3).map(|_| client_process(&server, &[select.clone()])).collect();
     for child in &mut clients {
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill_9();
     }
     std::thread::sleep(Duration::from_millis(500));
     let idle = server.cpu_over(Duration::from_secs(2));
@@ -277,7 +298,7 @@ async fn committed_rows_survive_a_kill_of_the_server() {
 async fn a_low_descriptor_limit_is_raised_and_connections_fit_what_is_left() {
     let root = tempfile::tempdir().unwrap();
     let data = data_dir(root.path(), &[]);
-    let server = ServerProcess::start(&data, "ulimit -Hn 200 && ulimit -Sn 100 &&");
+    let server = ServerProcess::start(&data, "ulimit -S -n 100 && ulimit -H -n 200 &&");
     let log = server.log_text();
     assert!(log.contains("RLIMIT_NOFILE raised from 100 to 200"), "{log}");
     assert!(log.contains("accepting at most 34 connections"), "{log}");
@@ -290,7 +311,19 @@ async fn a_low_descriptor_limit_is_raised_and_connections_fit_what_is_left() {
         }
     }
     drop(open);
-    let mut c = server.session().await;
-    answers(&mut c).await;
-    assert!(started.elapsed() < Duration::from_secs(10));
+    // Once the server has seen them go, their places are free again.
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    loop {
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        if let Ok(tls) = server.connector.connect(name.clone(), tcp).await {
+            let mut c = Client { tls, buf: Vec::new() };
+            c.send(hello()).await;
+            assert!(matches!(c.recv().await, Some(ServerMessage::HelloOk { .. })));
+            assert!(matches!(c.login("alice", "alice-pw").await, ServerMessage::FirstFactorOk { .. }));
+            answers(&mut c).await;
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "the server serves again");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
