@@ -642,6 +642,18 @@ mod tests {
     }
 
     #[test]
+    fn the_session_limits_default_to_what_a_deployment_uses_and_zero_timeouts_are_refused() {
+        let c = parse("").unwrap();
+        assert_eq!((c.server.idle_timeout_secs, c.server.idle_in_transaction_timeout_secs), (28_800, 600));
+        assert_eq!((c.sql.max_statement_bytes, c.sql.max_value_bytes), (1 << 20, 16 << 20));
+        for key in ["write_timeout_secs", "frame_timeout_secs", "frame_memory_mib"] {
+            let e = parse(&format!("[server]\n{key} = 0\n")).unwrap_err().to_string();
+            assert!(e.contains(&format!("server.{key}")), "{e}");
+        }
+        assert!(parse("[server]\nidle_timeout_secs = 0\nidle_in_transaction_timeout_secs = 0\n").is_ok());
+    }
+
+    #[test]
     fn an_invalid_value_names_its_key() {
         let e = parse("[totp]\ndigits = 7\n").unwrap_err().to_string();
         assert!(e.contains("totp.digits"), "{e}");

@@ -21,6 +21,12 @@ async fn single_factor(tweak: impl FnOnce(&mut twofactor_server::Config)) -> Fix
     .await
 }
 
+fn encoded(m: ClientMessage) -> Vec<u8> {
+    let mut out = Vec::new();
+    m.encode(&mut out);
+    out
+}
+
 async fn count(c: &mut Client, sql: &str) -> i64 {
     c.send(ClientMessage::ExecDirect { sql: sql.into(), params: no_params(), fetch_rows: 0 }).await;
     assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
@@ -192,16 +198,8 @@ async fn a_slowloris_is_cut_by_the_frame_timeout_in_every_state() {
         c.server.login_timeout_secs = 30;
     })
     .await;
-    let hello = {
-        let mut out = Vec::new();
-        ClientMessage::Hello { min_version: 1, max_version: 1, client_name: "slow".into() }.encode(&mut out);
-        out
-    };
-    let select = {
-        let mut out = Vec::new();
-        ClientMessage::ExecDirect { sql: "SELECT 1".into(), params: no_params(), fetch_rows: 0 }.encode(&mut out);
-        out
-    };
+    let hello = encoded(ClientMessage::Hello { min_version: 1, max_version: 1, client_name: "slow".into() });
+    let select = encoded(ClientMessage::ExecDirect { sql: "SELECT 1".into(), params: no_params(), fetch_rows: 0 });
     // Before the login (the login timeout alone would allow 30 s) and once logged in (the
     // idle timeout would allow 8 hours): one byte every 300 ms never completes a frame.
     for logged in [false, true] {
@@ -276,10 +274,8 @@ async fn frames_still_arriving_share_one_memory_budget() {
     .await;
     // A 3 MiB ExecDirect whose last byte never comes holds 3 MiB of the 4.
     let big = |n: usize| {
-        let mut out = Vec::new();
         let sql = format!("SELECT '{}'", "x".repeat(n));
-        ClientMessage::ExecDirect { sql, params: no_params(), fetch_rows: 0 }.encode(&mut out);
-        out
+        encoded(ClientMessage::ExecDirect { sql, params: no_params(), fetch_rows: 0 })
     };
     let frame = big(3 << 20);
     let mut hog = session(&f).await;
