@@ -341,7 +341,8 @@ impl Config {
             return bad("server.frame_memory_mib", "must be at least 1".into());
         }
         if self.sql.max_statement_bytes < 1024 || self.sql.max_value_bytes < 1024 {
-            let key = if self.sql.max_statement_bytes < 1024 { "sql.max_statement_bytes" } else { "sql.max_value_bytes" };
+            let key =
+                if self.sql.max_statement_bytes < 1024 { "sql.max_statement_bytes" } else { "sql.max_value_bytes" };
             return bad(key, "must be at least 1024".into());
         }
         if self.auth.two_factor_timeout_secs == 0 {

@@ -32,7 +32,9 @@ pub(crate) enum ReadError {
     /// A frame began and was not complete within the frame timeout.
     SlowFrame,
     /// A frame larger than the whole frame memory budget.
-    FrameOverBudget { len: usize },
+    FrameOverBudget {
+        len: usize,
+    },
 }
 
 /// The memory all connections together may hold in frames still arriving, in bytes, as a

@@ -19,9 +19,9 @@ use crate::connection::FrameBudget;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
+use crate::sql::{SqlLimits, WorkerSettings};
 use crate::store::{SqliteUserStore, UserStore, USERS_FILE};
 use crate::throttle::AddressThrottle;
-use crate::sql::{SqlLimits, WorkerSettings};
 use crate::{resources, session, tls};
 
 #[derive(Debug, thiserror::Error)]

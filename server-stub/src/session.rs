@@ -12,8 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use twofactor_protocol::{
-    negotiate_version, ClientMessage, ErrorInfo, SecondFactor, SecondFactorMethod, Secret,
-    ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
+    negotiate_version, ClientMessage, ErrorInfo, SecondFactor, SecondFactorMethod, Secret, ServerMessage,
+    MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
 };
 
 use crate::auth::{CodeIssue, Requirement, Verdict};
@@ -266,7 +266,8 @@ async fn next_request<S: AsyncRead + AsyncWrite + Unpin>(
 fn idle_limit(state: &State, sql: &Sql) -> (&'static str, u64) {
     let s = &state.config.server;
     let in_transaction = s.idle_in_transaction_timeout_secs;
-    if sql.holds_snapshot() && in_transaction > 0 && (s.idle_timeout_secs == 0 || in_transaction < s.idle_timeout_secs) {
+    if sql.holds_snapshot() && in_transaction > 0 && (s.idle_timeout_secs == 0 || in_transaction < s.idle_timeout_secs)
+    {
         ("server.idle_in_transaction_timeout_secs, a transaction or cursor was open", in_transaction)
     } else {
         ("server.idle_timeout_secs", s.idle_timeout_secs)

@@ -87,7 +87,10 @@ async fn a_script_of_two_thousand_statements_runs_instead_of_overflowing_the_sta
     assert_eq!(outcome(&mut c, &format!("SELECT 1{}", ";".repeat(100_000))).await, "");
     // Nothing but semicolons: answered like an empty statement, and nothing recursed.
     outcome(&mut c, &";".repeat(100_000)).await;
-    assert_eq!(outcome(&mut c, "CREATE TABLE s (x); INSERT INTO s VALUES (1); INSERT INTO s SELECT x + 1 FROM s").await, "");
+    assert_eq!(
+        outcome(&mut c, "CREATE TABLE s (x); INSERT INTO s VALUES (1); INSERT INTO s SELECT x + 1 FROM s").await,
+        ""
+    );
     assert_eq!(outcome(&mut c, "SELECT x FROM s; -- a comment after the only statement").await, "");
     still_serves(&mut c).await;
 }
@@ -302,25 +305,34 @@ async fn frames_still_arriving_share_one_memory_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_that_stops_reading_mid_fetch_is_dropped_by_the_write_timeout() {
+async fn a_client_that_stops_reading_mid_fetch_is_dropped_and_no_longer_pins_the_wal() {
     let f = single_factor(|c| c.server.write_timeout_secs = 1).await;
-    let mut c = session(&f).await;
-    let sql = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
-               SELECT i, randomblob(1000000) FROM n";
-    c.send(ClientMessage::ExecDirect { sql: sql.into(), params: no_params(), fetch_rows: 1 }).await;
-    // Ask for every batch at once and read none of them: 200 MB the server cannot hand over.
+    let mut writer = session(&f).await;
+    let fill = "CREATE TABLE blobs AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200) \
+                SELECT i, randomblob(1000000) AS b FROM n";
+    assert_eq!(outcome(&mut writer, fill).await, "");
+    let mut stalled = session(&f).await;
+    stalled
+        .send(ClientMessage::ExecDirect { sql: "SELECT i, b FROM blobs".into(), params: no_params(), fetch_rows: 1 })
+        .await;
+    // Ask for every batch at once and read none of them (a frozen link looks the same):
+    // 200 MB the server cannot hand over, while its cursor holds a read snapshot.
     for _ in 0..200 {
-        c.send(ClientMessage::Fetch { max_rows: 1 }).await;
+        stalled.send(ClientMessage::Fetch { max_rows: 1 }).await;
     }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(outcome(&mut writer, "INSERT INTO blobs VALUES (0, x'00')").await, "");
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // Regression: the stalled reader kept its snapshot and the WAL could not be reset.
+    assert_eq!(count(&mut writer, "PRAGMA wal_checkpoint(TRUNCATE)").await, 0, "no reader blocks the checkpoint");
     let mut batches = 0;
-    while let Some(m) = c.recv().await {
+    while let Some(m) = stalled.recv().await {
         if let ServerMessage::Rows { .. } = m {
             batches += 1;
         }
     }
     assert!(batches < 100, "the server gave up writing ({batches} batches arrived)");
-    still_serves(&mut session(&f).await).await;
+    still_serves(&mut writer).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -240,7 +240,8 @@ async fn unfinished_large_frames_do_not_take_the_server_s_memory() {
     // Regression: 20 connections each sending all but the last byte of a 64 MiB frame took
     // the server to 1,322 MiB. Here 8 send 31 MiB of 32 MiB frames under a 64 MiB budget.
     let root = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(&data_dir(root.path(), &[("frame_memory_mib = 512", "frame_memory_mib = 64")]), "");
+    let server =
+        ServerProcess::start(&data_dir(root.path(), &[("frame_memory_mib = 512", "frame_memory_mib = 64")]), "");
     let before = server.rss_mib();
     let mut writers = Vec::new();
     for _ in 0..8 {

@@ -91,8 +91,7 @@ impl SqlWorker {
                 let _ = ready_tx.send(Ok(conn.get_interrupt_handle()));
                 let default_fetch = settings.default_fetch;
                 let shared = thread_shared;
-                Worker { conn, statements: HashMap::new(), next_id: 1, autocommit, default_fetch, shared }
-                    .run(jobs_rx);
+                Worker { conn, statements: HashMap::new(), next_id: 1, autocommit, default_fetch, shared }.run(jobs_rx);
             })
             .map_err(|e| format!("cannot start a SQL thread: {e}"))?;
         let interrupt = ready_rx.recv().map_err(|_| "SQL thread died at start".to_string())??;
