@@ -222,7 +222,8 @@ async fn a_client_killed_mid_fetch_leaves_the_server_serving_and_idle() {
     c.send(ClientMessage::ExecDirect { sql: fill.into(), params: no_params(), fetch_rows: 0 }).await;
     assert!(matches!(c.recv().await, Some(ServerMessage::ExecuteDone { .. })));
     let select = ClientMessage::ExecDirect { sql: "SELECT i, v FROM big".into(), params: no_params(), fetch_rows: 100 };
-    let mut clients: Vec<ClientProcess> = (0..3).map(|_| client_process(&server, std::slice::from_ref(&select))).collect();
+    let mut clients: Vec<ClientProcess> =
+        (0..3).map(|_| client_process(&server, std::slice::from_ref(&select))).collect();
     for child in &mut clients {
         child.kill_9();
     }
