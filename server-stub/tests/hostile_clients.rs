@@ -119,11 +119,13 @@ async fn statements_sqlite_cannot_afford_get_an_error_and_the_session_goes_on() 
             "a recursive CTE doubling a string",
         ),
         ("ATTACH 'users.db' AS u".into(), "HY000", "ATTACH of the user store"),
+        (format!("VACUUM INTO '{}'", f.data.join("copy.db").display()), "HY000", "VACUUM INTO a new file"),
     ];
     for (sql, state, what) in &too_much {
         assert_eq!(outcome(&mut c, sql).await, *state, "{what}");
         still_serves(&mut c).await;
     }
+    assert!(!f.data.join("copy.db").exists());
     // printf answers NULL at the limit instead of failing: the memory is bounded all the same.
     let n = count(&mut c, "SELECT coalesce(length(printf('%.*c', 2000000000, 'x')), 0)").await;
     assert!(n <= 16 << 20, "printf made {n} characters");

@@ -40,7 +40,8 @@ pub(super) fn open(path: &Path, limits: SqlLimits, shared: &Arc<Shared>) -> rusq
     conn.set_limit(Limit::SQLITE_LIMIT_LENGTH, clamp(limits.max_value_bytes))?;
     conn.set_limit(Limit::SQLITE_LIMIT_EXPR_DEPTH, EXPR_DEPTH)?;
     conn.set_limit(Limit::SQLITE_LIMIT_COMPOUND_SELECT, COMPOUND_SELECT)?;
-    // ATTACH would let a SQL user open any file the server can reach, users.db included.
+    // ATTACH would let a SQL user open any file the server can reach, users.db included;
+    // VACUUM attaches internally, so VACUUM INTO cannot write a copy anywhere either.
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
     let shared = shared.clone();
     conn.progress_handler(ABANDON_CHECK_STEPS, Some(move || shared.abandoned.load(Ordering::Acquire)));
