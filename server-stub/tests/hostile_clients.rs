@@ -84,6 +84,8 @@ async fn a_script_of_two_thousand_statements_runs_instead_of_overflowing_the_sta
     let f = single_factor(|_| {}).await;
     let mut c = session(&f).await;
     assert_eq!(outcome(&mut c, &"SELECT 1;".repeat(2000)).await, "");
+    // As many as max_statement_bytes allows: no stack would hold a frame per statement.
+    assert_eq!(outcome(&mut c, &"SELECT 1;".repeat(100_000)).await, "");
     assert_eq!(outcome(&mut c, &format!("SELECT 1{}", ";".repeat(100_000))).await, "");
     // Nothing but semicolons: answered like an empty statement, and nothing recursed.
     outcome(&mut c, &";".repeat(100_000)).await;
