@@ -29,7 +29,11 @@ pub struct AuditLog {
 
 impl AuditLog {
     pub fn open(path: &Path) -> std::io::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut opts = OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(path)?;
         Ok(AuditLog { file: Some(Mutex::new(file)) })
     }
 

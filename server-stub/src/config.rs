@@ -30,6 +30,16 @@ pub struct ServerSection {
     pub tls_handshake_timeout_secs: u64,
     pub login_timeout_secs: u64,
     pub max_connections: usize,
+    /// A logged-in session with no request for this long is closed; 0: never.
+    pub idle_timeout_secs: u64,
+    /// The same while a transaction or cursor is open (it pins SQLite's WAL); 0: never.
+    pub idle_in_transaction_timeout_secs: u64,
+    /// A client that takes no bytes of a reply for this long is closed.
+    pub write_timeout_secs: u64,
+    /// A frame whose first byte has arrived must be complete within this.
+    pub frame_timeout_secs: u64,
+    /// Memory for frames still arriving, shared by all connections, in MiB.
+    pub frame_memory_mib: u32,
 }
 
 impl Default for ServerSection {
@@ -42,6 +52,11 @@ impl Default for ServerSection {
             tls_handshake_timeout_secs: 10,
             login_timeout_secs: 30,
             max_connections: 20000,
+            idle_timeout_secs: 8 * 3600,
+            idle_in_transaction_timeout_secs: 600,
+            write_timeout_secs: 60,
+            frame_timeout_secs: 120,
+            frame_memory_mib: 512,
         }
     }
 }
@@ -140,11 +155,20 @@ impl Default for TotpSection {
 pub struct SqlSection {
     pub database: PathBuf,
     pub fetch_rows: u32,
+    /// Longest SQL text SQLite accepts (`SQLITE_LIMIT_SQL_LENGTH`), in bytes.
+    pub max_statement_bytes: u32,
+    /// Largest string, BLOB or row (`SQLITE_LIMIT_LENGTH`), in bytes.
+    pub max_value_bytes: u32,
 }
 
 impl Default for SqlSection {
     fn default() -> Self {
-        SqlSection { database: "data.db".into(), fetch_rows: 1024 }
+        SqlSection {
+            database: "data.db".into(),
+            fetch_rows: 1024,
+            max_statement_bytes: 1 << 20,
+            max_value_bytes: 16 << 20,
+        }
     }
 }
 
@@ -311,6 +335,20 @@ impl Config {
         if self.server.max_connections == 0 {
             return bad("server.max_connections", "must be at least 1".into());
         }
+        if self.server.write_timeout_secs == 0 {
+            return bad("server.write_timeout_secs", "must be at least 1".into());
+        }
+        if self.server.frame_timeout_secs == 0 {
+            return bad("server.frame_timeout_secs", "must be at least 1".into());
+        }
+        if self.server.frame_memory_mib == 0 {
+            return bad("server.frame_memory_mib", "must be at least 1".into());
+        }
+        if self.sql.max_statement_bytes < 1024 || self.sql.max_value_bytes < 1024 {
+            let key =
+                if self.sql.max_statement_bytes < 1024 { "sql.max_statement_bytes" } else { "sql.max_value_bytes" };
+            return bad(key, "must be at least 1024".into());
+        }
         if self.auth.two_factor_timeout_secs == 0 {
             return bad("auth.two_factor_timeout_secs", "must be at least 1".into());
         }
@@ -473,6 +511,16 @@ key = "server.key"
 tls_handshake_timeout_secs = 10
 login_timeout_secs = 30
 max_connections = 20000
+# A logged-in session with no request is closed after idle_timeout_secs, or after the
+# shorter idle_in_transaction_timeout_secs while it keeps a transaction or cursor open
+# (which holds back SQLite's WAL checkpoints); 0: never.
+idle_timeout_secs = 28800
+idle_in_transaction_timeout_secs = 600
+# A client that reads nothing of a reply, or sends a frame this slowly, is closed.
+write_timeout_secs = 60
+frame_timeout_secs = 120
+# Memory for frames still arriving, shared by all connections.
+frame_memory_mib = 512
 
 [auth]
 # Server-wide switch; `twofactor-server two-factor on|off` overrides it in the user store.
@@ -549,6 +597,9 @@ drift_learn_accepts = 2
 [sql]
 database = "data.db"
 fetch_rows = 1024
+# SQLite's limits: longest SQL text, largest string/BLOB/row (bytes).
+max_statement_bytes = 1048576
+max_value_bytes = 16777216
 
 [audit]
 file = "audit.log"
@@ -598,6 +649,18 @@ mod tests {
     fn a_wrongly_typed_value_names_its_key() {
         let e = parse("[server]\nlogin_timeout_secs = \"ten\"\n").unwrap_err().to_string();
         assert!(e.contains("login_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn the_session_limits_default_to_what_a_deployment_uses_and_zero_timeouts_are_refused() {
+        let c = parse("").unwrap();
+        assert_eq!((c.server.idle_timeout_secs, c.server.idle_in_transaction_timeout_secs), (28_800, 600));
+        assert_eq!((c.sql.max_statement_bytes, c.sql.max_value_bytes), (1 << 20, 16 << 20));
+        for key in ["write_timeout_secs", "frame_timeout_secs", "frame_memory_mib"] {
+            let e = parse(&format!("[server]\n{key} = 0\n")).unwrap_err().to_string();
+            assert!(e.contains(&format!("server.{key}")), "{e}");
+        }
+        assert!(parse("[server]\nidle_timeout_secs = 0\nidle_in_transaction_timeout_secs = 0\n").is_ok());
     }
 
     #[test]

@@ -44,15 +44,17 @@ impl Default for InitOptions {
     }
 }
 
-/// Writes `contents` to a new file; `private` files are readable by the owner only.
-fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), InitError> {
+/// Writes `contents` to a new file, readable by the owner only (certificates too: the
+/// admin copies `ca.pem` to clients, nobody else on this machine needs to read anything
+/// here).
+fn write_new(path: &Path, contents: &[u8]) -> Result<(), InitError> {
     let io = |source| InitError::Io { path: path.to_owned(), source };
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if private { 0o600 } else { 0o644 });
+        opts.mode(0o600);
     }
     let mut f = opts.open(path).map_err(io)?;
     f.write_all(contents).map_err(io)?;
@@ -61,6 +63,8 @@ fn write_new(path: &Path, contents: &[u8], private: bool) -> Result<(), InitErro
 
 pub fn init_data_dir(dir: &Path, opts: &InitOptions) -> Result<(), InitError> {
     let io = |source| InitError::Io { path: dir.to_owned(), source };
+    // users.db and data.db are created by SQLite, which has no mode option.
+    crate::resources::private_files();
     if dir.exists() {
         let empty = std::fs::read_dir(dir).map_err(io)?.next().is_none();
         if !empty {
@@ -74,9 +78,9 @@ pub fn init_data_dir(dir: &Path, opts: &InitOptions) -> Result<(), InitError> {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
     }
-    write_new(&dir.join(CONFIG_FILE), config::default_file(&opts.listen).as_bytes(), false)?;
+    write_new(&dir.join(CONFIG_FILE), config::default_file(&opts.listen).as_bytes())?;
     generate_certificates(dir, &opts.hostnames)?;
-    write_new(&dir.join(KEY_FILE), &SecretsKey::generate_bytes(), true)?;
+    write_new(&dir.join(KEY_FILE), &SecretsKey::generate_bytes())?;
     SqliteUserStore::open(&dir.join(USERS_FILE)).map_err(|e| InitError::Other(e.to_string()))?;
     let data = rusqlite::Connection::open(dir.join(DATA_DB)).map_err(|e| InitError::Other(e.to_string()))?;
     data.pragma_update(None, "journal_mode", "WAL").map_err(|e| InitError::Other(e.to_string()))?;
@@ -113,10 +117,10 @@ pub fn generate_certificates(dir: &Path, hostnames: &[String]) -> Result<(), Ini
     let issuer = Issuer::new(ca_params, ca_key);
     let server_cert = params.signed_by(&server_key, &issuer)?;
 
-    write_new(&dir.join(CA_CERT), ca_cert.pem().as_bytes(), false)?;
-    write_new(&dir.join(CA_KEY), issuer_key_pem(&issuer).as_bytes(), true)?;
-    write_new(&dir.join(SERVER_CERT), server_cert.pem().as_bytes(), false)?;
-    write_new(&dir.join(SERVER_KEY), server_key.serialize_pem().as_bytes(), true)?;
+    write_new(&dir.join(CA_CERT), ca_cert.pem().as_bytes())?;
+    write_new(&dir.join(CA_KEY), issuer_key_pem(&issuer).as_bytes())?;
+    write_new(&dir.join(SERVER_CERT), server_cert.pem().as_bytes())?;
+    write_new(&dir.join(SERVER_KEY), server_key.serialize_pem().as_bytes())?;
     Ok(())
 }
 

@@ -15,12 +15,14 @@ use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::connection::FrameBudget;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
+use crate::sql::{SqlLimits, WorkerSettings};
 use crate::store::{SqliteUserStore, UserStore, USERS_FILE};
 use crate::throttle::LoginAdmission;
-use crate::{session, tls};
+use crate::{resources, session, tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -55,6 +57,10 @@ pub(crate) struct State {
     pub notifier: Notifier,
     pub admission: LoginAdmission,
     pub sessions: Mutex<HashMap<u64, SessionEntry>>,
+    /// Memory for frames still arriving, shared by all connections.
+    pub frame_budget: FrameBudget,
+    /// What each session's SQL thread is started with.
+    pub sql_settings: WorkerSettings,
 }
 
 impl State {
@@ -87,7 +93,14 @@ impl ServerHandle {
 impl Server {
     /// Binds `config.server.listen` (port 0 picks a free port) and serves on the current
     /// tokio runtime until [`ServerHandle::shutdown`].
-    pub async fn start(config: Config, clock: Arc<dyn Clock>) -> Result<ServerHandle, StartError> {
+    /// Also sets the process umask to 077 and raises its file descriptor limit
+    /// ([`resources`]).
+    pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<ServerHandle, StartError> {
+        resources::private_files();
+        if let Err(e) = resources::tighten_data_dir(&config.data_dir) {
+            log::warn!("{}: cannot take group and other permissions away: {e}", config.data_dir.display());
+        }
+        config.server.max_connections = resources::fit_connections(config.server.max_connections).max_connections;
         let tls = tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key))?;
         let store: Arc<dyn UserStore> = Arc::new(SqliteUserStore::open(&config.data_dir.join(USERS_FILE))?);
         let key = SecretsKey::load(&config.data_dir.join(KEY_FILE))?;
@@ -106,6 +119,15 @@ impl Server {
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
         let auth = Authenticator::new(&config, store, key, clock);
+        let frame_budget = FrameBudget::new(config.server.frame_memory_mib);
+        let sql_settings = WorkerSettings {
+            db_path: config.path(&config.sql.database),
+            default_fetch: config.sql.fetch_rows,
+            limits: SqlLimits {
+                max_statement_bytes: config.sql.max_statement_bytes,
+                max_value_bytes: config.sql.max_value_bytes,
+            },
+        };
         let state = Arc::new(State {
             config,
             auth,
@@ -114,6 +136,8 @@ impl Server {
             notifier,
             admission,
             sessions: Mutex::new(HashMap::new()),
+            frame_budget,
+            sql_settings,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), shutdown_rx));
@@ -130,19 +154,26 @@ async fn accept_loop(
     let max = state.config.server.max_connections;
     let permits = Arc::new(Semaphore::new(max));
     let handshake_timeout = Duration::from_secs(state.config.server.tls_handshake_timeout_secs);
+    let mut failures = AcceptFailures::default();
     loop {
         let (tcp, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    // Out of file descriptors and the like: wait a little instead of spinning.
-                    log::warn!("accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    // Out of file descriptors and the like: the connection stays in the
+                    // backlog, so accepting again at once would spin. Wait, longer each
+                    // time in a row, and log once per streak.
+                    let pause = failures.failed(&e);
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.changed() => break,
+                    }
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
+        failures.succeeded();
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             log::warn!("{peer}: refused, {max} connections already open (server.max_connections)");
             continue;
@@ -171,4 +202,28 @@ async fn accept_loop(
     // Sessions see the same shutdown signal; wait for them to hand back their permits.
     let all = u32::try_from(max).unwrap_or(u32::MAX);
     let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
+}
+
+/// A streak of failed `accept` calls.
+#[derive(Default)]
+struct AcceptFailures {
+    in_a_row: u32,
+}
+
+impl AcceptFailures {
+    /// How long to wait after this failure: 10 ms doubling to 1 s.
+    fn failed(&mut self, e: &std::io::Error) -> Duration {
+        if self.in_a_row == 0 {
+            log::warn!("accept failed: {e}; retrying with backoff (is RLIMIT_NOFILE too low?)");
+        }
+        self.in_a_row = self.in_a_row.saturating_add(1);
+        Duration::from_millis(10u64 << self.in_a_row.min(7)).min(Duration::from_secs(1))
+    }
+
+    fn succeeded(&mut self) {
+        if self.in_a_row > 0 {
+            log::info!("accepting again after {} failed accepts", self.in_a_row);
+            self.in_a_row = 0;
+        }
+    }
 }

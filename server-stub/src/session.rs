@@ -2,21 +2,22 @@
 //! state accepts its own messages only; anything else is a protocol violation that closes
 //! this connection alone.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngCore;
 use subtle::ConstantTimeEq;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
 use twofactor_protocol::{
-    negotiate_version, ClientMessage, ErrorInfo, ProtocolError, SecondFactor, SecondFactorMethod, Secret,
-    ServerMessage, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
+    negotiate_version, ClientMessage, ErrorInfo, SecondFactor, SecondFactorMethod, Secret, ServerMessage,
+    MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
 };
 
 use crate::auth::{CodeIssue, Requirement, Verdict};
+use crate::connection::{Conn, IoLimits, ReadError};
 use crate::server::{SessionEntry, State};
 use crate::sql::{Request, SqlWorker};
 use crate::store::{AttemptEnd, AttemptFinished, Factor, FailureOutcome, Method, Reservation};
@@ -43,6 +44,13 @@ struct Sql {
     autocommit: bool,
 }
 
+impl Sql {
+    /// A transaction or cursor is open (SQLite holds a read snapshot for it).
+    fn holds_snapshot(&self) -> bool {
+        self.worker.as_ref().is_some_and(SqlWorker::holds_snapshot)
+    }
+}
+
 struct LoggedIn {
     user: String,
     session_id: u64,
@@ -50,66 +58,11 @@ struct LoggedIn {
     method: &'static str,
 }
 
-enum ReadError {
-    /// The peer closed the connection or the socket failed.
-    Gone,
-    Timeout,
-    Shutdown,
-    Protocol(ProtocolError),
-}
-
-struct Conn<S> {
-    stream: S,
-    buf: Vec<u8>,
-    peer: String,
-    ip: IpAddr,
-    shutdown: watch::Receiver<bool>,
-}
-
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    async fn read(&mut self, limit: usize, deadline: Option<Instant>) -> Result<ClientMessage, ReadError> {
-        let mut chunk = [0u8; 16 * 1024];
-        loop {
-            match ClientMessage::decode(&self.buf, limit) {
-                Ok(Some((msg, used))) => {
-                    self.buf.drain(..used);
-                    return Ok(msg);
-                }
-                Ok(None) => {}
-                Err(e) => return Err(ReadError::Protocol(e)),
-            }
-            let sleep = async {
-                match deadline {
-                    Some(d) => tokio::time::sleep_until(d).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let n = tokio::select! {
-                r = self.stream.read(&mut chunk) => r.map_err(|_| ReadError::Gone)?,
-                _ = sleep => return Err(ReadError::Timeout),
-                _ = self.shutdown.changed() => return Err(ReadError::Shutdown),
-            };
-            if n == 0 {
-                return Err(ReadError::Gone);
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    async fn send_bytes(&mut self, bytes: &[u8]) -> bool {
-        self.stream.write_all(bytes).await.is_ok() && self.stream.flush().await.is_ok()
-    }
-
-    async fn send(&mut self, msg: ServerMessage) -> bool {
-        let mut out = Vec::new();
-        msg.encode(&mut out);
-        self.send_bytes(&out).await
-    }
-
     /// Sends a fatal error and closes the connection.
     async fn fail(&mut self, state: &[u8; 5], native: i32, message: &str) -> Phase {
         self.send(ServerMessage::Error(ErrorInfo::new(state, native, message).fatal())).await;
-        let _ = self.stream.shutdown().await;
+        self.close().await;
         Phase::Closed
     }
 
@@ -195,7 +148,11 @@ pub(crate) async fn run<S>(state: Arc<State>, stream: S, peer: SocketAddr, shutd
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut conn = Conn { stream, buf: Vec::new(), peer: peer.to_string(), ip: peer.ip(), shutdown };
+    let limits = IoLimits {
+        frame_timeout: Duration::from_secs(state.config.server.frame_timeout_secs),
+        write_timeout: Duration::from_secs(state.config.server.write_timeout_secs),
+    };
+    let mut conn = Conn::new(stream, peer, shutdown, state.frame_budget.clone(), limits);
     let mut reg = Registration { state: &state, id: None };
     // Held until the login ends (Ready or closed): one address's logins in progress are capped.
     let Some(admitted) = state.admission.admit(peer.ip()) else {
@@ -273,7 +230,7 @@ where
                     Err(e) => on_read_error(&mut conn, e, "second factor").await,
                 }
             }
-            Phase::Ready(l, sql) => match conn.read(MAX_FRAME_LEN, None).await {
+            Phase::Ready(l, sql) => match next_request(&state, &mut conn, &sql).await {
                 Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await,
                 Ok(ClientMessage::Terminate) => Phase::Closed,
                 // Nothing is pending; the driver reports that itself.
@@ -282,6 +239,12 @@ where
                     Ok(req) => run_sql(&state, &mut conn, l, sql, req).await,
                     Err(other) => conn.out_of_turn(&other, "after login").await,
                 },
+                Err(ReadError::Timeout) => {
+                    let (key, secs) = idle_limit(&state, &sql);
+                    log::info!("{}: user `{}`: idle for {secs}s ({key}); connection closed", conn.peer, l.user);
+                    let message = format!("session idle for {secs}s ({key}); connection closed");
+                    conn.fail(b"08S01", 2004, &message).await
+                }
                 Err(e) => on_read_error(&mut conn, e, "request").await,
             },
         };
@@ -289,10 +252,55 @@ where
     drop((reg, admitted));
 }
 
+/// The next request of a ready session. Times out (`ReadError::Timeout`) after
+/// `idle_timeout_secs` with no request, or sooner, after `idle_in_transaction_timeout_secs`,
+/// while a transaction or cursor is open. Which one applies is decided when the shorter
+/// one runs out, by which time the SQL thread has long said whether it holds a snapshot.
+async fn next_request<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &State,
+    conn: &mut Conn<S>,
+    sql: &Sql,
+) -> Result<ClientMessage, ReadError> {
+    let since = Instant::now();
+    let after = |secs: u64| (secs > 0).then(|| since + Duration::from_secs(secs));
+    let idle = after(state.config.server.idle_timeout_secs);
+    let in_transaction = after(state.config.server.idle_in_transaction_timeout_secs).filter(|_| sql.worker.is_some());
+    let mut deadline = match (idle, in_transaction) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    loop {
+        match conn.read(MAX_FRAME_LEN, deadline).await {
+            Err(ReadError::Timeout) if deadline != idle && !sql.holds_snapshot() => deadline = idle,
+            other => return other,
+        }
+    }
+}
+
+/// The idle limit that closed a session, for the log and the client.
+fn idle_limit(state: &State, sql: &Sql) -> (&'static str, u64) {
+    let s = &state.config.server;
+    let in_transaction = s.idle_in_transaction_timeout_secs;
+    if sql.holds_snapshot() && in_transaction > 0 && (s.idle_timeout_secs == 0 || in_transaction < s.idle_timeout_secs)
+    {
+        ("server.idle_in_transaction_timeout_secs, a transaction or cursor was open", in_transaction)
+    } else {
+        ("server.idle_timeout_secs", s.idle_timeout_secs)
+    }
+}
+
 async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, e: ReadError, awaiting: &str) -> Phase {
     match e {
         ReadError::Gone => Phase::Closed,
         ReadError::Protocol(p) => conn.violation(p).await,
+        ReadError::SlowFrame => {
+            log::info!("{}: a frame was not complete within server.frame_timeout_secs; connection closed", conn.peer);
+            conn.fail(b"08S01", 2004, "request not received in time (server.frame_timeout_secs); connection closed")
+                .await
+        }
+        ReadError::FrameOverBudget { len } => {
+            conn.violation(format!("a frame of {len} bytes is larger than server.frame_memory_mib")).await
+        }
         ReadError::Timeout => {
             log::info!("{}: no {awaiting} within the login timeout; connection closed", conn.peer);
             conn.fail(b"HYT00", 0, "login timeout expired").await
@@ -780,7 +788,18 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
     let Some(worker) = sql.worker.as_ref() else {
         return Phase::Closed;
     };
-    match worker.call(req).await {
+    // The socket is watched while the statement runs: a client that is killed or loses
+    // its link ends the session here, and dropping the worker interrupts the statement
+    // instead of letting it run on with nobody to answer.
+    let answer = match conn.watching(worker.call(req)).await {
+        Ok(answer) => answer,
+        Err(ReadError::Gone) => {
+            log::info!("{}: user `{}`: connection lost during a request; interrupting it", conn.peer, l.user);
+            return Phase::Closed;
+        }
+        Err(e) => return on_read_error(conn, e, "request").await,
+    };
+    match answer {
         Some(bytes) if conn.send_bytes(&bytes).await => Phase::Ready(l, sql),
         Some(_) => Phase::Closed,
         None => conn.fail(b"HY000", 0, "the SQL session ended unexpectedly").await,
@@ -789,9 +808,8 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Starts a session's SQL worker and registers its interrupt handle for Cancel.
 async fn start_worker(state: &Arc<State>, l: &LoggedIn, autocommit: bool) -> Result<SqlWorker, String> {
-    let path = state.config.path(&state.config.sql.database);
-    let fetch = state.config.sql.fetch_rows;
-    let worker = tokio::task::spawn_blocking(move || SqlWorker::spawn(&path, fetch, autocommit))
+    let settings = state.sql_settings.clone();
+    let worker = tokio::task::spawn_blocking(move || SqlWorker::spawn(&settings, autocommit))
         .await
         .map_err(|e| e.to_string())??;
     if let Some(entry) = state.sessions().get_mut(&l.session_id) {
@@ -822,6 +840,6 @@ async fn cancel<S: AsyncRead + AsyncWrite + Unpin>(
         None => log::info!("{}: cancel request for no matching session", conn.peer),
     }
     conn.send(ServerMessage::Ok).await;
-    let _ = conn.stream.shutdown().await;
+    conn.close().await;
     Phase::Closed
 }

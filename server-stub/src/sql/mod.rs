@@ -6,10 +6,12 @@ mod catalog;
 mod catalog_privileges;
 mod cursor;
 pub mod errors;
+mod open;
 mod param_types;
 mod read_only;
 mod type_info;
 pub mod types;
 mod worker;
 
-pub use worker::{Request, SqlWorker};
+pub use open::SqlLimits;
+pub use worker::{Request, SqlWorker, WorkerSettings};

@@ -2,10 +2,9 @@
 //! slot each; the reply is the encoded response frames, ready to write to the socket.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rusqlite::{Connection, InterruptHandle, Statement};
 use tokio::sync::oneshot;
@@ -17,12 +16,24 @@ use twofactor_protocol::{
 use super::catalog;
 use super::cursor::{push_row, RowSource, SqliteCursor, VecCursor};
 use super::errors::map_error;
+use super::open::{open, prepare_one, SqlLimits};
 use super::param_types;
 use super::read_only;
 use super::types::{self, Kind, TypeInfo, UnboundedSize};
 
-/// SQLite's parser and VDBE keep their big structures on the heap; this is plenty.
-const WORKER_STACK: usize = 512 * 1024;
+/// SQLite recurses in C on expression trees (resolving, optimising, code generation), so
+/// its stack need grows with the expression depth, which [`EXPR_DEPTH`] bounds. The
+/// deepest statements the limits in `open.rs` let through (`tests/hostile_clients.rs`)
+/// also pass with a quarter of this in a debug build; the stack is reserved address space,
+/// and only the pages a statement touched count as memory.
+const WORKER_STACK: usize = 4 * 1024 * 1024;
+/// What a session's SQL thread is set up with.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub db_path: std::path::PathBuf,
+    pub default_fetch: u32,
+    pub limits: SqlLimits,
+}
 
 #[derive(Debug)]
 pub enum Request {
@@ -46,21 +57,35 @@ type Job = (Request, Reply);
 pub struct SqlWorker {
     jobs: Option<mpsc::Sender<Job>>,
     interrupt: Arc<InterruptHandle>,
+    shared: Arc<Shared>,
+}
+
+/// What the session and its SQL thread both see.
+#[derive(Default)]
+pub(super) struct Shared {
+    /// Set when the session is gone: a running statement stops at its next progress check,
+    /// even one that started after the interrupt (which `sqlite3_interrupt` alone misses).
+    pub(super) abandoned: AtomicBool,
+    /// True while the thread waits with a transaction or a cursor open, which holds a
+    /// read snapshot and keeps SQLite's WAL from being checkpointed past it.
+    holds_snapshot: AtomicBool,
 }
 
 impl SqlWorker {
     /// Starts the thread and opens the database; blocks until it is open. `autocommit` is
     /// the session's setting so far (the session starts its worker at its first SQL
     /// request, and may have switched autocommit off before).
-    pub fn spawn(db_path: &Path, default_fetch: u32, autocommit: bool) -> Result<SqlWorker, String> {
-        let path = db_path.to_owned();
+    pub fn spawn(settings: &WorkerSettings, autocommit: bool) -> Result<SqlWorker, String> {
+        let settings = settings.clone();
+        let shared = Arc::new(Shared::default());
+        let thread_shared = shared.clone();
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let (ready_tx, ready_rx) = mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("sql-session".into())
             .stack_size(WORKER_STACK)
             .spawn(move || {
-                let conn = match open(&path) {
+                let conn = match open(&settings.db_path, settings.limits, &thread_shared) {
                     Ok(c) => c,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));
@@ -68,6 +93,8 @@ impl SqlWorker {
                     }
                 };
                 let _ = ready_tx.send(Ok(conn.get_interrupt_handle()));
+                let default_fetch = settings.default_fetch;
+                let shared = thread_shared;
                 Worker {
                     conn,
                     statements: HashMap::new(),
@@ -75,12 +102,19 @@ impl SqlWorker {
                     autocommit,
                     default_fetch,
                     unbounded: UnboundedSize::default(),
+                    shared,
                 }
                 .run(jobs_rx);
             })
             .map_err(|e| format!("cannot start a SQL thread: {e}"))?;
         let interrupt = ready_rx.recv().map_err(|_| "SQL thread died at start".to_string())??;
-        Ok(SqlWorker { jobs: Some(jobs_tx), interrupt: Arc::new(interrupt) })
+        Ok(SqlWorker { jobs: Some(jobs_tx), interrupt: Arc::new(interrupt), shared })
+    }
+
+    /// True while the session has a transaction or a cursor open (read right after a
+    /// reply it may still show the state before; it is exact once the thread waits).
+    pub fn holds_snapshot(&self) -> bool {
+        self.shared.holds_snapshot.load(Ordering::Acquire)
     }
 
     pub fn interrupt_handle(&self) -> Arc<InterruptHandle> {
@@ -97,39 +131,9 @@ impl SqlWorker {
 
 impl Drop for SqlWorker {
     fn drop(&mut self) {
+        self.shared.abandoned.store(true, Ordering::Release);
         self.interrupt.interrupt();
         self.jobs.take();
-    }
-}
-
-fn open(path: &Path) -> rusqlite::Result<Connection> {
-    let conn = Connection::open(path)?;
-    disable_lookaside(&conn);
-    conn.busy_timeout(Duration::from_secs(5))?;
-    conn.set_prepared_statement_cache_capacity(64);
-    Ok(conn)
-}
-
-/// Turns off SQLite's per-connection lookaside allocator (about 47 KiB of the 64 KiB an open
-/// connection costs): with one connection per session, thousands of sessions would keep
-/// that memory for small-allocation speed they rarely need. rusqlite's `DbConfig` has no
-/// safe setter for it.
-fn disable_lookaside(conn: &Connection) {
-    // SAFETY: the handle is valid for `conn`'s lifetime and used on this thread only; right
-    // after open no lookaside memory is in use, which SQLITE_DBCONFIG_LOOKASIDE requires
-    // (otherwise it returns SQLITE_BUSY and changes nothing). A null buffer with 0 slots of
-    // size 0 disables lookaside; the variadic arguments are `void*, int, int` as documented.
-    let rc = unsafe {
-        rusqlite::ffi::sqlite3_db_config(
-            conn.handle(),
-            rusqlite::ffi::SQLITE_DBCONFIG_LOOKASIDE,
-            std::ptr::null_mut::<std::ffi::c_void>(),
-            0 as std::ffi::c_int,
-            0 as std::ffi::c_int,
-        )
-    };
-    if rc != rusqlite::ffi::SQLITE_OK {
-        log::debug!("SQLite lookaside not disabled (code {rc})");
     }
 }
 
@@ -158,6 +162,20 @@ fn fetch_size(requested: u32, default: u32) -> usize {
     }
 }
 
+/// Where the thread waits for its session's next request.
+struct Inbox {
+    jobs: mpsc::Receiver<Job>,
+    shared: Arc<Shared>,
+}
+
+impl Inbox {
+    /// The next request; `holds_snapshot` says what the session may see while it waits.
+    fn next(&self, holds_snapshot: bool) -> Option<Job> {
+        self.shared.holds_snapshot.store(holds_snapshot, Ordering::Release);
+        self.jobs.recv().ok()
+    }
+}
+
 struct Worker {
     conn: Connection,
     statements: HashMap<u32, String>,
@@ -166,20 +184,22 @@ struct Worker {
     default_fetch: u32,
     /// The reported size of columns declared without one (the session's `LongColumnSize`).
     unbounded: UnboundedSize,
+    shared: Arc<Shared>,
 }
 
 impl Worker {
     fn run(mut self, jobs: mpsc::Receiver<Job>) {
+        let inbox = Inbox { jobs, shared: self.shared.clone() };
         let mut pending: Option<Job> = None;
         loop {
             let job = match pending.take() {
                 Some(j) => j,
-                None => match jobs.recv() {
-                    Ok(j) => j,
-                    Err(_) => break,
+                None => match inbox.next(!self.conn.is_autocommit()) {
+                    Some(j) => j,
+                    None => break,
                 },
             };
-            pending = self.handle(job, &jobs);
+            pending = self.handle(job, &inbox);
         }
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -188,12 +208,12 @@ impl Worker {
 
     /// Handles one job. A statement that opens a cursor keeps serving Fetch here; the
     /// first other request closes the cursor and is handed back to be handled next.
-    fn handle(&mut self, (req, reply): Job, jobs: &mpsc::Receiver<Job>) -> Option<Job> {
+    fn handle(&mut self, (req, reply): Job, inbox: &Inbox) -> Option<Job> {
         let ok = [ServerMessage::Ok];
         match req {
             Request::ExecDirect { sql, params, fetch_rows } => {
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
-                return run_statement(&self.conn, self.autocommit, self.unbounded, &sql, &params, fetch, reply, jobs);
+                return run_statement(&self.conn, self.autocommit, self.unbounded, &sql, &params, fetch, reply, inbox);
             }
             Request::Execute { statement_id, params, fetch_rows } => {
                 let Some(sql) = self.statements.get(&statement_id) else {
@@ -201,7 +221,7 @@ impl Worker {
                     return None;
                 };
                 let fetch = fetch_size(fetch_rows, self.default_fetch);
-                return run_statement(&self.conn, self.autocommit, self.unbounded, sql, &params, fetch, reply, jobs);
+                return run_statement(&self.conn, self.autocommit, self.unbounded, sql, &params, fetch, reply, inbox);
             }
             Request::Prepare { sql } => match describe(&self.conn, &sql, self.unbounded) {
                 Ok((params, columns)) => {
@@ -251,7 +271,7 @@ impl Worker {
                 match catalog::run(&self.conn, &request, self.unbounded) {
                     Ok((columns, rows)) => {
                         let mut cursor = VecCursor { rows: rows.into_iter() };
-                        return first_batch(columns, &mut cursor, RowBatchBuilder::new(0), fetch, reply, jobs);
+                        return first_batch(columns, &mut cursor, RowBatchBuilder::new(0), fetch, reply, inbox);
                     }
                     Err(e) => send_error(reply, map_error(&e)),
                 }
@@ -267,7 +287,7 @@ fn describe(
     sql: &str,
     unbounded: UnboundedSize,
 ) -> Result<(Vec<ParamDesc>, Vec<ColumnDesc>), ErrorInfo> {
-    let stmt = conn.prepare_cached(sql).map_err(|e| map_error(&e))?;
+    let stmt = prepare_one(conn, sql).map_err(|e| map_error(&e))?;
     let params = param_types::describe(conn, sql, stmt.parameter_count());
     let columns = static_columns(conn, &stmt, unbounded).into_iter().map(|(desc, _)| desc).collect();
     Ok((params, columns))
@@ -325,7 +345,7 @@ fn run_statement(
     params: &RowBatch,
     fetch: usize,
     reply: Reply,
-    jobs: &mpsc::Receiver<Job>,
+    inbox: &Inbox,
 ) -> Option<Job> {
     if !autocommit && conn.is_autocommit() {
         if let Err(e) = conn.execute_batch("BEGIN") {
@@ -333,7 +353,7 @@ fn run_statement(
             return None;
         }
     }
-    let mut stmt = match conn.prepare_cached(sql) {
+    let mut stmt = match prepare_one(conn, sql) {
         Ok(s) => s,
         // A script of several statements without parameters runs as a batch.
         Err(rusqlite::Error::MultipleStatement) if params.is_empty() => {
@@ -421,7 +441,7 @@ fn run_statement(
         }
     }
     let mut cursor = SqliteCursor { rows, kinds };
-    first_batch(columns, &mut cursor, batch, fetch, reply, jobs)
+    first_batch(columns, &mut cursor, batch, fetch, reply, inbox)
 }
 
 /// Runs the statement once per parameter row, all or nothing.
@@ -455,7 +475,7 @@ fn first_batch(
     mut batch: RowBatchBuilder,
     fetch: usize,
     reply: Reply,
-    jobs: &mpsc::Receiver<Job>,
+    inbox: &Inbox,
 ) -> Option<Job> {
     if batch.rows() == 0 && batch.byte_len() == 0 {
         batch = RowBatchBuilder::with_capacity(columns.len() as u16, 4096);
@@ -473,7 +493,8 @@ fn first_batch(
         return None;
     }
     loop {
-        let (req, reply) = jobs.recv().ok()?;
+        // An open cursor holds a read snapshot until it is closed.
+        let (req, reply) = inbox.next(true)?;
         match req {
             Request::Fetch { max_rows } => {
                 let mut batch = RowBatchBuilder::with_capacity(ncols, 4096);
