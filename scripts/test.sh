@@ -28,5 +28,7 @@ echo "== tests/isql/run-all.sh"
 tests/isql/run-all.sh || status=1
 echo "== tests/python/test_pyodbc.py"
 python3 tests/python/test_pyodbc.py || status=1
+echo "== tests/ffi-abuse/run.sh"; tests/ffi-abuse/run.sh || status=1
+echo "== fuzz/run.sh"; fuzz/run.sh || status=1
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED (see above)"; fi
 exit "$status"

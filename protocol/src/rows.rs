@@ -176,6 +176,21 @@ impl RowBatch {
         out.put_bytes(&self.data);
     }
 
+    /// A batch on its own, as `decode` reads it inside a message (the fuzz target's entry).
+    pub fn decode_bytes(bytes: &[u8]) -> Result<RowBatch, ProtocolError> {
+        let mut r = Reader::new(0, bytes);
+        let batch = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(batch)
+    }
+
+    /// The bytes `decode_bytes` reads.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.encode(&mut out);
+        out
+    }
+
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<RowBatch, ProtocolError> {
         let columns = r.u16()?;
         let rows = r.u32()?;
