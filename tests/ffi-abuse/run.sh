@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # The bad-input suite over every export of the driver (issue 9: nothing brings the host
 # down). Starts a real twofactor-server on 127.0.0.1 with a temporary data directory and
-# two users (one without a second factor, one whose code stays pending), then runs
+# users (one without a second factor, 20 whose code stays pending), then runs
 # `ffi-abuse`, which dlopens the driver's .so itself (no driver manager) and runs every
 # case in a forked child with an alarm. Then a sample of the cases under valgrind, which
-# fails on memory errors.
+# fails on memory errors. See tests/ffi-abuse/README.md.
 #
 # Usage: tests/ffi-abuse/run.sh [ffi-abuse arguments: --case N, --filter TEXT, ...]
 # Environment: TWOFACTOR_PROFILE=debug|release (default debug); FFI_ABUSE_FULL=1 runs
-# every case (see below); FFI_ABUSE_VALGRIND=0 skips valgrind; FFI_ABUSE_VALGRIND_EVERY=K runs every K-th case under it (default
-# 400); TWOFACTOR_KEEP_TEST_DIRS=1 keeps the temporary directory.
+# every case (see below); FFI_ABUSE_VALGRIND=0 skips valgrind; FFI_ABUSE_VALGRIND_EVERY=K
+# runs every K-th case under it (default 200); TWOFACTOR_KEEP_TEST_DIRS=1 keeps the
+# temporary directory.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -95,9 +96,9 @@ status=0
 "$harness" "${args[@]}" "${sample[@]}" "$@" || status=1
 if [ "${FFI_ABUSE_VALGRIND:-1}" != 0 ] && [ $# -eq 0 ]; then
     if command -v valgrind >/dev/null; then
-        echo "== ffi-abuse: every ${FFI_ABUSE_VALGRIND_EVERY:-400}th case under valgrind"
-        valgrind -q --error-exitcode=99 --exit-on-first-error=yes --child-silent-after-fork=no \
-            "$harness" "${args[@]}" --every "${FFI_ABUSE_VALGRIND_EVERY:-400}" --timeout 60 || status=1
+        echo "== ffi-abuse: every ${FFI_ABUSE_VALGRIND_EVERY:-200}th case under valgrind"
+        valgrind -q --error-exitcode=99 --exit-on-first-error=yes --suppressions="$here/valgrind.supp" \
+            "$harness" "${args[@]}" --connected-sample 6000 --every "${FFI_ABUSE_VALGRIND_EVERY:-200}" --timeout 60 || status=1
     else
         echo "run.sh: valgrind is not installed; skipping the valgrind pass" >&2
         status=1

@@ -228,7 +228,7 @@ fn mutations(f: &Function, index: usize) -> Vec<Vec<(usize, Arg)>> {
 fn set_values(has_len: bool) -> Vec<(Arg, Option<i64>)> {
     let mut out: Vec<(Arg, Option<i64>)> = values::SET_INTEGERS.iter().map(|n| (Arg::Word(*n), None)).collect();
     if !has_len {
-        out.push((Arg::Digits(Width::Narrow), None));
+        out.extend([(Arg::Digits(Width::Narrow), None), (Arg::Digits(Width::Wide), None), (Arg::Null, None)]);
         return out;
     }
     out.extend(values::NOT_A_STRING_LENGTHS.iter().map(|n| (Arg::IntegerAsPointer, Some(*n))));
@@ -252,7 +252,28 @@ fn is_bad_main_handle(f: &Function, index: usize, arg: Arg) -> bool {
     }
 }
 
+/// SQLSetConnectOption's options whose value is a pointer to a NUL-terminated string
+/// (SQL_OPT_TRACEFILE, SQL_TRANSLATE_DLL, SQL_CURRENT_QUALIFIER, the two-factor code):
+/// without a length argument an integer there is the application's error, not the
+/// driver's to catch.
+const STRING_OPTIONS: &[i64] = &[105, 106, 109, 1002];
+
+fn integer_for_string_option(f: &Function, args: &[(usize, Arg)]) -> bool {
+    if !f.name.starts_with("SQLSetConnectOption") {
+        return false;
+    }
+    let find = |index: usize| args.iter().rev().find(|(i, _)| *i == index).map(|(_, a)| *a);
+    let option = match find(1) {
+        Some(Arg::Word(n)) => n,
+        _ => values::selector_values(Sel::ConnOption)[0],
+    };
+    STRING_OPTIONS.contains(&option) && !matches!(find(2), Some(Arg::Digits(_) | Arg::Null))
+}
+
 fn push(cases: &mut Vec<Case>, function: usize, state: State, before: Option<Before>, args: Vec<(usize, Arg)>, f: &Function) {
+    if integer_for_string_option(f, &args) {
+        return;
+    }
     let expect_invalid_handle = args.iter().any(|(i, a)| is_bad_main_handle(f, *i, *a))
         // A stale handle of a kind the state never had is a null one, still invalid.
         && state != State::Nothing;
@@ -304,13 +325,16 @@ fn selector_sweeps(cases: &mut Vec<Case>, fi: usize, f: &Function, state: State)
             }
         }
     }
-    // The two-factor attribute on a connection that waits for it.
+    // The two-factor attribute also before connecting (the driver keeps the code) and on
+    // a connection that waits for it.
     if f.name.starts_with("SQLSetConnectAttr") || f.name.starts_with("SQLGetConnectAttr") {
         if let Some(b) = buffer {
-            for shape in mutations(f, b) {
-                let mut args = vec![(1, Arg::Word(1002))];
-                args.extend(shape);
-                push(cases, fi, State::DbcPending, None, args, f);
+            for state in [State::DbcFresh, State::DbcPending] {
+                for shape in mutations(f, b) {
+                    let mut args = vec![(1, Arg::Word(1002))];
+                    args.extend(shape);
+                    push(cases, fi, state, None, args, f);
+                }
             }
         }
     }

@@ -117,10 +117,10 @@ fn main() {
     if let Some(filter) = &args.filter {
         selected.retain(|i| described[*i].contains(filter.as_str()));
     }
-    selected = selected.into_iter().enumerate().filter(|(k, _)| k % args.every.max(1) == 0).map(|(_, i)| i).collect();
     if let Some(budget) = args.connected_sample {
         selected = sample_connected(&cases, &described, selected, budget);
     }
+    selected = selected.into_iter().enumerate().filter(|(k, _)| k % args.every.max(1) == 0).map(|(_, i)| i).collect();
     if let Some(bad) = selected.iter().find(|i| **i >= cases.len()) {
         eprintln!("ffi-abuse: there is no case {bad} (0..{})", cases.len());
         std::process::exit(2);

@@ -192,7 +192,8 @@ pub fn run(
             let outcome = outcome_of(status, !output.is_empty());
             let mut detail = report;
             if !output.is_empty() {
-                detail.push_str(&format!("; the driver printed: {}", output.trim_end().chars().take(400).collect::<String>()));
+                let first_line = output.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                detail.push_str(&format!("; the driver printed: {}", first_line.chars().take(200).collect::<String>()));
             }
             done(Finished { case: r.case, outcome, detail });
             continue;

@@ -291,14 +291,12 @@ fn bad_handle(driver: &Driver, h: &Handles, kind: Kind, bad: BadHandle) -> usize
                 None => 0,
             }
         }
-        BadHandle::WrongKind(other) => {
-            let candidate = h.of(other);
-            if candidate != 0 {
-                candidate
-            } else {
-                [h.env, h.dbc, h.stmt, h.desc].into_iter().find(|x| *x != 0 && *x != valid).unwrap_or(0)
-            }
-        }
+        // Another live handle; when the state has none of that kind (or the argument's
+        // own kind is the one asked for), any other live one; null in a state with one.
+        BadHandle::WrongKind(other) => [h.of(other), h.env, h.dbc, h.stmt, h.desc]
+            .into_iter()
+            .find(|x| *x != 0 && *x != valid)
+            .unwrap_or(0),
         BadHandle::Flipped => valid ^ 1,
         BadHandle::Shifted => valid.wrapping_add(1 << 32),
         BadHandle::Number(n) => n,
