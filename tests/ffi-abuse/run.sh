@@ -61,21 +61,8 @@ for n in $(seq 0 $((pending_users - 1))); do
     "$server_bin" totp enrol "pending$n" --secret-only --data-dir "$data" >/dev/null || exit 1
 done
 
-"$server_bin" serve --data-dir "$data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-addr=""
-for _ in $(seq 1 300); do
-    addr="$(sed -n 's/^listening on //p' "$work/server.out" | head -n 1)"
-    [ -n "$addr" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$addr" ]; then
-    echo "run.sh: the server did not start:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-fi
-port="${addr##*:}"
+. "$root/scripts/test-server.sh"
+serve_in_background "$server_bin" "$data" "$work" || exit 1
 
 # SQLConnect's DSN, in a private configuration (the machine's odbc.ini plays no part).
 printf '[abuse]\nDriver = %s\nServer = 127.0.0.1\nPort = %s\nCAFile = %s\n' "$driver_lib" "$port" "$data/ca.pem" >"$work/odbc.ini"

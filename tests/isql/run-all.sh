@@ -43,21 +43,8 @@ trap cleanup EXIT
 sed -i -e 's/^argon2_memory_kib = .*/argon2_memory_kib = 64/' -e 's/^argon2_iterations = .*/argon2_iterations = 1/' \
     "$data/server.toml"
 
-"$server_bin" serve --data-dir "$data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
-addr=""
-for _ in $(seq 1 300); do
-    addr="$(sed -n 's/^listening on //p' "$work/server.out" | head -n 1)"
-    [ -n "$addr" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$addr" ]; then
-    echo "run-all.sh: the server did not start:" >&2
-    cat "$work/server.log" >&2
-    exit 1
-fi
-port="${addr##*:}"
+. "$root/scripts/test-server.sh"
+serve_in_background "$server_bin" "$data" "$work" || exit 1
 echo "server listening on $addr (data dir $data)"
 
 export ODBCSYSINI="$work/odbc" ODBCINI="$work/odbc/odbc.ini"
