@@ -63,7 +63,12 @@ fn client_messages() -> Vec<ClientMessage> {
         ClientMessage::SetAutocommit { on: false },
         ClientMessage::EndTransaction { commit: true },
         ClientMessage::Catalog {
-            request: CatalogRequest::Tables { catalog: None, schema: s("main"), table: s("%"), table_types: s("TABLE") },
+            request: CatalogRequest::Tables {
+                catalog: None,
+                schema: s("main"),
+                table: s("%"),
+                table_types: s("TABLE"),
+            },
             fetch_rows: 10,
         },
         ClientMessage::Catalog {
@@ -74,8 +79,14 @@ fn client_messages() -> Vec<ClientMessage> {
             request: CatalogRequest::PrimaryKeys { catalog: None, schema: None, table: "t".into() },
             fetch_rows: 10,
         },
-        ClientMessage::Catalog { request: CatalogRequest::ForeignKeys { pk_table: s("a"), fk_table: None }, fetch_rows: 10 },
-        ClientMessage::Catalog { request: CatalogRequest::Statistics { table: "t".into(), unique_only: true }, fetch_rows: 1 },
+        ClientMessage::Catalog {
+            request: CatalogRequest::ForeignKeys { pk_table: s("a"), fk_table: None },
+            fetch_rows: 10,
+        },
+        ClientMessage::Catalog {
+            request: CatalogRequest::Statistics { table: "t".into(), unique_only: true },
+            fetch_rows: 1,
+        },
         ClientMessage::Catalog { request: CatalogRequest::SpecialColumns { table: "t".into() }, fetch_rows: 1 },
         ClientMessage::Catalog { request: CatalogRequest::TypeInfo { data_type: 12 }, fetch_rows: 1 },
         ClientMessage::Cancel { session_id: 99, key: Secret::new([7; 16]) },
@@ -90,14 +101,26 @@ fn server_messages() -> Vec<ServerMessage> {
         ServerMessage::FirstFactorOk {
             session_id: 1,
             cancel_key: Secret::new([1; 16]),
-            second_factor: SecondFactor::Required { method: SecondFactorMethod::Totp, seconds_left: 120, hint: "".into() },
+            second_factor: SecondFactor::Required {
+                method: SecondFactorMethod::Totp,
+                seconds_left: 120,
+                hint: "".into(),
+            },
         },
         ServerMessage::FirstFactorOk {
             session_id: 2,
             cancel_key: Secret::new([2; 16]),
-            second_factor: SecondFactor::Required { method: SecondFactorMethod::Sms, seconds_left: 60, hint: "***12".into() },
+            second_factor: SecondFactor::Required {
+                method: SecondFactorMethod::Sms,
+                seconds_left: 60,
+                hint: "***12".into(),
+            },
         },
-        ServerMessage::FirstFactorOk { session_id: 3, cancel_key: Secret::new([3; 16]), second_factor: SecondFactor::NotRequired },
+        ServerMessage::FirstFactorOk {
+            session_id: 3,
+            cancel_key: Secret::new([3; 16]),
+            second_factor: SecondFactor::NotRequired,
+        },
         ServerMessage::SecondFactorOk,
         ServerMessage::Error(ErrorInfo::new(b"28000", 1001, "[TwoFactor][Server] code rejected").fatal()),
         ServerMessage::Error(ErrorInfo::new(b"42000", 1, "syntax error")),

@@ -79,12 +79,24 @@ pub enum TextShape {
 /// A call made before the one under test, to reach a state that only a setter reaches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Before {
-    SetStmtAttr { attr: i32, value: i64 },
+    SetStmtAttr {
+        attr: i32,
+        value: i64,
+    },
     /// SQLSetDescField on the state's statement's descriptor (10010..10013 as in
     /// SQL_ATTR_APP_ROW_DESC ..).
-    SetDescField { desc: i32, record: i16, field: i16, value: i64 },
+    SetDescField {
+        desc: i32,
+        record: i16,
+        field: i16,
+        value: i64,
+    },
     /// SQLBindParameter(1, input, c_type, sql_type, 10, 0, 64-byte buffer, 64, &indicator).
-    BindParameter { c_type: i16, sql_type: i16, indicator: i64 },
+    BindParameter {
+        c_type: i16,
+        sql_type: i16,
+        indicator: i64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -164,7 +176,9 @@ fn mutations(f: &Function, index: usize) -> Vec<Vec<(usize, Arg)>> {
     let one = |arg: Arg| vec![(index, arg)];
     let with_next = |arg: Arg, next_arg: Arg| vec![(index, arg), (next, next_arg)];
     match params[index].1 {
-        Param::Handle(kind) | Param::Other(kind) => values::bad_handles(kind).into_iter().map(|b| one(Arg::Handle(b))).collect(),
+        Param::Handle(kind) | Param::Other(kind) => {
+            values::bad_handles(kind).into_iter().map(|b| one(Arg::Handle(b))).collect()
+        }
         Param::TypedHandle => values::bad_handles(Kind::Stmt).into_iter().map(|b| one(Arg::Handle(b))).collect(),
         Param::HandleType => [0, 5, 6, -1, 99, i16::MIN as i64, i16::MAX as i64].map(|n| one(Arg::Word(n))).to_vec(),
         Param::NewHandle | Param::OutLen(_) | Param::Out(_) | Param::Indicator => vec![one(Arg::Null)],
@@ -270,7 +284,14 @@ fn integer_for_string_option(f: &Function, args: &[(usize, Arg)]) -> bool {
     STRING_OPTIONS.contains(&option) && !matches!(find(2), Some(Arg::Digits(_) | Arg::Null))
 }
 
-fn push(cases: &mut Vec<Case>, function: usize, state: State, before: Option<Before>, args: Vec<(usize, Arg)>, f: &Function) {
+fn push(
+    cases: &mut Vec<Case>,
+    function: usize,
+    state: State,
+    before: Option<Before>,
+    args: Vec<(usize, Arg)>,
+    f: &Function,
+) {
     if integer_for_string_option(f, &args) {
         return;
     }
@@ -308,7 +329,10 @@ fn selector_sweeps(cases: &mut Vec<Case>, fi: usize, f: &Function, state: State)
         .enumerate()
         .filter_map(|(i, p)| if let Param::Sel(s) = p.1 { Some((i, s)) } else { None })
         .collect();
-    let buffer = f.params.iter().position(|p| matches!(p.1, Param::OutValue | Param::OutText(_) | Param::Target | Param::SetValue));
+    let buffer = f
+        .params
+        .iter()
+        .position(|p| matches!(p.1, Param::OutValue | Param::OutText(_) | Param::Target | Param::SetValue));
     for &(si, sel) in &selectors {
         for value in values::selector_values(sel) {
             let chosen = (si, Arg::Word(value));
@@ -343,10 +367,24 @@ fn selector_sweeps(cases: &mut Vec<Case>, fi: usize, f: &Function, state: State)
 /// Calls that use what an earlier setter stored: sizes, counts and types set to odd
 /// values, then execute, fetch, get data.
 fn set_then_use(cases: &mut Vec<Case>, functions: &[Function]) {
-    let users = ["SQLExecute", "SQLExecDirect", "SQLFetch", "SQLFetchScroll", "SQLGetData", "SQLMoreResults",
-        "SQLRowCount", "SQLParamData", "SQLNumResultCols", "SQLDescribeCol", "SQLCloseCursor", "SQLBindCol"];
-    let user_indices: Vec<usize> =
-        users.iter().map(|u| functions.iter().position(|f| f.name == *u).expect("user function in the table")).collect();
+    let users = [
+        "SQLExecute",
+        "SQLExecDirect",
+        "SQLFetch",
+        "SQLFetchScroll",
+        "SQLGetData",
+        "SQLMoreResults",
+        "SQLRowCount",
+        "SQLParamData",
+        "SQLNumResultCols",
+        "SQLDescribeCol",
+        "SQLCloseCursor",
+        "SQLBindCol",
+    ];
+    let user_indices: Vec<usize> = users
+        .iter()
+        .map(|u| functions.iter().position(|f| f.name == *u).expect("user function in the table"))
+        .collect();
     // Statement attributes that hold sizes and counts (not the pointer ones: the driver
     // writes through those later, and a bad pointer there is the application's fault).
     let attrs = [0, 1, 3, 5, 6, 7, 8, 9, 10, 11, 12, 18, 22, 27, -1, -2];
@@ -359,9 +397,20 @@ fn set_then_use(cases: &mut Vec<Case>, functions: &[Function]) {
             befores.push(Before::SetDescField { desc, record: 0, field: 1001, value });
         }
         // Record fields of record 1 with odd types, lengths and precisions.
-        for (field, value) in [(1002, 9999), (1002, -1), (2, 999), (1003, -1), (1003, 1 << 40), (1005, 9999), (1006, -9999),
-            (1013, -5), (1013, 1 << 40), (20, 1 << 20), (20, 0), (25, 1 << 40)]
-        {
+        for (field, value) in [
+            (1002, 9999),
+            (1002, -1),
+            (2, 999),
+            (1003, -1),
+            (1003, 1 << 40),
+            (1005, 9999),
+            (1006, -9999),
+            (1013, -5),
+            (1013, 1 << 40),
+            (20, 1 << 20),
+            (20, 0),
+            (25, 1 << 40),
+        ] {
             befores.push(Before::SetDescField { desc, record: 1, field, value });
         }
     }

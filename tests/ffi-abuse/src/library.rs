@@ -66,7 +66,9 @@ impl Export {
             2 => std::mem::transmute::<*mut c_void, extern "C" fn(W, W) -> i16>(p)(a[0], a[1]),
             3 => std::mem::transmute::<*mut c_void, extern "C" fn(W, W, W) -> i16>(p)(a[0], a[1], a[2]),
             4 => std::mem::transmute::<*mut c_void, extern "C" fn(W, W, W, W) -> i16>(p)(a[0], a[1], a[2], a[3]),
-            5 => std::mem::transmute::<*mut c_void, extern "C" fn(W, W, W, W, W) -> i16>(p)(a[0], a[1], a[2], a[3], a[4]),
+            5 => {
+                std::mem::transmute::<*mut c_void, extern "C" fn(W, W, W, W, W) -> i16>(p)(a[0], a[1], a[2], a[3], a[4])
+            }
             6 => std::mem::transmute::<*mut c_void, extern "C" fn(W, W, W, W, W, W) -> i16>(p)(
                 a[0], a[1], a[2], a[3], a[4], a[5],
             ),

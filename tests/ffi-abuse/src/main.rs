@@ -54,7 +54,9 @@ fn parse_args() -> Result<Args, String> {
             "--driver" => options.driver = value()?,
             "--connect" => options.connect = value()?,
             "--connect-pending" => options.connect_pending = value()?,
-            "--pending-users" => options.pending_users = value()?.parse().map_err(|e| format!("--pending-users: {e}"))?,
+            "--pending-users" => {
+                options.pending_users = value()?.parse().map_err(|e| format!("--pending-users: {e}"))?
+            }
             "--dsn" => options.dsn = value()?,
             "--uid" => options.uid = value()?,
             "--pwd" => options.pwd = value()?,
@@ -140,13 +142,26 @@ fn main() {
             std::process::exit(2);
         }
     };
-    println!("ffi-abuse: {} cases of {} generated, {} at a time, {} s alarm", selected.len(), cases.len(), args.jobs, args.timeout.as_secs());
+    println!(
+        "ffi-abuse: {} cases of {} generated, {} at a time, {} s alarm",
+        selected.len(),
+        cases.len(),
+        args.jobs,
+        args.timeout.as_secs()
+    );
     let started = Instant::now();
     let (mut passed, mut failed) = (0usize, 0usize);
     let mut by_outcome: std::collections::BTreeMap<String, usize> = Default::default();
     let verbose = !args.cases.is_empty();
     let total = selected.len();
-    runner::run(&driver, &args.options, &functions, &cases, &selected, args.jobs, args.timeout, |done| {
+    let suite = runner::Suite {
+        driver: &driver,
+        options: &args.options,
+        functions: &functions,
+        cases: &cases,
+        timeout: args.timeout,
+    };
+    runner::run(&suite, &selected, args.jobs, |done| {
         let ok = matches!(done.outcome, Outcome::Passed);
         if ok {
             passed += 1;
@@ -156,7 +171,13 @@ fn main() {
         }
         if !ok || verbose {
             let verdict = if ok { "ok" } else { "FAIL" };
-            println!("{verdict} case {}: {}: {} ({})", done.case, described[done.case], done.outcome.label(), done.detail);
+            println!(
+                "{verdict} case {}: {}: {} ({})",
+                done.case,
+                described[done.case],
+                done.outcome.label(),
+                done.detail
+            );
         }
         let n = passed + failed;
         if n % 5000 == 0 {

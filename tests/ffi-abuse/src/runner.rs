@@ -94,8 +94,20 @@ fn drain(fd: OwnedFd) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// The child: runs the case and exits; never returns.
-fn child(driver: &Driver, options: &Options, f: &Function, case: &Case, number: usize, output: &OwnedFd, report: &OwnedFd, timeout: Duration) -> ! {
+/// What every case of a run shares.
+pub struct Suite<'a> {
+    pub driver: &'a Driver,
+    pub options: &'a Options,
+    pub functions: &'a [Function],
+    pub cases: &'a [Case],
+    pub timeout: Duration,
+}
+
+/// The child: runs case `number` and exits; never returns.
+fn child(suite: &Suite<'_>, number: usize, output: &OwnedFd, report: &OwnedFd) -> ! {
+    let (driver, options, timeout) = (suite.driver, suite.options, suite.timeout);
+    let case = &suite.cases[number];
+    let f = &suite.functions[case.function];
     use std::os::fd::AsRawFd;
     unsafe {
         // A C host has SIGPIPE's default action: if the driver raised it, the host died.
@@ -156,16 +168,7 @@ fn outcome_of(status: i32, printed: bool) -> Outcome {
 
 /// Runs `selected` cases with at most `jobs` children at once; `done` sees each result
 /// as it comes.
-pub fn run(
-    driver: &Driver,
-    options: &Options,
-    functions: &[Function],
-    cases: &[Case],
-    selected: &[usize],
-    jobs: usize,
-    timeout: Duration,
-    mut done: impl FnMut(Finished),
-) {
+pub fn run(suite: &Suite<'_>, selected: &[usize], jobs: usize, mut done: impl FnMut(Finished)) {
     let mut running: HashMap<libc::pid_t, Running> = HashMap::new();
     let mut next = 0;
     while next < selected.len() || !running.is_empty() {
@@ -174,12 +177,14 @@ pub fn run(
             next += 1;
             let (output_read, output_write) = pipe();
             let (report_read, report_write) = pipe();
-            let case = &cases[index];
             match unsafe { libc::fork() } {
                 -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
-                0 => child(driver, options, &functions[case.function], case, index, &output_write, &report_write, timeout),
+                0 => child(suite, index, &output_write, &report_write),
                 pid => {
-                    running.insert(pid, Running { case: index, started: Instant::now(), output: output_read, report: report_read });
+                    running.insert(
+                        pid,
+                        Running { case: index, started: Instant::now(), output: output_read, report: report_read },
+                    );
                 }
             }
         }
@@ -200,7 +205,7 @@ pub fn run(
         }
         // The alarm kills a hung child; this catches one that blocked SIGALRM.
         for (pid, r) in &running {
-            if r.started.elapsed() > timeout + Duration::from_secs(5) {
+            if r.started.elapsed() > suite.timeout + Duration::from_secs(5) {
                 unsafe { libc::kill(*pid, libc::SIGKILL) };
             }
         }

@@ -203,8 +203,18 @@ pub fn apply_before(driver: &Driver, h: &Handles, before: Before) {
             let value = guarded(64, b'7');
             let ind = guarded(8, 0).cast::<isize>();
             unsafe { ind.write(indicator as isize) };
-            let args =
-                [h.stmt, 1, 1, c_type as isize as usize, sql_type as isize as usize, 10, 0, value as usize, 64, ind as usize];
+            let args = [
+                h.stmt,
+                1,
+                1,
+                c_type as isize as usize,
+                sql_type as isize as usize,
+                10,
+                0,
+                value as usize,
+                64,
+                ind as usize,
+            ];
             driver.call("SQLBindParameter", &args);
         }
     }
@@ -293,10 +303,9 @@ fn bad_handle(driver: &Driver, h: &Handles, kind: Kind, bad: BadHandle) -> usize
         }
         // Another live handle; when the state has none of that kind (or the argument's
         // own kind is the one asked for), any other live one; null in a state with one.
-        BadHandle::WrongKind(other) => [h.of(other), h.env, h.dbc, h.stmt, h.desc]
-            .into_iter()
-            .find(|x| *x != 0 && *x != valid)
-            .unwrap_or(0),
+        BadHandle::WrongKind(other) => {
+            [h.of(other), h.env, h.dbc, h.stmt, h.desc].into_iter().find(|x| *x != 0 && *x != valid).unwrap_or(0)
+        }
         BadHandle::Flipped => valid ^ 1,
         BadHandle::Shifted => valid.wrapping_add(1 << 32),
         BadHandle::Number(n) => n,

@@ -158,14 +158,14 @@ macro_rules! catalog {
 
 fn catalog() -> [[Function; 2]; 4] {
     [
-    catalog!("SQLTables", "SQLTablesW", ["catalog", "schema", "table", "type"]),
-    catalog!("SQLColumns", "SQLColumnsW", ["catalog", "schema", "table", "column"]),
-    catalog!("SQLPrimaryKeys", "SQLPrimaryKeysW", ["catalog", "schema", "table"]),
-    catalog!(
-        "SQLForeignKeys",
-        "SQLForeignKeysW",
-        ["pk_catalog", "pk_schema", "pk_table", "fk_catalog", "fk_schema", "fk_table"]
-    ),
+        catalog!("SQLTables", "SQLTablesW", ["catalog", "schema", "table", "type"]),
+        catalog!("SQLColumns", "SQLColumnsW", ["catalog", "schema", "table", "column"]),
+        catalog!("SQLPrimaryKeys", "SQLPrimaryKeysW", ["catalog", "schema", "table"]),
+        catalog!(
+            "SQLForeignKeys",
+            "SQLForeignKeysW",
+            ["pk_catalog", "pk_schema", "pk_table", "fk_catalog", "fk_schema", "fk_table"]
+        ),
     ]
 }
 
@@ -215,10 +215,7 @@ pub fn functions() -> Vec<Function> {
         f("SQLFreeEnv", &[("env", Handle(Env))]),
         f("SQLFreeConnect", &[("dbc", Handle(Dbc))]),
         f("SQLFreeStmt", &[("stmt", Handle(Stmt)), ("option", Sel(Sel::FreeOption))]),
-        f(
-            "SQLSetEnvAttr",
-            &[("env", Handle(Env)), ("attr", Sel(Sel::EnvAttr)), ("value", SetValue), ("len", SetLen)],
-        ),
+        f("SQLSetEnvAttr", &[("env", Handle(Env)), ("attr", Sel(Sel::EnvAttr)), ("value", SetValue), ("len", SetLen)]),
         f(
             "SQLGetEnvAttr",
             &[
@@ -250,10 +247,7 @@ pub fn functions() -> Vec<Function> {
         ),
         f("SQLNativeSql", &native_sql(Narrow)),
         f("SQLNativeSqlW", &native_sql(Wide)),
-        f(
-            "SQLEndTran",
-            &[("handle_type", HandleType), ("handle", TypedHandle), ("completion", Sel(Sel::Completion))],
-        ),
+        f("SQLEndTran", &[("handle_type", HandleType), ("handle", TypedHandle), ("completion", Sel(Sel::Completion))]),
         f("SQLTransact", &[("env", Other(Env)), ("dbc", Other(Dbc)), ("completion", Sel(Sel::Completion))]),
         f("SQLError", &error(Narrow)),
         f("SQLErrorW", &error(Wide)),
