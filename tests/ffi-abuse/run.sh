@@ -75,17 +75,17 @@ args=(--driver "$driver_lib" --connect "$base;UID=abuse;PWD=pw-abuse-1" --connec
       --dsn abuse --uid abuse --pwd pw-abuse-1)
 
 # With no arguments: every case that needs no server, every case of attribute 1002, and
-# an even sample of 6000 of the other connected cases (each connects: most of the
+# an even sample of 5000 of the other connected cases (each connects: most of the
 # time); FFI_ABUSE_FULL=1 runs all of them (about 70,000; some 20 minutes on 2 cores).
 sample=()
-if [ $# -eq 0 ] && [ -z "${FFI_ABUSE_FULL:-}" ]; then sample=(--connected-sample "${FFI_ABUSE_SAMPLE:-6000}"); fi
+if [ $# -eq 0 ] && [ -z "${FFI_ABUSE_FULL:-}" ]; then sample=(--connected-sample "${FFI_ABUSE_SAMPLE:-5000}"); fi
 status=0
 "$harness" "${args[@]}" "${sample[@]}" "$@" || status=1
 if [ "${FFI_ABUSE_VALGRIND:-1}" != 0 ] && [ $# -eq 0 ]; then
     if command -v valgrind >/dev/null; then
         echo "== ffi-abuse: every ${FFI_ABUSE_VALGRIND_EVERY:-200}th case under valgrind"
         valgrind -q --error-exitcode=99 --exit-on-first-error=yes --suppressions="$here/valgrind.supp" \
-            "$harness" "${args[@]}" --connected-sample 6000 --every "${FFI_ABUSE_VALGRIND_EVERY:-200}" --timeout 60 || status=1
+            "$harness" "${args[@]}" --connected-sample 5000 --every "${FFI_ABUSE_VALGRIND_EVERY:-200}" --timeout 60 || status=1
     else
         echo "run.sh: valgrind is not installed; skipping the valgrind pass" >&2
         status=1

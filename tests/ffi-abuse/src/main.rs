@@ -80,11 +80,29 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// Keeps every case that needs no server and every case of the two-factor attribute,
-/// and of the other cases (each connects, which costs most of a case's time) `budget`
-/// spread evenly over the list.
-fn sample_connected(cases: &[cases::Case], described: &[String], selected: Vec<usize>, budget: usize) -> Vec<usize> {
-    let pinned = |i: usize| !cases[i].state.needs_server() || described[i].contains("=1002");
+/// Cases every run keeps: those that need no server, those of the two-factor attribute,
+/// and execute or fetch after a size or count of 2^31 or more was set.
+fn pinned(case: &cases::Case, functions: &[signatures::Function], described: &str) -> bool {
+    let huge_before = match case.before {
+        Some(cases::Before::SetStmtAttr { value, .. } | cases::Before::SetDescField { value, .. }) => value >= 1 << 31,
+        _ => false,
+    };
+    let name = functions[case.function].name;
+    !case.state.needs_server()
+        || described.contains("=1002")
+        || (huge_before && matches!(name, "SQLExecute" | "SQLFetch"))
+}
+
+/// Keeps the pinned cases and, of the others (each connects, which costs most of a
+/// case's time), `budget` spread evenly over the list.
+fn sample_connected(
+    cases: &[cases::Case],
+    functions: &[signatures::Function],
+    described: &[String],
+    selected: Vec<usize>,
+    budget: usize,
+) -> Vec<usize> {
+    let pinned = |i: usize| pinned(&cases[i], functions, &described[i]);
     let others = selected.iter().filter(|i| !pinned(**i)).count();
     let stride = others.div_ceil(budget.max(1)).max(1);
     let mut seen = 0;
@@ -120,7 +138,7 @@ fn main() {
         selected.retain(|i| described[*i].contains(filter.as_str()));
     }
     if let Some(budget) = args.connected_sample {
-        selected = sample_connected(&cases, &described, selected, budget);
+        selected = sample_connected(&cases, &functions, &described, selected, budget);
     }
     selected = selected.into_iter().enumerate().filter(|(k, _)| k % args.every.max(1) == 0).map(|(_, i)| i).collect();
     if let Some(bad) = selected.iter().find(|i| **i >= cases.len()) {
