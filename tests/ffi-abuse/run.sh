@@ -8,9 +8,9 @@
 #
 # Usage: tests/ffi-abuse/run.sh [ffi-abuse arguments: --case N, --filter TEXT, ...]
 # Environment: TWOFACTOR_PROFILE=debug|release (default debug); FFI_ABUSE_FULL=1 runs
-# every case (see below); FFI_ABUSE_VALGRIND=0 skips valgrind; FFI_ABUSE_VALGRIND_EVERY=K
-# runs every K-th case under it (default 200); TWOFACTOR_KEEP_TEST_DIRS=1 keeps the
-# temporary directory.
+# every case (see below); FFI_ABUSE_VALGRIND=0 skips valgrind, =only runs just that
+# pass; FFI_ABUSE_VALGRIND_EVERY=K runs every K-th case under it (default 400);
+# TWOFACTOR_KEEP_TEST_DIRS=1 keeps the temporary directory.
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -74,18 +74,26 @@ args=(--driver "$driver_lib" --connect "$base;UID=abuse;PWD=pw-abuse-1" --connec
       --pending-users "$pending_users"
       --dsn abuse --uid abuse --pwd pw-abuse-1)
 
-# With no arguments: every case that needs no server, every case of attribute 1002, and
-# an even sample of 5000 of the other connected cases (each connects: most of the
-# time); FFI_ABUSE_FULL=1 runs all of them (about 70,000; some 20 minutes on 2 cores).
+# With no arguments: every case that needs no server, every case of attribute 1002,
+# execute and fetch after huge sizes and counts, and an even sample of 5000 of the other
+# connected cases (each connects: most of the time); FFI_ABUSE_FULL=1 runs all of them
+# (about 70,000; some 20 minutes on 2 cores). Then every 400th of those under valgrind
+# (FFI_ABUSE_VALGRIND=only: just that pass, on the cases the arguments select).
 sample=()
 if [ $# -eq 0 ] && [ -z "${FFI_ABUSE_FULL:-}" ]; then sample=(--connected-sample "${FFI_ABUSE_SAMPLE:-5000}"); fi
+under_valgrind=(--connected-sample "${FFI_ABUSE_SAMPLE:-5000}" --every "${FFI_ABUSE_VALGRIND_EVERY:-400}")
+[ $# -gt 0 ] && under_valgrind=("$@")
+valgrind_mode="${FFI_ABUSE_VALGRIND:-1}"
+[ $# -gt 0 ] && [ "$valgrind_mode" != only ] && valgrind_mode=0
 status=0
-"$harness" "${args[@]}" "${sample[@]}" "$@" || status=1
-if [ "${FFI_ABUSE_VALGRIND:-1}" != 0 ] && [ $# -eq 0 ]; then
+if [ "$valgrind_mode" != only ]; then
+    "$harness" "${args[@]}" "${sample[@]}" "$@" || status=1
+fi
+if [ "$valgrind_mode" != 0 ]; then
     if command -v valgrind >/dev/null; then
-        echo "== ffi-abuse: every ${FFI_ABUSE_VALGRIND_EVERY:-200}th case under valgrind"
+        echo "== ffi-abuse under valgrind: ${under_valgrind[*]}"
         valgrind -q --error-exitcode=99 --exit-on-first-error=yes --suppressions="$here/valgrind.supp" \
-            "$harness" "${args[@]}" --connected-sample 5000 --every "${FFI_ABUSE_VALGRIND_EVERY:-200}" --timeout 60 || status=1
+            "$harness" "${args[@]}" "${under_valgrind[@]}" --timeout 60 || status=1
     else
         echo "run.sh: valgrind is not installed; skipping the valgrind pass" >&2
         status=1
