@@ -195,6 +195,11 @@ impl RowBatch {
         let columns = r.u16()?;
         let rows = r.u32()?;
         let data = r.bytes()?;
+        // A row without columns takes no bytes, so nothing else bounds their number: 12
+        // bytes could ask for 4 billion executions of a statement. No side sends one.
+        if columns == 0 && rows != 0 {
+            return Err(ProtocolError::InvalidField { what: "row count", value: i64::from(rows) });
+        }
         let cells = columns as usize * rows as usize;
         // Every value takes at least its tag byte.
         if cells > data.len() {
