@@ -283,28 +283,8 @@ pub fn functions() -> Vec<Function> {
         f("SQLRowCount", &[("stmt", Handle(Stmt)), ("count", Out(F::Isize))]),
         f("SQLParamData", &[("stmt", Handle(Stmt)), ("value", Out(F::Isize))]),
         f("SQLPutData", &[("stmt", Handle(Stmt)), ("data", Data), ("len", DataLen)]),
-        f(
-            "SQLBindCol",
-            &[
-                ("stmt", Handle(Stmt)),
-                ("column", Sel(Sel::Column)),
-                ("target_type", Sel(Sel::CType)),
-                ("target", Target),
-                ("buffer_length", Capacity(Isize)),
-                ("indicator", Indicator),
-            ],
-        ),
-        f(
-            "SQLGetData",
-            &[
-                ("stmt", Handle(Stmt)),
-                ("column", Sel(Sel::Column)),
-                ("target_type", Sel(Sel::CType)),
-                ("target", Target),
-                ("buffer_length", Capacity(Isize)),
-                ("indicator", Indicator),
-            ],
-        ),
+        f("SQLBindCol", COLUMN_DATA),
+        f("SQLGetData", COLUMN_DATA),
         f(
             "SQLBindParameter",
             &[
@@ -380,6 +360,15 @@ pub fn functions() -> Vec<Function> {
     all
 }
 
+/// SQLBindCol and SQLGetData.
+const COLUMN_DATA: &[(&str, Param)] = &[
+    ("stmt", Handle(Stmt)),
+    ("column", Sel(Sel::Column)),
+    ("target_type", Sel(Sel::CType)),
+    ("target", Target),
+    ("buffer_length", Capacity(Isize)),
+    ("indicator", Indicator),
+];
 const SET_CONNECT_ATTR: &[(&str, Param)] =
     &[("dbc", Handle(Dbc)), ("attr", Sel(Sel::ConnAttr)), ("value", SetValue), ("len", SetLen)];
 const GET_CONNECT_ATTR: &[(&str, Param)] = &[
