@@ -31,5 +31,7 @@ python3 tests/python/test_pyodbc.py || status=1
 echo "== tests/clients/run.sh"
 tests/clients/run.sh || status=1
 echo "== tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1
+echo "== tests/ffi-abuse/run.sh"; tests/ffi-abuse/run.sh || status=1
+echo "== fuzz/run.sh"; fuzz/run.sh || status=1
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED (see above)"; fi
 exit "$status"

@@ -308,3 +308,27 @@ fn a_received_batch_reads_every_value_as_the_built_one_does() {
     assert_eq!(texts, ["", "é", "ab", "€€"].map(ValueRef::Text));
     assert_eq!(batch.value(3, 1), ValueRef::Bytes("€€".as_bytes()));
 }
+
+#[test]
+fn a_batch_on_its_own_decodes_from_its_bytes_and_refuses_every_truncation_and_extra_byte() {
+    let batch = sample_batch();
+    let bytes = batch.to_bytes();
+    assert_eq!(RowBatch::decode_bytes(&bytes).unwrap(), batch);
+    for cut in 0..bytes.len() {
+        assert!(RowBatch::decode_bytes(&bytes[..cut]).is_err(), "a batch cut at {cut} bytes was accepted");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(RowBatch::decode_bytes(&longer).is_err(), "a trailing byte was accepted");
+}
+
+#[test]
+fn rows_without_columns_are_refused_however_few_bytes_they_take() {
+    // Found by the row_batch fuzz target: 0 columns, 4,021,684,214 rows, no data.
+    let bytes = [0, 0, 0xef, 0xb6, 0x07, 0xf6, 0, 0, 0, 0];
+    assert!(RowBatch::decode_bytes(&bytes).is_err());
+    let mut message = Vec::new();
+    ClientMessage::ExecDirect { sql: "SELECT 1".into(), params: RowBatchBuilder::new(0).finish(), fetch_rows: 1 }
+        .encode(&mut message);
+    assert!(ClientMessage::decode(&message, MAX_FRAME_LEN).unwrap().is_some(), "no columns and no rows still decode");
+}

@@ -11,6 +11,7 @@
 # ensure_built builds the server and the driver if either is missing.
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+. "$root/scripts/test-server.sh"   # serve_in_background
 profile="${TWOFACTOR_PROFILE:-debug}"
 server_bin="${CARGO_TARGET_DIR:-$root/target}/$profile/twofactor-server"
 driver_lib="${CARGO_TARGET_DIR:-$root/target}/$profile/libtwofactorodbc.so"
@@ -35,21 +36,7 @@ start_test_server() {
         "$data/server.toml"
 
     : >"$work/server.out"  # exists before the background job opens it
-    "$server_bin" serve --data-dir "$data" --listen 127.0.0.1:0 >"$work/server.out" 2>"$work/server.log" &
-    server_pid=$!
-    local addr=""
-    for _ in $(seq 1 300); do
-        addr="$(sed -n 's/^listening on //p' "$work/server.out" | head -n 1)"
-        [ -n "$addr" ] && break
-        kill -0 "$server_pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if [ -z "$addr" ]; then
-        echo "the server did not start:" >&2
-        cat "$work/server.log" >&2
-        return 1
-    fi
-    port="${addr##*:}"
+    serve_in_background "$server_bin" "$data" "$work" || return 1
     echo "server listening on $addr (data dir $data)"
 
     export ODBCSYSINI="$work/odbc" ODBCINI="$work/odbc/odbc.ini"
