@@ -19,6 +19,7 @@ use twofactor_protocol::{
 use crate::auth::{CodeIssue, Requirement, Verdict};
 use crate::connection::{Conn, IoLimits, ReadError};
 use crate::server::{SessionEntry, State};
+use crate::throttle::Admitted;
 use crate::sql::{Request, SqlWorker};
 use crate::store::{AttemptEnd, AttemptFinished, Factor, FailureOutcome, Method, Reservation};
 
@@ -186,7 +187,7 @@ where
             },
             Phase::AwaitingFirstFactor => match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
                 Ok(ClientMessage::Login { user, password }) => {
-                    let next = login(&state, &mut conn, user, password, login_deadline).await;
+                    let next = login(&state, &mut conn, user, password, login_deadline, &mut admitted).await;
                     if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
                         reg.id = Some(l.session_id);
                     }
@@ -204,7 +205,7 @@ where
             },
             Phase::AwaitingSecondFactor(l) => {
                 match conn.read(MAX_PREAUTH_FRAME_LEN, Some(second_factor_deadline)).await {
-                    Ok(ClientMessage::SecondFactor { code }) => second_factor(&state, &mut conn, l, code).await,
+                    Ok(ClientMessage::SecondFactor { code }) => second_factor(&state, &mut conn, l, code, &mut admitted).await,
                     Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l)).await,
                     Ok(ClientMessage::Terminate) => Phase::Closed,
                     Ok(
@@ -363,6 +364,7 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     user: String,
     password: Secret<String>,
     deadline: Instant,
+    admitted: &mut Option<Admitted<'_>>,
 ) -> Phase {
     let now = state.auth.now();
     let peer = conn.peer.clone();
@@ -561,6 +563,11 @@ async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     state.sessions().insert(session_id, SessionEntry { cancel_key, interrupt: None });
     let logged_in = LoggedIn { user: user.clone(), session_id, method };
     state.audit.record(now, &user, &peer, "first_factor", "ok", needs_code.then_some(method));
+    if !needs_code {
+        // Logged in: the place is given back before the answer, so a client that
+        // connects again at once finds it free.
+        admitted.take();
+    }
     if !conn
         .send(ServerMessage::FirstFactorOk { session_id, cancel_key: Secret::new(cancel_key), second_factor: second })
         .await
@@ -645,6 +652,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
     l: LoggedIn,
     code: Secret<String>,
+    admitted: &mut Option<Admitted<'_>>,
 ) -> Phase {
     let st = state.clone();
     let name = l.user.clone();
@@ -677,6 +685,7 @@ async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                     Some(&format!("{d:+} steps")),
                 );
             }
+            admitted.take(); // as in `login`: free before the answer
             if !conn.send(ServerMessage::SecondFactorOk).await {
                 return Phase::Closed;
             }

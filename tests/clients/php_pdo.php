@@ -44,5 +44,5 @@ try {
 
 try {
     $rows = $pdo->query('SELECT i, big, d, s, dt, ts, b FROM pdo_types ORDER BY i IS NULL, i')->fetchAll(PDO::FETCH_NUM);
-    check_rows($rows);
+    check_rows($rows, true);
 } catch (PDOException $e) { check('select returns both rows', false, $e->getMessage()); }

@@ -435,10 +435,10 @@ fn a_two_factor_code_of_a_megabyte_is_refused_locally_and_the_real_code_can_foll
     let mut dbc = env.dbc(Charset::Narrow);
     dbc.driver_connect(&server.connection_string(&user, "")).expect("first factor");
     assert_eq!(dbc.two_factor_pending().unwrap(), 1);
-    // Refused as no code at all (HY024) before the frame limit would refuse it: either
-    // way nothing is sent, and the server does not drop the session.
+    // Refused for its length (HY090) while it is read, long before the frame limit:
+    // nothing is sent, and the server does not drop the session.
     let err = dbc.submit_code(&"1".repeat(MIB)).expect_err("a megabyte is no code");
-    assert_eq!(err.state(), "HY024", "{err}");
+    assert_eq!(err.state(), "HY090", "{err}");
     assert_eq!(dbc.two_factor_pending().unwrap(), 1, "still waiting for the code, the session intact");
     dbc.submit_code(&user.fresh_code()).expect("the real code");
     assert_eq!(dbc.query_i64("SELECT 42").unwrap(), Some(42));

@@ -555,7 +555,7 @@ mod tests {
                 (text("TEXT"), Value::Int(4000), Value::Int(4000)),
                 (text("BLOB"), Value::Int(4000), Value::Int(4000)),
                 (text("INTEGER"), Value::Int(10), Value::Null),
-                (text("VARCHAR"), Value::Int(255), Value::Int(255)),
+                (text("VARCHAR"), Value::Int(4000), Value::Int(4000)),
             ]
         );
         // Every TYPE_NAME is one SQLGetTypeInfo lists.

@@ -117,13 +117,16 @@ pub fn from_decl(decl: &str) -> TypeInfo {
     }
 }
 
-/// The type of an expression column, from the storage class of its first value.
+/// The type of an expression column, from the storage class of its first value. Text
+/// and bytes have no bound (any row may be longer than the first), so their size is
+/// the unbounded one, reported as the session's `LongColumnSize`: a client that sizes
+/// its buffers from it (Arrow tools) must not be told 255 and then get 256 bytes.
 pub fn from_value(v: Option<SqlRef<'_>>) -> TypeInfo {
     match v {
         Some(SqlRef::Integer(_)) => t(sql_type::BIGINT, 19, 0, Kind::Plain),
         Some(SqlRef::Real(_)) => t(sql_type::DOUBLE, 15, 0, Kind::Plain),
-        Some(SqlRef::Blob(_)) => t(sql_type::VARBINARY, 255, 0, Kind::Plain),
-        _ => t(sql_type::VARCHAR, 255, 0, Kind::Plain),
+        Some(SqlRef::Blob(_)) => t(sql_type::VARBINARY, LONG_SIZE, 0, Kind::Plain),
+        _ => t(sql_type::VARCHAR, LONG_SIZE, 0, Kind::Plain),
     }
 }
 

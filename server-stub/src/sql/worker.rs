@@ -418,7 +418,7 @@ fn run_statement(
                     let t = types::from_value(row.get_ref(i).ok());
                     columns[i].sql_type = t.sql_type;
                     columns[i].type_name = types::type_name(t.sql_type).to_owned();
-                    columns[i].column_size = t.size;
+                    columns[i].column_size = unbounded.reported(t.size);
                     columns[i].decimal_digits = t.digits;
                     kinds[i] = t.kind;
                 }
