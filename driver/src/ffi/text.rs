@@ -9,8 +9,10 @@ use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 pub(crate) const SQL_NTS: isize = -3;
 const NOT_UTF8: &str = "string is not valid UTF-8 (the driver expects a UTF-8 locale for ANSI calls)";
-/// Longest NUL-terminated input we scan for its end; past it the string is refused.
-const MAX_NTS_UNITS: usize = 256 * 1024 * 1024;
+/// Longest input string, in units: a NUL-terminated one is scanned no further, a longer
+/// explicit length is refused before anything is copied. Above the largest frame the
+/// driver may send (64 MiB), so nothing that could be sent is refused here.
+const MAX_NTS_UNITS: usize = 64 * 1024 * 1024 + 1;
 
 /// Integer types that out-length pointers point to (SQLSMALLINT, SQLINTEGER, SQLLEN).
 pub(crate) trait OutLen: Copy {
@@ -207,7 +209,9 @@ pub(crate) unsafe fn read_encoded(
             return Err(OdbcError::buffer_length(what, n as i64));
         }
         n
-    } else if len < 0 {
+    } else if len < 0 || len as usize > MAX_NTS_UNITS {
+        // Checked before anything is copied: no string the driver sends may be this long
+        // (the largest frame is 64 MiB), and copying it could exhaust the host's memory.
         return Err(OdbcError::buffer_length(what, len as i64));
     } else {
         len as usize
@@ -403,5 +407,16 @@ mod tests {
         assert_eq!(len, 12);
         assert_eq!(buf.to_vec(), utf32("ab\0"));
         assert_eq!(Encoding::Utf32.decode_bytes(&utf32("x😀")).unwrap(), "x😀");
+    }
+
+    #[test]
+    fn a_length_past_any_frame_is_refused_before_anything_is_read() {
+        // The buffer is 3 bytes; the length claims 2 GiB. Nothing past the buffer may be
+        // touched, and nothing that size may be allocated (it aborted the host).
+        let text = b"abc";
+        for encoding in [Encoding::Utf8, Encoding::Utf16, Encoding::Utf32] {
+            let err = unsafe { read_encoded(encoding, text.as_ptr(), i32::MAX as isize, "StatementText") }.unwrap_err();
+            assert_eq!(err.state, SqlState::INVALID_BUFFER_LENGTH, "{encoding:?}");
+        }
     }
 }

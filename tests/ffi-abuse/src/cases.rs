@@ -407,7 +407,9 @@ fn set_then_use(cases: &mut Vec<Case>, functions: &[Function]) {
             (1006, -9999),
             (1013, -5),
             (1013, 1 << 40),
-            (20, 1 << 20),
+            // SQL_DESC_ARRAY_SIZE one past the driver's largest (2^20, which it accepts
+            // and would then read 2^20 rows of the one-parameter binding's arrays).
+            (20, (1 << 20) + 1),
             (20, 0),
             (25, 1 << 40),
         ] {

@@ -105,11 +105,19 @@ fn stmt_ok(what: &str, rc: i16) -> Result<(), String> {
     }
 }
 
-/// Binds parameter 1 as the 3 characters "abc", or as data at execution.
+/// Rows of the arrays parameter 1 is bound to: SQL_ATTR_PARAMSET_SIZE up to this (the
+/// set-then-use cases set 2, 5 and 100) is an honest size, so the driver may read every
+/// row it was told of; a larger size (which the driver must refuse) is not.
+const PARAM_ROWS: usize = 100;
+
+/// Binds parameter 1 as the 3 characters "abc", or as data at execution, in every row of
+/// a column-wise array of PARAM_ROWS.
 fn bind_first_parameter(driver: &Driver, stmt: usize, at_execution: bool) -> Result<(), String> {
-    let value = guarded_copy(b"abc\0");
-    let indicator = guarded(8, 0).cast::<isize>();
-    unsafe { indicator.write(if at_execution { -2 } else { 3 }) };
+    let value = guarded_copy(&b"abc\0".repeat(PARAM_ROWS));
+    let indicator = guarded(8 * PARAM_ROWS, 0).cast::<isize>();
+    for row in 0..PARAM_ROWS {
+        unsafe { indicator.add(row).write(if at_execution { -2 } else { 3 }) };
+    }
     let rc = driver.call("SQLBindParameter", &[stmt, 1, 1, 1, 12, 10, 0, value as usize, 4, indicator as usize]);
     stmt_ok("SQLBindParameter", rc)
 }

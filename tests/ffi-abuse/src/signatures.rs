@@ -66,6 +66,9 @@ pub enum Sel {
     Nullable,
     Unique,
     Accuracy,
+    /// SQLSetPos' Operation (SQL_POSITION .. SQL_ADD) and LockType.
+    SetPosOperation,
+    LockType,
 }
 
 /// Fixed-size things an output pointer (without a length argument) points to.
@@ -156,7 +159,7 @@ macro_rules! catalog {
     };
 }
 
-fn catalog() -> [[Function; 2]; 4] {
+fn catalog() -> [[Function; 2]; 8] {
     [
         catalog!("SQLTables", "SQLTablesW", ["catalog", "schema", "table", "type"]),
         catalog!("SQLColumns", "SQLColumnsW", ["catalog", "schema", "table", "column"]),
@@ -166,6 +169,10 @@ fn catalog() -> [[Function; 2]; 4] {
             "SQLForeignKeysW",
             ["pk_catalog", "pk_schema", "pk_table", "fk_catalog", "fk_schema", "fk_table"]
         ),
+        catalog!("SQLProcedures", "SQLProceduresW", ["catalog", "schema", "procedure"]),
+        catalog!("SQLProcedureColumns", "SQLProcedureColumnsW", ["catalog", "schema", "procedure", "column"]),
+        catalog!("SQLTablePrivileges", "SQLTablePrivilegesW", ["catalog", "schema", "table"]),
+        catalog!("SQLColumnPrivileges", "SQLColumnPrivilegesW", ["catalog", "schema", "table", "column"]),
     ]
 }
 
@@ -230,6 +237,8 @@ pub fn functions() -> Vec<Function> {
         f("SQLConnectW", &connect(Wide)),
         f("SQLDriverConnect", &driver_connect(Narrow)),
         f("SQLDriverConnectW", &driver_connect(Wide)),
+        f("SQLBrowseConnect", &browse_connect(Narrow)),
+        f("SQLBrowseConnectW", &browse_connect(Wide)),
         f("SQLDisconnect", &[("dbc", Handle(Dbc))]),
         f("SQLSetConnectAttr", SET_CONNECT_ATTR),
         f("SQLSetConnectAttrW", SET_CONNECT_ATTR),
@@ -276,6 +285,15 @@ pub fn functions() -> Vec<Function> {
                 ("offset", Number(Isize)),
                 ("row_count", Out(F::Isize)),
                 ("status", Out(F::RowStatus)),
+            ],
+        ),
+        f(
+            "SQLSetPos",
+            &[
+                ("stmt", Handle(Stmt)),
+                ("row", Number(Isize)),
+                ("operation", Sel(Sel::SetPosOperation)),
+                ("lock_type", Sel(Sel::LockType)),
             ],
         ),
         f("SQLNumResultCols", &[("stmt", Handle(Stmt)), ("count", Out(F::I16))]),
@@ -454,6 +472,14 @@ by_width!(driver_connect, |w| [
     ("out_max", Capacity(I16)),
     ("out_len", OutLen(I16)),
     ("completion", Sel(Sel::DriverCompletion)),
+]);
+by_width!(browse_connect, |w| [
+    ("dbc", Handle(Dbc)),
+    ("in", InText(w, T::ConnectionString)),
+    ("in_len", InLen(I16)),
+    ("out", OutText(w)),
+    ("out_max", Capacity(I16)),
+    ("out_len", OutLen(I16)),
 ]);
 by_width!(native_sql, |w| [
     ("dbc", Handle(Dbc)),

@@ -64,6 +64,10 @@ pub fn selector_values(sel: Sel) -> Vec<i64> {
         Sel::Nullable => (&[1, 0], ODD_U16),
         Sel::Unique => (&[1, 0], ODD_U16),
         Sel::Accuracy => (&[0, 1], ODD_U16),
+        // SQL_POSITION, SQL_REFRESH, SQL_UPDATE, SQL_DELETE, SQL_ADD.
+        Sel::SetPosOperation => (&[0, 1, 2, 3, 4], ODD_U16),
+        // SQL_LOCK_NO_CHANGE, SQL_LOCK_EXCLUSIVE, SQL_LOCK_UNLOCK.
+        Sel::LockType => (&[0, 1, 2], ODD_U16),
     };
     known.iter().chain(unknown).copied().collect()
 }
