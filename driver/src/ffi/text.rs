@@ -206,13 +206,15 @@ pub(crate) unsafe fn read_encoded(
     let units = if len == SQL_NTS {
         let n = nts_units(encoding, ptr, MAX_NTS_UNITS + 1);
         if n > MAX_NTS_UNITS {
-            return Err(OdbcError::buffer_length(what, n as i64));
+            return Err(too_long(what, n));
         }
         n
-    } else if len < 0 || len as usize > MAX_NTS_UNITS {
+    } else if len < 0 {
+        return Err(OdbcError::buffer_length(what, len as i64));
+    } else if len as usize > MAX_NTS_UNITS {
         // Checked before anything is copied: no string the driver sends may be this long
         // (the largest frame is 64 MiB), and copying it could exhaust the host's memory.
-        return Err(OdbcError::buffer_length(what, len as i64));
+        return Err(too_long(what, len as usize));
     } else {
         len as usize
     };
@@ -223,6 +225,14 @@ pub(crate) unsafe fn read_encoded(
     // Unit by unit: wide buffers from C need not be aligned.
     let copy: Vec<u32> = (0..units).map(|i| encoding.load(ptr, i)).collect();
     encoding.decode(&copy).map(Some)
+}
+
+/// HY090 for an input string longer than any request the server accepts.
+fn too_long(what: &str, units: usize) -> OdbcError {
+    OdbcError::new(
+        SqlState::INVALID_BUFFER_LENGTH,
+        format!("{what} of {units} characters is longer than any request the server accepts; nothing was sent"),
+    )
 }
 
 impl Encoding {
