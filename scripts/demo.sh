@@ -2,7 +2,8 @@
 # The README's first command: from a fresh clone on Debian/Ubuntu, a two-factor login
 # from isql and rows printed.
 #
-#   1. installs unixODBC and oathtool if missing (apt-get; root or sudo);
+#   1. installs unixODBC (with its headers and link library) and oathtool if missing
+#      (apt-get; root or sudo);
 #   2. builds the server and the driver (release);
 #   3. makes a fresh server data directory in ./demo/server, adds user `demo` with a
 #      password and enrols a TOTP key (the QR code is what a phone would scan);
@@ -21,7 +22,11 @@ root="$(pwd)"
 step() { printf '\n== %s\n' "$*"; }
 
 step "1. packages: unixODBC, oathtool"
-ensure_packages unixodbc odbcinst oathtool gcc libc6-dev
+# unixodbc-dev: odbc-sys (the driver's ODBC types) names libodbc in a link attribute,
+# so linking the driver needs libodbc.so even though the built library does not load it
+# (`readelf -d` lists only libc, libgcc_s and ld-linux; the installer library is found
+# at run time).
+ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev
 
 step "2. build (release)"
 cargo build --release -p twofactor-server -p twofactor-odbc
