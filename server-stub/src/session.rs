@@ -19,9 +19,9 @@ use twofactor_protocol::{
 use crate::auth::{CodeIssue, Requirement, Verdict};
 use crate::connection::{Conn, IoLimits, ReadError};
 use crate::server::{SessionEntry, State};
-use crate::throttle::Admitted;
 use crate::sql::{Request, SqlWorker};
 use crate::store::{AttemptEnd, AttemptFinished, Factor, FailureOutcome, Method, Reservation};
+use crate::throttle::Admitted;
 
 const LOCKED: &str = "account is locked; ask the administrator to unlock it";
 const THROTTLED: &str = "too many failed logins from this address; try again later";
@@ -205,7 +205,9 @@ where
             },
             Phase::AwaitingSecondFactor(l) => {
                 match conn.read(MAX_PREAUTH_FRAME_LEN, Some(second_factor_deadline)).await {
-                    Ok(ClientMessage::SecondFactor { code }) => second_factor(&state, &mut conn, l, code, &mut admitted).await,
+                    Ok(ClientMessage::SecondFactor { code }) => {
+                        second_factor(&state, &mut conn, l, code, &mut admitted).await
+                    }
                     Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l)).await,
                     Ok(ClientMessage::Terminate) => Phase::Closed,
                     Ok(
