@@ -15,11 +15,11 @@ use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::SqlBackend;
 use crate::connection::FrameBudget;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
-use crate::config::SqlBackend;
 use crate::sql::postgres::PgSettings;
 use crate::sql::{CancelHandle, SqlLimits, SqlSettings, WorkerSettings};
 use crate::store::{SqliteUserStore, UserStore, USERS_FILE};
@@ -153,7 +153,9 @@ fn sql_settings(config: &Config) -> Result<SqlSettings, StartError> {
                 max_value_bytes: config.sql.max_value_bytes,
             },
         }),
-        SqlBackend::Postgres => SqlSettings::Postgres(Arc::new(PgSettings::from_config(config).map_err(StartError::Sql)?)),
+        SqlBackend::Postgres => {
+            SqlSettings::Postgres(Arc::new(PgSettings::from_config(config).map_err(StartError::Sql)?))
+        }
     })
 }
 

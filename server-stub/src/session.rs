@@ -827,9 +827,10 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
 async fn start_worker(state: &Arc<State>, l: &LoggedIn, autocommit: bool) -> Result<SqlWorker, StartError> {
     let settings = state.sql_settings.clone();
     let user = l.user.clone();
-    let worker = tokio::task::spawn_blocking(move || SqlWorker::spawn(&settings, &user, autocommit))
-        .await
-        .map_err(|e| StartError::new(ErrorInfo::new(b"HY000", 0, "the server cannot start the session's SQL"), e.to_string()))??;
+    let worker =
+        tokio::task::spawn_blocking(move || SqlWorker::spawn(&settings, &user, autocommit)).await.map_err(|e| {
+            StartError::new(ErrorInfo::new(b"HY000", 0, "the server cannot start the session's SQL"), e.to_string())
+        })??;
     if let Some(entry) = state.sessions().get_mut(&l.session_id) {
         entry.interrupt = Some(worker.cancel_handle());
     }

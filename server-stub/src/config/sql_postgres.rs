@@ -123,9 +123,17 @@ pub fn redacted_url(url: &str) -> String {
     };
     let tail: String = tail
         .split('&')
-        .map(|kv| if kv.to_ascii_lowercase().trim_start_matches('?').starts_with("password=") { 
-            if kv.starts_with('?') { "?password=***" } else { "password=***" }
-        } else { kv })
+        .map(|kv| {
+            if kv.to_ascii_lowercase().trim_start_matches('?').starts_with("password=") {
+                if kv.starts_with('?') {
+                    "?password=***"
+                } else {
+                    "password=***"
+                }
+            } else {
+                kv
+            }
+        })
         .collect::<Vec<_>>()
         .join("&");
     format!("{scheme}://{authority}{tail}")
@@ -138,7 +146,10 @@ mod tests {
     #[test]
     fn a_password_in_a_url_is_hidden() {
         assert_eq!(redacted_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redacted_url("postgres://u@h/db?password=secret&sslmode=require"), "postgres://u@h/db?password=***&sslmode=require");
+        assert_eq!(
+            redacted_url("postgres://u@h/db?password=secret&sslmode=require"),
+            "postgres://u@h/db?password=***&sslmode=require"
+        );
         assert_eq!(redacted_url("host=h password=secret user=u"), "host=h password=*** user=u");
         assert_eq!(redacted_url("postgres://u@h/db"), "postgres://u@h/db");
     }

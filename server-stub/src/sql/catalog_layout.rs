@@ -96,7 +96,6 @@ pub fn is_char(sql_type: i16) -> bool {
     matches!(sql_type, st::CHAR | st::VARCHAR | st::LONGVARCHAR | st::BINARY | st::VARBINARY | st::LONGVARBINARY)
 }
 
-
 // The ODBC 3 layouts, one function per catalog function.
 
 pub fn tables() -> Vec<ColumnDesc> {

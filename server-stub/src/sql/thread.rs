@@ -23,6 +23,9 @@ pub struct Shared {
     /// True while the thread waits with a transaction or a cursor open, which holds a
     /// snapshot (SQLite: keeps the WAL from being checkpointed past it).
     pub holds_snapshot: AtomicBool,
+    /// True while the thread works on a request (false while it waits for one): a
+    /// PostgreSQL cancel request is sent only then.
+    pub busy: AtomicBool,
     /// Set by the thread when its database connection is lost: the session ends after
     /// the reply that says so (08S01).
     pub ended: AtomicBool,
@@ -63,7 +66,10 @@ impl Inbox {
     /// The next request; `holds_snapshot` says what the session may see while it waits.
     pub fn next(&self, holds_snapshot: bool) -> Option<Job> {
         self.shared.holds_snapshot.store(holds_snapshot, Ordering::Release);
-        self.jobs.recv().ok()
+        self.shared.busy.store(false, Ordering::Release);
+        let job = self.jobs.recv().ok();
+        self.shared.busy.store(true, Ordering::Release);
+        job
     }
 }
 

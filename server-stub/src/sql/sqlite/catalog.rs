@@ -3,12 +3,12 @@
 //! catalogs or schemas in ODBC's sense, so those columns are NULL.
 
 use rusqlite::Connection;
-use twofactor_protocol::{sql_type as st, CatalogRequest, ColumnDesc, Nullability, Value};
+use twofactor_protocol::{sql_type as st, CatalogRequest, ColumnDesc, Value};
 
 use super::type_info::type_info;
-use crate::sql::catalog_layout::{self as layout, col, cols, matches, opt_int, small, text, Table, I, S, V};
-pub(super) use crate::sql::catalog_layout::{is_char, radix, verbose_type};
 use super::types::{self, TypeInfo, UnboundedSize};
+use crate::sql::catalog_layout::{self as layout, matches, opt_int, small, text, Table};
+pub(super) use crate::sql::catalog_layout::{is_char, radix, verbose_type};
 
 /// (name, TABLE/VIEW/SYSTEM TABLE) of every table and view.
 pub(super) fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>> {

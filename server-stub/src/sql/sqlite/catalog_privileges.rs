@@ -6,7 +6,8 @@
 use rusqlite::Connection;
 use twofactor_protocol::Value;
 
-use super::catalog::{all_tables, cols, find_table, matches, table_info, text, Table, V};
+use super::catalog::{all_tables, find_table, table_info};
+use crate::sql::catalog_layout::{self as layout, matches, text, Table};
 
 /// The privileges on a table (`kind` as SQLTables reports it), in the order ODBC sorts
 /// them (by PRIVILEGE).

@@ -2,8 +2,8 @@
 
 use twofactor_protocol::{sql_type as st, Value};
 
-use super::catalog::{cols, is_char, opt_int, radix, small, text, verbose_type, Table, I, S, V};
 use super::types;
+use crate::sql::catalog_layout::{self as layout, is_char, opt_int, radix, small, text, verbose_type, Table};
 
 /// One row per type the server maps, as SQLGetTypeInfo describes them.
 pub(super) fn type_info(data_type: i16) -> Table {

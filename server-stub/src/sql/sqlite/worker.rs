@@ -10,14 +10,14 @@ use twofactor_protocol::{ColumnDesc, ErrorInfo, Nullability, ParamDesc, RowBatch
 
 use super::catalog;
 use super::cursor::{push_row, SqliteCursor};
-use crate::sql::cursor::{RowSource, VecCursor};
-use crate::sql::thread::{fetch_size, send, send_error, serve_cursor, Inbox, Job, Reply, Shared};
-use crate::sql::{CancelHandle, CancelSql, Request, StartError};
 use super::errors::map_error;
 use super::open::{open, prepare_one, SqlLimits};
 use super::param_types;
 use super::read_only;
 use super::types::{self, Kind, TypeInfo, UnboundedSize};
+use crate::sql::cursor::VecCursor;
+use crate::sql::thread::{fetch_size, send, send_error, serve_cursor, Inbox, Job, Reply, Shared};
+use crate::sql::{CancelHandle, CancelSql, Request, StartError};
 
 /// SQLite recurses in C on expression trees (resolving, optimising, code generation), so
 /// its stack need grows with the expression depth, which [`EXPR_DEPTH`] bounds. The
