@@ -77,7 +77,7 @@ impl SessionState {
                     // either (SET ROLE in it is undone by the rollback).
                     Failure::Statement(_) => Ok(()),
                     lost => Err(lost),
-                }
+                };
             }
         };
         let current: Option<String> = rows.first().map(|r| r.get(0));
