@@ -453,3 +453,146 @@ fn a_million_row_select_streams_in_batches_with_flat_memory() {
         assert_eq!(one(&mut c, "SELECT 1").await, Value::Int(1));
     });
 }
+
+async fn catalog(c: &mut Client, request: CatalogRequest) -> (Vec<ColumnDesc>, Vec<Vec<Value>>) {
+    c.send(ClientMessage::Catalog { request, fetch_rows: 0 }).await;
+    let columns = match c.recv().await {
+        Some(ServerMessage::ResultSet { columns }) => columns,
+        other => panic!("catalog result: {other:?}"),
+    };
+    let Some(ServerMessage::Rows { batch, last: true }) = c.recv().await else { panic!("one batch") };
+    let rows =
+        (0..batch.rows()).map(|r| (0..batch.columns()).map(|i| batch.value(r, i).to_owned()).collect()).collect();
+    (columns, rows)
+}
+
+fn texts(rows: &[Vec<Value>], column: usize) -> Vec<String> {
+    rows.iter()
+        .map(|r| match &r[column] {
+            Value::Text(s) => s.clone(),
+            Value::Null => "NULL".into(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[test]
+fn catalogs_come_from_pg_catalog_in_the_odbc_layouts() {
+    let server = shared_pg!();
+    let (db, alice, dir) = setup(server);
+    db.client()
+        .batch_execute(
+            "CREATE TABLE orders (no int8 PRIMARY KEY, item int NOT NULL REFERENCES t (id) ON DELETE CASCADE, \
+               at timestamptz DEFAULT now(), tags text[]); \
+             CREATE INDEX orders_at ON orders (at DESC); \
+             CREATE VIEW cheap AS SELECT id FROM t WHERE price < 1",
+        )
+        .unwrap();
+    let name = db.name.clone();
+    run(async {
+        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        let mut c = logged_in(&f, "alice", "alice-pw").await;
+        let any = || None::<String>;
+        let (cols, rows) =
+            catalog(&mut c, CatalogRequest::Tables { catalog: any(), schema: any(), table: any(), table_types: any() })
+                .await;
+        assert_eq!(cols.len(), 5);
+        let tables: Vec<String> = rows
+            .iter()
+            .filter(|r| r[1] == Value::Text("public".into()))
+            .map(|r| texts(&[r.clone()], 2)[0].clone())
+            .collect();
+        assert_eq!(tables, ["orders", "secret", "t", "cheap"], "tables, then views");
+        assert_eq!(rows[0][0], Value::Text(name.clone()), "TABLE_CAT is the database");
+        let (_, views) = catalog(
+            &mut c,
+            CatalogRequest::Tables {
+                catalog: any(),
+                schema: Some("pub%".into()),
+                table: any(),
+                table_types: Some("'VIEW'".into()),
+            },
+        )
+        .await;
+        assert_eq!(texts(&views, 2), ["cheap"]);
+        let (cols, rows) = catalog(
+            &mut c,
+            CatalogRequest::Columns { catalog: any(), schema: any(), table: Some("t".into()), column: any() },
+        )
+        .await;
+        assert_eq!(cols.len(), 18);
+        assert_eq!(texts(&rows, 3), ["id", "name", "price", "blob"]);
+        let data_types: Vec<&Value> = rows.iter().map(|r| &r[4]).collect();
+        assert_eq!(
+            data_types,
+            [
+                &Value::Int(sql_type::INTEGER.into()),
+                &Value::Int(sql_type::VARCHAR.into()),
+                &Value::Int(sql_type::NUMERIC.into()),
+                &Value::Int(sql_type::LONGVARBINARY.into())
+            ]
+        );
+        assert_eq!((&rows[1][6], &rows[2][6], &rows[2][8]), (&Value::Int(40), &Value::Int(10), &Value::Int(2)));
+        assert_eq!(texts(&rows, 17), ["NO", "NO", "YES", "YES"]);
+        let (_, rows) = catalog(
+            &mut c,
+            CatalogRequest::Columns {
+                catalog: any(),
+                schema: any(),
+                table: Some("orders".into()),
+                column: Some("t%".into()),
+            },
+        )
+        .await;
+        assert_eq!(texts(&rows, 5), ["_text"]);
+        let (_, pk) =
+            catalog(&mut c, CatalogRequest::PrimaryKeys { catalog: any(), schema: any(), table: "t".into() }).await;
+        assert_eq!((texts(&pk, 3), texts(&pk, 5)), (vec!["id".to_string()], vec!["t_pkey".to_string()]));
+        let (cols, fk) =
+            catalog(&mut c, CatalogRequest::ForeignKeys { pk_table: Some("t".into()), fk_table: any() }).await;
+        assert_eq!(cols.len(), 14);
+        assert_eq!(
+            (texts(&fk, 2), texts(&fk, 3), texts(&fk, 6), texts(&fk, 7)),
+            (vec!["t".into()], vec!["id".into()], vec!["orders".into()], vec!["item".into()])
+        );
+        assert_eq!(fk[0][10], Value::Int(0), "ON DELETE CASCADE");
+        let (_, stats) =
+            catalog(&mut c, CatalogRequest::Statistics { table: "orders".into(), unique_only: false }).await;
+        assert_eq!(texts(&stats, 5), ["NULL", "orders_pkey", "orders_at"]);
+        assert_eq!(texts(&stats, 9), ["NULL", "A", "D"]);
+        let (_, special) = catalog(&mut c, CatalogRequest::SpecialColumns { table: "orders".into() }).await;
+        assert_eq!(texts(&special, 1), ["no"]);
+        let (cols, types) = catalog(&mut c, CatalogRequest::TypeInfo { data_type: 0 }).await;
+        assert_eq!(cols.len(), 19);
+        let names = texts(&types, 0);
+        for n in ["int4", "text", "bytea", "uuid", "jsonb", "timestamptz", "numeric"] {
+            assert!(names.iter().any(|x| x == n), "{n} in {names:?}");
+        }
+        let (_, privileges) = catalog(&mut c, CatalogRequest::TablePrivileges { table: Some("t".into()) }).await;
+        assert!(texts(&privileges, 4).contains(&alice), "alice's GRANT is listed");
+    });
+}
+
+#[test]
+fn losing_postgresql_ends_running_sessions_with_08s01_and_new_ones_connect_when_it_is_back() {
+    let Some(pg) = PgServer::private() else { return };
+    let (db, alice, dir) = setup(&pg);
+    run(async {
+        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        let mut c = logged_in(&f, "alice", "alice-pw").await;
+        assert_eq!(one(&mut c, "SELECT 1").await, Value::Int(1));
+        blocking(|| pg.stop());
+        let m = c.exec("SELECT 2", no_params()).await;
+        assert_error(&m, "08S01", 0, true);
+        assert_eq!(c.recv().await, None, "the session ended");
+        // A new session is told PostgreSQL is unreachable and stays logged in.
+        f.clock.advance(30);
+        let mut d = logged_in(&f, "alice", "alice-pw").await;
+        assert_error(&d.exec("SELECT 3", no_params()).await, "08001", 0, false);
+        blocking(|| pg.start_again());
+        assert_eq!(one(&mut d, "SELECT 4").await, Value::Int(4));
+        f.clock.advance(30);
+        let mut e = logged_in(&f, "alice", "alice-pw").await;
+        assert_eq!(one(&mut e, "SELECT 5").await, Value::Int(5));
+    });
+}
