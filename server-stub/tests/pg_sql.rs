@@ -596,3 +596,42 @@ fn losing_postgresql_ends_running_sessions_with_08s01_and_new_ones_connect_when_
         assert_eq!(one(&mut e, "SELECT 5").await, Value::Int(5));
     });
 }
+
+#[test]
+fn procedures_and_their_columns_come_from_pg_proc() {
+    let server = shared_pg!();
+    let (db, alice, dir) = setup(server);
+    db.client()
+        .batch_execute(
+            "CREATE FUNCTION add_tax(amount numeric, rate float8 DEFAULT 0.2) RETURNS numeric \
+               LANGUAGE sql AS 'SELECT amount * (1 + rate)'; \
+             CREATE PROCEDURE archive(before date) LANGUAGE sql AS 'SELECT 1'",
+        )
+        .unwrap();
+    run(async {
+        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        let mut c = logged_in(&f, "alice", "alice-pw").await;
+        let (cols, procs) = catalog(&mut c, CatalogRequest::Procedures { schema: None, procedure: None }).await;
+        assert_eq!(cols.len(), 8);
+        assert_eq!(texts(&procs, 2), ["add_tax", "archive"]);
+        assert_eq!((&procs[0][3], &procs[0][7], &procs[1][7]), (&Value::Int(2), &Value::Int(2), &Value::Int(1)));
+        let (cols, args) = catalog(
+            &mut c,
+            CatalogRequest::ProcedureColumns {
+                schema: Some("public".into()),
+                procedure: Some("add%".into()),
+                column: None,
+            },
+        )
+        .await;
+        assert_eq!(cols.len(), 19);
+        assert_eq!(texts(&args, 3), ["returnValue", "amount", "rate"]);
+        let kinds: Vec<&Value> = args.iter().map(|r| &r[4]).collect();
+        assert_eq!(kinds, [&Value::Int(5), &Value::Int(1), &Value::Int(1)]);
+        assert_eq!(args[2][5], Value::Int(sql_type::DOUBLE.into()));
+        assert_eq!(
+            args.iter().map(|r| r[17].clone()).collect::<Vec<_>>(),
+            [Value::Int(0), Value::Int(1), Value::Int(2)]
+        );
+    });
+}

@@ -131,7 +131,7 @@ pub fn interval_text(raw: &[u8]) -> Result<String, ErrorInfo> {
     let days = i32::from_be_bytes(be(&raw[8..12], "interval")?);
     let months = i32::from_be_bytes(be(&raw[12..16], "interval")?);
     let mut parts = Vec::new();
-    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n.abs() == 1 { one } else { many });
+    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let (years, mons) = (months / 12, months % 12);
     if years != 0 {
         parts.push(plural(years.into(), "year", "years"));
