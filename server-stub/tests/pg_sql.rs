@@ -124,7 +124,8 @@ fn a_select_returns_postgresql_rows_in_odbc_types() {
                DATE '2024-02-29', TIME '13:45:01.25', TIMESTAMP '2024-02-29 13:45:01.5', \
                TIMESTAMPTZ '2024-02-29 13:45:01+02', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid, \
                '{\"k\": 1}'::json, '{\"k\": [1, 2]}'::jsonb, INTERVAL '1 year 2 mons 3 days 04:05:06', \
-               ARRAY[1, NULL, 3], ARRAY['a b', 'c'], NULL::int4, 'NaN'::numeric, -0.0050::numeric";
+               ARRAY[1, NULL, 3], ARRAY['a b', 'c'], NULL::int4, 'NaN'::numeric, -0.0050::numeric, \
+               TIMETZ '13:45:01.5+05:30'";
         let (cols, rows) = query(&mut c, sql, no_params()).await;
         let types: Vec<i16> = cols.iter().map(|c| c.sql_type).collect();
         use sql_type::*;
@@ -155,7 +156,8 @@ fn a_select_returns_postgresql_rows_in_odbc_types() {
                 LONGVARCHAR,
                 INTEGER,
                 NUMERIC,
-                NUMERIC
+                NUMERIC,
+                VARCHAR
             ]
         );
         assert_eq!((cols[5].column_size, cols[5].decimal_digits), (10, 2));
@@ -190,6 +192,7 @@ fn a_select_returns_postgresql_rows_in_odbc_types() {
         assert_eq!(r[22], Value::Null);
         assert_eq!(r[23], Value::Text("NaN".into()));
         assert_eq!(r[24], Value::Decimal("-0.0050".into()));
+        assert_eq!(r[25], Value::Text("13:45:01.5+05:30".into()));
         // The values PostgreSQL prints the same way, checked against its own text output.
         let (_, text) = query(&mut c, &format!("SELECT ROW(q.*)::text FROM ({sql}) q"), no_params()).await;
         assert!(matches!(&text[0][0], Value::Text(s) if s.contains("\"1 year 2 mons 3 days 04:05:06\"")));
@@ -633,5 +636,43 @@ fn procedures_and_their_columns_come_from_pg_proc() {
             args.iter().map(|r| r[17].clone()).collect::<Vec<_>>(),
             [Value::Int(0), Value::Int(1), Value::Int(2)]
         );
+    });
+}
+
+#[test]
+fn a_read_only_session_refuses_writes_with_25006_and_cannot_switch_back() {
+    let server = shared_pg!();
+    let (db, alice, dir) = setup(server);
+    run(async {
+        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        let mut c = logged_in(&f, "alice", "alice-pw").await;
+        let options = twofactor_protocol::SessionOptions { read_only: true, ..Default::default() };
+        c.send(ClientMessage::SessionOptions(options)).await;
+        assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+        assert_error(&c.exec("INSERT INTO t (id, name) VALUES (1, 'a')", no_params()).await, "25006", 0, false);
+        assert_error(&c.exec("SET default_transaction_read_only = off", no_params()).await, "25006", 0, false);
+        assert_eq!(one(&mut c, "SELECT count(*) FROM t").await, Value::Int(0));
+    });
+}
+
+#[test]
+fn small_statements_run_one_after_another_at_a_measured_rate() {
+    let server = shared_pg!();
+    let (db, alice, dir) = setup(server);
+    run(async {
+        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        let mut c = logged_in(&f, "alice", "alice-pw").await;
+        let n = 2000;
+        let started = Instant::now();
+        for i in 0..n {
+            let p = params(&[Value::Int(i), Value::Text("n".into())]);
+            assert_eq!(
+                c.exec("INSERT INTO t (id, name) VALUES ($1, $2)", p).await,
+                ServerMessage::ExecuteDone { row_count: 1 }
+            );
+        }
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!("{n} autocommit INSERTs by ExecDirect in {secs:.2}s: {:.0} statements/s", n as f64 / secs);
+        assert_eq!(one(&mut c, "SELECT count(*) FROM t").await, Value::Int(n));
     });
 }
