@@ -103,14 +103,17 @@ pub fn current_version(c: &mut impl GenericClient) -> Result<i32, StoreError> {
 pub fn migrate(client: &mut postgres::Client, url: &str) -> Result<(i32, i32), StoreError> {
     let mut tx = client.transaction().map_err(backend)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(backend)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (
-             version integer PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .map_err(backend)?;
     let before = current_version(&mut tx)?;
+    if before == 0 {
+        // Created only when missing, so a role without CREATE runs an up-to-date store.
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .map_err(backend)?;
+    }
     if before > SCHEMA_VERSION {
         return Err(StoreError::Backend(format!(
             "the user store at {url} has schema version {before}, newer than this twofactor-server knows \

@@ -7,7 +7,7 @@
 //! query when it is taken from the pool, so after PostgreSQL restarts the first call gets
 //! a fresh connection instead of an error; one that broke is dropped when handed back.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use r2d2_postgres::{r2d2, PostgresConnectionManager};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -16,7 +16,6 @@ use super::settings::PgStoreSettings;
 use crate::store::StoreError;
 
 pub(super) type Manager = PostgresConnectionManager<MakeRustlsConnect>;
-pub(super) type Pool = r2d2::Pool<Manager>;
 pub(super) type Conn = r2d2::PooledConnection<Manager>;
 
 /// The rustls client configuration: TLS 1.2/1.3 with the ring provider, trusting the CA
@@ -40,15 +39,40 @@ pub(super) fn tls_config(settings: &PgStoreSettings) -> Result<rustls::ClientCon
         .with_no_client_auth())
 }
 
-/// Connection failures seen by the pool's own threads (reconnecting in the background),
-/// logged with the URL they concern; the URL carries no password.
-#[derive(Debug)]
-struct LogWithUrl(String);
-
-impl r2d2::HandleError<postgres::Error> for LogWithUrl {
-    fn handle_error(&self, error: postgres::Error) {
-        log::warn!("user store {}: {error}", self.0);
+/// An error with its causes (the client's connect error says only "error connecting to
+/// server"; the reason, such as "Connection refused", is its source).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
     }
+    text
+}
+
+/// Connection failures seen by the pool's own threads (reconnecting in the background):
+/// logged with the URL they concern (which carries no password), and the last one kept
+/// for the error a caller gets when no connection came within the timeout.
+#[derive(Debug)]
+struct ConnectFailures {
+    url: String,
+    last: Arc<Mutex<Option<String>>>,
+}
+
+impl r2d2::HandleError<postgres::Error> for ConnectFailures {
+    fn handle_error(&self, error: postgres::Error) {
+        let text = with_causes(&error);
+        log::warn!("user store {}: {text}", self.url);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(text);
+    }
+}
+
+/// The pool, and the last connection failure its threads saw.
+pub(super) struct Pool {
+    pool: r2d2::Pool<Manager>,
+    last_failure: Arc<Mutex<Option<String>>>,
 }
 
 /// A pool of at most `pool_size` connections; none is opened yet (the first checkout,
@@ -56,26 +80,41 @@ impl r2d2::HandleError<postgres::Error> for LogWithUrl {
 pub(super) fn build(settings: &PgStoreSettings) -> Result<Pool, StoreError> {
     let manager =
         PostgresConnectionManager::new(settings.client_config()?, MakeRustlsConnect::new(tls_config(settings)?));
-    Ok(r2d2::Pool::builder()
+    let last_failure = Arc::new(Mutex::new(None));
+    let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
         // A few connections stay open for a quiet server; the rest close after idling.
         .min_idle(Some(settings.pool_size.min(2)))
         .connection_timeout(settings.connect_timeout)
         .test_on_check_out(true)
-        .error_handler(Box::new(LogWithUrl(settings.display_url())))
-        .build_unchecked(manager))
+        .error_handler(Box::new(ConnectFailures { url: settings.display_url(), last: last_failure.clone() }))
+        .build_unchecked(manager);
+    Ok(Pool { pool, last_failure })
 }
 
-/// A connection from the pool within `connect_timeout`, or Backend naming the URL.
+/// A connection from the pool within `connect_timeout`, or Backend naming the URL and
+/// why connecting failed.
 pub(super) fn checkout(pool: &Pool, url: &str) -> Result<Conn, StoreError> {
-    pool.get().map_err(|e| StoreError::Backend(format!("PostgreSQL at {url} is unavailable: {e}")))
+    let result = pool.pool.get();
+    let mut last = pool.last_failure.lock().unwrap_or_else(|p| p.into_inner());
+    match result {
+        Ok(conn) => {
+            // A failure from before PostgreSQL came back must not explain a later timeout.
+            *last = None;
+            Ok(conn)
+        }
+        Err(e) => {
+            let why = last.clone().unwrap_or_else(|| format!("{e} (all {} connections busy?)", pool.pool.max_size()));
+            Err(StoreError::Backend(format!("PostgreSQL at {url} is unavailable: {why}")))
+        }
+    }
 }
 
 /// A statement's error as the store reports it.
 pub(super) fn backend(e: postgres::Error) -> StoreError {
     match e.as_db_error() {
         Some(db) => StoreError::Backend(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
-        None => StoreError::Backend(format!("PostgreSQL: {e}")),
+        None => StoreError::Backend(format!("PostgreSQL: {}", with_causes(&e))),
     }
 }
 
