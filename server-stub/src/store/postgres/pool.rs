@@ -3,19 +3,78 @@
 //! the public web roots.
 //!
 //! Every wait is bounded by `connect_timeout`: connecting, waiting for a free
-//! connection, and (in the settings) each statement. A connection is checked with an empty
-//! query when it is taken from the pool, so after PostgreSQL restarts the first call gets
-//! a fresh connection instead of an error; one that broke is dropped when handed back.
+//! connection, and (in the settings) each statement. A connection taken from the pool is
+//! checked with an empty query unless it proved alive within the last second, so after
+//! PostgreSQL restarts the first call gets a fresh connection instead of an error, and a
+//! busy server does not pay a round trip per call for it; one that broke is dropped when
+//! handed back.
 
+use std::ops::{Deref, DerefMut};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use r2d2::ManageConnection;
 use r2d2_postgres::{r2d2, PostgresConnectionManager};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::settings::PgStoreSettings;
 use crate::store::StoreError;
 
-pub(super) type Manager = PostgresConnectionManager<MakeRustlsConnect>;
+/// A connection that answered (a statement, or the check) this recently is handed out
+/// without the check.
+const PROVEN_FOR: Duration = Duration::from_secs(1);
+
+/// A client and when it last proved alive.
+pub(super) struct TrackedClient {
+    client: postgres::Client,
+    alive_at: Instant,
+}
+
+impl Deref for TrackedClient {
+    type Target = postgres::Client;
+    fn deref(&self) -> &postgres::Client {
+        &self.client
+    }
+}
+
+impl DerefMut for TrackedClient {
+    fn deref_mut(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+}
+
+/// `r2d2_postgres`'s manager, checking on checkout only connections not proven alive
+/// within [`PROVEN_FOR`] (the check is a round trip: a quarter of a login's).
+pub(super) struct Manager(PostgresConnectionManager<MakeRustlsConnect>);
+
+impl ManageConnection for Manager {
+    type Connection = TrackedClient;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> Result<TrackedClient, postgres::Error> {
+        Ok(TrackedClient { client: self.0.connect()?, alive_at: Instant::now() })
+    }
+
+    fn is_valid(&self, c: &mut TrackedClient) -> Result<(), postgres::Error> {
+        if c.alive_at.elapsed() < PROVEN_FOR {
+            return Ok(());
+        }
+        self.0.is_valid(&mut c.client)?;
+        c.alive_at = Instant::now();
+        Ok(())
+    }
+
+    /// Called as a connection is handed back: a closed one is dropped; an open one just
+    /// served its caller, so it is alive now.
+    fn has_broken(&self, c: &mut TrackedClient) -> bool {
+        if self.0.has_broken(&mut c.client) {
+            return true;
+        }
+        c.alive_at = Instant::now();
+        false
+    }
+}
+
 pub(super) type Conn = r2d2::PooledConnection<Manager>;
 
 /// The rustls client configuration: TLS 1.2/1.3 with the ring provider, trusting the CA
@@ -78,8 +137,10 @@ pub(super) struct Pool {
 /// A pool of at most `pool_size` connections; none is opened yet (the first checkout,
 /// the migrations at start, says whether PostgreSQL is there).
 pub(super) fn build(settings: &PgStoreSettings) -> Result<Pool, StoreError> {
-    let manager =
-        PostgresConnectionManager::new(settings.client_config()?, MakeRustlsConnect::new(tls_config(settings)?));
+    let manager = Manager(PostgresConnectionManager::new(
+        settings.client_config()?,
+        MakeRustlsConnect::new(tls_config(settings)?),
+    ));
     let last_failure = Arc::new(Mutex::new(None));
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
