@@ -308,3 +308,18 @@ fn login_once(s: &dyn UserStore) {
     s.finish_attempt(&a, AttemptEnd::LoggedIn, 12, &LIMITS).unwrap();
     assert_eq!(s.user("alice").unwrap().unwrap().failed_second_factor, 0);
 }
+
+#[test]
+fn postgres_with_a_certificate_the_store_does_not_trust_is_refused() {
+    let Some(pg) = PgServer::shared() else { return };
+    let (db, tmp) = (pg.create_database(), tempfile::tempdir().unwrap());
+    // Another CA (as `init` makes one), and the public roots: neither signed the test
+    // cluster's certificate.
+    twofactor_server::init::generate_certificates(tmp.path(), &["localhost".into()]).unwrap();
+    for ca in [Some(tmp.path().join("ca.pem")), None] {
+        let mut s = settings(&db, tmp.path(), 2);
+        s.ca_file = ca.clone();
+        let e = PostgresUserStore::open(&s).err().expect("an untrusted certificate").to_string();
+        assert!(e.contains("certificate") || e.contains("UnknownIssuer"), "{ca:?}: {e}");
+    }
+}
