@@ -1,6 +1,7 @@
 //! The `twofactor-server` command line: `init`, `serve`, and the admin commands. Admin
-//! commands open the same user store as a running server (WAL mode), so they take effect
-//! at the next login without a restart.
+//! commands open the same user store as a running server (SQLite in WAL mode, or the
+//! PostgreSQL store `[store] url` names), so they take effect at the next login without a
+//! restart.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -14,9 +15,16 @@ use crate::config::Config;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::init::{init_data_dir, InitOptions};
 use crate::password::{hash_password, HashCost};
-use crate::store::{Carrier, Method, SqliteUserStore, TotpEnrolment, UserRecord, UserStore, USERS_FILE};
+use crate::store::{Carrier, Method, TotpEnrolment, UserRecord, UserStore};
 use crate::totp::{self, Algorithm, TotpParams};
 use crate::Server;
+
+mod audit_log;
+mod backup_codes;
+mod carrier;
+mod enrol;
+mod store;
+mod user;
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +86,9 @@ enum Command {
     /// Move users between servers.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The user store itself (PostgreSQL schema migrations).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 #[derive(Subcommand)]
@@ -99,10 +110,15 @@ enum UsersCommand {
     /// Write every user to FILE (JSON, mode 0600): password hashes, sealed secrets (still
     /// encrypted), numbers, addresses, backup-code hashes, and the secrets key's id.
     Export { file: PathBuf },
-    /// Read users from FILE. From a server with another secrets.key, pass that key with
-    /// --secrets-key to re-encrypt the TOTP secrets (backup codes cannot move then).
+    /// Read users from FILE (or straight from a SQLite users.db with --from-sqlite, e.g.
+    /// into a PostgreSQL store). From a server with another secrets.key, pass that key
+    /// with --secrets-key to re-encrypt the TOTP secrets (backup codes cannot move then).
     Import {
-        file: PathBuf,
+        #[arg(required_unless_present = "from_sqlite", conflicts_with = "from_sqlite")]
+        file: Option<PathBuf>,
+        /// A SQLite user store (a data directory's users.db) to read instead of FILE.
+        #[arg(long, value_name = "USERS_DB")]
+        from_sqlite: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         secrets_key: Option<PathBuf>,
         /// Overwrite users that exist already (default: refuse the import).
@@ -249,17 +265,23 @@ fn run(cli: Cli) -> CliResult {
             Ok(())
         }
         Command::Serve { listen } => serve(&dir, listen),
-        Command::User(cmd) => user(&dir, cmd),
-        Command::Totp(TotpCommand::Enrol(args)) => enrol(&dir, args, false),
-        Command::Totp(TotpCommand::Reset(args)) => enrol(&dir, args, true),
-        Command::Totp(TotpCommand::Import { name, uri }) => totp_import(&dir, &name, &uri),
-        Command::Carrier(cmd) => carrier(&dir, cmd),
-        Command::BackupCodes(BackupCommand::Generate { name }) => backup_codes(&dir, &name),
-        Command::Audit { user, event, since, last } => audit(&dir, user, event, since, last),
+        Command::User(cmd) => user::run(&dir, cmd),
+        Command::Totp(TotpCommand::Enrol(args)) => enrol::enrol(&dir, args, false),
+        Command::Totp(TotpCommand::Reset(args)) => enrol::enrol(&dir, args, true),
+        Command::Totp(TotpCommand::Import { name, uri }) => enrol::import(&dir, &name, &uri),
+        Command::Carrier(cmd) => carrier::run(&dir, cmd),
+        Command::BackupCodes(BackupCommand::Generate { name }) => backup_codes::generate(&dir, &name),
+        Command::Audit { user, event, since, last } => audit_log::run(&dir, user, event, since, last),
         Command::Users(UsersCommand::Export { file }) => crate::transfer::export(&dir, &file),
-        Command::Users(UsersCommand::Import { file, secrets_key, replace }) => {
-            crate::transfer::import(&dir, &file, secrets_key.as_deref(), replace)
+        Command::Users(UsersCommand::Import { file, from_sqlite, secrets_key, replace }) => {
+            let source = match (file, from_sqlite) {
+                (_, Some(db)) => crate::transfer::Source::Sqlite(db),
+                (Some(f), None) => crate::transfer::Source::File(f),
+                (None, None) => return Err("users import needs FILE or --from-sqlite USERS_DB".into()),
+            };
+            crate::transfer::import(&dir, &source, secrets_key.as_deref(), replace)
         }
+        Command::Store(cmd) => store::run(&dir, cmd),
         Command::TwoFactor { state } => {
             let (_, store, audit) = open(&dir)?;
             store.set_two_factor_setting(state.on()).map_err(|e| e.to_string())?;
@@ -270,459 +292,14 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
-pub(crate) fn open(dir: &Path) -> Result<(Config, SqliteUserStore, AuditLog), String> {
+/// The data directory's config, its user store (migrated if it is PostgreSQL's and
+/// behind) and its audit log.
+pub(crate) fn open(dir: &Path) -> Result<(Config, Arc<dyn UserStore>, AuditLog), String> {
     let config = Config::load(dir).map_err(|e| e.to_string())?;
-    let store = SqliteUserStore::open(&dir.join(USERS_FILE)).map_err(|e| e.to_string())?;
+    let store = crate::store::open(&config).map_err(|e| e.to_string())?;
     let audit_path = config.path(&config.audit.file);
     let audit = AuditLog::open(&audit_path).map_err(|e| format!("{}: {e}", audit_path.display()))?;
     Ok((config, store, audit))
-}
-
-fn read_password(from_stdin: bool) -> Result<String, String> {
-    let password = if from_stdin {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line).map_err(|e| format!("reading the password: {e}"))?;
-        line.trim_end_matches(['\n', '\r']).to_owned()
-    } else {
-        let first = rpassword::prompt_password("Password: ").map_err(|e| format!("reading the password: {e}"))?;
-        let again = rpassword::prompt_password("Again: ").map_err(|e| format!("reading the password: {e}"))?;
-        if first != again {
-            return Err("the passwords differ".into());
-        }
-        first
-    };
-    if password.is_empty() {
-        return Err("the password is empty".into());
-    }
-    Ok(password)
-}
-
-fn user(dir: &Path, cmd: UserCommand) -> CliResult {
-    let (config, store, audit) = open(dir)?;
-    let now = SystemClock.now();
-    let err = |e: crate::store::StoreError| e.to_string();
-    match cmd {
-        UserCommand::Add { name, password_stdin } => {
-            if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
-                return Err("a user name must be non-empty, without `:` or control characters".into());
-            }
-            let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
-            store.create_user(&name, &hash).map_err(err)?;
-            audit.record(now, &name, "cli", "user_add", "ok", None);
-            println!("added user `{name}` (two-factor required; enrol with: twofactor-server totp enrol --data-dir {} {name})", dir.display());
-        }
-        UserCommand::List => {
-            let users = store.users().map_err(err)?;
-            println!(
-                "{:<24} {:<7} {:<11} {:<4} {:<6} {:<9} {:<6} CONTACT",
-                "NAME", "METHOD", "STATUS", "2FA", "FAILED", "PW-FAILED", "BACKUP"
-            );
-            for u in users {
-                let two = if u.two_factor_required { "yes" } else { "no" };
-                let mut contact = Vec::new();
-                if u.totp.is_some() {
-                    contact.push("totp".to_string());
-                }
-                if let Some(p) = &u.phone {
-                    contact
-                        .push(format!("sms {p}{}", u.carrier.as_ref().map(|c| format!(" ({c})")).unwrap_or_default()));
-                }
-                if let Some(e) = &u.email {
-                    contact.push(format!("email {e}"));
-                }
-                println!(
-                    "{:<24} {:<7} {:<11} {:<4} {:<6} {:<9} {:<6} {}",
-                    u.name,
-                    u.method,
-                    u.status(now),
-                    two,
-                    u.failed_second_factor,
-                    u.failed_first_factor,
-                    u.backup_codes_left,
-                    contact.join(", ")
-                );
-            }
-        }
-        UserCommand::Unlock { name } => {
-            store.unlock(&name).map_err(err)?;
-            audit.record(now, &name, "cli", "unlock", "ok", None);
-            println!("unlocked `{name}`");
-        }
-        UserCommand::Remove { name } => {
-            store.remove_user(&name).map_err(err)?;
-            audit.record(now, &name, "cli", "user_remove", "ok", None);
-            println!("removed `{name}`");
-        }
-        UserCommand::TwoFactor { name, state } => {
-            store.set_two_factor_required(&name, state.on()).map_err(err)?;
-            audit.record(now, &name, "cli", "user_two_factor", if state.on() { "on" } else { "off" }, None);
-            println!("two-factor for `{name}`: {}", if state.on() { "required" } else { "not required" });
-        }
-        UserCommand::Password { name, password_stdin } => {
-            if store.user(&name).map_err(err)?.is_none() {
-                return Err(format!("no user `{name}`"));
-            }
-            let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
-            store.set_password(&name, &hash).map_err(err)?;
-            audit.record(now, &name, "cli", "password_change", "ok", None);
-            println!("password of `{name}` changed");
-        }
-        UserCommand::Method { name, method } => {
-            let Some(u) = store.user(&name).map_err(err)? else {
-                return Err(format!("no user `{name}`"));
-            };
-            let m = method.method();
-            let missing = match m {
-                Method::Totp if u.totp.is_none() => {
-                    Some(format!("enrol a key first: twofactor-server totp enrol {name}"))
-                }
-                Method::Sms if u.phone.is_none() => Some(format!(
-                    "enrol a number first: twofactor-server user phone {name} +15551234567 --carrier NAME"
-                )),
-                Method::Email if u.email.is_none() => {
-                    Some(format!("enrol an address first: twofactor-server user email {name} {name}@example.com"))
-                }
-                _ => None,
-            };
-            if let Some(hint) = missing {
-                return Err(format!("`{name}` has no {} enrolled; {hint}", m.as_str()));
-            }
-            store.set_method(&name, m).map_err(err)?;
-            audit.record(now, &name, "cli", "user_method", "ok", Some(m.as_str()));
-            println!("second factor of `{name}`: {}", m.as_str());
-            if !method_enabled(&config, m) {
-                println!(
-                    "warning: {} is switched off in [methods]; this user cannot log in until it is on",
-                    m.as_str()
-                );
-            }
-        }
-        UserCommand::Phone { name, number, carrier } => {
-            let Some(u) = store.user(&name).map_err(err)? else {
-                return Err(format!("no user `{name}`"));
-            };
-            let phone = crate::contact::normalize_phone(&number)?;
-            let carrier = match carrier {
-                Some(c) => Some(
-                    store
-                        .carrier(&c)
-                        .map_err(err)?
-                        .ok_or_else(|| format!("no carrier `{c}`; see `twofactor-server carrier list`"))?
-                        .name,
-                ),
-                None if config.sms.provider == "gateway" => return Err(
-                    "--carrier NAME is required while sms.provider = \"gateway\" (see `twofactor-server carrier list`)"
-                        .into(),
-                ),
-                None => None,
-            };
-            store.set_phone(&name, Some(&phone), carrier.as_deref()).map_err(err)?;
-            audit.record(now, &name, "cli", "user_phone", "ok", Some("SMS"));
-            println!("`{name}`: SMS to {phone}{}", carrier.map(|c| format!(" via {c}")).unwrap_or_default());
-            activate_if_unenrolled(&store, &audit, &u, Method::Sms, now)?;
-        }
-        UserCommand::Email { name, address } => {
-            let Some(u) = store.user(&name).map_err(err)? else {
-                return Err(format!("no user `{name}`"));
-            };
-            let address = crate::contact::normalize_email(&address)?;
-            store.set_email(&name, Some(&address)).map_err(err)?;
-            audit.record(now, &name, "cli", "user_email", "ok", Some("EMAIL"));
-            println!("`{name}`: codes by e-mail to {address}");
-            activate_if_unenrolled(&store, &audit, &u, Method::Email, now)?;
-        }
-    }
-    Ok(())
-}
-
-fn method_enabled(config: &Config, m: Method) -> bool {
-    match m {
-        Method::Totp => config.methods.totp,
-        Method::Sms => config.methods.sms,
-        Method::Email => config.methods.email,
-        Method::None => true,
-    }
-}
-
-/// A user whose active method has nothing enrolled gets the one just enrolled.
-fn activate_if_unenrolled(
-    store: &SqliteUserStore,
-    audit: &AuditLog,
-    before: &UserRecord,
-    m: Method,
-    now: i64,
-) -> CliResult {
-    if before.active_method() == m {
-        return Ok(());
-    }
-    if before.method_enrolled() && before.active_method() != Method::None {
-        println!(
-            "the active method stays {}; switch with: twofactor-server user method {} {}",
-            before.active_method().as_str(),
-            before.name,
-            m.as_str().to_ascii_lowercase()
-        );
-        return Ok(());
-    }
-    if before.active_method() == Method::None {
-        println!(
-            "the active method stays NONE; switch with: twofactor-server user method {} {}",
-            before.name,
-            m.as_str().to_ascii_lowercase()
-        );
-        return Ok(());
-    }
-    store.set_method(&before.name, m).map_err(|e| e.to_string())?;
-    audit.record(now, &before.name, "cli", "user_method", "ok", Some(m.as_str()));
-    println!("active method of `{}`: {}", before.name, m.as_str());
-    Ok(())
-}
-
-fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
-    let (_, store, audit) = open(dir)?;
-    let now = SystemClock.now();
-    let err = |e: crate::store::StoreError| e.to_string();
-    match cmd {
-        CarrierCommand::List => {
-            println!("{:<24} GATEWAY", "CARRIER");
-            for c in store.carriers().map_err(err)? {
-                println!("{:<24} {}", c.name, c.gateway);
-            }
-        }
-        CarrierCommand::Add { name, gateway } | CarrierCommand::Edit { name, gateway } if name.trim().is_empty() => {
-            let _ = gateway;
-            return Err("a carrier name must not be empty".into());
-        }
-        CarrierCommand::Add { name, gateway } => put_carrier(&store, &audit, now, name, &gateway, true)?,
-        CarrierCommand::Edit { name, gateway } => put_carrier(&store, &audit, now, name, &gateway, false)?,
-        CarrierCommand::Remove { name } => {
-            let users: Vec<String> = store
-                .users()
-                .map_err(err)?
-                .into_iter()
-                .filter(|u| u.carrier.as_deref() == Some(name.as_str()))
-                .map(|u| u.name)
-                .collect();
-            store.remove_carrier(&name).map_err(err)?;
-            audit.record_why(now, "*", "cli", "carrier_remove", "ok", None, Some(&name));
-            println!("removed carrier `{name}`");
-            if !users.is_empty() {
-                println!("warning: these users' SMS went through it: {}", users.join(", "));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// `carrier add` (`adding`) and `carrier edit`: one carrier written, audited and echoed.
-fn put_carrier(
-    store: &SqliteUserStore,
-    audit: &AuditLog,
-    now: i64,
-    name: String,
-    gateway: &str,
-    adding: bool,
-) -> CliResult {
-    let gateway = crate::contact::check_gateway(gateway)?;
-    store.put_carrier(&Carrier { name: name.clone(), gateway: gateway.clone() }, adding).map_err(|e| match e {
-        crate::store::StoreError::AlreadyExists(n) if adding => {
-            format!("carrier `{n}` exists already; use `carrier edit`")
-        }
-        e => e.to_string(),
-    })?;
-    let event = if adding { "carrier_add" } else { "carrier_edit" };
-    audit.record_why(now, "*", "cli", event, "ok", None, Some(&format!("{name} {gateway}")));
-    if adding {
-        println!("added carrier `{name}`: <number>@{gateway}");
-    } else {
-        println!("carrier `{name}`: <number>@{gateway}");
-    }
-    Ok(())
-}
-
-fn backup_codes(dir: &Path, name: &str) -> CliResult {
-    let (config, store, audit) = open(dir)?;
-    let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
-    if store.user(name).map_err(|e| e.to_string())?.is_none() {
-        return Err(format!("no user `{name}`"));
-    }
-    let auth = crate::auth::Authenticator::new(&config, Arc::new(store), key, Arc::new(SystemClock));
-    let codes = auth.new_backup_codes(name).map_err(|e| e.to_string())?;
-    audit.record_why(
-        SystemClock.now(),
-        name,
-        "cli",
-        "backup_codes_generate",
-        "ok",
-        Some("BACKUP"),
-        Some(&format!("{} codes", codes.len())),
-    );
-    let mut out = std::io::stdout().lock();
-    for c in &codes {
-        let _ = writeln!(out, "{c}");
-    }
-    let _ = out.flush();
-    eprintln!(
-        "{} single-use backup codes for `{name}`; earlier ones no longer work. Each is accepted once in place of the second factor.",
-        codes.len()
-    );
-    Ok(())
-}
-
-fn audit(
-    dir: &Path,
-    user: Option<String>,
-    event: Option<String>,
-    since: Option<String>,
-    last: Option<usize>,
-) -> CliResult {
-    let config = Config::load(dir).map_err(|e| e.to_string())?;
-    let path = config.path(&config.audit.file);
-    let since = match since {
-        Some(s) => Some(
-            crate::audit::parse_rfc3339(&s)
-                .ok_or_else(|| format!("--since `{s}` is not an RFC 3339 time like 2026-01-02T03:04:05Z"))?,
-        ),
-        None => None,
-    };
-    let file = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let mut matched: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
-            continue;
-        };
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
-        if user.as_deref().is_some_and(|u| field("user") != u)
-            || event.as_deref().is_some_and(|e| field("event") != e)
-            || since.is_some_and(|t| crate::audit::parse_rfc3339(field("time")).is_none_or(|at| at < t))
-        {
-            continue;
-        }
-        matched.push_back(line);
-        if let Some(n) = last {
-            while matched.len() > n {
-                matched.pop_front();
-            }
-        }
-    }
-    let mut out = std::io::stdout().lock();
-    for l in matched {
-        if writeln!(out, "{l}").is_err() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-fn totp_import(dir: &Path, name: &str, uri: &str) -> CliResult {
-    let (config, store, audit) = open(dir)?;
-    let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
-    if store.user(name).map_err(|e| e.to_string())?.is_none() {
-        return Err(format!("no user `{name}`"));
-    }
-    let parsed = totp::parse_otpauth_uri(uri)?;
-    if parsed.period_secs != config.totp.period_secs {
-        return Err(format!(
-            "the URI's period is {} s but this server's totp.period_secs is {}",
-            parsed.period_secs, config.totp.period_secs
-        ));
-    }
-    if parsed.digits != 6 && parsed.digits != 8 {
-        return Err(format!("the URI has {} digits; 6 or 8 are supported", parsed.digits));
-    }
-    let sealed_secret = key.seal(name, &parsed.secret);
-    store
-        .set_totp(
-            name,
-            &TotpEnrolment { sealed_secret, algorithm: parsed.algorithm.name().into(), digits: parsed.digits },
-        )
-        .map_err(|e| e.to_string())?;
-    audit.record(SystemClock.now(), name, "cli", "totp_import", "ok", Some("TOTP"));
-    println!(
-        "imported a TOTP key for `{name}` ({}, {} digits, {} s); TOTP is its active method",
-        parsed.algorithm, parsed.digits, parsed.period_secs
-    );
-    Ok(())
-}
-
-fn enrol(dir: &Path, args: EnrolArgs, reset: bool) -> CliResult {
-    let (config, store, audit) = open(dir)?;
-    let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
-    let Some(user) = store.user(&args.name).map_err(|e| e.to_string())? else {
-        return Err(format!("no user `{}`", args.name));
-    };
-    if !reset && user.totp.is_some() {
-        return Err(format!("`{}` is enrolled already; use `totp reset` to replace the key", args.name));
-    }
-    let algorithm: Algorithm = match &args.algorithm {
-        Some(a) => a.parse()?,
-        None => config.totp_algorithm(),
-    };
-    let digits = args.digits.unwrap_or(config.totp.digits);
-    if digits != 6 && digits != 8 {
-        return Err("--digits must be 6 or 8".into());
-    }
-    let secret = totp::generate_secret(algorithm);
-    let sealed_secret = key.seal(&args.name, &secret);
-    store
-        .set_totp(&args.name, &TotpEnrolment { sealed_secret, algorithm: algorithm.name().into(), digits })
-        .map_err(|e| e.to_string())?;
-    audit.record(
-        SystemClock.now(),
-        &args.name,
-        "cli",
-        if reset { "totp_reset" } else { "totp_enrol" },
-        "ok",
-        Some("TOTP"),
-    );
-    let b32 = totp::to_base32(&secret);
-    let params = TotpParams { algorithm, digits, period_secs: config.totp.period_secs };
-    let uri = totp::otpauth_uri(&config.totp.issuer, &args.name, &secret, &params);
-    if let Some(png) = &args.png {
-        write_png(&uri, png)?;
-    }
-    // Write errors (a closed pipe) are ignored: the key is stored already.
-    let mut out = std::io::stdout().lock();
-    if args.secret_only {
-        let _ = writeln!(out, "{b32}");
-    } else {
-        let _ = writeln!(out, "issuer:    {}", config.totp.issuer);
-        let _ = writeln!(out, "account:   {}", args.name);
-        let _ = writeln!(out, "secret:    {b32}");
-        let _ = writeln!(out, "algorithm: {algorithm}, {digits} digits, {} s period", config.totp.period_secs);
-        let _ = writeln!(out, "uri:       {uri}");
-        let _ = writeln!(out);
-        let _ = writeln!(out, "{}", qr_text(&uri)?);
-        if let Some(png) = &args.png {
-            let _ = writeln!(out, "QR code written to {}", png.display());
-        }
-        if reset {
-            let _ = writeln!(out, "the previous key no longer works");
-        }
-    }
-    let _ = out.flush();
-    Ok(())
-}
-
-/// Two rows of modules per line with Unicode half blocks, light quiet zone included.
-fn qr_text(uri: &str) -> Result<String, String> {
-    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| format!("QR code: {e}"))?;
-    Ok(code
-        .render::<qrcode::render::unicode::Dense1x2>()
-        .dark_color(qrcode::render::unicode::Dense1x2::Light)
-        .light_color(qrcode::render::unicode::Dense1x2::Dark)
-        .build())
-}
-
-fn write_png(uri: &str, path: &Path) -> CliResult {
-    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| format!("QR code: {e}"))?;
-    let img = code.render::<image::Luma<u8>>().min_dimensions(256, 256).build();
-    img.save_with_format(path, image::ImageFormat::Png).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn serve(dir: &Path, listen: Option<String>) -> CliResult {
