@@ -17,6 +17,10 @@ use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 const CLIENT_NAME: &str = concat!("TwoFactor ODBC ", env!("CARGO_PKG_VERSION"));
 
+/// What a login gives: the server's name, the protocol version agreed, the session id and
+/// cancel key, and whether the second factor is still pending.
+type LoginOutcome = (String, u16, u64, Secret<[u8; 16]>, bool);
+
 /// Hello → HelloOk: agrees on a protocol version; returns the server's name and it.
 pub(super) fn hello(s: &mut Session) -> OdbcResult<(String, u16)> {
     let hello = ClientMessage::Hello {
@@ -150,14 +154,15 @@ impl Connection {
     }
 
     /// Hello, Login and, when the server asks, the second factor. Returns the server
-    /// name, the cancel credentials, and whether the second factor is still pending.
+    /// name, the protocol version, the cancel credentials, and whether the second factor
+    /// is still pending.
     fn login(
         &self,
         s: &mut Session,
         cfg: &ConnectConfig,
         prompting_allowed: bool,
         login_timeout: Option<Duration>,
-    ) -> OdbcResult<(String, u16, u64, Secret<[u8; 16]>, bool)> {
+    ) -> OdbcResult<LoginOutcome> {
         let (server_name, protocol_version) = hello(s)?;
         let login = ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() };
         let (session_id, cancel_key, second_factor) = match s.request(&login).map_err(connect_error)? {

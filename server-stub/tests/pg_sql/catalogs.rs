@@ -48,7 +48,7 @@ fn catalogs_come_from_pg_catalog_in_the_odbc_layouts() {
         let tables: Vec<String> = rows
             .iter()
             .filter(|r| r[1] == Value::Text("public".into()))
-            .map(|r| texts(&[r.clone()], 2)[0].clone())
+            .map(|r| texts(std::slice::from_ref(r), 2)[0].clone())
             .collect();
         assert_eq!(tables, ["orders", "secret", "t", "cheap"], "tables, then views");
         assert_eq!(rows[0][0], Value::Text(name.clone()), "TABLE_CAT is the database");
