@@ -392,6 +392,9 @@ fn a_cancel_stops_pg_sleep_and_the_session_goes_on() {
             panic!()
         };
         assert_eq!(c.code(&code_now(&f)).await, ServerMessage::SecondFactorOk);
+        // The PostgreSQL session exists from the first request on (a cancel that arrives
+        // while it is still connecting finds nothing to cancel; docs/postgres-sql.md).
+        assert_eq!(one(&mut c, "SELECT 0").await, Value::Int(0));
         for sql in ["SELECT pg_sleep(30)", "SELECT count(*) FROM generate_series(1, 100000000000)"] {
             let started = Instant::now();
             c.send(ClientMessage::ExecDirect { sql: sql.into(), params: no_params(), fetch_rows: 0 }).await;

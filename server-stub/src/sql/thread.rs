@@ -26,6 +26,9 @@ pub struct Shared {
     /// True while the thread works on a request (false while it waits for one): a
     /// PostgreSQL cancel request is sent only then.
     pub busy: AtomicBool,
+    /// Counts the requests the thread has taken, so a cancel retried later can tell it
+    /// is still the same request running.
+    pub requests: std::sync::atomic::AtomicU64,
     /// Set by the thread when its database connection is lost: the session ends after
     /// the reply that says so (08S01).
     pub ended: AtomicBool,
@@ -68,6 +71,7 @@ impl Inbox {
         self.shared.holds_snapshot.store(holds_snapshot, Ordering::Release);
         self.shared.busy.store(false, Ordering::Release);
         let job = self.jobs.recv().ok();
+        self.shared.requests.fetch_add(1, Ordering::AcqRel);
         self.shared.busy.store(true, Ordering::Release);
         job
     }

@@ -75,17 +75,33 @@ struct PgCancel {
     shared: Arc<Shared>,
 }
 
+/// How often, and how many times, a cancel is sent again while the same request still
+/// runs: PostgreSQL drops a cancel that arrives between two messages of a request (while
+/// the statement is parsed, say), which would leave a query timeout without effect.
+const CANCEL_RETRY: std::time::Duration = std::time::Duration::from_millis(300);
+const CANCEL_TRIES: usize = 10;
+
 impl CancelSql for PgCancel {
     fn cancel(&self) {
         if !self.shared.busy.load(Ordering::Acquire) {
             return;
         }
+        let request = self.shared.requests.load(Ordering::Acquire);
         let token = self.token.clone();
         let tls = self.tls.clone();
+        let shared = self.shared.clone();
         // The sync cancel blocks on its own runtime, which must not be a tokio worker's.
         let sent = std::thread::Builder::new().name("pg-cancel".into()).spawn(move || {
-            if let Err(e) = token.cancel_query(tls) {
-                log::warn!("PostgreSQL cancel request failed: {e}");
+            for _ in 0..CANCEL_TRIES {
+                if let Err(e) = token.cancel_query(tls.clone()) {
+                    log::warn!("PostgreSQL cancel request failed: {e}");
+                    return;
+                }
+                std::thread::sleep(CANCEL_RETRY);
+                let same = shared.requests.load(Ordering::Acquire) == request;
+                if !(same && shared.busy.load(Ordering::Acquire)) {
+                    return;
+                }
             }
         });
         if let Err(e) = sent {

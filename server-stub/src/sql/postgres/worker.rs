@@ -75,7 +75,17 @@ impl SessionState {
                 return match map_error(&e) {
                     // An aborted transaction cannot run it, and cannot have changed the
                     // role either (SET ROLE in it is undone by the rollback).
-                    Failure::Statement(_) => Ok(()),
+                    Failure::Statement(info) if info.sqlstate_str() == "25P02" => Ok(()),
+                    // Anything else (a cancel aimed at the check, say) leaves the role
+                    // unknown: the session ends.
+                    Failure::Statement(info) => Err(Failure::Lost(
+                        ErrorInfo::new(
+                            b"42501",
+                            0,
+                            format!("the session's role could not be checked ({}); the session ends", info.message),
+                        )
+                        .fatal(),
+                    )),
                     lost => Err(lost),
                 };
             }
