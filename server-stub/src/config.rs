@@ -40,6 +40,15 @@ pub struct ServerSection {
     pub frame_timeout_secs: u64,
     /// Memory for frames still arriving, shared by all connections, in MiB.
     pub frame_memory_mib: u32,
+    /// Where the readiness check (HTTP/1.0 `GET /ready`, `GET /live`) listens for a load
+    /// balancer's probes; empty: off.
+    pub health_listen: String,
+    /// After SIGTERM or SIGINT: seconds during which readiness already fails but the
+    /// listener still accepts, so balancers take the instance out before it refuses.
+    pub drain_grace_secs: u64,
+    /// After SIGTERM or SIGINT: seconds (counted from the signal) that sessions get to
+    /// finish their request or transaction before they are closed and rolled back.
+    pub drain_timeout_secs: u64,
 }
 
 impl Default for ServerSection {
@@ -57,6 +66,9 @@ impl Default for ServerSection {
             write_timeout_secs: 60,
             frame_timeout_secs: 120,
             frame_memory_mib: 512,
+            health_listen: String::new(),
+            drain_grace_secs: 0,
+            drain_timeout_secs: 30,
         }
     }
 }
@@ -344,6 +356,16 @@ impl Config {
         if self.server.frame_memory_mib == 0 {
             return bad("server.frame_memory_mib", "must be at least 1".into());
         }
+        if !self.server.health_listen.is_empty() && self.server.health_listen.parse::<SocketAddr>().is_err() {
+            let message = format!("`{}` is not an address like 127.0.0.1:8081 (empty: off)", self.server.health_listen);
+            return bad("server.health_listen", message);
+        }
+        if self.server.drain_timeout_secs > 86_400 {
+            return bad("server.drain_timeout_secs", "must be at most 86400".into());
+        }
+        if self.server.drain_grace_secs > self.server.drain_timeout_secs {
+            return bad("server.drain_grace_secs", "must be at most server.drain_timeout_secs".into());
+        }
         if self.sql.max_statement_bytes < 1024 || self.sql.max_value_bytes < 1024 {
             let key =
                 if self.sql.max_statement_bytes < 1024 { "sql.max_statement_bytes" } else { "sql.max_value_bytes" };
@@ -472,6 +494,11 @@ impl Config {
         self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7443)))
     }
 
+    /// The readiness check's address, when `server.health_listen` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.server.health_listen.parse().ok()
+    }
+
     pub fn path(&self, p: &Path) -> PathBuf {
         self.data_dir.join(p)
     }
@@ -521,6 +548,15 @@ write_timeout_secs = 60
 frame_timeout_secs = 120
 # Memory for frames still arriving, shared by all connections.
 frame_memory_mib = 512
+# Readiness check for a load balancer: HTTP/1.0 GET /ready answers 200, or 503 with the
+# reason (user store unreachable, draining); GET /live answers 200 while the process runs.
+# Empty: off. Example: health_listen = "127.0.0.1:8081"
+health_listen = ""
+# SIGTERM/SIGINT drain: readiness fails at once; after drain_grace_secs the listener
+# closes and idle sessions end; sessions inside a request or transaction get until
+# drain_timeout_secs (from the signal), then they are closed and rolled back.
+drain_grace_secs = 0
+drain_timeout_secs = 30
 
 [auth]
 # Server-wide switch; `twofactor-server two-factor on|off` overrides it in the user store.
@@ -661,6 +697,19 @@ mod tests {
             assert!(e.contains(&format!("server.{key}")), "{e}");
         }
         assert!(parse("[server]\nidle_timeout_secs = 0\nidle_in_transaction_timeout_secs = 0\n").is_ok());
+    }
+
+    #[test]
+    fn the_readiness_check_is_off_by_default_and_drain_keys_are_checked() {
+        let c = parse("").unwrap();
+        assert_eq!((c.health_addr(), c.server.drain_grace_secs, c.server.drain_timeout_secs), (None, 0, 30));
+        let c = parse("[server]\nhealth_listen = \"127.0.0.1:8081\"\n").unwrap();
+        assert_eq!(c.health_addr(), Some(SocketAddr::from(([127, 0, 0, 1], 8081))));
+        let e = parse("[server]\nhealth_listen = \"8081\"\n").unwrap_err().to_string();
+        assert!(e.contains("server.health_listen"), "{e}");
+        let e = parse("[server]\ndrain_grace_secs = 40\n").unwrap_err().to_string();
+        assert!(e.contains("server.drain_grace_secs"), "{e}");
+        assert!(parse("[server]\ndrain_grace_secs = 0\ndrain_timeout_secs = 0\n").is_ok());
     }
 
     #[test]
