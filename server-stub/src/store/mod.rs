@@ -1,6 +1,7 @@
 //! The user store: accounts, password hashes, sealed TOTP secrets, the replay ledger
-//! (last accepted time step) and failure counters. Behind [`UserStore`] so a shared
-//! PostgreSQL store can replace SQLite without touching the session code.
+//! (last accepted time step) and failure counters. Behind [`UserStore`]: SQLite in the
+//! data directory by default, or PostgreSQL shared by several instances (`[store] url`),
+//! without the session code knowing which.
 
 pub const USERS_FILE: &str = "users.db";
 
@@ -399,5 +400,9 @@ pub trait UserStore: Send + Sync + 'static {
 
 #[cfg(test)]
 mod conformance;
+mod open;
+pub mod postgres;
 mod sqlite;
+pub use open::{open, open_for_server};
+pub use postgres::{PgStoreSettings, PostgresUserStore, SCHEMA_VERSION};
 pub use sqlite::SqliteUserStore;
