@@ -10,6 +10,8 @@
 //! they reach it the way an administrator's would.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use twofactor_pg_testkit::TestDb;
 use twofactor_protocol::{ClientMessage, ServerMessage, PROTOCOL_VERSION};
 use twofactor_server::init::{init_data_dir, InitOptions};
 use twofactor_server::totp::{Algorithm, TotpParams};
@@ -56,6 +59,20 @@ impl Layout {
             config(t);
         });
         Layout { root: root.to_owned(), template, separate: false }
+    }
+
+    /// A layout whose user store is the PostgreSQL database `db` (TLS verified against
+    /// its CA, the password in a 0600 file); each instance gets a directory of its own.
+    pub fn on_postgres(root: &Path, db: &TestDb<'_>, config: impl FnOnce(&mut toml::Table)) -> Layout {
+        let password_file = db.password_file(root);
+        let layout = Layout::new(root, |t| {
+            set(t, "store", "url", db.url());
+            set(t, "store", "ca_file", db.ca_file.display().to_string());
+            set(t, "store", "password_file", password_file.display().to_string());
+            set(t, "store", "pool_size", 8);
+            config(t);
+        });
+        layout.separate_instances()
     }
 
     /// Instances get directories of their own from now on (their store is shared
