@@ -67,6 +67,7 @@ fn with_postgresql_stopped_logins_fail_closed_readiness_fails_and_both_recover_b
                 ServerMessage::Error(e) => {
                     assert!(["HY000", "08001"].contains(&e.sqlstate_str()), "{answer:?}");
                     assert!(e.message.contains("store"), "a clear message: {}", e.message);
+                    eprintln!("instance {}: login without PostgreSQL: {} {}", i.name, e.sqlstate_str(), e.message);
                 }
                 other => panic!("a login without the store must fail closed: {other:?}"),
             }
