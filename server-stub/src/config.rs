@@ -1,7 +1,7 @@
 //! `server.toml`: every key has a default, unknown keys are refused, and every error names
 //! the key so an admin can fix the file without reading code.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -49,6 +49,9 @@ pub struct ServerSection {
     /// After SIGTERM or SIGINT: seconds (counted from the signal) that sessions get to
     /// finish their request or transaction before they are closed and rolled back.
     pub drain_timeout_secs: u64,
+    /// Balancers whose connections start with a PROXY protocol v2 header naming the
+    /// client's address (HAProxy's `send-proxy-v2`); IP addresses. Empty: none.
+    pub proxy_protocol_from: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -69,6 +72,7 @@ impl Default for ServerSection {
             health_listen: String::new(),
             drain_grace_secs: 0,
             drain_timeout_secs: 30,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -396,6 +400,9 @@ impl Config {
         if self.server.drain_timeout_secs > 86_400 {
             return bad("server.drain_timeout_secs", "must be at most 86400".into());
         }
+        if let Some(bad_ip) = self.server.proxy_protocol_from.iter().find(|a| a.parse::<IpAddr>().is_err()) {
+            return bad("server.proxy_protocol_from", format!("`{bad_ip}` is not an IP address like 10.0.0.5"));
+        }
         if self.server.drain_grace_secs > self.server.drain_timeout_secs {
             return bad("server.drain_grace_secs", "must be at most server.drain_timeout_secs".into());
         }
@@ -537,6 +544,17 @@ impl Config {
         self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7443)))
     }
 
+    /// The balancers trusted to send a PROXY header (`server.proxy_protocol_from`).
+    pub fn proxy_protocol_from(&self) -> Vec<IpAddr> {
+        // validate() checked them; a Config built by hand with a bad one trusts nobody.
+        self.server
+            .proxy_protocol_from
+            .iter()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical())
+            .collect()
+    }
+
     /// The readiness check's address, when `server.health_listen` is set.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.server.health_listen.parse().ok()
@@ -600,6 +618,10 @@ health_listen = ""
 # drain_timeout_secs (from the signal), then they are closed and rolled back.
 drain_grace_secs = 0
 drain_timeout_secs = 30
+# Balancers (IP addresses) whose connections begin with a PROXY protocol v2 header naming
+# the client (HAProxy: send-proxy-v2), so throttles and the audit see the client, not the
+# balancer. Connections from these addresses must send it; others must not.
+proxy_protocol_from = []
 
 [auth]
 # Server-wide switch; `twofactor-server two-factor on|off` overrides it in the user store.
@@ -762,6 +784,10 @@ mod tests {
         let e = parse("[server]\ndrain_grace_secs = 40\n").unwrap_err().to_string();
         assert!(e.contains("server.drain_grace_secs"), "{e}");
         assert!(parse("[server]\ndrain_grace_secs = 0\ndrain_timeout_secs = 0\n").is_ok());
+        let c = parse("[server]\nproxy_protocol_from = [\"10.0.0.5\", \"::ffff:10.0.0.6\"]\n").unwrap();
+        assert_eq!(c.proxy_protocol_from(), ["10.0.0.5".parse::<IpAddr>().unwrap(), "10.0.0.6".parse().unwrap()]);
+        let e = parse("[server]\nproxy_protocol_from = [\"10.0.0.0/8\"]\n").unwrap_err().to_string();
+        assert!(e.contains("server.proxy_protocol_from"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod init;
 mod lifecycle;
 pub mod notify;
 pub mod password;
+mod proxy_protocol;
 pub mod resources;
 mod server;
 mod session;

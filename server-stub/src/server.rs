@@ -26,7 +26,7 @@ use crate::password::{HashCost, PasswordChecker};
 use crate::sql::{SqlLimits, WorkerSettings};
 use crate::store::UserStore;
 use crate::throttle::LoginAdmission;
-use crate::{resources, session, tls};
+use crate::{proxy_protocol, resources, session, tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -268,6 +268,7 @@ async fn accept_loop(state: Arc<State>, listener: TcpListener, acceptor: TlsAcce
     let refusing = state.lifecycle.reached(Stage::Refusing);
     tokio::pin!(refusing);
     let handshake_timeout = Duration::from_secs(state.config.server.tls_handshake_timeout_secs);
+    let balancers = Arc::new(state.config.proxy_protocol_from());
     let mut failures = AcceptFailures::default();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -296,9 +297,28 @@ async fn accept_loop(state: Arc<State>, listener: TcpListener, acceptor: TlsAcce
         let state = state.clone();
         let acceptor = acceptor.clone();
         let shutdown = state.lifecycle.closing();
+        let balancers = balancers.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            let mut tcp = tcp;
+            // The PROXY header and the TLS handshake share the handshake timeout.
+            let deadline = Instant::now() + handshake_timeout;
+            let peer = if balancers.contains(&peer.ip().to_canonical()) {
+                match tokio::time::timeout_at(deadline, proxy_protocol::read_client_addr(&mut tcp, peer)).await {
+                    Ok(Ok(client)) => client,
+                    Ok(Err(e)) => {
+                        log::warn!("{peer}: {e} (server.proxy_protocol_from lists this address); dropped");
+                        return;
+                    }
+                    Err(_) => {
+                        log::info!("{peer}: no PROXY header within {}s; dropped", handshake_timeout.as_secs());
+                        return;
+                    }
+                }
+            } else {
+                peer
+            };
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     log::info!("{peer}: TLS handshake failed: {e}");

@@ -124,6 +124,8 @@ async fn login_through(front: std::net::SocketAddr, i: &Instance) -> Result<Clie
 fn drain_keys(t: &mut toml::Table) {
     set(t, "server", "drain_grace_secs", DRAIN_GRACE_SECS);
     set(t, "server", "drain_timeout_secs", DRAIN_TIMEOUT_SECS);
+    // HAProxy (on loopback) sends send-proxy-v2 headers.
+    set(t, "server", "proxy_protocol_from", toml::Value::Array(vec!["127.0.0.1".into()]));
 }
 
 #[test]
@@ -154,13 +156,20 @@ async fn drain_behind_haproxy(root: &Path, layout: &Layout) {
         haproxy.wait_status(name, "UP", Duration::from_secs(10)).await;
     }
 
-    // Logins through the balancer reach both instances.
+    // Logins through the balancer reach both instances, which see each client's own
+    // address (its port here, all being on loopback) through the PROXY header.
+    let mut client_addrs = Vec::new();
     for _ in 0..6 {
         let mut c = login_through(haproxy.front, &instances[0]).await.expect("login through haproxy");
+        client_addrs.push(c.tls.get_ref().0.local_addr().unwrap());
         c.send(ClientMessage::Terminate).await;
     }
     let served = [logins_served(&instances[0]), logins_served(&instances[1])];
     assert!(served[0] >= 1 && served[1] >= 1, "both instances serve: {served:?}");
+    let logs = instances[0].log_text() + &instances[1].log_text();
+    for addr in client_addrs {
+        assert!(logs.contains(&format!("{addr}: user `alice` logged in")), "the client's address {addr}:\n{logs}");
+    }
 
     // A session with an open transaction; which instance holds it is what gets SIGTERM.
     let before = [logins_served(&instances[0]), logins_served(&instances[1])];

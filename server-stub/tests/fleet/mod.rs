@@ -276,7 +276,13 @@ impl Drop for Instance {
 /// A connection to `addr` (an instance or a balancer in front of some) that has said
 /// Hello; an error if it cannot be made or is refused.
 pub async fn connect_via(addr: SocketAddr, connector: &TlsConnector) -> Result<Client, String> {
-    let tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    connect_after(addr, connector, &[]).await
+}
+
+/// [`connect_via`], sending `prefix` (a PROXY protocol header, say) before TLS.
+pub async fn connect_after(addr: SocketAddr, connector: &TlsConnector, prefix: &[u8]) -> Result<Client, String> {
+    let mut tcp = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
+    tcp.write_all(prefix).await.map_err(|e| format!("{addr}: {e}"))?;
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let tls = tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
         .await
