@@ -110,6 +110,11 @@ fn logins_served(i: &Instance) -> usize {
     i.log_text().matches("` logged in").count()
 }
 
+/// Whether both instances together have logged `n` logins within 5 s.
+async fn eventually_served(instances: &[Instance; 2], n: usize) -> bool {
+    fleet::eventually(Duration::from_secs(5), || logins_served(&instances[0]) + logins_served(&instances[1]) >= n).await
+}
+
 /// Connects through the balancer and logs alice in; the session, or why not.
 async fn login_through(front: std::net::SocketAddr, i: &Instance) -> Result<Client, String> {
     let mut c = connect_via(front, &i.connector).await?;
@@ -164,6 +169,8 @@ async fn drain_behind_haproxy(root: &Path, layout: &Layout) {
         client_addrs.push(c.tls.get_ref().0.local_addr().unwrap());
         c.send(ClientMessage::Terminate).await;
     }
+    // Each instance logs a login just after its answer.
+    assert!(eventually_served(&instances, 6).await, "every login is logged");
     let served = [logins_served(&instances[0]), logins_served(&instances[1])];
     assert!(served[0] >= 1 && served[1] >= 1, "both instances serve: {served:?}");
     let logs = instances[0].log_text() + &instances[1].log_text();
@@ -174,6 +181,7 @@ async fn drain_behind_haproxy(root: &Path, layout: &Layout) {
     // A session with an open transaction; which instance holds it is what gets SIGTERM.
     let before = [logins_served(&instances[0]), logins_served(&instances[1])];
     let mut held = login_through(haproxy.front, &instances[0]).await.unwrap();
+    assert!(eventually_served(&instances, before[0] + before[1] + 1).await);
     held.send(ClientMessage::SetAutocommit { on: false }).await;
     assert_eq!(held.recv().await, Some(ServerMessage::Ok));
     let created = held.exec("CREATE TABLE IF NOT EXISTS drained(x)", no_params()).await;
@@ -197,9 +205,12 @@ async fn drain_behind_haproxy(root: &Path, layout: &Layout) {
     haproxy.wait_status(stopped_name, "DOWN", Duration::from_secs(1)).await;
     assert!(haproxy.status(other_name).await.is_some_and(|s| s.starts_with("UP")));
     let on_stopped = logins_served(&instances[stopped]);
+    let on_other = logins_served(&instances[1 - stopped]);
     for _ in 0..5 {
         login_through(haproxy.front, &instances[0]).await.expect("login after the drain began");
     }
+    let other = &instances[1 - stopped];
+    assert!(fleet::eventually(Duration::from_secs(5), || logins_served(other) >= on_other + 5).await);
     assert_eq!(logins_served(&instances[stopped]), on_stopped, "no new login reaches the draining instance");
 
     // The transaction on the stopped instance still commits through the balancer, then

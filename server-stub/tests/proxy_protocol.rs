@@ -38,9 +38,13 @@ async fn the_address_a_trusted_balancer_names_is_the_one_throttled_and_logged() 
     let other = "198.51.100.9:5151";
     let mut c = connect_after(server.addr, &server.connector, &proxy_header(other, server.addr)).await.unwrap();
     assert!(logged_in(&login(&mut c, "alice", "alice-pw", None).await));
-    let log = server.log_text();
-    assert!(log.contains(&format!("{other}: user `alice` logged in")), "{log}");
-    assert!(log.contains(&format!("{guesser}: address blocked")), "{log}");
+    // The server logs the login just after its answer.
+    let wanted = [format!("{other}: user `alice` logged in"), format!("{guesser}: address blocked")];
+    let logged = fleet::eventually(std::time::Duration::from_secs(5), || {
+        let log = server.log_text();
+        wanted.iter().all(|w| log.contains(w.as_str()))
+    });
+    assert!(logged.await, "{wanted:?} in:\n{}", server.log_text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
