@@ -270,3 +270,56 @@ fn postgres_stopped_fails_fast_and_the_same_store_recovers_when_it_returns() {
     assert_eq!(store.accept_totp("alice", 8, d).unwrap(), CodeUse::Accepted, "step 8 was never half-accepted");
     assert_eq!(store.accept_totp("alice", 8, d).unwrap(), CodeUse::Replayed);
 }
+
+#[test]
+fn a_role_without_create_serves_a_migrated_store() {
+    let Some(pg) = PgServer::shared() else { return };
+    let (db, tmp) = (pg.create_database(), tempfile::tempdir().unwrap());
+    // The owner migrates; the servers run as a role that may only read and write rows.
+    PostgresUserStore::open(&settings(&db, tmp.path(), 5)).unwrap().create_user("alice", "x").unwrap();
+    let role = format!("{}_server", db.name);
+    let password = "server-role-pw";
+    let mut su = db.superuser_client();
+    su.batch_execute(&format!(
+        "CREATE ROLE {role} LOGIN PASSWORD '{password}';
+         REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {role};"
+    ))
+    .unwrap();
+    let mut s = settings(&db, tmp.path(), 5);
+    s.url = s.url.replacen(&db.role, &role, 1);
+    s.password = Some(twofactor_server::crypto::SecretBytes::new(password.as_bytes().to_vec()));
+    let result = std::panic::catch_unwind(|| {
+        let store = PostgresUserStore::open(&s).unwrap();
+        assert!(store.migrate().is_ok(), "up to date: nothing to create");
+        login_once(&store);
+    });
+    su.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).unwrap();
+    result.unwrap();
+}
+
+fn login_once(s: &dyn UserStore) {
+    let Reservation::Reserved(a) = reserve(s, "alice", "10.5.0.1", Factor::SecondFactor, 10) else {
+        panic!("not reserved");
+    };
+    let d = DriftState { drift: 0, candidate: Some(0), streak: 1 };
+    assert_eq!(s.accept_totp("alice", 5, d).unwrap(), CodeUse::Accepted);
+    assert_eq!(fail(s, "alice", "10.5.0.1", 11), Some(FailureOutcome::Counted(1)));
+    s.finish_attempt(&a, AttemptEnd::LoggedIn, 12, &LIMITS).unwrap();
+    assert_eq!(s.user("alice").unwrap().unwrap().failed_second_factor, 0);
+}
+
+#[test]
+fn postgres_with_a_certificate_the_store_does_not_trust_is_refused() {
+    let Some(pg) = PgServer::shared() else { return };
+    let (db, tmp) = (pg.create_database(), tempfile::tempdir().unwrap());
+    // Another CA (as `init` makes one), and the public roots: neither signed the test
+    // cluster's certificate.
+    twofactor_server::init::generate_certificates(tmp.path(), &["localhost".into()]).unwrap();
+    for ca in [Some(tmp.path().join("ca.pem")), None] {
+        let mut s = settings(&db, tmp.path(), 2);
+        s.ca_file = ca.clone();
+        let e = PostgresUserStore::open(&s).err().expect("an untrusted certificate").to_string();
+        assert!(e.contains("certificate") || e.contains("UnknownIssuer"), "{ca:?}: {e}");
+    }
+}
