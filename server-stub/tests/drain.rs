@@ -59,6 +59,7 @@ async fn not_ready_soon(i: &Instance) -> String {
     loop {
         let (status, reason) = i.probe("/ready").await;
         if status == 503 {
+            eprintln!("readiness 503 within {:?} of the signal", Duration::from_millis(500) - (until - Instant::now()));
             return reason;
         }
         assert!(Instant::now() < until, "still {status} {reason} 500 ms after the signal");
