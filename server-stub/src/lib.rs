@@ -14,6 +14,7 @@ pub mod contact;
 pub mod crypto;
 mod health;
 pub mod init;
+mod key_check;
 mod lifecycle;
 pub mod notify;
 pub mod password;

@@ -42,6 +42,8 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("cannot listen on {addr} (server.health_listen): {source}")]
     HealthBind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    KeyMismatch(String),
     #[error("password hashing: {0}")]
     Hash(String),
     #[error("code delivery: {0}")]
@@ -190,6 +192,14 @@ impl Server {
         let tls = tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key))?;
         let store: Arc<dyn UserStore> = crate::store::open_for_server(&config).await?;
         let key = SecretsKey::load(&config.data_dir.join(KEY_FILE))?;
+        // On the blocking pool: the PostgreSQL store's calls must not run on a worker.
+        let (checked_store, key_path) = (store.clone(), config.data_dir.join(KEY_FILE));
+        tokio::task::spawn_blocking(move || {
+            let key = SecretsKey::load(&key_path)?;
+            crate::key_check::check(checked_store.as_ref(), &key, &key_path).map_err(StartError::KeyMismatch)
+        })
+        .await
+        .map_err(|e| StartError::KeyMismatch(e.to_string()))??;
         let audit_path = config.path(&config.audit.file);
         let audit = AuditLog::open(&audit_path)
             .map_err(|source| StartError::Audit { path: audit_path.display().to_string(), source })?;
