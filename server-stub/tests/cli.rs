@@ -164,6 +164,29 @@ fn a_sqlite_store_moves_into_postgres_where_every_admin_command_works() {
     assert!(list.lines().any(|l| l.starts_with("demo") && l.contains("Locked")), "{list}");
     assert!(run(&["user", "unlock", "--data-dir", new, "demo"], None).0);
     assert!(!store.user("demo").unwrap().unwrap().is_locked(0));
+    assert!(run(&["user", "password", "--data-dir", new, "bob", "--password-stdin"], Some("bob-pw2\n")).0);
+    assert_ne!(store.user("bob").unwrap().unwrap().password_hash, bob.password_hash);
+    assert!(run(&["carrier", "add", "--data-dir", new, "Test Mobile", "sms.test.example"], None).0);
+    assert!(run(&["carrier", "edit", "--data-dir", new, "Test Mobile", "txt.test.example"], None).0);
+    let (ok, out, err) =
+        run(&["user", "phone", "--data-dir", new, "bob", "+15551234567", "--carrier", "test mobile"], None);
+    assert!(ok, "{out}{err}");
+    assert!(run(&["user", "method", "--data-dir", new, "bob", "sms"], None).0);
+    let bob = store.user("bob").unwrap().unwrap();
+    assert_eq!(
+        (bob.phone.as_deref(), bob.carrier.as_deref(), bob.method.as_str()),
+        (Some("+15551234567"), Some("Test Mobile"), "SMS")
+    );
+    let (ok, codes, _) = run(&["backup-codes", "generate", "--data-dir", new, "bob"], None);
+    assert!(ok && codes.lines().count() == 10, "{codes}");
+    assert_eq!(store.user("bob").unwrap().unwrap().backup_codes_left, 10);
+    let uri = "otpauth://totp/TwoFactor:bob?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=TwoFactor";
+    assert!(run(&["totp", "import", "--data-dir", new, "bob", uri], None).0);
+    assert_eq!(store.user("bob").unwrap().unwrap().method, "TOTP");
+    assert!(run(&["carrier", "remove", "--data-dir", new, "Test Mobile"], None).0);
+    assert!(store.carrier("Test Mobile").unwrap().is_none());
+    let (_, audit, _) = run(&["audit", "--data-dir", new, "--user", "bob", "--event", "password_change"], None);
+    assert_eq!(audit.lines().count(), 1, "{audit}");
     let export = tmp.path().join("users.json");
     assert!(run(&["users", "export", "--data-dir", new, export.to_str().unwrap()], None).0);
     assert!(run(&["user", "remove", "--data-dir", new, "bob"], None).0);

@@ -84,3 +84,51 @@ async fn two_servers(db: &TestDb<'_>, password_file: &Path) {
     a.server.shutdown().await;
     b.server.shutdown().await;
 }
+
+#[test]
+fn fifty_logins_over_two_servers_with_one_code_let_exactly_one_in_five_times() {
+    let Some(pg) = PgServer::shared() else { return };
+    let db = pg.create_database();
+    let tmp = tempfile::tempdir().unwrap();
+    let password_file = db.password_file(tmp.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        let a = start_with(|c| point_at(c, &db, &password_file), |_| {}).await;
+        let (a_config, a_data) = (a.config.clone(), a.data.clone());
+        tokio::task::spawn_blocking(move || add_dave(&a_config, &a_data)).await.unwrap();
+        let a_key = a.data.join("secrets.key");
+        let b = start_with(
+            |c| point_at(c, &db, &password_file),
+            |data| {
+                std::fs::copy(&a_key, data.join("secrets.key")).unwrap();
+            },
+        )
+        .await;
+        // Fifty logins spread over both servers submit one valid code at once: one gets in.
+        for round in 0..5 {
+            let mut clients = Vec::new();
+            for i in 0..50 {
+                let mut c = Client::connect(if i % 2 == 0 { &a } else { &b }).await;
+                assert!(matches!(c.login("dave", "dave-pw").await, ServerMessage::FirstFactorOk { .. }));
+                clients.push(c);
+            }
+            let code = code_now(&a);
+            let tasks: Vec<_> = clients
+                .into_iter()
+                .map(|mut c| {
+                    let code = code.clone();
+                    tokio::spawn(async move { c.code(&code).await == ServerMessage::SecondFactorOk })
+                })
+                .collect();
+            let mut accepted = 0;
+            for t in tasks {
+                accepted += usize::from(t.await.unwrap());
+            }
+            assert_eq!(accepted, 1, "round {round}: one of fifty logins with one code");
+            a.clock.advance(30);
+            b.clock.advance(30);
+        }
+        a.server.shutdown().await;
+        b.server.shutdown().await;
+    });
+}

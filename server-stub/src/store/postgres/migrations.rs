@@ -7,7 +7,7 @@
 
 use postgres::GenericClient;
 
-use super::pool::backend;
+use super::pool::{backend, col};
 use crate::store::{StoreError, DEFAULT_CARRIERS};
 
 /// The advisory lock key migrations are applied under (`tf_store` in ASCII).
@@ -90,12 +90,12 @@ CREATE INDEX address_failures_by_expiry ON address_failures (forget_at);
 
 /// The schema version the store has (0: none yet).
 pub fn current_version(c: &mut impl GenericClient) -> Result<i32, StoreError> {
-    let exists: bool = c.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).map_err(backend)?.get(0);
+    let exists: bool = col(&c.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).map_err(backend)?, 0)?;
     if !exists {
         return Ok(0);
     }
     let row = c.query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[]).map_err(backend)?;
-    Ok(row.get(0))
+    col(&row, 0)
 }
 
 /// Applies the migrations the store lacks; returns the versions before and after.

@@ -179,6 +179,12 @@ pub(super) fn backend(e: postgres::Error) -> StoreError {
     }
 }
 
+/// Column `i` of a row, or Backend if it does not hold a `T` (a schema changed by hand):
+/// rows come from the network, so a surprise is an error, not a panic.
+pub(super) fn col<'a, T: postgres::types::FromSql<'a>>(r: &'a postgres::Row, i: usize) -> Result<T, StoreError> {
+    r.try_get(i).map_err(|e| StoreError::Backend(format!("PostgreSQL: column {i}: {}", with_causes(&e))))
+}
+
 /// The SQLSTATE of a unique violation (a name that exists already).
 pub(super) fn is_unique_violation(e: &postgres::Error) -> bool {
     e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION)
