@@ -16,6 +16,9 @@
 # (trust) is for this script. fsync is off: a test cluster's data need not survive a
 # power cut, and the suites create hundreds of databases.
 set -euo pipefail
+# The cluster runs as `postgres` when we are root: what we create must be readable by it,
+# whatever umask the caller has (the server sets 077 for itself, and tests run in it).
+umask 022
 
 usage() { echo "usage: $0 start|stop|start-again|restart|destroy DIR" >&2; exit 2; }
 [ $# -eq 2 ] || usage

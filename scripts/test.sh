@@ -27,6 +27,8 @@ chmod 755 "$pg_dir"
 bash scripts/pg-cluster.sh start "$pg_dir/cluster"
 . "$pg_dir/cluster/env"
 export TWOFACTOR_REQUIRE_PG=1
+# haproxy is installed above: the balancer test must run, not skip.
+export TWOFACTOR_REQUIRE_HAPROXY=1
 
 echo "== cargo build --workspace"
 cargo build --workspace

@@ -17,12 +17,12 @@ use crate::init::{init_data_dir, InitOptions};
 use crate::password::{hash_password, HashCost};
 use crate::store::{Carrier, Method, TotpEnrolment, UserRecord, UserStore};
 use crate::totp::{self, Algorithm, TotpParams};
-use crate::Server;
 
 mod audit_log;
 mod backup_codes;
 mod carrier;
 mod enrol;
+mod serve;
 mod store;
 mod user;
 
@@ -264,7 +264,7 @@ fn run(cli: Cli) -> CliResult {
             println!("next: twofactor-server user add --data-dir {} NAME", dir.display());
             Ok(())
         }
-        Command::Serve { listen } => serve(&dir, listen),
+        Command::Serve { listen } => serve::serve(&dir, listen),
         Command::User(cmd) => user::run(&dir, cmd),
         Command::Totp(TotpCommand::Enrol(args)) => enrol::enrol(&dir, args, false),
         Command::Totp(TotpCommand::Reset(args)) => enrol::enrol(&dir, args, true),
@@ -300,49 +300,4 @@ pub(crate) fn open(dir: &Path) -> Result<(Config, Arc<dyn UserStore>, AuditLog),
     let audit_path = config.path(&config.audit.file);
     let audit = AuditLog::open(&audit_path).map_err(|e| format!("{}: {e}", audit_path.display()))?;
     Ok((config, store, audit))
-}
-
-fn serve(dir: &Path, listen: Option<String>) -> CliResult {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let mut config = Config::load(dir).map_err(|e| e.to_string())?;
-    if let Some(l) = listen {
-        config.server.listen = l;
-        config.validate(Path::new("--listen")).map_err(|e| e.to_string())?;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
-    runtime.block_on(async move {
-        let signalled = shutdown_signal().map_err(|e| format!("cannot watch for signals: {e}"))?;
-        let handle = Server::start(config, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
-        println!("listening on {}", handle.local_addr());
-        let _ = std::io::stdout().flush();
-        signalled.await;
-        log::info!("shutting down");
-        handle.shutdown().await;
-        Ok(())
-    })
-}
-
-/// Registers for SIGINT and SIGTERM at once and returns a future that ends on either.
-/// Registering before the server says it is listening matters: a supervisor (or a test)
-/// that signals right after that line must get a graceful shutdown, not the default
-/// action that kills the process.
-fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
 }

@@ -1,7 +1,7 @@
 //! `server.toml`: every key has a default, unknown keys are refused, and every error names
 //! the key so an admin can fix the file without reading code.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -43,6 +43,18 @@ pub struct ServerSection {
     pub frame_timeout_secs: u64,
     /// Memory for frames still arriving, shared by all connections, in MiB.
     pub frame_memory_mib: u32,
+    /// Where the readiness check (HTTP/1.0 `GET /ready`, `GET /live`) listens for a load
+    /// balancer's probes; empty: off.
+    pub health_listen: String,
+    /// After SIGTERM or SIGINT: seconds during which readiness already fails but the
+    /// listener still accepts, so balancers take the instance out before it refuses.
+    pub drain_grace_secs: u64,
+    /// After SIGTERM or SIGINT: seconds (counted from the signal) that sessions get to
+    /// finish their request or transaction before they are closed and rolled back.
+    pub drain_timeout_secs: u64,
+    /// Balancers whose connections start with a PROXY protocol v2 header naming the
+    /// client's address (HAProxy's `send-proxy-v2`); IP addresses. Empty: none.
+    pub proxy_protocol_from: Vec<String>,
 }
 
 impl Default for ServerSection {
@@ -60,6 +72,10 @@ impl Default for ServerSection {
             write_timeout_secs: 60,
             frame_timeout_secs: 120,
             frame_memory_mib: 512,
+            health_listen: String::new(),
+            drain_grace_secs: 0,
+            drain_timeout_secs: 30,
+            proxy_protocol_from: Vec::new(),
         }
     }
 }
@@ -388,6 +404,19 @@ impl Config {
         if self.server.frame_memory_mib == 0 {
             return bad("server.frame_memory_mib", "must be at least 1".into());
         }
+        if !self.server.health_listen.is_empty() && self.server.health_listen.parse::<SocketAddr>().is_err() {
+            let message = format!("`{}` is not an address like 127.0.0.1:8081 (empty: off)", self.server.health_listen);
+            return bad("server.health_listen", message);
+        }
+        if self.server.drain_timeout_secs > 86_400 {
+            return bad("server.drain_timeout_secs", "must be at most 86400".into());
+        }
+        if let Some(bad_ip) = self.server.proxy_protocol_from.iter().find(|a| a.parse::<IpAddr>().is_err()) {
+            return bad("server.proxy_protocol_from", format!("`{bad_ip}` is not an IP address like 10.0.0.5"));
+        }
+        if self.server.drain_grace_secs > self.server.drain_timeout_secs {
+            return bad("server.drain_grace_secs", "must be at most server.drain_timeout_secs".into());
+        }
         if self.sql.max_statement_bytes < 1024 || self.sql.max_value_bytes < 1024 {
             let key =
                 if self.sql.max_statement_bytes < 1024 { "sql.max_statement_bytes" } else { "sql.max_value_bytes" };
@@ -534,6 +563,22 @@ impl Config {
         self.server.listen.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 7443)))
     }
 
+    /// The balancers trusted to send a PROXY header (`server.proxy_protocol_from`).
+    pub fn proxy_protocol_from(&self) -> Vec<IpAddr> {
+        // validate() checked them; a Config built by hand with a bad one trusts nobody.
+        self.server
+            .proxy_protocol_from
+            .iter()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .map(|ip| ip.to_canonical())
+            .collect()
+    }
+
+    /// The readiness check's address, when `server.health_listen` is set.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.server.health_listen.parse().ok()
+    }
+
     pub fn path(&self, p: &Path) -> PathBuf {
         self.data_dir.join(p)
     }
@@ -583,6 +628,19 @@ write_timeout_secs = 60
 frame_timeout_secs = 120
 # Memory for frames still arriving, shared by all connections.
 frame_memory_mib = 512
+# Readiness check for a load balancer: HTTP/1.0 GET /ready answers 200, or 503 with the
+# reason (user store unreachable, draining); GET /live answers 200 while the process runs.
+# Empty: off. Example: health_listen = "127.0.0.1:8081"
+health_listen = ""
+# SIGTERM/SIGINT drain: readiness fails at once; after drain_grace_secs the listener
+# closes and idle sessions end; sessions inside a request or transaction get until
+# drain_timeout_secs (from the signal), then they are closed and rolled back.
+drain_grace_secs = 0
+drain_timeout_secs = 30
+# Balancers (IP addresses) whose connections begin with a PROXY protocol v2 header naming
+# the client (HAProxy: send-proxy-v2), so throttles and the audit see the client, not the
+# balancer. Connections from these addresses must send it; others must not.
+proxy_protocol_from = []
 
 [auth]
 # Server-wide switch; `twofactor-server two-factor on|off` overrides it in the user store.
@@ -758,6 +816,23 @@ alice = "app_reader"
             assert!(e.contains(&format!("server.{key}")), "{e}");
         }
         assert!(parse("[server]\nidle_timeout_secs = 0\nidle_in_transaction_timeout_secs = 0\n").is_ok());
+    }
+
+    #[test]
+    fn the_readiness_check_is_off_by_default_and_drain_keys_are_checked() {
+        let c = parse("").unwrap();
+        assert_eq!((c.health_addr(), c.server.drain_grace_secs, c.server.drain_timeout_secs), (None, 0, 30));
+        let c = parse("[server]\nhealth_listen = \"127.0.0.1:8081\"\n").unwrap();
+        assert_eq!(c.health_addr(), Some(SocketAddr::from(([127, 0, 0, 1], 8081))));
+        let e = parse("[server]\nhealth_listen = \"8081\"\n").unwrap_err().to_string();
+        assert!(e.contains("server.health_listen"), "{e}");
+        let e = parse("[server]\ndrain_grace_secs = 40\n").unwrap_err().to_string();
+        assert!(e.contains("server.drain_grace_secs"), "{e}");
+        assert!(parse("[server]\ndrain_grace_secs = 0\ndrain_timeout_secs = 0\n").is_ok());
+        let c = parse("[server]\nproxy_protocol_from = [\"10.0.0.5\", \"::ffff:10.0.0.6\"]\n").unwrap();
+        assert_eq!(c.proxy_protocol_from(), ["10.0.0.5".parse::<IpAddr>().unwrap(), "10.0.0.6".parse().unwrap()]);
+        let e = parse("[server]\nproxy_protocol_from = [\"10.0.0.0/8\"]\n").unwrap_err().to_string();
+        assert!(e.contains("server.proxy_protocol_from"), "{e}");
     }
 
     #[test]

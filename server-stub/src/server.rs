@@ -1,5 +1,6 @@
 //! The listener: accepts TCP, finishes TLS within the handshake timeout, bounds the number
-//! of connections, and runs one session task per connection until shutdown.
+//! of connections, and runs one session task per connection until shutdown; and the
+//! drain that ends it gracefully (see [`ServerHandle::drain`] and [`crate::lifecycle`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -7,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
 use crate::audit::AuditLog;
@@ -18,13 +20,15 @@ use crate::config::Config;
 use crate::config::SqlBackend;
 use crate::connection::FrameBudget;
 use crate::crypto::{SecretsKey, KEY_FILE};
+use crate::health::{self, Readiness};
+use crate::lifecycle::{Lifecycle, Stage};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
 use crate::sql::postgres::PgSettings;
 use crate::sql::{CancelHandle, SqlLimits, SqlSettings, WorkerSettings};
 use crate::store::UserStore;
 use crate::throttle::LoginAdmission;
-use crate::{resources, session, tls};
+use crate::{proxy_protocol, resources, session, tls};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -38,6 +42,10 @@ pub enum StartError {
     Audit { path: String, source: std::io::Error },
     #[error("cannot listen on {addr}: {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen on {addr} (server.health_listen): {source}")]
+    HealthBind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    KeyMismatch(String),
     #[error("password hashing: {0}")]
     Hash(String),
     #[error("code delivery: {0}")]
@@ -65,6 +73,8 @@ pub(crate) struct State {
     pub frame_budget: FrameBudget,
     /// What each session's SQL thread is started with.
     pub sql_settings: SqlSettings,
+    /// Serving, draining, closing: what sessions and the accept loop watch.
+    pub lifecycle: Arc<Lifecycle>,
 }
 
 impl State {
@@ -77,20 +87,98 @@ pub struct Server;
 
 pub struct ServerHandle {
     local_addr: SocketAddr,
-    shutdown: watch::Sender<bool>,
+    health_addr: Option<SocketAddr>,
+    lifecycle: Arc<Lifecycle>,
+    /// One permit per open connection.
+    connections: Arc<Semaphore>,
+    max_connections: usize,
+    drain_grace: Duration,
+    drain_timeout: Duration,
+    /// The accept loop; it ends once every session has ended.
     task: JoinHandle<()>,
+    health: Option<JoinHandle<()>>,
 }
+
+/// How long the accept loop waits for sessions after telling them to close at once.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
 impl ServerHandle {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
+    /// Where the readiness check listens (`server.health_listen`), if it is on.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_addr
+    }
+
     /// Stops accepting, tells every session to close (rolling back open transactions)
     /// and waits up to five seconds for them.
     pub async fn shutdown(self) {
-        let _ = self.shutdown.send(true);
-        let _ = self.task.await;
+        self.lifecycle.advance(Stage::Closing);
+        self.finish().await;
+    }
+
+    /// The graceful end (SIGTERM): readiness answers 503 at once; for
+    /// `server.drain_grace_secs` nothing else changes, so balancers that probe notice
+    /// before connections are refused; then the listener closes, logins in progress end
+    /// and every session ends at its next idle moment (outside a request, transaction or
+    /// cursor). Sessions still busy `server.drain_timeout_secs` after the call are closed,
+    /// their statements interrupted and their transactions rolled back. `hurry` (a second
+    /// signal, say) skips to that at once. Returns when every session has ended.
+    pub async fn drain(mut self, hurry: impl std::future::Future<Output = ()>) {
+        tokio::pin!(hurry);
+        let started = Instant::now();
+        let deadline = started + self.drain_timeout;
+        self.lifecycle.advance(Stage::Draining);
+        log::info!(
+            "draining: readiness answers 503; {} connections open; accepting for {}s more \
+             (server.drain_grace_secs), closing busy sessions after {}s (server.drain_timeout_secs)",
+            self.open_connections(),
+            self.drain_grace.as_secs(),
+            self.drain_timeout.as_secs()
+        );
+        let mut hurried = tokio::select! {
+            _ = tokio::time::sleep(self.drain_grace) => false,
+            _ = &mut hurry => true,
+        };
+        self.lifecycle.advance(Stage::Refusing);
+        let mut ended = false;
+        if !hurried {
+            log::info!("drain: no longer accepting; {} sessions end when idle", self.open_connections());
+            tokio::select! {
+                _ = &mut self.task => ended = true,
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = &mut hurry => hurried = true,
+            }
+        }
+        if !ended {
+            let why = if hurried { "asked to hurry" } else { "server.drain_timeout_secs is over" };
+            log::warn!(
+                "drain: {why}; closing the {} sessions still open (open transactions are rolled back)",
+                self.open_connections()
+            );
+        }
+        self.lifecycle.advance(Stage::Closing);
+        if !ended {
+            let _ = (&mut self.task).await;
+        }
+        let (left, took) = (self.open_connections(), started.elapsed().as_secs_f64());
+        log::info!("drain: done in {took:.1}s; {left} connections left");
+        self.finish().await;
+    }
+
+    fn open_connections(&self) -> usize {
+        self.max_connections.saturating_sub(self.connections.available_permits())
+    }
+
+    async fn finish(self) {
+        if !self.task.is_finished() {
+            let _ = self.task.await;
+        }
+        if let Some(h) = self.health {
+            h.abort();
+        }
     }
 }
 
@@ -108,6 +196,14 @@ impl Server {
         let tls = tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key))?;
         let store: Arc<dyn UserStore> = crate::store::open_for_server(&config).await?;
         let key = SecretsKey::load(&config.data_dir.join(KEY_FILE))?;
+        // On the blocking pool: the PostgreSQL store's calls must not run on a worker.
+        let (checked_store, key_path) = (store.clone(), config.data_dir.join(KEY_FILE));
+        tokio::task::spawn_blocking(move || {
+            let key = SecretsKey::load(&key_path)?;
+            crate::key_check::check(checked_store.as_ref(), &key, &key_path).map_err(StartError::KeyMismatch)
+        })
+        .await
+        .map_err(|e| StartError::KeyMismatch(e.to_string()))??;
         let audit_path = config.path(&config.audit.file);
         let audit = AuditLog::open(&audit_path)
             .map_err(|source| StartError::Audit { path: audit_path.display().to_string(), source })?;
@@ -120,11 +216,32 @@ impl Server {
         let addr = config.listen_addr();
         let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
         let local_addr = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+        let health_listener = match config.health_addr() {
+            Some(addr) => {
+                let l = health::bind(addr).await.map_err(|source| StartError::HealthBind { addr, source })?;
+                let bound = l.local_addr().map_err(|source| StartError::HealthBind { addr, source })?;
+                Some((l, bound))
+            }
+            None => None,
+        };
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
         let auth = Authenticator::new(&config, store, key, clock);
         let frame_budget = FrameBudget::new(config.server.frame_memory_mib);
         let sql_settings = sql_settings(&config)?;
+        let lifecycle = Arc::new(Lifecycle::new());
+        let health_addr = health_listener.as_ref().map(|(_, a)| *a);
+        let health = health_listener.map(|(listener, _)| {
+            let store = auth.store.clone();
+            let readiness = Readiness::new(Arc::new(move || store.check_health()), lifecycle.clone());
+            tokio::spawn(health::serve(listener, Arc::new(readiness)))
+        });
+        let (max_connections, drain_grace, drain_timeout) = (
+            config.server.max_connections,
+            Duration::from_secs(config.server.drain_grace_secs),
+            Duration::from_secs(config.server.drain_timeout_secs),
+        );
+        let connections = Arc::new(Semaphore::new(max_connections));
         let state = Arc::new(State {
             config,
             auth,
@@ -135,10 +252,20 @@ impl Server {
             sessions: Mutex::new(HashMap::new()),
             frame_budget,
             sql_settings,
+            lifecycle: lifecycle.clone(),
         });
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), shutdown_rx));
-        Ok(ServerHandle { local_addr, shutdown, task })
+        let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), connections.clone()));
+        Ok(ServerHandle {
+            local_addr,
+            health_addr,
+            lifecycle,
+            connections,
+            max_connections,
+            drain_grace,
+            drain_timeout,
+            task,
+            health,
+        })
     }
 }
 
@@ -159,15 +286,13 @@ fn sql_settings(config: &Config) -> Result<SqlSettings, StartError> {
     })
 }
 
-async fn accept_loop(
-    state: Arc<State>,
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Accepts until the drain stops taking connections, then waits for the sessions to end.
+async fn accept_loop(state: Arc<State>, listener: TcpListener, acceptor: TlsAcceptor, permits: Arc<Semaphore>) {
     let max = state.config.server.max_connections;
-    let permits = Arc::new(Semaphore::new(max));
+    let refusing = state.lifecycle.reached(Stage::Refusing);
+    tokio::pin!(refusing);
     let handshake_timeout = Duration::from_secs(state.config.server.tls_handshake_timeout_secs);
+    let balancers = Arc::new(state.config.proxy_protocol_from());
     let mut failures = AcceptFailures::default();
     loop {
         let (tcp, peer) = tokio::select! {
@@ -180,12 +305,12 @@ async fn accept_loop(
                     let pause = failures.failed(&e);
                     tokio::select! {
                         _ = tokio::time::sleep(pause) => {}
-                        _ = shutdown.changed() => break,
+                        _ = &mut refusing => break,
                     }
                     continue;
                 }
             },
-            _ = shutdown.changed() => break,
+            _ = &mut refusing => break,
         };
         failures.succeeded();
         let Ok(permit) = permits.clone().try_acquire_owned() else {
@@ -195,10 +320,29 @@ async fn accept_loop(
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
         let acceptor = acceptor.clone();
-        let shutdown = shutdown.clone();
+        let shutdown = state.lifecycle.closing();
+        let balancers = balancers.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+            let mut tcp = tcp;
+            // The PROXY header and the TLS handshake share the handshake timeout.
+            let deadline = Instant::now() + handshake_timeout;
+            let peer = if balancers.contains(&peer.ip().to_canonical()) {
+                match tokio::time::timeout_at(deadline, proxy_protocol::read_client_addr(&mut tcp, peer)).await {
+                    Ok(Ok(client)) => client,
+                    Ok(Err(e)) => {
+                        log::warn!("{peer}: {e} (server.proxy_protocol_from lists this address); dropped");
+                        return;
+                    }
+                    Err(_) => {
+                        log::info!("{peer}: no PROXY header within {}s; dropped", handshake_timeout.as_secs());
+                        return;
+                    }
+                }
+            } else {
+                peer
+            };
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     log::info!("{peer}: TLS handshake failed: {e}");
@@ -212,10 +356,19 @@ async fn accept_loop(
             session::run(state, tls, peer, shutdown).await;
         });
     }
+    // Closed at once, so a balancer's next connection is refused and goes elsewhere.
     drop(listener);
-    // Sessions see the same shutdown signal; wait for them to hand back their permits.
+    // Sessions end by themselves when idle, and all of them once the stage is Closing;
+    // wait for them to hand back their permits, at most CLOSE_WAIT after Closing.
     let all = u32::try_from(max).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(Duration::from_secs(5), permits.acquire_many(all)).await;
+    let closed_and_waited = async {
+        state.lifecycle.reached(Stage::Closing).await;
+        tokio::time::sleep(CLOSE_WAIT).await;
+    };
+    tokio::select! {
+        _ = permits.acquire_many(all) => {}
+        _ = closed_and_waited => log::warn!("sessions still open {}s after closing; exiting anyway", CLOSE_WAIT.as_secs()),
+    }
 }
 
 /// A streak of failed `accept` calls.

@@ -18,6 +18,7 @@ use twofactor_protocol::{
 
 use crate::auth::{CodeIssue, Requirement, Verdict};
 use crate::connection::{Conn, IoLimits, ReadError};
+use crate::lifecycle::Stage;
 use crate::server::{SessionEntry, State};
 use crate::sql::{Request, SqlWorker, StartError};
 use crate::store::{AttemptEnd, AttemptFinished, Factor, FailureOutcome, Method, Reservation};
@@ -171,7 +172,7 @@ where
         }
         phase = match phase {
             Phase::Closed => break,
-            Phase::AwaitingHello => match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
+            Phase::AwaitingHello => match login_read(&state, &mut conn, login_deadline).await {
                 Ok(ClientMessage::Hello { min_version, max_version, .. }) => {
                     match negotiate_version(min_version, max_version) {
                         Some(version) => {
@@ -185,7 +186,7 @@ where
                 Ok(other) => conn.out_of_turn(&other, "before Hello").await,
                 Err(e) => on_read_error(&mut conn, e, "hello").await,
             },
-            Phase::AwaitingFirstFactor => match conn.read(MAX_PREAUTH_FRAME_LEN, Some(login_deadline)).await {
+            Phase::AwaitingFirstFactor => match login_read(&state, &mut conn, login_deadline).await {
                 Ok(ClientMessage::Login { user, password }) => {
                     let next = login(&state, &mut conn, user, password, login_deadline, &mut admitted).await;
                     if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
@@ -203,36 +204,33 @@ where
                 Ok(other) => conn.out_of_turn(&other, "before Login").await,
                 Err(e) => on_read_error(&mut conn, e, "login").await,
             },
-            Phase::AwaitingSecondFactor(l) => {
-                match conn.read(MAX_PREAUTH_FRAME_LEN, Some(second_factor_deadline)).await {
-                    Ok(ClientMessage::SecondFactor { code }) => {
-                        second_factor(&state, &mut conn, l, code, &mut admitted).await
-                    }
-                    Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l)).await,
-                    Ok(ClientMessage::Terminate) => Phase::Closed,
-                    Ok(
-                        msg
-                        @ (ClientMessage::Hello { .. } | ClientMessage::Login { .. } | ClientMessage::Cancel { .. }),
-                    ) => conn.out_of_turn(&msg, "while awaiting the second factor").await,
-                    Ok(_) => {
-                        let e = ErrorInfo::new(b"28000", 1004, "two-factor authentication required");
-                        conn.reply(ServerMessage::Error(e), Phase::AwaitingSecondFactor(l)).await
-                    }
-                    Err(ReadError::Timeout) => {
-                        log::info!("{}: user `{}`: no second factor within the timeout", conn.peer, l.user);
-                        state.audit.record(
-                            state.auth.now(),
-                            &l.user,
-                            &conn.peer,
-                            "second_factor",
-                            "timeout",
-                            Some(l.method),
-                        );
-                        conn.fail(b"08S01", 1005, "two-factor code not received in time; connection closed").await
-                    }
-                    Err(e) => on_read_error(&mut conn, e, "second factor").await,
+            Phase::AwaitingSecondFactor(l) => match login_read(&state, &mut conn, second_factor_deadline).await {
+                Ok(ClientMessage::SecondFactor { code }) => {
+                    second_factor(&state, &mut conn, l, code, &mut admitted).await
                 }
-            }
+                Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l)).await,
+                Ok(ClientMessage::Terminate) => Phase::Closed,
+                Ok(
+                    msg @ (ClientMessage::Hello { .. } | ClientMessage::Login { .. } | ClientMessage::Cancel { .. }),
+                ) => conn.out_of_turn(&msg, "while awaiting the second factor").await,
+                Ok(_) => {
+                    let e = ErrorInfo::new(b"28000", 1004, "two-factor authentication required");
+                    conn.reply(ServerMessage::Error(e), Phase::AwaitingSecondFactor(l)).await
+                }
+                Err(ReadError::Timeout) => {
+                    log::info!("{}: user `{}`: no second factor within the timeout", conn.peer, l.user);
+                    state.audit.record(
+                        state.auth.now(),
+                        &l.user,
+                        &conn.peer,
+                        "second_factor",
+                        "timeout",
+                        Some(l.method),
+                    );
+                    conn.fail(b"08S01", 1005, "two-factor code not received in time; connection closed").await
+                }
+                Err(e) => on_read_error(&mut conn, e, "second factor").await,
+            },
             Phase::Ready(l, sql) => match next_request(&state, &mut conn, &sql).await {
                 Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await,
                 Ok(ClientMessage::Terminate) => Phase::Closed,
@@ -273,9 +271,46 @@ async fn next_request<S: AsyncRead + AsyncWrite + Unpin>(
         (a, b) => a.or(b),
     };
     loop {
-        match conn.read(MAX_FRAME_LEN, deadline).await {
+        let read = tokio::select! {
+            biased;
+            r = conn.read(MAX_FRAME_LEN, deadline) => r,
+            _ = idle_while_draining(state, sql) => Err(ReadError::Shutdown),
+        };
+        match read {
             Err(ReadError::Timeout) if deadline != idle && !sql.holds_snapshot() => deadline = idle,
             other => return other,
+        }
+    }
+}
+
+/// A login step's next message. Once a drain stops taking connections, logins in
+/// progress end too (the client connects again, through the balancer to another
+/// instance).
+async fn login_read<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &State,
+    conn: &mut Conn<S>,
+    deadline: Instant,
+) -> Result<ClientMessage, ReadError> {
+    tokio::select! {
+        biased;
+        r = conn.read(MAX_PREAUTH_FRAME_LEN, Some(deadline)) => r,
+        _ = state.lifecycle.reached(Stage::Refusing) => Err(ReadError::Shutdown),
+    }
+}
+
+/// How long a draining session must have been between requests, outside any transaction
+/// or cursor, before it is closed: the SQL thread says whether it holds a snapshot just
+/// after its answer, so a check right after the answer could see the state before it.
+const DRAIN_SETTLE: Duration = Duration::from_millis(100);
+
+/// Resolves once a drain stops taking connections and this ready session is idle outside
+/// a transaction or cursor; a session inside one may finish it until the drain's deadline.
+async fn idle_while_draining(state: &State, sql: &Sql) {
+    state.lifecycle.reached(Stage::Refusing).await;
+    loop {
+        tokio::time::sleep(DRAIN_SETTLE).await;
+        if !sql.holds_snapshot() {
+            return;
         }
     }
 }

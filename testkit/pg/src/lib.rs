@@ -69,13 +69,13 @@ impl PgServer {
     pub fn private() -> Option<PgServer> {
         let tmp = tempfile::Builder::new().prefix("twofactor-pg-").tempdir().expect("temp dir");
         let dir = tmp.path().join("cluster");
+        // The server runs as `postgres` when we are root and must reach its directory.
+        set_mode(tmp.path(), 0o755);
         let out = Command::new("bash").arg(script()).arg("start").arg(&dir).output().expect("run pg-cluster.sh");
         if !out.status.success() {
             unavailable(&format!("pg-cluster.sh start failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
             return None;
         }
-        // The server runs as `postgres` when we are root and must reach its directory.
-        set_mode(tmp.path(), 0o755);
         Some(PgServer::from_dir(&dir, Some(tmp)).expect("cluster env"))
     }
 
