@@ -1,0 +1,195 @@
+//! A `twofactor-server` whose SQL sessions run on PostgreSQL (`[sql] backend =
+//! "postgres"`), on a fresh database of the test cluster (`twofactor-pg-testkit`): the
+//! server logs in as the database's login role and runs each ODBC user's session as the
+//! PostgreSQL role mapped to that user, so GRANTs decide what a user may do.
+//!
+//! Everything else is the ordinary harness ([`TestServer`]): the same `init`, users
+//! enrolled through the real CLI, the driver loaded through unixODBC. Only the
+//! `[sql.postgres]` and `[sql.roles]` keys are added to `server.toml`.
+
+use std::ops::Deref;
+use std::path::Path;
+
+use twofactor_pg_testkit::{PgServer, TestDb};
+
+use crate::{ServerOptions, TestServer};
+
+/// The environment variable the server reads the login role's password from when
+/// `[sql.postgres] password_file` is not set.
+pub const PASSWORD_ENV: &str = "TWOFACTOR_SQL_PG_PASSWORD";
+
+/// How a PostgreSQL-backed server is configured.
+#[derive(Debug, Clone, Default)]
+pub struct PgOptions {
+    pub server: ServerOptions,
+    /// ODBC user names, each mapped in `[sql.roles]` to a fresh PostgreSQL role of its own
+    /// (role names are cluster-wide, so the role is named after the test database).
+    pub users: Vec<String>,
+    /// Also `role_map = "same"`: an ODBC user without an entry in `[sql.roles]` runs as
+    /// the PostgreSQL role of the same name.
+    pub role_map_same: bool,
+    /// The password in `TWOFACTOR_SQL_PG_PASSWORD` instead of `password_file`.
+    pub password_from_env: bool,
+}
+
+impl PgOptions {
+    pub fn users(names: &[&str]) -> PgOptions {
+        PgOptions { users: names.iter().map(|n| n.to_string()).collect(), ..PgOptions::default() }
+    }
+}
+
+/// Drops the mapped roles once the database that holds their objects is gone (the
+/// cluster is shared by every test; a role left behind would outlive the run).
+struct MappedRoles {
+    pg: &'static PgServer,
+    names: Vec<String>,
+}
+
+impl Drop for MappedRoles {
+    fn drop(&mut self) {
+        if self.names.is_empty() {
+            return;
+        }
+        let sql: String = self.names.iter().map(|r| format!("DROP ROLE IF EXISTS {};", ident(r))).collect();
+        if let Err(e) = self.pg.superuser_client("postgres").batch_execute(&sql) {
+            eprintln!("could not drop the test roles {:?}: {e}", self.names);
+        }
+    }
+}
+
+/// A running server on PostgreSQL. Derefs to the [`TestServer`] for users, connection
+/// strings and the log. Fields drop in order: the server (its PostgreSQL sessions end),
+/// the database (with force), then the roles.
+pub struct PgTestServer {
+    pub server: TestServer,
+    pub db: TestDb,
+    roles: MappedRoles,
+    _secrets: tempfile::TempDir,
+}
+
+impl Deref for PgTestServer {
+    type Target = TestServer;
+    fn deref(&self) -> &TestServer {
+        &self.server
+    }
+}
+
+/// `"..."`: a quoted PostgreSQL identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The shared test cluster, or None (with a line on stderr) when none is configured;
+/// `PgServer::shared` panics instead under `TWOFACTOR_REQUIRE_PG=1`, so CI never skips.
+pub fn cluster() -> Option<&'static PgServer> {
+    let pg = PgServer::shared();
+    if pg.is_none() {
+        eprintln!("skipped: no PostgreSQL test cluster (TWOFACTOR_TEST_PG_DIR is unset; scripts/test.sh starts one)");
+    }
+    pg
+}
+
+impl PgTestServer {
+    /// A server on a fresh database; None when there is no test cluster.
+    pub fn start(users: &[&str]) -> Option<PgTestServer> {
+        Self::start_with(PgOptions::users(users))
+    }
+
+    pub fn start_with(options: PgOptions) -> Option<PgTestServer> {
+        let pg = cluster()?;
+        let db = pg.create_database();
+        let secrets = tempfile::Builder::new().prefix("twofactor-pg-secrets-").tempdir().expect("tempdir");
+        let mut roles = MappedRoles { pg, names: Vec::new() };
+        let mut superuser = db.superuser_client();
+        let mut mapping = Vec::new();
+        for user in &options.users {
+            let role = format!("{}_{user}", db.name);
+            assert!(role.len() <= 63, "PostgreSQL truncates identifiers past 63 bytes: {role}");
+            create_mapped_role(&mut superuser, &db, &role);
+            roles.names.push(role.clone());
+            mapping.push((user.clone(), role));
+        }
+
+        let mut server_options = options.server.clone();
+        let mut set = |section: &str, key: &str, value: String| {
+            server_options.config.push((section.to_owned(), key.to_owned(), value));
+        };
+        set("sql", "backend", toml_string("postgres"));
+        set("sql.postgres", "url", toml_string(&db.url()));
+        set("sql.postgres", "ca_file", toml_string(&db.ca_file.display().to_string()));
+        if options.password_from_env {
+            server_options.env.push((PASSWORD_ENV.to_owned(), db.password.clone()));
+        } else {
+            let file = db.password_file(secrets.path());
+            server_options.config.push((
+                "sql.postgres".into(),
+                "password_file".into(),
+                toml_string(&file.display().to_string()),
+            ));
+        }
+        if options.role_map_same {
+            server_options.config.push(("sql.postgres".into(), "role_map".into(), toml_string("same")));
+        }
+        for (user, role) in &mapping {
+            server_options.config.push(("sql.roles".into(), user.clone(), toml_string(role)));
+        }
+        let server = TestServer::start_with(server_options);
+        Some(PgTestServer { server, db, roles, _secrets: secrets })
+    }
+
+    /// The PostgreSQL role that ODBC user `user` runs as.
+    pub fn role_of(&self, user: &str) -> String {
+        format!("{}_{user}", self.db.name)
+    }
+
+    /// A role of this test, created now and dropped with the server (for `role_map =
+    /// "same"`, where the ODBC user is named as the role).
+    pub fn create_role(&mut self, role: &str) {
+        create_mapped_role(&mut self.db.superuser_client(), &self.db, role);
+        self.roles.names.push(role.to_owned());
+    }
+
+    /// A superuser session on the test database (set-up a user must not be able to do).
+    pub fn superuser(&self) -> postgres::Client {
+        self.db.superuser_client()
+    }
+
+    /// Runs statements as the superuser on the test database.
+    pub fn superuser_exec(&self, sql: &str) {
+        self.superuser().batch_execute(sql).unwrap_or_else(|e| panic!("superuser `{sql}`: {e}"));
+    }
+
+    pub fn scratch(&self) -> &Path {
+        self.server.scratch()
+    }
+}
+
+/// A NOLOGIN role the login role may `SET ROLE` to, allowed to create tables in `public`
+/// (PostgreSQL 15 no longer lets every role create there).
+fn create_mapped_role(superuser: &mut postgres::Client, db: &TestDb, role: &str) {
+    let sql = format!(
+        "CREATE ROLE {r} NOLOGIN; GRANT {r} TO {login}; GRANT USAGE, CREATE ON SCHEMA public TO {r};",
+        r = ident(role),
+        login = ident(&db.role),
+    );
+    superuser.batch_execute(&sql).unwrap_or_else(|e| panic!("creating role {role}: {e}"));
+}
+
+/// `VmHWM` (peak resident set) and `VmRSS` of a process, KiB.
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing in /proc/{pid}/status"))
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
