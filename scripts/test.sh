@@ -12,11 +12,21 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/packages.sh
 
 # python3-aiosmtpd: the real SMTP server the SMS and e-mail code tests deliver to.
-ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev python3-aiosmtpd
+ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev python3-aiosmtpd \
+    postgresql openssl haproxy
 python3 -c 'import pyodbc' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyodbc </dev/null
 # Those tests skip only where no SMTP server can be had; here one is installed, so a
 # skip would hide a failure.
 export TWOFACTOR_REQUIRE_SMTP=1
+
+# A private PostgreSQL on a loopback port for the PostgreSQL store and SQL backend tests
+# (each test makes its own database in it); as with SMTP, a missing one fails the tests.
+pg_dir=$(mktemp -d /tmp/twofactor-test-pg.XXXXXX)
+trap 'bash scripts/pg-cluster.sh destroy "$pg_dir/cluster"; rm -rf "$pg_dir"' EXIT
+chmod 755 "$pg_dir"
+bash scripts/pg-cluster.sh start "$pg_dir/cluster"
+. "$pg_dir/cluster/env"
+export TWOFACTOR_REQUIRE_PG=1
 
 echo "== cargo build --workspace"
 cargo build --workspace
