@@ -25,9 +25,9 @@ pub struct PgOptions {
     /// ODBC user names, each mapped in `[sql.roles]` to a fresh PostgreSQL role of its own
     /// (role names are cluster-wide, so the role is named after the test database).
     pub users: Vec<String>,
-    /// Also `role_map = "same"`: an ODBC user without an entry in `[sql.roles]` runs as
-    /// the PostgreSQL role of the same name.
-    pub role_map_same: bool,
+    /// `[sql.postgres] role_map`: `"same"` (the server's default: a user without an entry
+    /// in `[sql.roles]` runs as the role of the same name) or `"table"` (only listed users).
+    pub role_map: Option<&'static str>,
     /// The password in `TWOFACTOR_SQL_PG_PASSWORD` instead of `password_file`.
     pub password_from_env: bool,
 }
@@ -38,32 +38,12 @@ impl PgOptions {
     }
 }
 
-/// Drops the mapped roles once the database that holds their objects is gone (the
-/// cluster is shared by every test; a role left behind would outlive the run).
-struct MappedRoles {
-    pg: &'static PgServer,
-    names: Vec<String>,
-}
-
-impl Drop for MappedRoles {
-    fn drop(&mut self) {
-        if self.names.is_empty() {
-            return;
-        }
-        let sql: String = self.names.iter().map(|r| format!("DROP ROLE IF EXISTS {};", ident(r))).collect();
-        if let Err(e) = self.pg.superuser_client("postgres").batch_execute(&sql) {
-            eprintln!("could not drop the test roles {:?}: {e}", self.names);
-        }
-    }
-}
-
 /// A running server on PostgreSQL. Derefs to the [`TestServer`] for users, connection
-/// strings and the log. Fields drop in order: the server (its PostgreSQL sessions end),
-/// the database (with force), then the roles.
+/// strings and the log. Fields drop in order: the server first (its PostgreSQL sessions
+/// end), then the database with its roles.
 pub struct PgTestServer {
     pub server: TestServer,
-    pub db: TestDb,
-    roles: MappedRoles,
+    pub db: TestDb<'static>,
     _secrets: tempfile::TempDir,
 }
 
@@ -104,15 +84,9 @@ impl PgTestServer {
         let pg = cluster()?;
         let db = pg.create_database();
         let secrets = tempfile::Builder::new().prefix("twofactor-pg-secrets-").tempdir().expect("tempdir");
-        let mut roles = MappedRoles { pg, names: Vec::new() };
-        let mut superuser = db.superuser_client();
         let mut mapping = Vec::new();
         for user in &options.users {
-            let role = format!("{}_{user}", db.name);
-            assert!(role.len() <= 63, "PostgreSQL truncates identifiers past 63 bytes: {role}");
-            create_mapped_role(&mut superuser, &db, &role);
-            roles.names.push(role.clone());
-            mapping.push((user.clone(), role));
+            mapping.push((user.clone(), create_mapped_role(&db, user)));
         }
 
         let mut server_options = options.server.clone();
@@ -132,14 +106,14 @@ impl PgTestServer {
                 toml_string(&file.display().to_string()),
             ));
         }
-        if options.role_map_same {
-            server_options.config.push(("sql.postgres".into(), "role_map".into(), toml_string("same")));
+        if let Some(rule) = options.role_map {
+            server_options.config.push(("sql.postgres".into(), "role_map".into(), toml_string(rule)));
         }
         for (user, role) in &mapping {
             server_options.config.push(("sql.roles".into(), user.clone(), toml_string(role)));
         }
         let server = TestServer::start_with(server_options);
-        Some(PgTestServer { server, db, roles, _secrets: secrets })
+        Some(PgTestServer { server, db, _secrets: secrets })
     }
 
     /// The PostgreSQL role that ODBC user `user` runs as.
@@ -147,11 +121,10 @@ impl PgTestServer {
         format!("{}_{user}", self.db.name)
     }
 
-    /// A role of this test, created now and dropped with the server (for `role_map =
-    /// "same"`, where the ODBC user is named as the role).
-    pub fn create_role(&mut self, role: &str) {
-        create_mapped_role(&mut self.db.superuser_client(), &self.db, role);
-        self.roles.names.push(role.to_owned());
+    /// A role `<database>_<base>` created now and dropped with the database (for
+    /// `role_map = "same"`, where the ODBC user is named as the role); returns its name.
+    pub fn create_role(&self, base: &str) -> String {
+        create_mapped_role(&self.db, base)
     }
 
     /// A superuser session on the test database (set-up a user must not be able to do).
@@ -169,15 +142,15 @@ impl PgTestServer {
     }
 }
 
-/// A NOLOGIN role the login role may `SET ROLE` to, allowed to create tables in `public`
-/// (PostgreSQL 15 no longer lets every role create there).
-fn create_mapped_role(superuser: &mut postgres::Client, db: &TestDb, role: &str) {
-    let sql = format!(
-        "CREATE ROLE {r} NOLOGIN; GRANT {r} TO {login}; GRANT USAGE, CREATE ON SCHEMA public TO {r};",
-        r = ident(role),
-        login = ident(&db.role),
-    );
-    superuser.batch_execute(&sql).unwrap_or_else(|e| panic!("creating role {role}: {e}"));
+/// A NOLOGIN role `<database>_<base>` the login role may `SET ROLE` to (the testkit's),
+/// allowed to create tables in `public` (PostgreSQL 15 no longer lets every role create
+/// there).
+fn create_mapped_role(db: &TestDb<'_>, base: &str) -> String {
+    let role = db.create_role(base);
+    assert!(role.len() <= 63, "PostgreSQL truncates identifiers past 63 bytes: {role}");
+    let grant = format!("GRANT USAGE, CREATE ON SCHEMA public TO {}", ident(&role));
+    db.superuser_client().batch_execute(&grant).unwrap_or_else(|e| panic!("{grant}: {e}"));
+    role
 }
 
 /// `VmHWM` (peak resident set) and `VmRSS` of a process, KiB.

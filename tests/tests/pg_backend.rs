@@ -71,32 +71,43 @@ fn a_user_can_neither_take_another_users_role_nor_fall_back_to_the_login_role() 
 
 #[test]
 fn the_password_may_come_from_the_environment_and_role_map_same_maps_by_name() {
-    let options = PgOptions { role_map_same: true, password_from_env: true, ..PgOptions::default() };
-    let Some(mut pg) = PgTestServer::start_with(options) else { return };
-    let name = format!("{}_same", pg.db.name);
-    pg.create_role(&name);
+    let options = PgOptions { role_map: Some("same"), password_from_env: true, ..PgOptions::default() };
+    let Some(pg) = PgTestServer::start_with(options) else { return };
+    let name = pg.create_role("same");
     let user = pg.user(&name);
     let conn = login(&pg, &user);
     assert_eq!(single_text(&conn, "SELECT current_user").unwrap(), name);
+    // A user whose namesake role does not exist gets no SQL session.
+    let stranger = pg.user("no_such_role_here");
+    let (state, message) = refusal_of(&pg, &stranger);
+    assert!(message.contains("role"), "{state}: {message}");
     let log = pg.server_log();
     assert!(!log.contains(&pg.db.password), "the PostgreSQL password appears in the server's log");
 }
 
 #[test]
 fn a_user_without_a_postgresql_role_is_refused_with_a_clear_error() {
-    let Some(pg) = PgTestServer::start(&["mapped"]) else { return };
+    let options = PgOptions { role_map: Some("table"), ..PgOptions::users(&["mapped"]) };
+    let Some(pg) = PgTestServer::start_with(options) else { return };
     let unmapped = pg.user("unmapped");
-    let conn_str = pg.connection_string(&unmapped, &format!("TwoFactorCode={}", unmapped.fresh_code()));
-    let refused = match twofactor_e2e::odbc::connect(&conn_str) {
-        Err(e) => e,
-        Ok(conn) => conn.execute("SELECT 1", (), None).map(|_| ()).expect_err("no role: no SQL"),
-    };
-    let (state, _, message) = sqlstate(&refused);
+    let (state, message) = refusal_of(&pg, &unmapped);
     assert!(state.starts_with("28") || state.starts_with("08") || state == "42501", "{state}: {message}");
     assert!(message.contains("role"), "the message names the missing role mapping: {message}");
     // The mapped user is not affected.
     let mapped = pg.user("mapped");
     assert_eq!(single_i64(&login(&pg, &mapped), "SELECT 41 + 1"), 42);
+}
+
+/// SQLSTATE and message of the refusal a user without a PostgreSQL role gets, at login or
+/// at the first statement.
+fn refusal_of(pg: &PgTestServer, user: &twofactor_e2e::User) -> (String, String) {
+    let conn_str = pg.connection_string(user, &format!("TwoFactorCode={}", user.fresh_code()));
+    let refused = match twofactor_e2e::odbc::connect(&conn_str) {
+        Err(e) => e,
+        Ok(conn) => conn.execute("SELECT 1", (), None).map(|_| ()).expect_err("no role: no SQL"),
+    };
+    let (state, _, message) = sqlstate(&refused);
+    (state, message)
 }
 
 #[test]

@@ -62,7 +62,7 @@ fn tables_columns_and_keys_describe_what_the_role_created() {
     let mut listed: Vec<(String, String, String)> = tables
         .iter()
         .map(|t| {
-            let s = |v: &odbc_api::buffers::VarCharArray<255>| v.as_str().unwrap().unwrap_or("").to_owned();
+            let s = |v: &odbc_api::parameter::VarCharArray<255>| v.as_str().unwrap().unwrap_or("").to_owned();
             (t.schema.as_str().unwrap().unwrap_or("").to_owned(), s(&t.table), s(&t.table_type))
         })
         .collect();

@@ -191,6 +191,7 @@ fn typed_parameters_reach_postgresql_columns_of_every_type() {
     let text_array = r#"{"a b",c,"\"q\""}"#.into_parameter();
     let narrow = VarCharSlice::new("naïve".as_bytes());
     let ch = VarCharSlice::new(b"ab");
+    let time = WithDataType { value: Time { hour: 23, minute: 59, second: 58 }, data_type: DataType::Time { precision: 0 } };
     conn.execute(
         &format!("INSERT INTO every_type (id, {COLUMNS}) VALUES (2, {})", vec!["?"; 21].join(", ")),
         (
@@ -206,7 +207,7 @@ fn typed_parameters_reach_postgresql_columns_of_every_type() {
             &bytes_param,
             &Bit(1),
             &Date { year: 2024, month: 2, day: 29 },
-            &Time { hour: 23, minute: 59, second: 58 },
+            &time,
             &ts,
             &tstz,
             &uuid,
