@@ -36,8 +36,12 @@ OUR_DRIVER = os.path.join(REL, "libtwofactorodbc.so")
 PASSWORD = "bench-password-1"
 SELECT = "SELECT id, name, score, ts FROM bench"
 
-OURS, PSQL, SQLITE_ODBC, NATIVE_SQLITE, NATIVE_PG = (
-    "TwoFactor", "psqlODBC", "SQLite ODBC", "native sqlite3", "native PostgreSQL")
+OURS, OURS_PG, PSQL, SQLITE_ODBC, NATIVE_SQLITE, NATIVE_PG = (
+    "TwoFactor", "TwoFactor on PostgreSQL", "psqlODBC", "SQLite ODBC", "native sqlite3", "native PostgreSQL")
+# The login role our PostgreSQL-backed server connects as; each session then runs as the
+# ODBC user's role (`bench`, the role psqlODBC logs in as), so both read the same table
+# with the same rights.
+PG_LOGIN_ROLE = "twofactor_login"
 
 
 def log(msg):
@@ -191,10 +195,7 @@ class Postgres:
     def start(self):
         self.sh([self.bin + "/initdb", "-D", self.dir, "-U", "postgres", "--auth-local=trust",
                  "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"])
-        # A self-signed certificate: psqlODBC connects with sslmode=require.
-        self.sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                 "-subj", "/CN=127.0.0.1", "-keyout", self.dir + "/server.key",
-                 "-out", self.dir + "/server.crt"])
+        self.make_certificates()
         with open(self.dir + "/postgresql.conf", "a") as f:
             f.write("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
                     "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
@@ -206,6 +207,40 @@ class Postgres:
         self.sh([self.bin + "/pg_ctl", "-D", self.dir, "-l", self.dir + "/log", "-w", "start"])
         self.psql_local("CREATE ROLE bench LOGIN PASSWORD '%s'" % PASSWORD)
         self.psql_local("CREATE DATABASE bench OWNER bench")
+
+    def make_certificates(self):
+        """A throwaway CA and a server certificate for 127.0.0.1 signed by it: psqlODBC
+        connects with sslmode=require; our server verifies the certificate (rustls needs
+        the address in subjectAltName and a CA that is not the server's own certificate)."""
+        work = os.path.dirname(self.dir)
+        self.ca_file = os.path.join(work, "pg-ca.crt")
+        ca_key, csr, ext = (os.path.join(work, n) for n in ("pg-ca.key", "pg-server.csr", "pg-server.ext"))
+        quiet = dict(check=True, capture_output=True)
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=bench CA", "-keyout", ca_key, "-out", self.ca_file], **quiet)
+        subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                        "-keyout", self.dir + "/server.key", "-out", csr], **quiet)
+        with open(ext, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n")
+        subprocess.run(["openssl", "x509", "-req", "-in", csr, "-CA", self.ca_file, "-CAkey", ca_key,
+                        "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", self.dir + "/server.crt"],
+                       **quiet)
+        os.chmod(self.dir + "/server.key", 0o600)
+        if self.prefix:
+            for f in ("server.key", "server.crt"):
+                shutil.chown(os.path.join(self.dir, f), "postgres")
+
+    def add_login_role(self, password_file):
+        """The role our server logs in as: it may SET ROLE bench and nothing else. The
+        password goes to psql on stdin, never in an argument."""
+        password = os.urandom(18).hex()
+        fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(password)
+        self.sh(["psql", "-h", self.sock, "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+                 "-v", "ON_ERROR_STOP=1", "-qAt"],
+                input="CREATE ROLE %s LOGIN PASSWORD '%s'; GRANT bench TO %s;" % (PG_LOGIN_ROLE, password,
+                                                                                  PG_LOGIN_ROLE))
 
     def psql_local(self, sql, db="postgres"):
         return self.sh(["psql", "-h", self.sock, "-p", str(self.port), "-U", "postgres", "-d", db,
@@ -252,6 +287,19 @@ class OurServer:
             text = f.read()
         with open(conf, "w") as f:
             f.write(re.sub(r"(?m)^address_max_pending_logins = .*$", "address_max_pending_logins = 100000", text))
+
+    def use_postgres_sql(self, pg, password_file):
+        """[sql] backend = "postgres" on the bench database, as PG_LOGIN_ROLE; ODBC user
+        `bench` runs as role `bench` (role_map = "same")."""
+        conf = os.path.join(self.dir, "server.toml")
+        with open(conf) as f:
+            text = f.read()
+        text = text.replace("[sql]\n", '[sql]\nbackend = "postgres"\n', 1)
+        text += ('\n[sql.postgres]\nurl = "postgres://%s@127.0.0.1:%d/bench?sslmode=require"\n'
+                 'ca_file = "%s"\npassword_file = "%s"\nrole_map = "same"\n'
+                 % (PG_LOGIN_ROLE, pg.port, pg.ca_file, password_file))
+        with open(conf, "w") as f:
+            f.write(text)
 
     def users(self, prefix, count, out=None, two_factor=True, cheap=False):
         cmd = [SETUP, "users", "--data-dir", self.dir, "--prefix", prefix, "--count", str(count),
@@ -349,6 +397,7 @@ def main():
     res = Results(meta)
     pg = Postgres(work)
     ours = OurServer(work)
+    ours_pg = OurServer(work, "tf-pg")
     t0 = time.time()
     try:
         log("generating %d rows" % a.rows)
@@ -376,6 +425,15 @@ def main():
         shutil.copy(sqlite_db, os.path.join(ours.dir, "data.db"))
         ours.serve()
         log("our server listening on %s (pid %d)" % (ours.addr, ours.proc.pid))
+        if want("fetch") or want("insert"):
+            log("our server on PostgreSQL: [sql] backend = postgres on the bench database")
+            ours_pg.init()
+            ours_pg.users("bench", 0, two_factor=False)
+            pg_password_file = os.path.join(work, "pg-login-password")
+            pg.add_login_role(pg_password_file)
+            ours_pg.use_postgres_sql(pg, pg_password_file)
+            ours_pg.serve()
+            log("our PostgreSQL-backed server listening on %s (pid %d)" % (ours_pg.addr, ours_pg.proc.pid))
         sqlite_odbc = "Driver=%s;Database=%s" % (odbc_lib("libsqlite3odbc.so"), sqlite_db)
         data_db = os.path.join(ours.dir, "data.db")
 
@@ -384,10 +442,10 @@ def main():
             measure_login(res, a, pg, ours, logins_file, phases_file)
             rss_checkpoint(res, ours, "after the login benchmarks (~%d Argon2 verifies)" % (3 * a.logins + 30))
         if want("fetch"):
-            measure_fetch(res, a, pg, ours, sqlite_odbc, sqlite_db)
+            measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db)
             rss_checkpoint(res, ours, "after the fetch benchmarks")
         if want("insert"):
-            measure_insert(res, a, pg, ours, sqlite_odbc, sqlite_db, data_db)
+            measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db)
         if want("server"):
             measure_server(res, a, ours, burst_file)
             rss_checkpoint(res, ours, "after the %d-login burst" % a.burst)
@@ -396,6 +454,7 @@ def main():
             measure_big(res, a, work, sqlite_db)
     finally:
         ours.stop()
+        ours_pg.stop()
         pg.stop()
         if a.keep:
             log("kept %s" % work)
@@ -441,9 +500,10 @@ def measure_login(res, a, pg, ours, logins_file, phases_file):
         res.add(m, PSQL, r.get("median_ms", r.get("status")), "ms", "lower", r)
 
 
-def measure_fetch(res, a, pg, ours, sqlite_odbc, sqlite_db):
+def measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db):
     log("fetch of %d rows, %d runs each" % (a.rows, a.reps))
-    targets = [(OURS, ours.odbc(), ours.proc.pid), (PSQL, pg.odbc(), None), (SQLITE_ODBC, sqlite_odbc, None)]
+    targets = [(OURS, ours.odbc(), ours.proc.pid), (OURS_PG, ours_pg.odbc(), ours_pg.proc.pid),
+               (PSQL, pg.odbc(), None), (SQLITE_ODBC, sqlite_odbc, None)]
     for name, conn, pid in targets:
         r = repeated([ODBC, "fetch", "--conn", conn, "--sql", SELECT, "--batch", "10000"], a.reps, 600,
                      sample_pid=pid)
@@ -474,7 +534,7 @@ def measure_fetch(res, a, pg, ours, sqlite_odbc, sqlite_db):
                 {"seconds": s, "runs": [a.rows / x for x in times], "note": "includes psql start and TLS login"})
 
 
-def measure_insert(res, a, pg, ours, sqlite_odbc, sqlite_db, data_db):
+def measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db):
     log("insert of %d rows with parameter arrays" % a.insert_rows)
 
     def empty_sqlite(db):
@@ -485,8 +545,11 @@ def measure_insert(res, a, pg, ours, sqlite_odbc, sqlite_db, data_db):
             con.close()
         return f
 
-    targets = [(OURS, ours.odbc(), empty_sqlite(data_db)), (PSQL, pg.odbc(), lambda: pg.psql_tls("TRUNCATE bench_ins")),
-               (SQLITE_ODBC, sqlite_odbc, empty_sqlite(sqlite_db))]
+    def empty_pg():
+        pg.psql_tls("TRUNCATE bench_ins")
+
+    targets = [(OURS, ours.odbc(), empty_sqlite(data_db)), (OURS_PG, ours_pg.odbc(), empty_pg),
+               (PSQL, pg.odbc(), empty_pg), (SQLITE_ODBC, sqlite_odbc, empty_sqlite(sqlite_db))]
     for name, conn, empty in targets:
         r = repeated([ODBC, "insert", "--conn", conn, "--table", "bench_ins", "--rows", str(a.insert_rows),
                       "--batch", "10000"], a.reps, 600, before=empty)
@@ -582,7 +645,7 @@ def fmt(v, unit):
 
 def native_ref(res, r):
     m = r["measure"]
-    if not m.startswith(("fetch:", "insert:")) or r["target"] not in (OURS, PSQL, SQLITE_ODBC):
+    if not m.startswith(("fetch:", "insert:")) or r["target"] not in (OURS, OURS_PG, PSQL, SQLITE_ODBC):
         return None
     if m.startswith("fetch: pyodbc fetchmany"):
         ref = "native: python sqlite3 fetchmany"
@@ -592,7 +655,7 @@ def native_ref(res, r):
         ref = "native: python sqlite3 executemany"
     else:
         return None
-    if r["target"] == PSQL:
+    if r["target"] in (PSQL, OURS_PG):
         return res.get("native: psql \\copy (SELECT ...) TO /dev/null", NATIVE_PG) if m.startswith("fetch") else None
     return res.get(ref, NATIVE_SQLITE)
 
