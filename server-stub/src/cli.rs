@@ -1,6 +1,7 @@
 //! The `twofactor-server` command line: `init`, `serve`, and the admin commands. Admin
-//! commands open the same user store as a running server (WAL mode), so they take effect
-//! at the next login without a restart.
+//! commands open the same user store as a running server (SQLite in WAL mode, or the
+//! PostgreSQL store `[store] url` names), so they take effect at the next login without a
+//! restart.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -14,9 +15,11 @@ use crate::config::Config;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::init::{init_data_dir, InitOptions};
 use crate::password::{hash_password, HashCost};
-use crate::store::{Carrier, Method, SqliteUserStore, TotpEnrolment, UserRecord, UserStore, USERS_FILE};
+use crate::store::{Carrier, Method, TotpEnrolment, UserRecord, UserStore};
 use crate::totp::{self, Algorithm, TotpParams};
 use crate::Server;
+
+mod store;
 
 #[derive(Parser)]
 #[command(
@@ -78,6 +81,9 @@ enum Command {
     /// Move users between servers.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The user store itself (PostgreSQL schema migrations).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
 }
 
 #[derive(Subcommand)]
@@ -99,10 +105,15 @@ enum UsersCommand {
     /// Write every user to FILE (JSON, mode 0600): password hashes, sealed secrets (still
     /// encrypted), numbers, addresses, backup-code hashes, and the secrets key's id.
     Export { file: PathBuf },
-    /// Read users from FILE. From a server with another secrets.key, pass that key with
-    /// --secrets-key to re-encrypt the TOTP secrets (backup codes cannot move then).
+    /// Read users from FILE (or straight from a SQLite users.db with --from-sqlite, e.g.
+    /// into a PostgreSQL store). From a server with another secrets.key, pass that key
+    /// with --secrets-key to re-encrypt the TOTP secrets (backup codes cannot move then).
     Import {
-        file: PathBuf,
+        #[arg(required_unless_present = "from_sqlite", conflicts_with = "from_sqlite")]
+        file: Option<PathBuf>,
+        /// A SQLite user store (a data directory's users.db) to read instead of FILE.
+        #[arg(long, value_name = "USERS_DB")]
+        from_sqlite: Option<PathBuf>,
         #[arg(long, value_name = "FILE")]
         secrets_key: Option<PathBuf>,
         /// Overwrite users that exist already (default: refuse the import).
@@ -257,9 +268,15 @@ fn run(cli: Cli) -> CliResult {
         Command::BackupCodes(BackupCommand::Generate { name }) => backup_codes(&dir, &name),
         Command::Audit { user, event, since, last } => audit(&dir, user, event, since, last),
         Command::Users(UsersCommand::Export { file }) => crate::transfer::export(&dir, &file),
-        Command::Users(UsersCommand::Import { file, secrets_key, replace }) => {
-            crate::transfer::import(&dir, &file, secrets_key.as_deref(), replace)
+        Command::Users(UsersCommand::Import { file, from_sqlite, secrets_key, replace }) => {
+            let source = match (file, from_sqlite) {
+                (_, Some(db)) => crate::transfer::Source::Sqlite(db),
+                (Some(f), None) => crate::transfer::Source::File(f),
+                (None, None) => return Err("users import needs FILE or --from-sqlite USERS_DB".into()),
+            };
+            crate::transfer::import(&dir, &source, secrets_key.as_deref(), replace)
         }
+        Command::Store(cmd) => store::run(&dir, cmd),
         Command::TwoFactor { state } => {
             let (_, store, audit) = open(&dir)?;
             store.set_two_factor_setting(state.on()).map_err(|e| e.to_string())?;
@@ -270,9 +287,11 @@ fn run(cli: Cli) -> CliResult {
     }
 }
 
-pub(crate) fn open(dir: &Path) -> Result<(Config, SqliteUserStore, AuditLog), String> {
+/// The data directory's config, its user store (migrated if it is PostgreSQL's and
+/// behind) and its audit log.
+pub(crate) fn open(dir: &Path) -> Result<(Config, Arc<dyn UserStore>, AuditLog), String> {
     let config = Config::load(dir).map_err(|e| e.to_string())?;
-    let store = SqliteUserStore::open(&dir.join(USERS_FILE)).map_err(|e| e.to_string())?;
+    let store = crate::store::open(&config).map_err(|e| e.to_string())?;
     let audit_path = config.path(&config.audit.file);
     let audit = AuditLog::open(&audit_path).map_err(|e| format!("{}: {e}", audit_path.display()))?;
     Ok((config, store, audit))
@@ -419,7 +438,7 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
             store.set_phone(&name, Some(&phone), carrier.as_deref()).map_err(err)?;
             audit.record(now, &name, "cli", "user_phone", "ok", Some("SMS"));
             println!("`{name}`: SMS to {phone}{}", carrier.map(|c| format!(" via {c}")).unwrap_or_default());
-            activate_if_unenrolled(&store, &audit, &u, Method::Sms, now)?;
+            activate_if_unenrolled(store.as_ref(), &audit, &u, Method::Sms, now)?;
         }
         UserCommand::Email { name, address } => {
             let Some(u) = store.user(&name).map_err(err)? else {
@@ -429,7 +448,7 @@ fn user(dir: &Path, cmd: UserCommand) -> CliResult {
             store.set_email(&name, Some(&address)).map_err(err)?;
             audit.record(now, &name, "cli", "user_email", "ok", Some("EMAIL"));
             println!("`{name}`: codes by e-mail to {address}");
-            activate_if_unenrolled(&store, &audit, &u, Method::Email, now)?;
+            activate_if_unenrolled(store.as_ref(), &audit, &u, Method::Email, now)?;
         }
     }
     Ok(())
@@ -446,7 +465,7 @@ fn method_enabled(config: &Config, m: Method) -> bool {
 
 /// A user whose active method has nothing enrolled gets the one just enrolled.
 fn activate_if_unenrolled(
-    store: &SqliteUserStore,
+    store: &dyn UserStore,
     audit: &AuditLog,
     before: &UserRecord,
     m: Method,
@@ -493,8 +512,8 @@ fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
             let _ = gateway;
             return Err("a carrier name must not be empty".into());
         }
-        CarrierCommand::Add { name, gateway } => put_carrier(&store, &audit, now, name, &gateway, true)?,
-        CarrierCommand::Edit { name, gateway } => put_carrier(&store, &audit, now, name, &gateway, false)?,
+        CarrierCommand::Add { name, gateway } => put_carrier(store.as_ref(), &audit, now, name, &gateway, true)?,
+        CarrierCommand::Edit { name, gateway } => put_carrier(store.as_ref(), &audit, now, name, &gateway, false)?,
         CarrierCommand::Remove { name } => {
             let users: Vec<String> = store
                 .users()
@@ -516,7 +535,7 @@ fn carrier(dir: &Path, cmd: CarrierCommand) -> CliResult {
 
 /// `carrier add` (`adding`) and `carrier edit`: one carrier written, audited and echoed.
 fn put_carrier(
-    store: &SqliteUserStore,
+    store: &dyn UserStore,
     audit: &AuditLog,
     now: i64,
     name: String,
@@ -546,7 +565,7 @@ fn backup_codes(dir: &Path, name: &str) -> CliResult {
     if store.user(name).map_err(|e| e.to_string())?.is_none() {
         return Err(format!("no user `{name}`"));
     }
-    let auth = crate::auth::Authenticator::new(&config, Arc::new(store), key, Arc::new(SystemClock));
+    let auth = crate::auth::Authenticator::new(&config, store, key, Arc::new(SystemClock));
     let codes = auth.new_backup_codes(name).map_err(|e| e.to_string())?;
     audit.record_why(
         SystemClock.now(),

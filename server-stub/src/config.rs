@@ -281,6 +281,38 @@ impl Default for SmsSection {
     }
 }
 
+/// The user store: SQLite's `users.db` in the data directory unless `url` names a
+/// PostgreSQL database (shared by every instance configured with it). See
+/// docs/postgres-store.md.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSection {
+    /// `postgres://USER@HOST:PORT/DB?sslmode=require`; never with a password.
+    pub url: Option<String>,
+    /// PEM CA file PostgreSQL's certificate is verified against; unset: the public roots.
+    pub ca_file: Option<PathBuf>,
+    /// The password's file (mode 0600); unset: `TWOFACTOR_STORE_PG_PASSWORD`, if set.
+    pub password_file: Option<PathBuf>,
+    pub pool_size: u32,
+    /// Bounds connecting, waiting for a pooled connection, and each statement.
+    pub connect_timeout_secs: u64,
+    /// Allows `sslmode=disable` in `url` (a trusted link only).
+    pub insecure_no_tls: bool,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        StoreSection {
+            url: None,
+            ca_file: None,
+            password_file: None,
+            pool_size: 16,
+            connect_timeout_secs: 5,
+            insecure_no_tls: false,
+        }
+    }
+}
+
 /// The whole configuration. Relative paths are relative to `data_dir`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -296,6 +328,7 @@ pub struct Config {
     pub codes: CodesSection,
     pub smtp: SmtpSection,
     pub sms: SmsSection,
+    pub store: StoreSection,
 }
 
 impl Config {
@@ -464,6 +497,16 @@ impl Config {
         if self.sms.timeout_secs == 0 {
             return bad("sms.timeout_secs", "must be at least 1".into());
         }
+        if let Some(url) = &self.store.url {
+            crate::store::postgres::settings::check_url(url, self.store.insecure_no_tls)
+                .or_else(|m| bad("store.url", m))?;
+        }
+        if self.store.pool_size == 0 || self.store.pool_size > 1000 {
+            return bad("store.pool_size", "must be between 1 and 1000".into());
+        }
+        if self.store.connect_timeout_secs == 0 || self.store.connect_timeout_secs > 300 {
+            return bad("store.connect_timeout_secs", "must be between 1 and 300".into());
+        }
         Ok(())
     }
 
@@ -603,6 +646,15 @@ max_value_bytes = 16777216
 
 [audit]
 file = "audit.log"
+
+# The user store: SQLite (users.db here) unless url names PostgreSQL, shared by every
+# instance configured with it. See docs/postgres-store.md.
+[store]
+# url = "postgres://twofactor@db1:5432/twofactor?sslmode=require"
+# ca_file = "pg-ca.crt"
+# password_file = "pg-store-password"
+pool_size = 16
+connect_timeout_secs = 5
 "#
     )
 }
@@ -661,6 +713,21 @@ mod tests {
             assert!(e.contains(&format!("server.{key}")), "{e}");
         }
         assert!(parse("[server]\nidle_timeout_secs = 0\nidle_in_transaction_timeout_secs = 0\n").is_ok());
+    }
+
+    #[test]
+    fn the_store_section_defaults_to_sqlite_and_refuses_a_password_or_plain_text() {
+        let c = parse("").unwrap();
+        assert!(c.store.url.is_none());
+        assert_eq!((c.store.pool_size, c.store.connect_timeout_secs), (16, 5));
+        let e = parse("[store]\nurl = \"postgres://tf:hunter2@db1/tf\"\n").unwrap_err().to_string();
+        assert!(e.contains("store.url") && !e.contains("hunter2"), "{e}");
+        let e = parse("[store]\nurl = \"postgres://tf@db1/tf?sslmode=disable\"\n").unwrap_err().to_string();
+        assert!(e.contains("insecure_no_tls"), "{e}");
+        let ok = "[store]\nurl = \"postgres://tf@db1/tf?sslmode=disable\"\ninsecure_no_tls = true\n";
+        assert!(parse(ok).is_ok());
+        let e = parse("[store]\npool_size = 0\n").unwrap_err().to_string();
+        assert!(e.contains("store.pool_size"), "{e}");
     }
 
     #[test]

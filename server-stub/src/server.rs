@@ -20,7 +20,7 @@ use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
 use crate::sql::{SqlLimits, WorkerSettings};
-use crate::store::{SqliteUserStore, UserStore, USERS_FILE};
+use crate::store::UserStore;
 use crate::throttle::LoginAdmission;
 use crate::{resources, session, tls};
 
@@ -102,7 +102,7 @@ impl Server {
         }
         config.server.max_connections = resources::fit_connections(config.server.max_connections).max_connections;
         let tls = tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key))?;
-        let store: Arc<dyn UserStore> = Arc::new(SqliteUserStore::open(&config.data_dir.join(USERS_FILE))?);
+        let store: Arc<dyn UserStore> = crate::store::open_for_server(&config).await?;
         let key = SecretsKey::load(&config.data_dir.join(KEY_FILE))?;
         let audit_path = config.path(&config.audit.file);
         let audit = AuditLog::open(&audit_path)

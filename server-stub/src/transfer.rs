@@ -2,15 +2,17 @@
 //! Secrets stay encrypted: TOTP secrets travel sealed under the source's `secrets.key`,
 //! and the file names that key by its id (a fingerprint, not the key). An import into a
 //! server with another key needs the source key (`--secrets-key`) to re-encrypt them.
+//! An import may also read a SQLite `users.db` directly (`--from-sqlite`): that is how a
+//! server moves from its SQLite store to a PostgreSQL one.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
 use crate::crypto::{SecretsKey, KEY_FILE};
-use crate::store::{Carrier, TotpEnrolment, UserRecord, UserStore};
+use crate::store::{Carrier, SqliteUserStore, TotpEnrolment, UserRecord, UserStore};
 
 pub const FORMAT: &str = "twofactor-users";
 pub const VERSION: u32 = 1;
@@ -72,9 +74,17 @@ fn unhex(s: &str, what: &str) -> Result<Vec<u8>, String> {
     data_encoding::HEXLOWER_PERMISSIVE.decode(s.as_bytes()).map_err(|_| format!("{what} is not hex"))
 }
 
-pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
-    let (_, store, audit) = crate::cli::open(dir)?;
-    let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
+/// Where `users import` reads users from.
+pub enum Source {
+    /// A file `users export` wrote.
+    File(PathBuf),
+    /// A SQLite user store (`users.db`), its secrets sealed under this server's key or the
+    /// one `--secrets-key` names.
+    Sqlite(PathBuf),
+}
+
+/// Every user and carrier of `store`, as an export file says them, sealed under `key_id`.
+fn export_file(store: &dyn UserStore, key_id: &str, now: i64) -> Result<ExportFile, String> {
     let err = |e: crate::store::StoreError| e.to_string();
     let mut users = Vec::new();
     for u in store.users().map_err(err)? {
@@ -103,15 +113,21 @@ pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
         .into_iter()
         .map(|c| ExportedCarrier { name: c.name, gateway: c.gateway })
         .collect();
-    let now = SystemClock.now();
-    let out = ExportFile {
+    Ok(ExportFile {
         format: FORMAT.into(),
         version: VERSION,
-        key_id: key.id().into(),
+        key_id: key_id.into(),
         exported_at: crate::audit::rfc3339(now),
         users,
         carriers,
-    };
+    })
+}
+
+pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
+    let (_, store, audit) = crate::cli::open(dir)?;
+    let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
+    let now = SystemClock.now();
+    let out = export_file(store.as_ref(), key.id(), now)?;
     let text = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -136,11 +152,34 @@ pub fn export(dir: &Path, file: &Path) -> Result<(), String> {
     Ok(())
 }
 
-pub fn import(dir: &Path, file: &Path, source_key: Option<&Path>, replace: bool) -> Result<(), String> {
+/// What `source` holds, as an export file would.
+fn read_source(source: &Source, key: &SecretsKey, source_key: Option<&Path>) -> Result<ExportFile, String> {
+    match source {
+        Source::File(file) => {
+            let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))
+        }
+        Source::Sqlite(db) => {
+            if !db.is_file() {
+                return Err(format!("{}: no such SQLite user store", db.display()));
+            }
+            let sqlite = SqliteUserStore::open(db).map_err(|e| format!("{}: {e}", db.display()))?;
+            let key_id = match source_key {
+                Some(path) => SecretsKey::load(path).map_err(|e| e.to_string())?.id().to_owned(),
+                None => key.id().to_owned(),
+            };
+            export_file(&sqlite, &key_id, SystemClock.now())
+        }
+    }
+}
+
+pub fn import(dir: &Path, source: &Source, source_key: Option<&Path>, replace: bool) -> Result<(), String> {
     let (_, store, audit) = crate::cli::open(dir)?;
     let key = SecretsKey::load(&dir.join(KEY_FILE)).map_err(|e| e.to_string())?;
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let data: ExportFile = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let data = read_source(source, &key, source_key)?;
+    let file = match source {
+        Source::File(f) | Source::Sqlite(f) => f.as_path(),
+    };
     if data.format != FORMAT || data.version != VERSION {
         return Err(format!("{}: not a {FORMAT} version {VERSION} file", file.display()));
     }

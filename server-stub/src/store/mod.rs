@@ -1,6 +1,7 @@
 //! The user store: accounts, password hashes, sealed TOTP secrets, the replay ledger
-//! (last accepted time step) and failure counters. Behind [`UserStore`] so a shared
-//! PostgreSQL store can replace SQLite without touching the session code.
+//! (last accepted time step) and failure counters. Behind [`UserStore`]: SQLite in the
+//! data directory by default, or PostgreSQL shared by several instances (`[store] url`),
+//! without the session code knowing which.
 
 pub const USERS_FILE: &str = "users.db";
 
@@ -389,9 +390,19 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Writes a whole user (export/import); `replace` overwrites an existing one.
     fn import_user(&self, user: &UserRecord, backup_hashes: &[Vec<u8>], replace: bool) -> Result<(), StoreError>;
+
+    /// A cheap round trip to the store, for the readiness check: Ok when logins can be
+    /// served now.
+    fn check_health(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod conformance;
+mod open;
+pub mod postgres;
 mod sqlite;
+pub use open::{open, open_for_server};
+pub use postgres::{PgStoreSettings, PostgresUserStore, SCHEMA_VERSION};
 pub use sqlite::SqliteUserStore;

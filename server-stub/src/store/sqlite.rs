@@ -466,6 +466,10 @@ impl UserStore for SqliteUserStore {
             Ok(())
         })
     }
+
+    fn check_health(&self) -> Result<(), StoreError> {
+        self.with(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
 }
 
 #[cfg(test)]

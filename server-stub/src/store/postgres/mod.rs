@@ -1,0 +1,218 @@
+//! The PostgreSQL implementation of [`UserStore`], shared by any number of server
+//! instances: the sync `postgres` client pooled by `r2d2` (see docs/postgres-store.md for
+//! the choice), TLS by rustls. Every check-and-update that decides a login is one
+//! conditional statement or one transaction holding the rows it decides on.
+//!
+//! The client is blocking and runs its own small runtime per connection: calls must come
+//! from a thread outside tokio's workers (the session's `spawn_blocking`, the CLI).
+
+use super::*;
+
+mod attempts;
+mod codes;
+pub mod migrations;
+mod pool;
+pub mod settings;
+#[cfg(test)]
+mod tests;
+mod users;
+
+pub use migrations::SCHEMA_VERSION;
+pub use settings::PgStoreSettings;
+
+pub struct PostgresUserStore {
+    /// Always Some; taken only by `Drop` (see there).
+    pool: Option<pool::Pool>,
+    /// For messages: carries no password.
+    url: String,
+}
+
+impl PostgresUserStore {
+    /// Connects (within `connect_timeout`, or an error naming the URL) and applies the
+    /// migrations the store lacks.
+    pub fn open(settings: &PgStoreSettings) -> Result<Self, StoreError> {
+        let store = Self::open_unmigrated(settings)?;
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Connects without touching the schema (for `store migrate` and tests).
+    pub fn open_unmigrated(settings: &PgStoreSettings) -> Result<Self, StoreError> {
+        let store = PostgresUserStore { pool: Some(pool::build(settings)?), url: settings.display_url() };
+        // The first connection says at once whether PostgreSQL is there.
+        drop(store.conn()?);
+        Ok(store)
+    }
+
+    /// Applies missing migrations; returns the schema versions before and after.
+    pub fn migrate(&self) -> Result<(i32, i32), StoreError> {
+        migrations::migrate(&mut *self.conn()?, &self.url)
+    }
+
+    /// The schema version the store has.
+    pub fn schema_version(&self) -> Result<i32, StoreError> {
+        migrations::current_version(&mut *self.conn()?)
+    }
+
+    /// The URL (without password) this store was opened with.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn conn(&self) -> Result<pool::Conn, StoreError> {
+        match &self.pool {
+            Some(p) => pool::checkout(p, &self.url),
+            None => Err(StoreError::Backend("the user store is closed".into())),
+        }
+    }
+}
+
+impl Drop for PostgresUserStore {
+    /// Each pooled client owns a small runtime, which must not be dropped on a tokio
+    /// worker (a server's state is dropped there at shutdown): the pool is handed to a
+    /// plain thread then.
+    fn drop(&mut self) {
+        if let Some(pool) = self.pool.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                let _ = std::thread::Builder::new().name("pg-store-close".into()).spawn(move || drop(pool));
+            }
+        }
+    }
+}
+
+impl UserStore for PostgresUserStore {
+    fn create_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
+        users::create_user(&mut *self.conn()?, name, password_hash)
+    }
+
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        users::user(&mut *self.conn()?, name)
+    }
+
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        users::users(&mut *self.conn()?)
+    }
+
+    fn remove_user(&self, name: &str) -> Result<(), StoreError> {
+        users::remove_user(&mut *self.conn()?, name)
+    }
+
+    fn set_password(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
+        let sql = "UPDATE users SET password_hash = $1 WHERE name = $2";
+        users::update_user(&mut *self.conn()?, name, sql, &[&password_hash, &name])
+    }
+
+    fn set_two_factor_required(&self, name: &str, on: bool) -> Result<(), StoreError> {
+        let sql = "UPDATE users SET two_factor = $1 WHERE name = $2";
+        users::update_user(&mut *self.conn()?, name, sql, &[&on, &name])
+    }
+
+    fn set_totp(&self, name: &str, enrolment: &TotpEnrolment) -> Result<(), StoreError> {
+        users::set_totp(&mut *self.conn()?, name, enrolment)
+    }
+
+    fn accept_totp(&self, name: &str, step: i64, drift: DriftState) -> Result<CodeUse, StoreError> {
+        codes::accept_totp(&mut *self.conn()?, name, step, drift)
+    }
+
+    fn reserve_attempt(&self, req: &AttemptRequest<'_>, limits: &AttemptLimits) -> Result<Reservation, StoreError> {
+        attempts::reserve(&mut *self.conn()?, req, limits)
+    }
+
+    fn finish_attempt(
+        &self,
+        attempt: &Attempt,
+        end: AttemptEnd,
+        now: i64,
+        limits: &AttemptLimits,
+    ) -> Result<AttemptFinished, StoreError> {
+        attempts::finish(&mut *self.conn()?, attempt, end, now, limits)
+    }
+
+    fn unlock(&self, name: &str) -> Result<(), StoreError> {
+        users::unlock(&mut *self.conn()?, name)
+    }
+
+    fn two_factor_setting(&self) -> Result<Option<bool>, StoreError> {
+        users::two_factor_setting(&mut *self.conn()?)
+    }
+
+    fn set_two_factor_setting(&self, on: bool) -> Result<(), StoreError> {
+        users::set_two_factor_setting(&mut *self.conn()?, on)
+    }
+
+    fn set_method(&self, name: &str, method: Method) -> Result<(), StoreError> {
+        let sql = "UPDATE users SET method = $1 WHERE name = $2";
+        users::update_user(&mut *self.conn()?, name, sql, &[&method.as_str(), &name])
+    }
+
+    fn set_phone(&self, name: &str, phone: Option<&str>, carrier: Option<&str>) -> Result<(), StoreError> {
+        let sql = "UPDATE users SET phone = $1, carrier = $2 WHERE name = $3";
+        users::update_user(&mut *self.conn()?, name, sql, &[&phone, &carrier, &name])
+    }
+
+    fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), StoreError> {
+        let sql = "UPDATE users SET email = $1 WHERE name = $2";
+        users::update_user(&mut *self.conn()?, name, sql, &[&email, &name])
+    }
+
+    fn issue_code(&self, name: &str, req: &CodeRequest<'_>) -> Result<IssueOutcome, StoreError> {
+        codes::issue_code(&mut *self.conn()?, name, req)
+    }
+
+    fn cancel_code(&self, name: &str, code_hash: &[u8]) -> Result<(), StoreError> {
+        codes::cancel_code(&mut *self.conn()?, name, code_hash)
+    }
+
+    fn use_code(&self, name: &str, code_hash: &[u8], now: i64) -> Result<CodeUse, StoreError> {
+        codes::use_code(&mut *self.conn()?, name, code_hash, now)
+    }
+
+    fn pending_code(&self, name: &str, now: i64) -> Result<Option<PendingCode>, StoreError> {
+        codes::pending_code(&mut *self.conn()?, name, now)
+    }
+
+    fn set_backup_codes(&self, name: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
+        codes::set_backup_codes(&mut *self.conn()?, name, hashes)
+    }
+
+    fn use_backup_code(
+        &self,
+        name: &str,
+        code_hash: &[u8],
+        now: i64,
+        replay_since: i64,
+    ) -> Result<CodeUse, StoreError> {
+        codes::use_backup_code(&mut *self.conn()?, name, code_hash, now, replay_since)
+    }
+
+    fn backup_code_hashes(&self, name: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        codes::backup_code_hashes(&mut *self.conn()?, name)
+    }
+
+    fn carriers(&self) -> Result<Vec<Carrier>, StoreError> {
+        users::carriers(&mut *self.conn()?)
+    }
+
+    fn carrier(&self, name: &str) -> Result<Option<Carrier>, StoreError> {
+        users::carrier(&mut *self.conn()?, name)
+    }
+
+    fn put_carrier(&self, carrier: &Carrier, create: bool) -> Result<(), StoreError> {
+        users::put_carrier(&mut *self.conn()?, carrier, create)
+    }
+
+    fn remove_carrier(&self, name: &str) -> Result<(), StoreError> {
+        users::remove_carrier(&mut *self.conn()?, name)
+    }
+
+    fn import_user(&self, user: &UserRecord, backup_hashes: &[Vec<u8>], replace: bool) -> Result<(), StoreError> {
+        users::import_user(&mut *self.conn()?, user, backup_hashes, replace)
+    }
+
+    fn check_health(&self) -> Result<(), StoreError> {
+        // The checkout is bounded by connect_timeout, the statement by statement_timeout.
+        self.conn()?.simple_query("SELECT 1").map_err(pool::backend)?;
+        Ok(())
+    }
+}
