@@ -25,7 +25,7 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REL = os.path.join(ROOT, "target", "release")
+REL = os.path.join(os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target")), "release")
 PY = sys.executable
 PYBENCH = os.path.join(ROOT, "bench", "pyodbc_bench.py")
 ODBC = os.path.join(REL, "bench-odbc")
