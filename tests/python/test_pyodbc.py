@@ -53,12 +53,14 @@ class LiveServer:
         text = text.replace("argon2_memory_kib = 19456", "argon2_memory_kib = 1024")
         text = text.replace("argon2_iterations = 2", "argon2_iterations = 1")
         config.write_text(self.configure(text))
-        self.proc = subprocess.Popen(
-            [str(SERVER), "serve", "--data-dir", str(self.data), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        self.log = self.dir / "server.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [str(SERVER), "serve", "--data-dir", str(self.data), "--listen", "127.0.0.1:0"],
+                stdout=subprocess.PIPE, stderr=log, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("listening on "):
-            raise RuntimeError(f"server did not start: {line!r}")
+            raise RuntimeError(f"server did not start: {line!r}; its log: {self.log.read_text()[-2000:]}")
         self.port = int(line.strip().rsplit(":", 1)[1])
 
     def configure(self, text):
