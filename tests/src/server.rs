@@ -232,8 +232,15 @@ impl TestServer {
     /// A user with the given password (a test of quoting in connection strings).
     pub fn user_with_password(&self, name: &str, password: &str) -> User {
         let password = password.to_owned();
-        run_cli(&self.data_dir(), &self.options.env, &["user", "add", name, "--password-stdin"], Some(&format!("{password}\n")));
-        let secret = run_cli(&self.data_dir(), &self.options.env, &["totp", "enrol", name, "--secret-only"], None).trim().to_owned();
+        run_cli(
+            &self.data_dir(),
+            &self.options.env,
+            &["user", "add", name, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
+        let secret = run_cli(&self.data_dir(), &self.options.env, &["totp", "enrol", name, "--secret-only"], None)
+            .trim()
+            .to_owned();
         assert!(!secret.is_empty() && !secret.contains(char::is_whitespace), "unexpected secret output `{secret}`");
         User {
             name: name.to_owned(),
@@ -254,7 +261,12 @@ impl TestServer {
     /// A user who must give a second factor but has no TOTP key.
     pub fn unenrolled_user(&self, name: &str) -> User {
         let password = format!("pw-{name}");
-        run_cli(&self.data_dir(), &self.options.env, &["user", "add", name, "--password-stdin"], Some(&format!("{password}\n")));
+        run_cli(
+            &self.data_dir(),
+            &self.options.env,
+            &["user", "add", name, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
         User { name: name.to_owned(), password, secret: String::new(), last_step: Mutex::new(None), skew_steps: 0 }
     }
 

@@ -180,7 +180,8 @@ fn prepared_statements_run_again_with_new_parameters() {
     }
     drop(insert);
     // A `?` inside a literal or a quoted name is no parameter marker.
-    let mut select = conn.prepare(r#"SELECT name || '?', price FROM items AS "q?" WHERE id = ? AND 'a?b' <> ''"#).unwrap();
+    let mut select =
+        conn.prepare(r#"SELECT name || '?', price FROM items AS "q?" WHERE id = ? AND 'a?b' <> ''"#).unwrap();
     for id in [7i64, 42, 1] {
         let mut cursor = select.execute(&id).unwrap().expect("a result set");
         let mut row = cursor.next_row().unwrap().expect("the row");
@@ -292,8 +293,12 @@ fn sqlcancel_from_another_thread_ends_a_running_pg_sleep_and_the_session_goes_on
     assert!(took >= Duration::from_millis(1400) && took < Duration::from_secs(15), "took {took:?}");
     assert_eq!(dbc.query_i64("SELECT 6 * 7").unwrap(), Some(42), "the session after the cancel");
     // PostgreSQL itself is no longer running it.
-    let waiting = dbc.query_i64("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' \
-         AND query LIKE 'SELECT pg_sleep(60)%'").unwrap();
+    let waiting = dbc
+        .query_i64(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' \
+         AND query LIKE 'SELECT pg_sleep(60)%'",
+        )
+        .unwrap();
     assert_eq!(waiting, Some(0));
 }
 

@@ -11,7 +11,7 @@ use std::ffi::c_void;
 use twofactor_e2e::odbc::{exec, login};
 use twofactor_e2e::pg::PgTestServer;
 use twofactor_e2e::raw::{Charset, Dbc, Env};
-use twofactor_e2e::statement::{Catalog, CallError, Statement};
+use twofactor_e2e::statement::{CallError, Catalog, Statement};
 
 #[link(name = "odbc")]
 extern "system" {
@@ -96,7 +96,10 @@ fn tables_columns_and_keys_describe_what_the_role_created() {
     assert!([12, -9].contains(&types[3]), "varchar: {types:?}");
     assert!([2, 3].contains(&types[4]), "numeric: {types:?}");
     assert_eq!(columns[3].column_size.as_opt().copied(), Some(40), "varchar(40)");
-    assert_eq!((columns[4].column_size.as_opt().copied(), columns[4].decimal_digits.as_opt().copied()), (Some(10), Some(2)));
+    assert_eq!(
+        (columns[4].column_size.as_opt().copied(), columns[4].decimal_digits.as_opt().copied()),
+        (Some(10), Some(2))
+    );
 
     let keys: Vec<_> = conn.primary_keys(None, Some("public"), "orders").unwrap().map(|r| r.unwrap()).collect();
     let keys: Vec<(String, i16, String)> = keys

@@ -171,8 +171,10 @@ fn typed_parameters_reach_postgresql_columns_of_every_type() {
     let conn = login(&pg, &user);
     exec(&conn, TABLE);
     exec(&conn, "SET TIME ZONE 'UTC'");
-    let numeric =
-        WithDataType { value: VarCharSlice::new(b"-12345678901234.567891"), data_type: DataType::Numeric { precision: 20, scale: 6 } };
+    let numeric = WithDataType {
+        value: VarCharSlice::new(b"-12345678901234.567891"),
+        data_type: DataType::Numeric { precision: 20, scale: 6 },
+    };
     let text_param = TEXT.into_parameter();
     let bytes = every_byte();
     let bytes_param = bytes.as_slice().into_parameter();
@@ -191,7 +193,8 @@ fn typed_parameters_reach_postgresql_columns_of_every_type() {
     let text_array = r#"{"a b",c,"\"q\""}"#.into_parameter();
     let narrow = VarCharSlice::new("naïve".as_bytes());
     let ch = VarCharSlice::new(b"ab");
-    let time = WithDataType { value: Time { hour: 23, minute: 59, second: 58 }, data_type: DataType::Time { precision: 0 } };
+    let time =
+        WithDataType { value: Time { hour: 23, minute: 59, second: 58 }, data_type: DataType::Time { precision: 0 } };
     conn.execute(
         &format!("INSERT INTO every_type (id, {COLUMNS}) VALUES (2, {})", vec!["?"; 21].join(", ")),
         (
@@ -227,11 +230,7 @@ fn typed_parameters_reach_postgresql_columns_of_every_type() {
         .execute(
             &format!(
                 "SELECT {} FROM every_type a, every_type b WHERE a.id = 1 AND b.id = 2",
-                COLUMNS
-                    .split(", ")
-                    .map(|c| format!("(a.{c}::text = b.{c}::text)::int"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                COLUMNS.split(", ").map(|c| format!("(a.{c}::text = b.{c}::text)::int")).collect::<Vec<_>>().join(", ")
             ),
             (),
             None,
