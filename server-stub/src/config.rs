@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::totp::Algorithm;
 
+mod sql_postgres;
+pub use sql_postgres::{redacted_url, RoleMap, SqlBackend, SqlPostgresSection, PASSWORD_ENV};
+
 pub const CONFIG_FILE: &str = "server.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -153,12 +156,17 @@ impl Default for TotpSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqlSection {
+    /// `sqlite` (the embedded database, the default) or `postgres` (`[sql.postgres]`).
+    pub backend: SqlBackend,
     pub database: PathBuf,
     pub fetch_rows: u32,
     /// Longest SQL text SQLite accepts (`SQLITE_LIMIT_SQL_LENGTH`), in bytes.
     pub max_statement_bytes: u32,
     /// Largest string, BLOB or row (`SQLITE_LIMIT_LENGTH`), in bytes.
     pub max_value_bytes: u32,
+    pub postgres: Option<SqlPostgresSection>,
+    /// ODBC user -> PostgreSQL role, winning over `role_map = "same"`.
+    pub roles: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for SqlSection {
@@ -168,6 +176,9 @@ impl Default for SqlSection {
             fetch_rows: 1024,
             max_statement_bytes: 1 << 20,
             max_value_bytes: 16 << 20,
+            backend: SqlBackend::Sqlite,
+            postgres: None,
+            roles: Default::default(),
         }
     }
 }
@@ -423,6 +434,14 @@ impl Config {
         }
         if self.sql.fetch_rows == 0 {
             return bad("sql.fetch_rows", "must be at least 1".into());
+        }
+        if self.sql.backend == SqlBackend::Postgres {
+            let Some(pg) = &self.sql.postgres else {
+                return bad("sql.postgres", "is required when sql.backend = \"postgres\"".into());
+            };
+            if let Err((key, message)) = pg.validate() {
+                return bad(key, message);
+            }
         }
         if self.auth.max_failed_passwords == 0 {
             return bad("auth.max_failed_passwords", "must be at least 1".into());

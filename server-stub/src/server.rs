@@ -15,11 +15,13 @@ use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::SqlBackend;
 use crate::connection::FrameBudget;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
-use crate::sql::{SqlLimits, WorkerSettings};
+use crate::sql::postgres::PgSettings;
+use crate::sql::{CancelHandle, SqlLimits, SqlSettings, WorkerSettings};
 use crate::store::UserStore;
 use crate::throttle::LoginAdmission;
 use crate::{resources, session, tls};
@@ -40,12 +42,14 @@ pub enum StartError {
     Hash(String),
     #[error("code delivery: {0}")]
     Notify(String),
+    #[error("[sql.postgres]: {0}")]
+    Sql(String),
 }
 
 /// A live session as a cancel request finds it.
 pub(crate) struct SessionEntry {
     pub cancel_key: [u8; 16],
-    pub interrupt: Option<Arc<rusqlite::InterruptHandle>>,
+    pub interrupt: Option<CancelHandle>,
 }
 
 /// Everything sessions share; one per server, so servers can run side by side.
@@ -60,7 +64,7 @@ pub(crate) struct State {
     /// Memory for frames still arriving, shared by all connections.
     pub frame_budget: FrameBudget,
     /// What each session's SQL thread is started with.
-    pub sql_settings: WorkerSettings,
+    pub sql_settings: SqlSettings,
 }
 
 impl State {
@@ -120,14 +124,7 @@ impl Server {
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
         let auth = Authenticator::new(&config, store, key, clock);
         let frame_budget = FrameBudget::new(config.server.frame_memory_mib);
-        let sql_settings = WorkerSettings {
-            db_path: config.path(&config.sql.database),
-            default_fetch: config.sql.fetch_rows,
-            limits: SqlLimits {
-                max_statement_bytes: config.sql.max_statement_bytes,
-                max_value_bytes: config.sql.max_value_bytes,
-            },
-        };
+        let sql_settings = sql_settings(&config)?;
         let state = Arc::new(State {
             config,
             auth,
@@ -143,6 +140,23 @@ impl Server {
         let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), shutdown_rx));
         Ok(ServerHandle { local_addr, shutdown, task })
     }
+}
+
+/// What each session's SQL worker is started with: the `[sql] backend` chosen.
+fn sql_settings(config: &Config) -> Result<SqlSettings, StartError> {
+    Ok(match config.sql.backend {
+        SqlBackend::Sqlite => SqlSettings::Sqlite(WorkerSettings {
+            db_path: config.path(&config.sql.database),
+            default_fetch: config.sql.fetch_rows,
+            limits: SqlLimits {
+                max_statement_bytes: config.sql.max_statement_bytes,
+                max_value_bytes: config.sql.max_value_bytes,
+            },
+        }),
+        SqlBackend::Postgres => {
+            SqlSettings::Postgres(Arc::new(PgSettings::from_config(config).map_err(StartError::Sql)?))
+        }
+    })
 }
 
 async fn accept_loop(
