@@ -199,7 +199,7 @@ fn statistics_list_the_indexes_of_a_table() {
 
 #[test]
 fn type_info_offers_names_postgresql_accepts_in_create_table() {
-    let Some(pg) = PgTestServer::start(&["typeinfo"]) else { return };
+    let Some(pg) = PgTestServer::start(&["typeinfo_narrow", "typeinfo_wide"]) else { return };
     let env = Env::new();
     for cs in [Charset::Narrow, Charset::Wide] {
         let dbc = connect(&env, &pg, &format!("typeinfo_{cs:?}").to_lowercase(), cs);
