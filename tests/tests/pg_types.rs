@@ -91,6 +91,7 @@ fn every_postgresql_type_is_described_and_reads_back_as_written() {
     let mut cursor =
         conn.execute(&format!("SELECT {COLUMNS} FROM every_type ORDER BY id"), (), None).unwrap().expect("rows");
     let described: Vec<_> = (1..=21).map(|c| describe(&mut cursor, c)).collect();
+    eprintln!("(column, SQL type, size, digits): {described:?}");
     let of = |name: &str| described.iter().find(|d| d.0 == name).unwrap_or_else(|| panic!("{name}: {described:?}"));
     assert_eq!(of("i2").1, SMALLINT, "{described:?}");
     assert_eq!(of("i4").1, INTEGER);
