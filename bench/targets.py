@@ -166,6 +166,26 @@ class OurServer:
         with open(conf, "w") as f:
             f.write(re.sub(r"(?m)^address_max_pending_logins = .*$", "address_max_pending_logins = 100000", text))
 
+    def set_keys(self, section, **keys):
+        """Replaces `key = ...` lines of [section] in server.toml (keys init wrote)."""
+        conf = os.path.join(self.dir, "server.toml")
+        with open(conf) as f:
+            text = f.read()
+        head, sep, rest = text.partition("\n[%s]\n" % section)
+        body, nxt, tail = rest.partition("\n[")
+        for key, value in keys.items():
+            body, n = re.subn(r"(?m)^%s = .*$" % key, "%s = %s" % (key, value), body)
+            if n != 1:
+                raise RuntimeError("server.toml: [%s] %s not found" % (section, key))
+        with open(conf, "w") as f:
+            f.write(head + sep + body + nxt + tail)
+
+    def set_auth(self, **keys):
+        self.set_keys("auth", **keys)
+
+    def set_server(self, **keys):
+        self.set_keys("server", **keys)
+
     def use_postgres_sql(self, pg, password_file):
         """[sql] backend = "postgres" on the bench database, as PG_LOGIN_ROLE; ODBC user
         `bench` runs as role `bench` (role_map = "same")."""
