@@ -228,7 +228,13 @@ pub fn import(dir: &Path, source: &Source, source_key: Option<&Path>, replace: b
                 let sealed = unhex(&t.sealed_secret, "a sealed secret")?;
                 let sealed = match &source {
                     None => {
-                        key.open(&u.name, &sealed).map_err(|e| format!("user `{}`: {e}", u.name))?;
+                        key.open(&u.name, &sealed).map_err(|e| {
+                            format!(
+                                "user `{}`: {e}; if the source server had another secrets.key, pass it with \
+                                 --secrets-key FILE",
+                                u.name
+                            )
+                        })?;
                         sealed
                     }
                     Some(src) => {

@@ -390,7 +390,6 @@ pub trait UserStore: Send + Sync + 'static {
 
     /// Writes a whole user (export/import); `replace` overwrites an existing one.
     fn import_user(&self, user: &UserRecord, backup_hashes: &[Vec<u8>], replace: bool) -> Result<(), StoreError>;
-
     /// A cheap round trip to the store, for the readiness check: Ok when logins can be
     /// served now.
     fn check_health(&self) -> Result<(), StoreError> {

@@ -12,7 +12,7 @@
 use postgres::types::{ToSql, Type};
 use postgres::Transaction;
 
-use super::pool::backend;
+use super::pool::{backend, col};
 use super::users::{count, stored};
 use crate::store::{
     Attempt, AttemptEnd, AttemptFinished, AttemptLimits, AttemptRequest, Factor, FailureOutcome, Reservation,
@@ -40,7 +40,7 @@ fn lock_user(tx: &mut Transaction<'_>, name: &str, factor: Factor) -> Result<Opt
             &[(&name, Type::TEXT)],
         )
         .map_err(backend)?;
-    Ok(rows.first().map(|r| (count(r.get(0)), r.get(1))))
+    rows.first().map(|r| Ok((count(col(r, 0)?), col(r, 1)?))).transpose()
 }
 
 fn lock_address(tx: &mut Transaction<'_>, address: &str) -> Result<(), StoreError> {
@@ -97,13 +97,14 @@ fn budgets(tx: &mut Transaction<'_>, req: &AttemptRequest<'_>) -> Result<Budgets
         )
         .map_err(backend)?;
     let r = row.first().ok_or_else(|| StoreError::Backend("PostgreSQL: the budget query returned no row".into()))?;
-    let window = r.get::<_, Option<i64>>(0).map(|window_start| AddressWindow {
-        window_start,
-        failures: count(r.get(1)),
-        blocked_until: r.get(2),
-    });
-    let in_flight = |i: usize| u32::try_from(r.get::<_, i64>(i)).unwrap_or(u32::MAX);
-    Ok(Budgets { window, address_in_flight: in_flight(3), user_in_flight: in_flight(4) })
+    let window = match col::<Option<i64>>(r, 0)? {
+        Some(window_start) => {
+            Some(AddressWindow { window_start, failures: count(col(r, 1)?), blocked_until: col(r, 2)? })
+        }
+        None => None,
+    };
+    let in_flight = |i: usize| col::<i64>(r, i).map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+    Ok(Budgets { window, address_in_flight: in_flight(3)?, user_in_flight: in_flight(4)? })
 }
 
 pub(super) fn reserve(
@@ -147,8 +148,7 @@ pub(super) fn reserve(
             ],
         )
         .map_err(backend)?;
-    let id: i64 =
-        row.first().map(|r| r.get(0)).ok_or_else(|| StoreError::Backend("PostgreSQL: no attempt id".into()))?;
+    let id: i64 = col(row.first().ok_or_else(|| StoreError::Backend("PostgreSQL: no attempt id".into()))?, 0)?;
     tx.commit().map_err(backend)?;
     Ok(Reservation::Reserved(Attempt {
         id,
@@ -244,11 +244,12 @@ fn count_address_failure(
         )
         .map_err(backend)?;
     // A row whose window and block have run out is as good as none.
-    let window = row.filter(|r| r.get::<_, i64>(3) > now).map(|r| AddressWindow {
-        window_start: r.get(0),
-        failures: count(r.get(1)),
-        blocked_until: r.get(2),
-    });
+    let window = match row {
+        Some(r) if col::<i64>(&r, 3)? > now => {
+            Some(AddressWindow { window_start: col(&r, 0)?, failures: count(col(&r, 1)?), blocked_until: col(&r, 2)? })
+        }
+        _ => None,
+    };
     if let Some(w) = window.as_ref().filter(|w| w.blocked_at(now).is_some()) {
         return Ok((w.failures, false));
     }

@@ -8,7 +8,7 @@ use postgres::types::Type;
 use postgres::GenericClient;
 use subtle::ConstantTimeEq;
 
-use super::pool::backend;
+use super::pool::{backend, col};
 use super::users::{count, stored};
 use crate::store::{CodeRequest, CodeUse, DriftState, IssueOutcome, PendingCode, StoreError};
 
@@ -40,11 +40,12 @@ pub(super) fn accept_totp(
         return Ok(CodeUse::Accepted);
     }
     // A new statement sees what the concurrent winner committed: its step is a replay.
-    let last: Option<i64> = c
-        .query_typed("SELECT last_totp_step FROM users WHERE name = $1", &[(&name, Type::TEXT)])
-        .map_err(backend)?
-        .first()
-        .and_then(|r| r.get(0));
+    let rows =
+        c.query_typed("SELECT last_totp_step FROM users WHERE name = $1", &[(&name, Type::TEXT)]).map_err(backend)?;
+    let last: Option<i64> = match rows.first() {
+        Some(r) => col(r, 0)?,
+        None => None,
+    };
     // Only the step accepted last is a replay; an older unused step is a guess.
     Ok(if last == Some(step) { CodeUse::Replayed } else { CodeUse::Rejected })
 }
@@ -68,7 +69,7 @@ pub(super) fn issue_code(
         .map_err(backend)?;
     if let Some(p) = pending {
         let (method, destination, expires_at, tries_left): (String, String, i64, i32) =
-            (p.get(0), p.get(1), p.get(2), p.get(3));
+            (col(&p, 0)?, col(&p, 1)?, col(&p, 2)?, col(&p, 3)?);
         if method == q.method.as_str() && destination == q.destination && expires_at > q.now && tries_left > 0 {
             return Ok(IssueOutcome::StillPending { expires_at });
         }
@@ -76,7 +77,7 @@ pub(super) fn issue_code(
     let hour_ago = q.now - 3600;
     tx.execute("DELETE FROM code_sends WHERE name = $1 AND at <= $2", &[&name, &hour_ago]).map_err(backend)?;
     let row = tx.query_one("SELECT count(*), min(at) FROM code_sends WHERE name = $1", &[&name]).map_err(backend)?;
-    let (sent, oldest): (i64, Option<i64>) = (row.get(0), row.get(1));
+    let (sent, oldest): (i64, Option<i64>) = (col(&row, 0)?, col(&row, 1)?);
     if sent >= i64::from(q.max_sends_per_hour) {
         return Ok(IssueOutcome::Limited { retry_at: oldest.unwrap_or(q.now) + 3600 });
     }
@@ -103,7 +104,7 @@ pub(super) fn cancel_code(client: &mut postgres::Client, name: &str, code_hash: 
         )
         .map_err(backend)?;
     if let Some(r) = issued {
-        let at: i64 = r.get(0);
+        let at: i64 = col(&r, 0)?;
         tx.execute(
             "DELETE FROM code_sends WHERE id = (SELECT max(id) FROM code_sends WHERE name = $1 AND at = $2)",
             &[&name, &at],
@@ -132,7 +133,7 @@ pub(super) fn use_code(
         return Ok(CodeUse::Rejected);
     };
     let (stored_hash, expires_at, tries_left, used_at): (Vec<u8>, i64, i32, Option<i64>) =
-        (row.get(0), row.get(1), row.get(2), row.get(3));
+        (col(row, 0)?, col(row, 1)?, col(row, 2)?, col(row, 3)?);
     let same: bool = stored_hash.as_slice().ct_eq(code_hash).into();
     let name_param: (&(dyn postgres::types::ToSql + Sync), Type) = (&name, Type::TEXT);
     let used = if expires_at <= now {
@@ -174,13 +175,16 @@ pub(super) fn pending_code(
             &[&name, &now],
         )
         .map_err(backend)?;
-    Ok(row.map(|r| PendingCode {
-        method: r.get(0),
-        destination: r.get(1),
-        issued_at: r.get(2),
-        expires_at: r.get(3),
-        tries_left: count(r.get(4)),
-    }))
+    row.map(|r| {
+        Ok(PendingCode {
+            method: col(&r, 0)?,
+            destination: col(&r, 1)?,
+            issued_at: col(&r, 2)?,
+            expires_at: col(&r, 3)?,
+            tries_left: count(col(&r, 4)?),
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn set_backup_codes(
@@ -221,7 +225,11 @@ pub(super) fn use_backup_code(
     }
     let row =
         c.query_typed("SELECT used_at FROM backup_codes WHERE name = $1 AND code_hash = $2", &key).map_err(backend)?;
-    Ok(match row.first().map(|r| r.get::<_, Option<i64>>(0)) {
+    let used_at = match row.first() {
+        Some(r) => Some(col::<Option<i64>>(r, 0)?),
+        None => None,
+    };
+    Ok(match used_at {
         Some(Some(at)) if at > replay_since => CodeUse::Replayed,
         _ => CodeUse::Rejected,
     })
@@ -231,5 +239,5 @@ pub(super) fn backup_code_hashes(c: &mut impl GenericClient, name: &str) -> Resu
     let rows = c
         .query("SELECT code_hash FROM backup_codes WHERE name = $1 AND used_at IS NULL ORDER BY code_hash", &[&name])
         .map_err(backend)?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    rows.iter().map(|r| col(r, 0)).collect()
 }

@@ -7,7 +7,7 @@
 
 use postgres::GenericClient;
 
-use super::pool::backend;
+use super::pool::{backend, col};
 use crate::store::{StoreError, DEFAULT_CARRIERS};
 
 /// The advisory lock key migrations are applied under (`tf_store` in ASCII).
@@ -90,27 +90,33 @@ CREATE INDEX address_failures_by_expiry ON address_failures (forget_at);
 
 /// The schema version the store has (0: none yet).
 pub fn current_version(c: &mut impl GenericClient) -> Result<i32, StoreError> {
-    let exists: bool = c.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).map_err(backend)?.get(0);
+    let exists: bool = col(&c.query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[]).map_err(backend)?, 0)?;
     if !exists {
         return Ok(0);
     }
     let row = c.query_one("SELECT coalesce(max(version), 0) FROM schema_version", &[]).map_err(backend)?;
-    Ok(row.get(0))
+    col(&row, 0)
 }
 
 /// Applies the migrations the store lacks; returns the versions before and after.
 /// Refuses a store newer than [`SCHEMA_VERSION`], naming `url`.
 pub fn migrate(client: &mut postgres::Client, url: &str) -> Result<(i32, i32), StoreError> {
     let mut tx = client.transaction().map_err(backend)?;
+    // An instance starting while another migrates waits for it (a migration may take
+    // longer than the per-statement bound of ordinary calls), but not forever.
+    tx.batch_execute("SET LOCAL statement_timeout = '10min'; SET LOCAL lock_timeout = '10min'").map_err(backend)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(backend)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (
-             version integer PRIMARY KEY,
-             applied_at timestamptz NOT NULL DEFAULT now()
-         )",
-    )
-    .map_err(backend)?;
     let before = current_version(&mut tx)?;
+    if before == 0 {
+        // Created only when missing, so a role without CREATE runs an up-to-date store.
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (
+                 version integer PRIMARY KEY,
+                 applied_at timestamptz NOT NULL DEFAULT now()
+             )",
+        )
+        .map_err(backend)?;
+    }
     if before > SCHEMA_VERSION {
         return Err(StoreError::Backend(format!(
             "the user store at {url} has schema version {before}, newer than this twofactor-server knows \

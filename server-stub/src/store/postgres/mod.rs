@@ -46,12 +46,12 @@ impl PostgresUserStore {
 
     /// Applies missing migrations; returns the schema versions before and after.
     pub fn migrate(&self) -> Result<(i32, i32), StoreError> {
-        migrations::migrate(&mut *self.conn()?, &self.url)
+        migrations::migrate(&mut **self.conn()?, &self.url)
     }
 
     /// The schema version the store has.
     pub fn schema_version(&self) -> Result<i32, StoreError> {
-        migrations::current_version(&mut *self.conn()?)
+        migrations::current_version(&mut **self.conn()?)
     }
 
     /// The URL (without password) this store was opened with.
@@ -82,41 +82,41 @@ impl Drop for PostgresUserStore {
 
 impl UserStore for PostgresUserStore {
     fn create_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
-        users::create_user(&mut *self.conn()?, name, password_hash)
+        users::create_user(&mut **self.conn()?, name, password_hash)
     }
 
     fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        users::user(&mut *self.conn()?, name)
+        users::user(&mut **self.conn()?, name)
     }
 
     fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        users::users(&mut *self.conn()?)
+        users::users(&mut **self.conn()?)
     }
 
     fn remove_user(&self, name: &str) -> Result<(), StoreError> {
-        users::remove_user(&mut *self.conn()?, name)
+        users::remove_user(&mut **self.conn()?, name)
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
         let sql = "UPDATE users SET password_hash = $1 WHERE name = $2";
-        users::update_user(&mut *self.conn()?, name, sql, &[&password_hash, &name])
+        users::update_user(&mut **self.conn()?, name, sql, &[&password_hash, &name])
     }
 
     fn set_two_factor_required(&self, name: &str, on: bool) -> Result<(), StoreError> {
         let sql = "UPDATE users SET two_factor = $1 WHERE name = $2";
-        users::update_user(&mut *self.conn()?, name, sql, &[&on, &name])
+        users::update_user(&mut **self.conn()?, name, sql, &[&on, &name])
     }
 
     fn set_totp(&self, name: &str, enrolment: &TotpEnrolment) -> Result<(), StoreError> {
-        users::set_totp(&mut *self.conn()?, name, enrolment)
+        users::set_totp(&mut **self.conn()?, name, enrolment)
     }
 
     fn accept_totp(&self, name: &str, step: i64, drift: DriftState) -> Result<CodeUse, StoreError> {
-        codes::accept_totp(&mut *self.conn()?, name, step, drift)
+        codes::accept_totp(&mut **self.conn()?, name, step, drift)
     }
 
     fn reserve_attempt(&self, req: &AttemptRequest<'_>, limits: &AttemptLimits) -> Result<Reservation, StoreError> {
-        attempts::reserve(&mut *self.conn()?, req, limits)
+        attempts::reserve(&mut **self.conn()?, req, limits)
     }
 
     fn finish_attempt(
@@ -126,54 +126,54 @@ impl UserStore for PostgresUserStore {
         now: i64,
         limits: &AttemptLimits,
     ) -> Result<AttemptFinished, StoreError> {
-        attempts::finish(&mut *self.conn()?, attempt, end, now, limits)
+        attempts::finish(&mut **self.conn()?, attempt, end, now, limits)
     }
 
     fn unlock(&self, name: &str) -> Result<(), StoreError> {
-        users::unlock(&mut *self.conn()?, name)
+        users::unlock(&mut **self.conn()?, name)
     }
 
     fn two_factor_setting(&self) -> Result<Option<bool>, StoreError> {
-        users::two_factor_setting(&mut *self.conn()?)
+        users::two_factor_setting(&mut **self.conn()?)
     }
 
     fn set_two_factor_setting(&self, on: bool) -> Result<(), StoreError> {
-        users::set_two_factor_setting(&mut *self.conn()?, on)
+        users::set_two_factor_setting(&mut **self.conn()?, on)
     }
 
     fn set_method(&self, name: &str, method: Method) -> Result<(), StoreError> {
         let sql = "UPDATE users SET method = $1 WHERE name = $2";
-        users::update_user(&mut *self.conn()?, name, sql, &[&method.as_str(), &name])
+        users::update_user(&mut **self.conn()?, name, sql, &[&method.as_str(), &name])
     }
 
     fn set_phone(&self, name: &str, phone: Option<&str>, carrier: Option<&str>) -> Result<(), StoreError> {
         let sql = "UPDATE users SET phone = $1, carrier = $2 WHERE name = $3";
-        users::update_user(&mut *self.conn()?, name, sql, &[&phone, &carrier, &name])
+        users::update_user(&mut **self.conn()?, name, sql, &[&phone, &carrier, &name])
     }
 
     fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), StoreError> {
         let sql = "UPDATE users SET email = $1 WHERE name = $2";
-        users::update_user(&mut *self.conn()?, name, sql, &[&email, &name])
+        users::update_user(&mut **self.conn()?, name, sql, &[&email, &name])
     }
 
     fn issue_code(&self, name: &str, req: &CodeRequest<'_>) -> Result<IssueOutcome, StoreError> {
-        codes::issue_code(&mut *self.conn()?, name, req)
+        codes::issue_code(&mut **self.conn()?, name, req)
     }
 
     fn cancel_code(&self, name: &str, code_hash: &[u8]) -> Result<(), StoreError> {
-        codes::cancel_code(&mut *self.conn()?, name, code_hash)
+        codes::cancel_code(&mut **self.conn()?, name, code_hash)
     }
 
     fn use_code(&self, name: &str, code_hash: &[u8], now: i64) -> Result<CodeUse, StoreError> {
-        codes::use_code(&mut *self.conn()?, name, code_hash, now)
+        codes::use_code(&mut **self.conn()?, name, code_hash, now)
     }
 
     fn pending_code(&self, name: &str, now: i64) -> Result<Option<PendingCode>, StoreError> {
-        codes::pending_code(&mut *self.conn()?, name, now)
+        codes::pending_code(&mut **self.conn()?, name, now)
     }
 
     fn set_backup_codes(&self, name: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
-        codes::set_backup_codes(&mut *self.conn()?, name, hashes)
+        codes::set_backup_codes(&mut **self.conn()?, name, hashes)
     }
 
     fn use_backup_code(
@@ -183,31 +183,31 @@ impl UserStore for PostgresUserStore {
         now: i64,
         replay_since: i64,
     ) -> Result<CodeUse, StoreError> {
-        codes::use_backup_code(&mut *self.conn()?, name, code_hash, now, replay_since)
+        codes::use_backup_code(&mut **self.conn()?, name, code_hash, now, replay_since)
     }
 
     fn backup_code_hashes(&self, name: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        codes::backup_code_hashes(&mut *self.conn()?, name)
+        codes::backup_code_hashes(&mut **self.conn()?, name)
     }
 
     fn carriers(&self) -> Result<Vec<Carrier>, StoreError> {
-        users::carriers(&mut *self.conn()?)
+        users::carriers(&mut **self.conn()?)
     }
 
     fn carrier(&self, name: &str) -> Result<Option<Carrier>, StoreError> {
-        users::carrier(&mut *self.conn()?, name)
+        users::carrier(&mut **self.conn()?, name)
     }
 
     fn put_carrier(&self, carrier: &Carrier, create: bool) -> Result<(), StoreError> {
-        users::put_carrier(&mut *self.conn()?, carrier, create)
+        users::put_carrier(&mut **self.conn()?, carrier, create)
     }
 
     fn remove_carrier(&self, name: &str) -> Result<(), StoreError> {
-        users::remove_carrier(&mut *self.conn()?, name)
+        users::remove_carrier(&mut **self.conn()?, name)
     }
 
     fn import_user(&self, user: &UserRecord, backup_hashes: &[Vec<u8>], replace: bool) -> Result<(), StoreError> {
-        users::import_user(&mut *self.conn()?, user, backup_hashes, replace)
+        users::import_user(&mut **self.conn()?, user, backup_hashes, replace)
     }
 
     fn check_health(&self) -> Result<(), StoreError> {

@@ -209,6 +209,34 @@ mod tests {
     }
 
     #[test]
+    fn the_password_comes_from_a_private_file_or_else_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::with_data_dir(dir.path());
+        config.store.url = Some("postgres://tf@db1/tf".into());
+        // The only test that sets this variable; no other reads it.
+        std::env::set_var(PASSWORD_ENV, "from-env");
+        let s = PgStoreSettings::from_config(&config).unwrap().unwrap();
+        assert_eq!(s.password.as_ref().map(|p| p.expose().to_vec()), Some(b"from-env".to_vec()));
+        assert_eq!(format!("{s:?}").matches("from-env").count(), 0, "Debug never shows it");
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "from-file\n").unwrap();
+        config.store.password_file = Some("pw".into());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let e = PgStoreSettings::from_config(&config).unwrap_err().to_string();
+            assert!(e.contains("chmod 600") && !e.contains("from-file"), "{e}");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let s = PgStoreSettings::from_config(&config).unwrap().unwrap();
+        assert_eq!(s.password.map(|p| p.expose().to_vec()), Some(b"from-file".to_vec()), "the file wins, newline cut");
+        std::env::remove_var(PASSWORD_ENV);
+        config.store.url = None;
+        assert!(PgStoreSettings::from_config(&config).unwrap().is_none(), "no url: SQLite");
+    }
+
+    #[test]
     fn tls_is_required_unless_disabled_and_timeouts_are_bounded() {
         let s = |url: &str| PgStoreSettings {
             url: url.into(),

@@ -4,7 +4,7 @@
 
 use postgres::{GenericClient, Row};
 
-use super::pool::{backend, is_unique_violation};
+use super::pool::{backend, col, is_unique_violation};
 use crate::store::{Carrier, StoreError, TotpEnrolment, UserRecord};
 
 const SELECT_USER: &str = "SELECT name, password_hash, two_factor, method, totp_secret, totp_algorithm, totp_digits,
@@ -23,31 +23,34 @@ pub(super) fn stored(v: u32) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
-fn row_to_user(r: &Row) -> UserRecord {
-    let totp = r.get::<_, Option<Vec<u8>>>(4).map(|sealed_secret| TotpEnrolment {
-        sealed_secret,
-        algorithm: r.get::<_, Option<String>>(5).unwrap_or_else(|| "SHA1".into()),
-        digits: r.get::<_, Option<i32>>(6).map_or(6, count),
-    });
-    UserRecord {
-        name: r.get(0),
-        password_hash: r.get(1),
-        two_factor_required: r.get(2),
-        method: r.get(3),
+fn row_to_user(r: &Row) -> Result<UserRecord, StoreError> {
+    let totp = match col::<Option<Vec<u8>>>(r, 4)? {
+        Some(sealed_secret) => Some(TotpEnrolment {
+            sealed_secret,
+            algorithm: col::<Option<String>>(r, 5)?.unwrap_or_else(|| "SHA1".into()),
+            digits: col::<Option<i32>>(r, 6)?.map_or(6, count),
+        }),
+        None => None,
+    };
+    Ok(UserRecord {
+        name: col(r, 0)?,
+        password_hash: col(r, 1)?,
+        two_factor_required: col(r, 2)?,
+        method: col(r, 3)?,
         totp,
-        last_totp_step: r.get(7),
-        failed_second_factor: count(r.get(8)),
-        locked_until: r.get(9),
-        failed_first_factor: count(r.get(10)),
-        password_locked_until: r.get(11),
-        phone: r.get(12),
-        carrier: r.get(13),
-        email: r.get(14),
-        totp_drift: r.get(15),
-        drift_candidate: r.get(16),
-        drift_streak: count(r.get(17)),
-        backup_codes_left: u32::try_from(r.get::<_, i64>(18)).unwrap_or(0),
-    }
+        last_totp_step: col(r, 7)?,
+        failed_second_factor: count(col(r, 8)?),
+        locked_until: col(r, 9)?,
+        failed_first_factor: count(col(r, 10)?),
+        password_locked_until: col(r, 11)?,
+        phone: col(r, 12)?,
+        carrier: col(r, 13)?,
+        email: col(r, 14)?,
+        totp_drift: col(r, 15)?,
+        drift_candidate: col(r, 16)?,
+        drift_streak: count(col(r, 17)?),
+        backup_codes_left: u32::try_from(col::<i64>(r, 18)?).unwrap_or(0),
+    })
 }
 
 pub(super) fn create_user(c: &mut impl GenericClient, name: &str, password_hash: &str) -> Result<(), StoreError> {
@@ -60,12 +63,12 @@ pub(super) fn create_user(c: &mut impl GenericClient, name: &str, password_hash:
 
 pub(super) fn user(c: &mut impl GenericClient, name: &str) -> Result<Option<UserRecord>, StoreError> {
     let row = c.query_opt(&format!("{SELECT_USER} WHERE name = $1"), &[&name]).map_err(backend)?;
-    Ok(row.as_ref().map(row_to_user))
+    row.as_ref().map(row_to_user).transpose()
 }
 
 pub(super) fn users(c: &mut impl GenericClient) -> Result<Vec<UserRecord>, StoreError> {
     let rows = c.query(&format!("{SELECT_USER} ORDER BY name"), &[]).map_err(backend)?;
-    Ok(rows.iter().map(row_to_user).collect())
+    rows.iter().map(row_to_user).collect()
 }
 
 /// Runs an UPDATE of one user's row; NoSuchUser if it changed none.
@@ -109,7 +112,7 @@ pub(super) fn unlock(c: &mut impl GenericClient, name: &str) -> Result<(), Store
 
 pub(super) fn two_factor_setting(c: &mut impl GenericClient) -> Result<Option<bool>, StoreError> {
     let row = c.query_opt("SELECT value FROM settings WHERE key = 'two_factor'", &[]).map_err(backend)?;
-    Ok(row.map(|r| r.get::<_, String>(0) == "on"))
+    row.map(|r| Ok(col::<String>(&r, 0)? == "on")).transpose()
 }
 
 pub(super) fn set_two_factor_setting(c: &mut impl GenericClient, on: bool) -> Result<(), StoreError> {
@@ -122,13 +125,13 @@ pub(super) fn set_two_factor_setting(c: &mut impl GenericClient, on: bool) -> Re
     Ok(())
 }
 
-fn row_to_carrier(r: &Row) -> Carrier {
-    Carrier { name: r.get(0), gateway: r.get(1) }
+fn row_to_carrier(r: &Row) -> Result<Carrier, StoreError> {
+    Ok(Carrier { name: col(r, 0)?, gateway: col(r, 1)? })
 }
 
 pub(super) fn carriers(c: &mut impl GenericClient) -> Result<Vec<Carrier>, StoreError> {
     let rows = c.query("SELECT name, gateway FROM carriers ORDER BY name", &[]).map_err(backend)?;
-    Ok(rows.iter().map(row_to_carrier).collect())
+    rows.iter().map(row_to_carrier).collect()
 }
 
 pub(super) fn carrier(c: &mut impl GenericClient, name: &str) -> Result<Option<Carrier>, StoreError> {
@@ -136,7 +139,7 @@ pub(super) fn carrier(c: &mut impl GenericClient, name: &str) -> Result<Option<C
     let rows = c
         .query("SELECT name, gateway FROM carriers WHERE lower(name) = lower($1) ORDER BY name = $1 DESC", &[&name])
         .map_err(backend)?;
-    Ok(rows.first().map(row_to_carrier))
+    rows.first().map(row_to_carrier).transpose()
 }
 
 pub(super) fn put_carrier(c: &mut impl GenericClient, carrier: &Carrier, create: bool) -> Result<(), StoreError> {
