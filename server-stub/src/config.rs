@@ -687,6 +687,32 @@ mod tests {
     }
 
     #[test]
+    fn the_postgres_sql_keys_parse_and_a_password_in_the_url_is_refused() {
+        let text = r#"
+[sql]
+backend = "postgres"
+[sql.postgres]
+url = "postgres://twofactor_login@127.0.0.1:5432/app?sslmode=require"
+ca_file = "pg-ca.crt"
+password_file = "pg-sql-password"
+role_map = "table"
+connect_timeout_secs = 7
+[sql.roles]
+alice = "app_reader"
+"#;
+        let c = parse(text).unwrap();
+        assert_eq!(c.sql.backend, SqlBackend::Postgres);
+        let pg = c.sql.postgres.as_ref().unwrap();
+        assert_eq!((pg.role_map, pg.connect_timeout_secs), (RoleMap::Table, 7));
+        assert_eq!(pg.password_file.as_deref(), Some(Path::new("pg-sql-password")));
+        assert_eq!(c.sql.roles["alice"], "app_reader");
+        assert_eq!(parse("").unwrap().sql.backend, SqlBackend::Sqlite);
+        let err = parse(&text.replace("twofactor_login@", "twofactor_login:hunter2@")).unwrap_err().to_string();
+        assert!(err.contains("sql.postgres.url") && !err.contains("hunter2"), "{err}");
+        assert!(parse("[sql]\nbackend = \"postgres\"\n").unwrap_err().to_string().contains("sql.postgres"));
+    }
+
+    #[test]
     fn the_default_file_parses_to_the_defaults() {
         let c = parse(&default_file("127.0.0.1:7443")).unwrap();
         assert_eq!(c.server.listen, "127.0.0.1:7443");

@@ -121,21 +121,16 @@ pub fn redacted_url(url: &str) -> String {
         },
         None => authority.to_owned(),
     };
-    let tail: String = tail
-        .split('&')
-        .map(|kv| {
-            if kv.to_ascii_lowercase().trim_start_matches('?').starts_with("password=") {
-                if kv.starts_with('?') {
-                    "?password=***"
-                } else {
-                    "password=***"
-                }
-            } else {
-                kv
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("&");
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query: Vec<&str> = query
+                .split('&')
+                .map(|kv| if kv.to_ascii_lowercase().starts_with("password=") { "password=***" } else { kv })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        }
+        None => tail.to_owned(),
+    };
     format!("{scheme}://{authority}{tail}")
 }
 

@@ -240,3 +240,55 @@ pub fn type_info() -> Vec<ColumnDesc> {
         ("INTERVAL_PRECISION", S, true),
     ])
 }
+
+pub fn procedures() -> Vec<ColumnDesc> {
+    cols(&[
+        ("PROCEDURE_CAT", V, true),
+        ("PROCEDURE_SCHEM", V, true),
+        ("PROCEDURE_NAME", V, false),
+        ("NUM_INPUT_PARAMS", I, true),
+        ("NUM_OUTPUT_PARAMS", I, true),
+        ("NUM_RESULT_SETS", I, true),
+        ("REMARKS", V, true),
+        ("PROCEDURE_TYPE", S, true),
+    ])
+}
+
+pub fn procedure_columns() -> Vec<ColumnDesc> {
+    cols(&[
+        ("PROCEDURE_CAT", V, true),
+        ("PROCEDURE_SCHEM", V, true),
+        ("PROCEDURE_NAME", V, false),
+        ("COLUMN_NAME", V, false),
+        ("COLUMN_TYPE", S, false),
+        ("DATA_TYPE", S, false),
+        ("TYPE_NAME", V, false),
+        ("COLUMN_SIZE", I, true),
+        ("BUFFER_LENGTH", I, true),
+        ("DECIMAL_DIGITS", S, true),
+        ("NUM_PREC_RADIX", S, true),
+        ("NULLABLE", S, false),
+        ("REMARKS", V, true),
+        ("COLUMN_DEF", V, true),
+        ("SQL_DATA_TYPE", S, false),
+        ("SQL_DATETIME_SUB", S, true),
+        ("CHAR_OCTET_LENGTH", I, true),
+        ("ORDINAL_POSITION", I, false),
+        ("IS_NULLABLE", V, true),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_follow_odbc_rules() {
+        assert!(like("%", "anything"));
+        assert!(like("T_", "t1"));
+        assert!(!like("T_", "t12"));
+        assert!(like("my\\_table", "MY_TABLE"));
+        assert!(!like("my\\_table", "myxtable"));
+        assert!(like("%ord%", "orders"));
+    }
+}

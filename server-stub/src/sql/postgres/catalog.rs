@@ -53,6 +53,16 @@ pub fn run(target: &mut Target<'_, '_>, req: &CatalogRequest, unbounded: Unbound
         CatalogRequest::ColumnPrivileges { table, column } => {
             super::catalog_keys::column_privileges(target, table, pattern(column))
         }
+        CatalogRequest::Procedures { schema, procedure } => {
+            super::catalog_procs::procedures(target, pattern(schema), pattern(procedure))
+        }
+        CatalogRequest::ProcedureColumns { schema, procedure, column } => super::catalog_procs::procedure_columns(
+            target,
+            pattern(schema),
+            pattern(procedure),
+            pattern(column),
+            unbounded,
+        ),
     }
 }
 

@@ -70,7 +70,7 @@ pub fn statistics(target: &mut Target<'_, '_>, table: &str, unique_only: bool) -
            0::int2, NULL::int2, NULL::text, NULL::text, c.reltuples::int4, c.relpages::int4, NULL::text, 0 AS o1, 0 AS o2, ''::text AS o3 \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE {ONE_TABLE} \
          UNION ALL \
-         SELECT current_database()::text, n.nspname::text, c.relname::text, (NOT i.indisunique)::int2, n.nspname::text, \
+         SELECT current_database()::text, n.nspname::text, c.relname::text, (NOT i.indisunique)::int::int2, n.nspname::text, \
            ic.relname::text, 3::int2, k.n::int2, \
            COALESCE(a.attname::text, pg_catalog.pg_get_indexdef(i.indexrelid, k.n::int4, true)), \
            (CASE WHEN i.indoption[k.n - 1] & 1 = 1 THEN 'D' ELSE 'A' END)::text, \

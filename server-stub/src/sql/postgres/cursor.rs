@@ -46,6 +46,24 @@ pub struct PgCursor<'t, 'c> {
     pub exhausted: bool,
     /// A lost connection seen while fetching, for the worker to end the session.
     pub lost: bool,
+    /// Bytes per row of the last rows fetched (0: none yet), to size the next request.
+    pub row_bytes: usize,
+}
+
+/// Rows asked of PostgreSQL at once before any row's size is known.
+const FIRST_REQUEST_ROWS: usize = 1024;
+
+impl PgCursor<'_, '_> {
+    /// How many rows to ask for: what the batch still wants, but no more than about two
+    /// batches' bytes' worth, so a client asking for millions of rows per Fetch (or rows of
+    /// megabytes) never makes the server hold more than that.
+    fn request_size(&self, wanted: usize) -> usize {
+        let fit = match self.row_bytes {
+            0 => FIRST_REQUEST_ROWS,
+            n => (2 * BATCH_BYTES / n).max(1),
+        };
+        wanted.min(fit).min(i32::MAX as usize)
+    }
 }
 
 impl RowSource for PgCursor<'_, '_> {
@@ -58,7 +76,7 @@ impl RowSource for PgCursor<'_, '_> {
             if self.exhausted {
                 return Ok(true);
             }
-            let want = (max_rows - batch.rows()).min(i32::MAX as usize) as i32;
+            let want = self.request_size(max_rows - batch.rows()) as i32;
             let rows = match self.tx.query_portal(&self.portal, want) {
                 Ok(rows) => rows,
                 Err(e) => {
@@ -69,6 +87,9 @@ impl RowSource for PgCursor<'_, '_> {
             };
             // Fewer rows than asked for: the portal ran to completion.
             self.exhausted = rows.len() < want as usize;
+            if !rows.is_empty() {
+                self.row_bytes = (rows.iter().map(Row::raw_size_bytes).sum::<usize>() / rows.len()).max(1);
+            }
             self.pending.extend(rows);
         }
         Ok(self.pending.is_empty() && self.exhausted)

@@ -6,6 +6,7 @@
 
 mod catalog;
 mod catalog_keys;
+mod catalog_procs;
 mod connect;
 mod cursor;
 mod errors;

@@ -215,7 +215,8 @@ fn open_cursor(
             return None;
         }
     };
-    let mut cursor = PgCursor { tx, portal, decode, pending: Default::default(), exhausted: false, lost: false };
+    let mut cursor =
+        PgCursor { tx, portal, decode, pending: Default::default(), exhausted: false, lost: false, row_bytes: 0 };
     let batch = RowBatchBuilder::new(0);
     let next = serve_cursor(columns, &mut cursor, batch, fetch, reply, inbox);
     if cursor.lost {

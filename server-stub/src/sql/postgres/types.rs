@@ -28,6 +28,8 @@ pub enum Decode {
     Timestamp,
     /// Sent as the UTC timestamp (sessions run with TimeZone = UTC).
     TimestampTz,
+    /// time with time zone: text, as PostgreSQL prints it (`13:45:01+02`).
+    TimeTz,
     Uuid,
     Interval,
     /// "char": one byte.
@@ -97,6 +99,7 @@ pub fn info(ty: &Type, typmod: i32) -> PgTypeInfo {
             t(st::TYPE_TIMESTAMP, 19 + if p > 0 { 1 + p as u32 } else { 0 }, p, decode)
         }
         Type::UUID => t(st::CHAR, 36, 0, Decode::Uuid),
+        Type::TIMETZ => t(st::VARCHAR, 21, 0, Decode::TimeTz),
         Type::INTERVAL => t(st::VARCHAR, 255, 0, Decode::Interval),
         _ => match ty.kind() {
             PgKind::Array(inner) => t(st::LONGVARCHAR, LONG_SIZE, 0, Decode::Array(Box::new(info(inner, -1).decode))),

@@ -131,7 +131,7 @@ pub fn interval_text(raw: &[u8]) -> Result<String, ErrorInfo> {
     let days = i32::from_be_bytes(be(&raw[8..12], "interval")?);
     let months = i32::from_be_bytes(be(&raw[12..16], "interval")?);
     let mut parts = Vec::new();
-    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n.abs() == 1 { one } else { many });
+    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let (years, mons) = (months / 12, months % 12);
     if years != 0 {
         parts.push(plural(years.into(), "year", "years"));
@@ -154,6 +154,22 @@ pub fn interval_text(raw: &[u8]) -> Result<String, ErrorInfo> {
         parts.push(clock);
     }
     Ok(parts.join(" "))
+}
+
+/// time with time zone: microseconds, then the zone's offset in seconds west of UTC.
+fn timetz_text(raw: &[u8]) -> Result<String, ErrorInfo> {
+    if raw.len() != 12 {
+        return Err(malformed("timetz"));
+    }
+    let t = time_of(i64::from_be_bytes(be(&raw[0..8], "timetz")?).rem_euclid(USECS_PER_DAY));
+    let east = -i32::from_be_bytes(be(&raw[8..12], "timetz")?);
+    let mut out = crate::sql::sqlite::types::format_time(Time { nanos: t.nanos, ..t });
+    let (sign, off) = if east < 0 { ('-', -east) } else { ('+', east) };
+    out.push_str(&format!("{sign}{:02}", off / 3600));
+    if off % 3600 != 0 {
+        out.push_str(&format!(":{:02}", off / 60 % 60));
+    }
+    Ok(out)
 }
 
 fn uuid_text(raw: &[u8]) -> Result<String, ErrorInfo> {
@@ -270,6 +286,7 @@ pub fn with_value<R>(raw: Option<&[u8]>, d: &Decode, f: impl FnOnce(ValueRef<'_>
             }
         }
         Decode::Uuid => f(ValueRef::Text(&uuid_text(raw)?)),
+        Decode::TimeTz => f(ValueRef::Text(&timetz_text(raw)?)),
         Decode::Interval => f(ValueRef::Text(&interval_text(raw)?)),
         Decode::Array(element) => f(ValueRef::Text(&array_text(raw, element)?)),
     })
