@@ -149,28 +149,40 @@ fn a_postgresql_error_is_that_statements_error_only() {
         assert_eq!(state, wanted, "`{sql}`: PostgreSQL's own SQLSTATE; {message}");
         assert_eq!(single_i64(&conn, "SELECT count(*) FROM t"), 1, "after `{sql}` the session works");
     }
-    // Inside a transaction too the error is the statement's alone: what the transaction
-    // did before it stays, and the next statement runs (PostgreSQL would abort the whole
-    // transaction, 25P02 for every later statement; psqlODBC's default, Protocol=7.4-2,
-    // and the SQLite backend keep the transaction, and so must this backend).
-    conn.set_autocommit(false).unwrap();
-    exec(&conn, "INSERT INTO t VALUES (2)");
-    let err = conn.execute("INSERT INTO t VALUES (1)", (), None).map(|_| ()).expect_err("duplicate");
-    assert_eq!(sqlstate(&err).0, "23505");
-    let after = conn.execute("INSERT INTO t VALUES (3)", (), None).map(|_| ());
-    if let Err(e) = &after {
-        panic!("the statement after an error in a transaction: {}", sqlstate(e).2);
-    }
-    conn.commit().unwrap();
-    conn.set_autocommit(true).unwrap();
-    assert_eq!(single_i64(&conn, "SELECT sum(id) FROM t"), 6, "rows 1, 2 and 3: only the failed insert is undone");
-    // A rollback still undoes the whole transaction.
+    // Inside a transaction PostgreSQL aborts the transaction on an error; a rollback ends
+    // it and the session goes on.
     conn.set_autocommit(false).unwrap();
     exec(&conn, "INSERT INTO t VALUES (4)");
     let _ = conn.execute("SELECT 1/0", (), None).map(|_| ()).expect_err("division by zero");
     conn.rollback().expect("rollback after an error");
     conn.set_autocommit(true).unwrap();
-    assert_eq!(single_i64(&conn, "SELECT sum(id) FROM t"), 6);
+    assert_eq!(single_i64(&conn, "SELECT count(*) FROM t"), 1, "the rolled-back row is gone");
+    assert_eq!(single_i64(&conn, "SELECT 6 * 7"), 42);
+}
+
+#[test]
+fn an_error_inside_a_transaction_undoes_that_statement_only() {
+    // The statement after it runs and the transaction's earlier work stays: psqlODBC's
+    // default (Protocol=7.4-2, a savepoint per statement) and what the SQLite backend
+    // does. PostgreSQL's own rule would abort the whole transaction (25P02 for every
+    // later statement until the rollback), which pyodbc users (autocommit off by
+    // default) would meet after any error.
+    let Some(pg) = PgTestServer::start(&["stmt_level"]) else { return };
+    let user = pg.user("stmt_level");
+    let conn = login(&pg, &user);
+    exec(&conn, "CREATE TABLE t (id int PRIMARY KEY)");
+    exec(&conn, "INSERT INTO t VALUES (1)");
+    conn.set_autocommit(false).unwrap();
+    exec(&conn, "INSERT INTO t VALUES (2)");
+    let err = conn.execute("INSERT INTO t VALUES (1)", (), None).map(|_| ()).expect_err("duplicate");
+    assert_eq!(sqlstate(&err).0, "23505");
+    if let Err(e) = conn.execute("INSERT INTO t VALUES (3)", (), None) {
+        let (state, _, message) = sqlstate(&e);
+        panic!("the statement after an error in a transaction: {state} {message}");
+    }
+    conn.commit().unwrap();
+    conn.set_autocommit(true).unwrap();
+    assert_eq!(single_i64(&conn, "SELECT sum(id) FROM t"), 6, "rows 1, 2 and 3: only the failed insert is undone");
 }
 
 #[test]
