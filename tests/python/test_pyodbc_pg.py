@@ -107,10 +107,11 @@ class PyodbcOnPostgres(base.PyodbcTwoFactor):
         name = f"{self.server.pg.name}_{self.id().rsplit('.', 1)[1][:40]}"
         return name, self.server.add_user(name)
 
-    def connect(self, **extra):
+    def connect(self, autocommit=False, **extra):
         name, secret = self.user()
         code = base.totp(secret, time.time())
-        return name, pyodbc.connect(self.server.connection_string(name, TwoFactorCode=code, **extra))
+        return name, pyodbc.connect(self.server.connection_string(name, TwoFactorCode=code, **extra),
+                                    autocommit=autocommit)
 
     # --- replaced: what SQLite-specific cases of test_pyodbc.py test, on PostgreSQL
 
@@ -159,7 +160,8 @@ class PyodbcOnPostgres(base.PyodbcTwoFactor):
 
     def test_a_table_without_a_grant_is_42501_and_the_session_goes_on(self):
         self.server.pg.superuser("CREATE TABLE py_secret (v int);", db=self.server.pg.name)
-        _, cnxn = self.connect()
+        # Autocommit: what an error does to an open transaction is another case's subject.
+        _, cnxn = self.connect(autocommit=True)
         cur = cnxn.cursor()
         with self.assertRaises(pyodbc.Error) as caught:
             cur.execute("SELECT v FROM py_secret").fetchall()
