@@ -213,7 +213,6 @@ fn prepared_statements_run_again_with_new_parameters() {
         let mut price = Vec::new();
         row.get_text(2, &mut price).unwrap();
         assert_eq!(String::from_utf8(price).unwrap(), format!("{}.{:02}", id * 3, id % 100));
-        drop(row);
         assert!(cursor.next_row().unwrap().is_none());
     }
     assert_eq!(single_i64(&conn, "SELECT count(*) FROM items WHERE note IS NULL"), 50);
@@ -246,7 +245,10 @@ fn parameter_arrays_insert_fifty_thousand_rows() {
         let mut scores = inserter.column_mut(2).as_nullable_slice::<f64>().unwrap();
         for k in 0..rows {
             let id = next + k + 1;
-            scores.set_cell(k, if id % 10 == 0 { None } else { Some(id as f64 / 4.0) });
+            // `%`: is_multiple_of needs Rust 1.87; the workspace's rust-version is 1.85.
+            #[allow(clippy::manual_is_multiple_of)]
+            let null = id % 10 == 0;
+            scores.set_cell(k, if null { None } else { Some(id as f64 / 4.0) });
         }
         inserter.execute().unwrap_or_else(|e| panic!("parameter array at row {next}: {e}"));
         next += rows;

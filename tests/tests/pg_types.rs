@@ -155,13 +155,11 @@ fn every_postgresql_type_is_described_and_reads_back_as_written() {
     assert_eq!(text(&mut row, 19).as_deref(), Some("1 year 2 mons 3 days 04:05:06.5"));
     assert_eq!(text(&mut row, 20).as_deref(), Some("{1,2,NULL,4}"));
     assert_eq!(text(&mut row, 21).as_deref(), Some(r#"{"a b",c,"\"q\""}"#));
-    drop(row);
 
     let mut row = cursor.next_row().unwrap().expect("the row of NULLs");
     for column in 1..=21 {
         assert_eq!(text(&mut row, column), None, "column {column} of the NULL row");
     }
-    drop(row);
     assert!(cursor.next_row().unwrap().is_none());
 }
 
@@ -248,7 +246,6 @@ fn typed_parameters_reach_postgresql_columns_of_every_type() {
             differ.push(*name);
         }
     }
-    drop(row);
     drop(cursor);
     let detail = if differ.is_empty() {
         String::new()
