@@ -407,6 +407,21 @@ fn a_cancel_stops_pg_sleep_and_the_session_goes_on() {
 }
 
 #[test]
+fn postgresql_statement_timeout_is_hyt00_and_the_session_goes_on() {
+    let server = shared_pg!();
+    let (db, alice, dir) = setup(server);
+    run(async {
+        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        let mut c = logged_in(&f, "alice", "alice-pw").await;
+        assert_eq!(exec_ok(&mut c, "SET statement_timeout = 200").await, -1);
+        let started = Instant::now();
+        assert_error(&c.exec("SELECT pg_sleep(10)", no_params()).await, "HYT00", 0, false);
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert_eq!(one(&mut c, "SELECT 1").await, Value::Int(1));
+    });
+}
+
+#[test]
 fn a_read_only_session_refuses_writes_with_25006_and_cannot_switch_back() {
     let server = shared_pg!();
     let (db, alice, dir) = setup(server);

@@ -8,6 +8,7 @@
 pub mod catalog_layout;
 pub mod column_size;
 pub mod cursor;
+pub mod datetime;
 pub mod postgres;
 pub mod sqlite;
 pub mod thread;

@@ -98,3 +98,32 @@ fn losing_postgresql_ends_running_sessions_with_08s01_and_new_ones_connect_when_
         assert_eq!(one(&mut e, "SELECT 5").await, Value::Int(5));
     });
 }
+
+#[test]
+fn another_request_closes_the_open_cursor_and_its_transaction() {
+    let server = shared_pg!();
+    let (db, alice, dir) = setup(server);
+    run(async {
+        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        let mut c = logged_in(&f, "alice", "alice-pw").await;
+        let sql = "SELECT i FROM generate_series(1, 100) i";
+        c.send(ClientMessage::ExecDirect { sql: sql.into(), params: no_params(), fetch_rows: 10 }).await;
+        assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
+        let Some(ServerMessage::Rows { batch, last: false }) = c.recv().await else { panic!() };
+        assert_eq!(batch.rows(), 10);
+        // An INSERT while the cursor is open: the cursor ends (its transaction commits)
+        // and the INSERT runs on its own, committed at once.
+        assert_eq!(exec_ok(&mut c, "INSERT INTO t (id, name) VALUES (1, 'a')").await, 1);
+        c.send(ClientMessage::Fetch { max_rows: 10 }).await;
+        assert_error(&c.recv().await.unwrap(), "24000", 0, false);
+        let owner_sees = blocking(|| db.client().query_one("SELECT count(*) FROM t", &[]).unwrap().get::<_, i64>(0));
+        assert_eq!(owner_sees, 1);
+        // CloseCursor ends one early too.
+        c.send(ClientMessage::ExecDirect { sql: sql.into(), params: no_params(), fetch_rows: 10 }).await;
+        assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
+        assert!(matches!(c.recv().await, Some(ServerMessage::Rows { last: false, .. })));
+        c.send(ClientMessage::CloseCursor).await;
+        assert_eq!(c.recv().await, Some(ServerMessage::Ok));
+        assert_eq!(one(&mut c, "SELECT 2").await, Value::Int(2));
+    });
+}

@@ -46,7 +46,8 @@ pub fn map_error(e: &postgres::Error) -> Failure {
         message.push(')');
     }
     let state: [u8; 5] = match code {
-        // ODBC's names for cancelled and for the server closing the session.
+        // ODBC's names for a timeout (PostgreSQL's statement_timeout) and for cancelled.
+        "57014" if db.message().contains("statement timeout") => *b"HYT00",
         "57014" => *b"HY008",
         // admin_shutdown, crash_shutdown, cannot_connect_now: the backend is going away.
         "57P01" | "57P02" | "57P03" => return Failure::Lost(lost()),

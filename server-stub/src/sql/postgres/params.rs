@@ -10,7 +10,7 @@ use bytes::BytesMut;
 use postgres::types::{Format, IsNull, ToSql, Type};
 use twofactor_protocol::{ErrorInfo, RowBatch, ValueRef};
 
-use crate::sql::sqlite::types::{format_date, format_time, format_timestamp};
+use crate::sql::datetime::{format_date, format_time, format_timestamp};
 
 /// One parameter value, ready to bind.
 #[derive(Debug)]

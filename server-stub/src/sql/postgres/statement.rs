@@ -56,6 +56,19 @@ impl Target<'_, '_> {
         }
     }
 
+    /// The first column of the first row of `sql`, in one round trip (the simple query
+    /// protocol: no Parse/Describe first).
+    pub fn simple_value(&mut self, sql: &str) -> Result<Option<String>, postgres::Error> {
+        let messages = match self {
+            Target::Auto(c) => c.simple_query(sql)?,
+            Target::Tx(t) => t.simple_query(sql)?,
+        };
+        Ok(messages.iter().find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        }))
+    }
+
     /// A nested transaction: a real one in autocommit, a savepoint inside one.
     fn sub(&mut self) -> Result<Transaction<'_>, postgres::Error> {
         match self {

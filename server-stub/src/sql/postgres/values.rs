@@ -163,7 +163,7 @@ fn timetz_text(raw: &[u8]) -> Result<String, ErrorInfo> {
     }
     let t = time_of(i64::from_be_bytes(be(&raw[0..8], "timetz")?).rem_euclid(USECS_PER_DAY));
     let east = -i32::from_be_bytes(be(&raw[8..12], "timetz")?);
-    let mut out = crate::sql::sqlite::types::format_time(Time { nanos: t.nanos, ..t });
+    let mut out = crate::sql::datetime::format_time(Time { nanos: t.nanos, ..t });
     let (sign, off) = if east < 0 { ('-', -east) } else { ('+', east) };
     out.push_str(&format!("{sign}{:02}", off / 3600));
     if off % 3600 != 0 {
@@ -187,9 +187,9 @@ fn element_text(raw: &[u8], d: &Decode) -> Result<String, ErrorInfo> {
         ValueRef::Text(s) | ValueRef::Decimal(s) => s.to_owned(),
         ValueRef::Bytes(b) => format!("\\x{}", data_encoding::HEXLOWER.encode(b)),
         ValueRef::Bool(b) => (if b { "t" } else { "f" }).to_owned(),
-        ValueRef::Date(d) => crate::sql::sqlite::types::format_date(d),
-        ValueRef::Time(t) => crate::sql::sqlite::types::format_time(t),
-        ValueRef::Timestamp(ts) => crate::sql::sqlite::types::format_timestamp(ts),
+        ValueRef::Date(d) => crate::sql::datetime::format_date(d),
+        ValueRef::Time(t) => crate::sql::datetime::format_time(t),
+        ValueRef::Timestamp(ts) => crate::sql::datetime::format_timestamp(ts),
     })
 }
 

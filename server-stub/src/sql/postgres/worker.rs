@@ -69,18 +69,17 @@ impl SessionState {
     /// (a function using dynamic SQL could have run `RESET ROLE`, which the guard cannot
     /// see). A changed role ends the session.
     pub fn verify_role(&mut self, target: &mut Target<'_, '_>) -> Result<(), Failure> {
-        let rows = match target.query("SELECT current_user::text", &[]) {
-            Ok(rows) => rows,
+        let current = match target.simple_value("SELECT current_user") {
+            Ok(v) => v,
             Err(e) => {
                 return match map_error(&e) {
-                    // An aborted transaction cannot run it, and cannot have changed the role
-                    // either (SET ROLE in it is undone by the rollback).
+                    // An aborted transaction cannot run it, and cannot have changed the
+                    // role either (SET ROLE in it is undone by the rollback).
                     Failure::Statement(_) => Ok(()),
                     lost => Err(lost),
                 };
             }
         };
-        let current: Option<String> = rows.first().map(|r| r.get(0));
         if current.as_deref() == Some(self.role.as_str()) {
             return Ok(());
         }
