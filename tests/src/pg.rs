@@ -41,13 +41,13 @@ impl PgOptions {
 /// A running server on PostgreSQL. Derefs to the [`TestServer`] for users, connection
 /// strings and the log. Fields drop in order: the server first (its PostgreSQL sessions
 /// end), then the database with its roles.
-pub struct PgTestServer {
+pub struct PgTestServer<'p> {
     pub server: TestServer,
-    pub db: TestDb<'static>,
+    pub db: TestDb<'p>,
     _secrets: tempfile::TempDir,
 }
 
-impl Deref for PgTestServer {
+impl Deref for PgTestServer<'_> {
     type Target = TestServer;
     fn deref(&self) -> &TestServer {
         &self.server
@@ -71,14 +71,20 @@ pub fn cluster() -> Option<&'static PgServer> {
     PgServer::shared()
 }
 
-impl PgTestServer {
-    /// A server on a fresh database; None when there is no test cluster.
-    pub fn start(users: &[&str]) -> Option<PgTestServer> {
+impl PgTestServer<'static> {
+    /// A server on a fresh database of the shared cluster; None when there is none.
+    pub fn start(users: &[&str]) -> Option<PgTestServer<'static>> {
         Self::start_with(PgOptions::users(users))
     }
 
-    pub fn start_with(options: PgOptions) -> Option<PgTestServer> {
-        let pg = cluster()?;
+    pub fn start_with(options: PgOptions) -> Option<PgTestServer<'static>> {
+        Some(PgTestServer::start_on(cluster()?, options))
+    }
+}
+
+impl<'p> PgTestServer<'p> {
+    /// A server on a fresh database of `pg` (a private cluster a test may stop).
+    pub fn start_on(pg: &'p PgServer, options: PgOptions) -> PgTestServer<'p> {
         let db = pg.create_database();
         let secrets = tempfile::Builder::new().prefix("twofactor-pg-secrets-").tempdir().expect("tempdir");
         let mut mapping = Vec::new();
@@ -110,7 +116,7 @@ impl PgTestServer {
             server_options.config.push(("sql.roles".into(), user.clone(), toml_string(role)));
         }
         let server = TestServer::start_with(server_options);
-        Some(PgTestServer { server, db, _secrets: secrets })
+        PgTestServer { server, db, _secrets: secrets }
     }
 
     /// The PostgreSQL role that ODBC user `user` runs as.

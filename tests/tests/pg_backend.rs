@@ -100,7 +100,7 @@ fn a_user_without_a_postgresql_role_is_refused_with_a_clear_error() {
 
 /// SQLSTATE and message of the refusal a user without a PostgreSQL role gets, at login or
 /// at the first statement.
-fn refusal_of(pg: &PgTestServer, user: &twofactor_e2e::User) -> (String, String) {
+fn refusal_of(pg: &PgTestServer<'_>, user: &twofactor_e2e::User) -> (String, String) {
     let conn_str = pg.connection_string(user, &format!("TwoFactorCode={}", user.fresh_code()));
     let refused = match twofactor_e2e::odbc::connect(&conn_str) {
         Err(e) => e,

@@ -37,7 +37,7 @@ const SCHEMA: &str = "CREATE TABLE customers (cid int8 PRIMARY KEY, name text NO
     CREATE FUNCTION add_one(x int) RETURNS int LANGUAGE sql AS 'SELECT x + 1';
     CREATE PROCEDURE bump(n int) LANGUAGE sql AS 'SELECT n';";
 
-fn connect<'e>(env: &'e Env, pg: &PgTestServer, name: &str, cs: Charset) -> Dbc<'e> {
+fn connect<'e>(env: &'e Env, pg: &PgTestServer<'_>, name: &str, cs: Charset) -> Dbc<'e> {
     let user = pg.user(name);
     let mut dbc = env.dbc(cs);
     let conn_str = pg.connection_string(&user, &format!("TwoFactorCode={}", user.fresh_code()));
