@@ -426,8 +426,11 @@ mod tests {
         while checker.jobs.lock().by_source.get(&flood).map_or(0, |q| q.len()) < 30 {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
         }
+        // Counted from when ours is queued: on a loaded machine the worker may have served
+        // a few of the flood already while the rest was still being queued.
+        let at_queue = done.load(Ordering::SeqCst);
         assert!(checker.verify(Secret::new("pw".into()), Some(h), LOCAL).await);
-        let before = done.load(Ordering::SeqCst);
+        let before = done.load(Ordering::SeqCst) - at_queue;
         // One turn each: at most the one running and the one served before ours.
         assert!(before <= 3, "{before} of the flood's verifies went first");
         for t in tasks {
