@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+mod cancel_relay;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -137,10 +137,8 @@ pub(super) struct Pool {
 /// A pool of at most `pool_size` connections; none is opened yet (the first checkout,
 /// the migrations at start, says whether PostgreSQL is there).
 pub(super) fn build(settings: &PgStoreSettings) -> Result<Pool, StoreError> {
-    let manager = Manager(PostgresConnectionManager::new(
-        settings.client_config()?,
-        MakeRustlsConnect::new(tls_config(settings)?),
-    ));
+    let (config, tls) = super::connect_settings(settings)?;
+    let manager = Manager(PostgresConnectionManager::new(config, tls));
     let last_failure = Arc::new(Mutex::new(None));
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)
