@@ -4,7 +4,7 @@
 //! reconnecting with backoff while PostgreSQL is away. The sync client needs a thread
 //! outside tokio's workers: this one.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Weak;
 use std::time::{Duration, Instant};
 
@@ -14,12 +14,12 @@ use twofactor_protocol::Secret;
 
 use super::proof::RelayedCancel;
 use super::rate::PerSecond;
-use super::{Outgoing, CHANNEL, HANDLE_PER_SECOND, MAX_AGE};
+use super::{Outgoing, CHANNEL, HANDLE_PER_SECOND, MAX_AGE, QUEUE};
 use crate::server::State;
 use crate::store::{PgStoreSettings, StoreError};
 
-/// How long the thread waits for a cancel to send before it looks for notifications:
-/// the most a relayed cancel waits on the receiving side.
+/// How long the thread waits for notifications before it looks at this instance's own
+/// cancels to send: the most a relayed cancel waits before it leaves.
 const POLL: Duration = Duration::from_millis(20);
 /// A connection that has carried nothing this long is checked (a round trip), so one
 /// that died silently is replaced.
@@ -113,18 +113,22 @@ impl Listener {
             if state.strong_count() == 0 {
                 return Ended::ServerGone;
             }
-            match self.outgoing.recv_timeout(POLL) {
-                Ok(out) => {
-                    if send(client, out) {
-                        alive_at = Instant::now();
+            for _ in 0..QUEUE {
+                match self.outgoing.try_recv() {
+                    Ok(out) => {
+                        if send(client, out) {
+                            alive_at = Instant::now();
+                        }
                     }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return Ended::ServerGone,
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ended::ServerGone,
             }
             {
+                // Waiting (not the non-blocking `iter`) lets the client's runtime see the
+                // socket become readable; without a wait nothing new is ever read.
                 let mut notifications = client.notifications();
-                let mut pending = notifications.iter();
+                let mut pending = notifications.timeout_iter(POLL);
                 for _ in 0..PER_PASS {
                     match pending.next() {
                         Ok(Some(n)) => {
