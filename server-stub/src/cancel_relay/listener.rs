@@ -82,7 +82,7 @@ impl Listener {
                 Err(why) => {
                     // The first failure of a streak, then every tenth: PostgreSQL's outage
                     // is reported by the store and readiness too.
-                    if failures % 10 == 0 {
+                    if failures.is_multiple_of(10) {
                         log::warn!(
                             "cancel relay: cannot listen on {}: {why}; retrying (cancels reach only this \
                              instance's sessions meanwhile)",
