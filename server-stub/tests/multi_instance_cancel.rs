@@ -168,3 +168,64 @@ fn after_postgresql_restarts_the_relay_listens_again_and_a_relayed_cancel_works(
         eprintln!("relayed cancel after the restart answered in {took:?}");
     });
 }
+
+#[test]
+fn a_flood_of_bogus_cancels_on_one_instance_sends_at_most_fifty_notifications_a_second() {
+    let Some(pg) = PgServer::shared() else { return };
+    let db = pg.create_database();
+    // What reaches PostgreSQL, seen by a listener of the test's own.
+    let mut watcher = db.client();
+    watcher.batch_execute("LISTEN twofactor_cancel").unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let layout = Layout::on_postgres(root.path(), &db, |t| set(t, "auth", "address_max_pending_logins", 64));
+    let b = layout.start("b");
+    let watching = Duration::from_secs(6);
+    let counter = std::thread::spawn(move || {
+        use postgres::fallible_iterator::FallibleIterator;
+        let until = Instant::now() + watching;
+        let mut seen = 0usize;
+        while Instant::now() < until {
+            let mut n = watcher.notifications();
+            let mut it = n.timeout_iter(Duration::from_millis(100));
+            while let Some(note) = it.next().unwrap() {
+                assert_eq!(note.payload().len(), 83, "every payload has the fixed length");
+                seen += 1;
+            }
+        }
+        seen
+    });
+    let flood = 400u64;
+    let elapsed = runtime().block_on(async {
+        wait_listening(&b, 1).await;
+        let started = Instant::now();
+        let senders: Vec<_> = (0..4u64)
+            .map(|t| {
+                let (addr, connector) = (b.addr, b.connector.clone());
+                tokio::spawn(async move {
+                    for i in 0..flood / 4 {
+                        let mut k = fleet::connect_via(addr, &connector).await.unwrap();
+                        k.send(ClientMessage::Cancel { session_id: (t << 32) | i | 1, key: Secret::new([7; 16]) })
+                            .await;
+                        assert_eq!(k.recv().await, Some(ServerMessage::Ok));
+                    }
+                })
+            })
+            .collect();
+        for s in senders {
+            s.await.unwrap();
+        }
+        let elapsed = started.elapsed();
+        // The count of what was dropped is logged by the first cancel of the next second.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        send_cancel(&b, 12345, [7; 16]).await;
+        elapsed
+    });
+    let seen = counter.join().unwrap();
+    let windows = elapsed.as_secs() as usize + 2;
+    eprintln!("{flood} bogus cancels in {elapsed:?}: {seen} notifications reached PostgreSQL");
+    assert!(seen >= 1, "the relay sent nothing");
+    assert!(seen <= 50 * windows + 1, "{seen} notifications for {flood} cancels in {elapsed:?}");
+    assert!(elapsed < watching, "the watcher stopped before the flood ended");
+    let text = b.log_text();
+    assert!(text.contains("were not relayed in the last second (over 50/s)"), "{text}");
+}
