@@ -148,8 +148,10 @@ fn after_postgresql_restarts_the_relay_listens_again_and_a_relayed_cancel_works(
     runtime().block_on(async {
         wait_listening(&a, 1).await;
         wait_listening(&b, 1).await;
+        let stopping = Instant::now();
         tokio::task::block_in_place(|| pg.stop());
         let stopped = Instant::now();
+        eprintln!("PostgreSQL stopped in {:?}", stopping.elapsed());
         for i in [&a, &b] {
             let lost =
                 eventually(Duration::from_secs(15), || i.log_text().contains("cancel relay: connection to")).await;
