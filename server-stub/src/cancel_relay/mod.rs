@@ -80,11 +80,12 @@ impl CancelRelay {
     /// Relays a cancel for a session this instance does not hold. Never blocks; beyond
     /// the rate or the queue the cancel is dropped (logged once per second).
     pub(crate) fn forward(&self, session_id: u64, key: &[u8; 16]) {
-        let taken = self.sent.lock().unwrap_or_else(|p| p.into_inner()).take(Instant::now());
+        let mut sent = self.sent.lock().unwrap_or_else(|p| p.into_inner());
+        let taken = sent.take(Instant::now());
         if taken.dropped_before > 0 {
             log::warn!(
                 "cancel relay: {} cancels for sessions not on this instance were not relayed in the last second \
-                 (over {SEND_PER_SECOND}/s)",
+                 (over {SEND_PER_SECOND}/s, or {QUEUE} already waiting for PostgreSQL)",
                 taken.dropped_before
             );
         }
@@ -94,9 +95,8 @@ impl CancelRelay {
         let out = Outgoing { cancel: RelayedCancel::new(session_id, key), since: Instant::now() };
         match self.queue.try_send(out) {
             Ok(()) => log::debug!("cancel relay: session {session_id:x} is not here; relaying"),
-            Err(TrySendError::Full(_)) => {
-                log::warn!("cancel relay: {QUEUE} cancels already waiting for PostgreSQL; this one is dropped")
-            }
+            // PostgreSQL is away or slow: reported with the rest, once a second.
+            Err(TrySendError::Full(_)) => sent.count_dropped(),
             Err(TrySendError::Disconnected(_)) => log::warn!("cancel relay: its thread has ended; cancel dropped"),
         }
     }

@@ -26,6 +26,12 @@ impl PerSecond {
         self.cap
     }
 
+    /// Counts an event that passed the cap but was dropped later (a full queue), so it
+    /// is reported with the rest.
+    pub fn count_dropped(&mut self) {
+        self.dropped += 1;
+    }
+
     pub fn take(&mut self, now: Instant) -> Taken {
         let mut dropped_before = 0;
         if now.duration_since(self.window_start) >= Duration::from_secs(1) {
@@ -57,5 +63,14 @@ mod tests {
         assert!(next.allowed);
         assert_eq!(next.dropped_before, 7);
         assert_eq!(r.take(t0 + Duration::from_millis(1001)).dropped_before, 0);
+    }
+
+    #[test]
+    fn events_dropped_after_the_cap_are_reported_with_the_rest() {
+        let mut r = PerSecond::new(10);
+        let t0 = Instant::now();
+        assert!(r.take(t0).allowed);
+        r.count_dropped();
+        assert_eq!(r.take(t0 + Duration::from_secs(1)).dropped_before, 1);
     }
 }
