@@ -41,6 +41,8 @@ impl Function {
             CatalogRequest::TypeInfo { .. } => Function::TypeInfo,
             CatalogRequest::TablePrivileges { .. } => Function::TablePrivileges,
             CatalogRequest::ColumnPrivileges { .. } => Function::ColumnPrivileges,
+            CatalogRequest::Procedures { .. } => Function::Procedures,
+            CatalogRequest::ProcedureColumns { .. } => Function::ProcedureColumns,
         }
     }
 }
@@ -224,15 +226,24 @@ pub fn column_privileges(table: Option<String>, column: Option<String>, metadata
     Ok(Query::Server(CatalogRequest::ColumnPrivileges { table, column: argument(column, metadata_id, true) }))
 }
 
-/// SQLProcedures and SQLProcedureColumns: SQLite has no stored procedures, so the result
-/// is empty; the arguments are still checked as ODBC says.
-pub fn procedures(procedure: &Option<String>, column: Option<&Option<String>>, metadata_id: bool) -> OdbcResult<Query> {
+/// SQLProcedures and SQLProcedureColumns: asked of a server that speaks protocol version
+/// 3 (a PostgreSQL backend answers from pg_proc, SQLite has none); an older server is
+/// never sent them, and the result is then empty (`ffi/catalog.rs`). The arguments are
+/// checked as ODBC says either way.
+pub fn procedures(
+    schema: &Option<String>,
+    procedure: &Option<String>,
+    column: Option<&Option<String>>,
+    metadata_id: bool,
+) -> OdbcResult<Query> {
     required_if_identifier(procedure, metadata_id, "procedure name")?;
+    let schema = schema.clone();
+    let procedure = procedure.clone();
     match column {
-        None => Ok(Query::Empty(Function::Procedures)),
+        None => Ok(Query::Server(CatalogRequest::Procedures { schema, procedure })),
         Some(c) => {
             required_if_identifier(c, metadata_id, "column name")?;
-            Ok(Query::Empty(Function::ProcedureColumns))
+            Ok(Query::Server(CatalogRequest::ProcedureColumns { schema, procedure, column: c.clone() }))
         }
     }
 }
@@ -325,9 +336,11 @@ mod tests {
 
     #[test]
     fn procedures_are_empty_results_in_the_odbc3_layouts() {
-        assert_eq!(procedures(&None, None, false).unwrap(), Query::Empty(Function::Procedures));
-        assert_eq!(procedures(&None, Some(&None), false).unwrap(), Query::Empty(Function::ProcedureColumns));
-        assert_eq!(procedures(&None, None, true).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
+        let asked = procedures(&None, &Some("f%".into()), None, false).unwrap();
+        assert_eq!(asked, Query::Server(CatalogRequest::Procedures { schema: None, procedure: Some("f%".into()) }));
+        let Query::Server(columns) = procedures(&None, &None, Some(&None), false).unwrap() else { panic!() };
+        assert_eq!(Function::of(&columns), Function::ProcedureColumns);
+        assert_eq!(procedures(&None, &None, None, true).unwrap_err().state, SqlState::INVALID_NULL_POINTER);
         let p = empty_layout(Function::Procedures);
         assert_eq!(p.len(), 8);
         assert_eq!((p[2].name.as_str(), p[7].name.as_str()), ("PROCEDURE_NAME", "PROCEDURE_TYPE"));

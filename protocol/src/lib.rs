@@ -25,8 +25,11 @@ pub use value::{is_plain_decimal, Date, Time, Timestamp, Value, ValueRef};
 
 /// Bytes every Hello starts with, so a stray client of another protocol is refused at once.
 pub const MAGIC: [u8; 4] = *b"2FAQ";
-/// The newest protocol version this build speaks. Version 2 added `SessionOptions`.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// The newest protocol version this build speaks. Version 2 added `SessionOptions`;
+/// version 3 the procedure catalogs (`CatalogRequest::Procedures`, `ProcedureColumns`),
+/// which a driver sends only to a server that negotiated 3 (older servers would refuse
+/// the unknown request), answering them empty itself otherwise.
+pub const PROTOCOL_VERSION: u16 = 3;
 /// The oldest protocol version this build still speaks: a server serves version 1
 /// drivers (which never send `SessionOptions`).
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

@@ -152,15 +152,66 @@ impl ErrorInfo {
 /// table, `column` is a pattern).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CatalogRequest {
-    Tables { catalog: Option<String>, schema: Option<String>, table: Option<String>, table_types: Option<String> },
-    Columns { catalog: Option<String>, schema: Option<String>, table: Option<String>, column: Option<String> },
-    PrimaryKeys { catalog: Option<String>, schema: Option<String>, table: String },
-    ForeignKeys { pk_table: Option<String>, fk_table: Option<String> },
-    Statistics { table: String, unique_only: bool },
-    SpecialColumns { table: String },
-    TypeInfo { data_type: i16 },
-    TablePrivileges { table: Option<String> },
-    ColumnPrivileges { table: String, column: Option<String> },
+    Tables {
+        catalog: Option<String>,
+        schema: Option<String>,
+        table: Option<String>,
+        table_types: Option<String>,
+    },
+    Columns {
+        catalog: Option<String>,
+        schema: Option<String>,
+        table: Option<String>,
+        column: Option<String>,
+    },
+    PrimaryKeys {
+        catalog: Option<String>,
+        schema: Option<String>,
+        table: String,
+    },
+    ForeignKeys {
+        pk_table: Option<String>,
+        fk_table: Option<String>,
+    },
+    Statistics {
+        table: String,
+        unique_only: bool,
+    },
+    SpecialColumns {
+        table: String,
+    },
+    TypeInfo {
+        data_type: i16,
+    },
+    TablePrivileges {
+        table: Option<String>,
+    },
+    ColumnPrivileges {
+        table: String,
+        column: Option<String>,
+    },
+    /// SQLProcedures (protocol version 3): schema and procedure are search patterns.
+    Procedures {
+        schema: Option<String>,
+        procedure: Option<String>,
+    },
+    /// SQLProcedureColumns (protocol version 3): schema, procedure and column patterns.
+    ProcedureColumns {
+        schema: Option<String>,
+        procedure: Option<String>,
+        column: Option<String>,
+    },
+}
+
+impl CatalogRequest {
+    /// The oldest protocol version in which a peer understands this request: a driver
+    /// must not send a newer request to a server that negotiated an older version.
+    pub fn since_version(&self) -> u16 {
+        match self {
+            CatalogRequest::Procedures { .. } | CatalogRequest::ProcedureColumns { .. } => 3,
+            _ => 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -599,6 +650,17 @@ fn encode_catalog(out: &mut Vec<u8>, req: &CatalogRequest) {
             out.put_str(table);
             out.put_opt_str(column.as_deref());
         }
+        CatalogRequest::Procedures { schema, procedure } => {
+            out.put_u8(10);
+            out.put_opt_str(schema.as_deref());
+            out.put_opt_str(procedure.as_deref());
+        }
+        CatalogRequest::ProcedureColumns { schema, procedure, column } => {
+            out.put_u8(11);
+            for s in [schema, procedure, column] {
+                out.put_opt_str(s.as_deref());
+            }
+        }
     }
 }
 
@@ -623,6 +685,12 @@ fn decode_catalog(r: &mut Reader<'_>) -> Result<CatalogRequest, ProtocolError> {
         7 => CatalogRequest::TypeInfo { data_type: r.i16()? },
         8 => CatalogRequest::TablePrivileges { table: r.opt_string()? },
         9 => CatalogRequest::ColumnPrivileges { table: r.string()?, column: r.opt_string()? },
+        10 => CatalogRequest::Procedures { schema: r.opt_string()?, procedure: r.opt_string()? },
+        11 => CatalogRequest::ProcedureColumns {
+            schema: r.opt_string()?,
+            procedure: r.opt_string()?,
+            column: r.opt_string()?,
+        },
         v => return Err(ProtocolError::InvalidField { what: "catalog request", value: v.into() }),
     })
 }

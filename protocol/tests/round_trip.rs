@@ -58,6 +58,8 @@ fn client_messages() -> Vec<ClientMessage> {
         CatalogRequest::TablePrivileges { table: Some("t%".into()) },
         CatalogRequest::TablePrivileges { table: None },
         CatalogRequest::ColumnPrivileges { table: "t".into(), column: Some("c_".into()) },
+        CatalogRequest::Procedures { schema: Some("public".into()), procedure: None },
+        CatalogRequest::ProcedureColumns { schema: None, procedure: Some("f%".into()), column: Some("x".into()) },
     ];
     let mut all = vec![
         ClientMessage::Hello { min_version: 1, max_version: 3, client_name: "test".into() },
@@ -265,7 +267,9 @@ fn version_negotiation_picks_the_highest_common_version() {
     assert_eq!(negotiate_version(0, 0), None);
     // A version 1 driver is still served; this driver offers no version below 2.
     assert_eq!(negotiate_version(1, 1), Some(1));
-    assert_eq!(negotiate_version(DRIVER_MIN_PROTOCOL_VERSION, PROTOCOL_VERSION), Some(2));
+    assert_eq!(negotiate_version(DRIVER_MIN_PROTOCOL_VERSION, PROTOCOL_VERSION), Some(PROTOCOL_VERSION));
+    // A version 2 driver still gets version 2, and is never sent anything newer.
+    assert_eq!(negotiate_version(2, 2), Some(2));
 }
 
 #[test]

@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::totp::Algorithm;
 
+mod sql_postgres;
+pub use sql_postgres::{redacted_url, RoleMap, SqlBackend, SqlPostgresSection, PASSWORD_ENV};
+
 pub const CONFIG_FILE: &str = "server.toml";
 
 #[derive(Debug, thiserror::Error)]
@@ -169,12 +172,17 @@ impl Default for TotpSection {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqlSection {
+    /// `sqlite` (the embedded database, the default) or `postgres` (`[sql.postgres]`).
+    pub backend: SqlBackend,
     pub database: PathBuf,
     pub fetch_rows: u32,
     /// Longest SQL text SQLite accepts (`SQLITE_LIMIT_SQL_LENGTH`), in bytes.
     pub max_statement_bytes: u32,
     /// Largest string, BLOB or row (`SQLITE_LIMIT_LENGTH`), in bytes.
     pub max_value_bytes: u32,
+    pub postgres: Option<SqlPostgresSection>,
+    /// ODBC user -> PostgreSQL role, winning over `role_map = "same"`.
+    pub roles: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for SqlSection {
@@ -184,6 +192,9 @@ impl Default for SqlSection {
             fetch_rows: 1024,
             max_statement_bytes: 1 << 20,
             max_value_bytes: 16 << 20,
+            backend: SqlBackend::Sqlite,
+            postgres: None,
+            roles: Default::default(),
         }
     }
 }
@@ -452,6 +463,14 @@ impl Config {
         }
         if self.sql.fetch_rows == 0 {
             return bad("sql.fetch_rows", "must be at least 1".into());
+        }
+        if self.sql.backend == SqlBackend::Postgres {
+            let Some(pg) = &self.sql.postgres else {
+                return bad("sql.postgres", "is required when sql.backend = \"postgres\"".into());
+            };
+            if let Err((key, message)) = pg.validate() {
+                return bad(key, message);
+            }
         }
         if self.auth.max_failed_passwords == 0 {
             return bad("auth.max_failed_passwords", "must be at least 1".into());
@@ -723,6 +742,32 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/d"), Path::new("/d/server.toml"), text)
+    }
+
+    #[test]
+    fn the_postgres_sql_keys_parse_and_a_password_in_the_url_is_refused() {
+        let text = r#"
+[sql]
+backend = "postgres"
+[sql.postgres]
+url = "postgres://twofactor_login@127.0.0.1:5432/app?sslmode=require"
+ca_file = "pg-ca.crt"
+password_file = "pg-sql-password"
+role_map = "table"
+connect_timeout_secs = 7
+[sql.roles]
+alice = "app_reader"
+"#;
+        let c = parse(text).unwrap();
+        assert_eq!(c.sql.backend, SqlBackend::Postgres);
+        let pg = c.sql.postgres.as_ref().unwrap();
+        assert_eq!((pg.role_map, pg.connect_timeout_secs), (RoleMap::Table, 7));
+        assert_eq!(pg.password_file.as_deref(), Some(Path::new("pg-sql-password")));
+        assert_eq!(c.sql.roles["alice"], "app_reader");
+        assert_eq!(parse("").unwrap().sql.backend, SqlBackend::Sqlite);
+        let err = parse(&text.replace("twofactor_login@", "twofactor_login:hunter2@")).unwrap_err().to_string();
+        assert!(err.contains("sql.postgres.url") && !err.contains("hunter2"), "{err}");
+        assert!(parse("[sql]\nbackend = \"postgres\"\n").unwrap_err().to_string().contains("sql.postgres"));
     }
 
     #[test]

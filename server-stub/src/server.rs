@@ -17,13 +17,15 @@ use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::SqlBackend;
 use crate::connection::FrameBudget;
 use crate::crypto::{SecretsKey, KEY_FILE};
 use crate::health::{self, Readiness};
 use crate::lifecycle::{Lifecycle, Stage};
 use crate::notify::Notifier;
 use crate::password::{HashCost, PasswordChecker};
-use crate::sql::{SqlLimits, WorkerSettings};
+use crate::sql::postgres::PgSettings;
+use crate::sql::{CancelHandle, SqlLimits, SqlSettings, WorkerSettings};
 use crate::store::UserStore;
 use crate::throttle::LoginAdmission;
 use crate::{proxy_protocol, resources, session, tls};
@@ -48,12 +50,14 @@ pub enum StartError {
     Hash(String),
     #[error("code delivery: {0}")]
     Notify(String),
+    #[error("[sql.postgres]: {0}")]
+    Sql(String),
 }
 
 /// A live session as a cancel request finds it.
 pub(crate) struct SessionEntry {
     pub cancel_key: [u8; 16],
-    pub interrupt: Option<Arc<rusqlite::InterruptHandle>>,
+    pub interrupt: Option<CancelHandle>,
 }
 
 /// Everything sessions share; one per server, so servers can run side by side.
@@ -68,7 +72,7 @@ pub(crate) struct State {
     /// Memory for frames still arriving, shared by all connections.
     pub frame_budget: FrameBudget,
     /// What each session's SQL thread is started with.
-    pub sql_settings: WorkerSettings,
+    pub sql_settings: SqlSettings,
     /// Serving, draining, closing: what sessions and the accept loop watch.
     pub lifecycle: Arc<Lifecycle>,
     /// Relays cancels for sessions held elsewhere (PostgreSQL store only).
@@ -226,14 +230,7 @@ impl Server {
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
         let auth = Authenticator::new(&config, store, key, clock);
         let frame_budget = FrameBudget::new(config.server.frame_memory_mib);
-        let sql_settings = WorkerSettings {
-            db_path: config.path(&config.sql.database),
-            default_fetch: config.sql.fetch_rows,
-            limits: SqlLimits {
-                max_statement_bytes: config.sql.max_statement_bytes,
-                max_value_bytes: config.sql.max_value_bytes,
-            },
-        };
+        let sql_settings = sql_settings(&config)?;
         let lifecycle = Arc::new(Lifecycle::new());
         let health_addr = health_listener.as_ref().map(|(_, a)| *a);
         let health = health_listener.map(|(listener, _)| {
@@ -277,6 +274,23 @@ impl Server {
             health,
         })
     }
+}
+
+/// What each session's SQL worker is started with: the `[sql] backend` chosen.
+fn sql_settings(config: &Config) -> Result<SqlSettings, StartError> {
+    Ok(match config.sql.backend {
+        SqlBackend::Sqlite => SqlSettings::Sqlite(WorkerSettings {
+            db_path: config.path(&config.sql.database),
+            default_fetch: config.sql.fetch_rows,
+            limits: SqlLimits {
+                max_statement_bytes: config.sql.max_statement_bytes,
+                max_value_bytes: config.sql.max_value_bytes,
+            },
+        }),
+        SqlBackend::Postgres => {
+            SqlSettings::Postgres(Arc::new(PgSettings::from_config(config).map_err(StartError::Sql)?))
+        }
+    })
 }
 
 /// Accepts until the drain stops taking connections, then waits for the sessions to end.

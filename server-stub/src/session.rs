@@ -20,7 +20,7 @@ use crate::auth::{CodeIssue, Requirement, Verdict};
 use crate::connection::{Conn, IoLimits, ReadError};
 use crate::lifecycle::Stage;
 use crate::server::{SessionEntry, State};
-use crate::sql::{Request, SqlWorker};
+use crate::sql::{Request, SqlWorker, StartError};
 use crate::store::{AttemptEnd, AttemptFinished, Factor, FailureOutcome, Method, Reservation};
 use crate::throttle::Admitted;
 
@@ -38,8 +38,8 @@ enum Phase {
     Closed,
 }
 
-/// A ready session's SQL side. The worker (a thread and an open SQLite connection) starts
-/// at the first request that needs SQLite, so an idle session costs neither; until then
+/// A ready session's SQL side. The worker (a thread and an open database connection)
+/// starts at the first request that needs it, so an idle session costs neither; until then
 /// the autocommit setting is only remembered, and there is nothing to commit or cancel.
 struct Sql {
     worker: Option<SqlWorker>,
@@ -47,7 +47,7 @@ struct Sql {
 }
 
 impl Sql {
-    /// A transaction or cursor is open (SQLite holds a read snapshot for it).
+    /// A transaction or cursor is open (the database holds a snapshot for it).
     fn holds_snapshot(&self) -> bool {
         self.worker.as_ref().is_some_and(SqlWorker::holds_snapshot)
     }
@@ -824,10 +824,9 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
             }
             Err(e) => {
                 // The session stays; its next request tries again (a transient shortage
-                // of file descriptors, say).
-                log::error!("cannot open the SQL database: {e}");
-                let e = ErrorInfo::new(b"HY000", 0, "the server cannot open its database");
-                return conn.reply(ServerMessage::Error(e), Phase::Ready(l, sql)).await;
+                // of file descriptors, say, or PostgreSQL coming back).
+                log::error!("{}: user `{}`: cannot start the session's SQL: {}", conn.peer, l.user, e.log);
+                return conn.reply(ServerMessage::Error(e.client), Phase::Ready(l, sql)).await;
             }
         }
     }
@@ -846,20 +845,29 @@ async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
         Err(e) => return on_read_error(conn, e, "request").await,
     };
     match answer {
+        // The database connection was lost: the reply said so (08S01); the session ends.
+        Some(bytes) if worker.ended() => {
+            conn.send_bytes(&bytes).await;
+            log::info!("{}: user `{}`: the SQL connection was lost; session closed", conn.peer, l.user);
+            conn.close().await;
+            Phase::Closed
+        }
         Some(bytes) if conn.send_bytes(&bytes).await => Phase::Ready(l, sql),
         Some(_) => Phase::Closed,
         None => conn.fail(b"HY000", 0, "the SQL session ended unexpectedly").await,
     }
 }
 
-/// Starts a session's SQL worker and registers its interrupt handle for Cancel.
-async fn start_worker(state: &Arc<State>, l: &LoggedIn, autocommit: bool) -> Result<SqlWorker, String> {
+/// Starts a session's SQL worker and registers its cancel handle for Cancel.
+async fn start_worker(state: &Arc<State>, l: &LoggedIn, autocommit: bool) -> Result<SqlWorker, StartError> {
     let settings = state.sql_settings.clone();
-    let worker = tokio::task::spawn_blocking(move || SqlWorker::spawn(&settings, autocommit))
-        .await
-        .map_err(|e| e.to_string())??;
+    let user = l.user.clone();
+    let worker =
+        tokio::task::spawn_blocking(move || SqlWorker::spawn(&settings, &user, autocommit)).await.map_err(|e| {
+            StartError::new(ErrorInfo::new(b"HY000", 0, "the server cannot start the session's SQL"), e.to_string())
+        })??;
     if let Some(entry) = state.sessions().get_mut(&l.session_id) {
-        entry.interrupt = Some(worker.interrupt_handle());
+        entry.interrupt = Some(worker.cancel_handle());
     }
     Ok(worker)
 }
@@ -896,7 +904,7 @@ pub(crate) fn cancel_here(
     match handle {
         Some(Some(h)) => {
             log::info!("{}: cancel request for session {session_id:x}", from);
-            h.interrupt();
+            h.cancel();
         }
         // A session that has not run SQL yet has no worker, so nothing to interrupt.
         Some(None) => log::info!("{}: cancel request for session {session_id:x}, which has run no SQL", from),

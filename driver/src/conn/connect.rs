@@ -17,8 +17,12 @@ use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 const CLIENT_NAME: &str = concat!("TwoFactor ODBC ", env!("CARGO_PKG_VERSION"));
 
-/// Hello → HelloOk: agrees on a protocol version.
-pub(super) fn hello(s: &mut Session) -> OdbcResult<String> {
+/// What a login gives: the server's name, the protocol version agreed, the session id and
+/// cancel key, and whether the second factor is still pending.
+type LoginOutcome = (String, u16, u64, Secret<[u8; 16]>, bool);
+
+/// Hello → HelloOk: agrees on a protocol version; returns the server's name and it.
+pub(super) fn hello(s: &mut Session) -> OdbcResult<(String, u16)> {
     let hello = ClientMessage::Hello {
         min_version: DRIVER_MIN_PROTOCOL_VERSION,
         max_version: PROTOCOL_VERSION,
@@ -28,7 +32,7 @@ pub(super) fn hello(s: &mut Session) -> OdbcResult<String> {
         ServerMessage::HelloOk { version, server_name }
             if (DRIVER_MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&version) =>
         {
-            Ok(server_name)
+            Ok((server_name, version))
         }
         ServerMessage::HelloOk { version, .. } => Err(OdbcError::new(
             SqlState::UNABLE_TO_CONNECT,
@@ -101,7 +105,7 @@ impl Connection {
         let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
 
         let result = self.login(&mut s, &cfg, prompting_allowed, login_timeout);
-        let (server_name, session_id, cancel_key, pending) = match result {
+        let (server_name, protocol_version, session_id, cancel_key, pending) = match result {
             Ok(v) => v,
             Err(e) => {
                 s.close();
@@ -114,6 +118,7 @@ impl Connection {
         *lock(&self.info) = Some(SessionInfo {
             dsn: cfg.dsn.clone().unwrap_or_default(),
             server_name,
+            protocol_version,
             host: cfg.host.clone(),
             port: cfg.port,
             user: cfg.user.clone(),
@@ -149,15 +154,16 @@ impl Connection {
     }
 
     /// Hello, Login and, when the server asks, the second factor. Returns the server
-    /// name, the cancel credentials, and whether the second factor is still pending.
+    /// name, the protocol version, the cancel credentials, and whether the second factor
+    /// is still pending.
     fn login(
         &self,
         s: &mut Session,
         cfg: &ConnectConfig,
         prompting_allowed: bool,
         login_timeout: Option<Duration>,
-    ) -> OdbcResult<(String, u64, Secret<[u8; 16]>, bool)> {
-        let server_name = hello(s)?;
+    ) -> OdbcResult<LoginOutcome> {
+        let (server_name, protocol_version) = hello(s)?;
         let login = ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() };
         let (session_id, cancel_key, second_factor) = match s.request(&login).map_err(connect_error)? {
             ServerMessage::FirstFactorOk { session_id, cancel_key, second_factor } => {
@@ -173,7 +179,7 @@ impl Connection {
                     log::debug!("the server needs no second factor for this user; the supplied code is dropped");
                 }
                 s.set_ready();
-                return Ok((server_name, session_id, cancel_key, false));
+                return Ok((server_name, protocol_version, session_id, cancel_key, false));
             }
             SecondFactor::Required { method, seconds_left, hint } => (method, seconds_left, hint),
         };
@@ -202,11 +208,11 @@ impl Connection {
                 super::code_ledger::claim(&s_peer(cfg), &cfg.user, code.expose())?;
                 log::info!("submitting the {} second factor from the {}", method.name(), origin.describe());
                 send_second_factor(s, code)?;
-                Ok((server_name, session_id, cancel_key, false))
+                Ok((server_name, protocol_version, session_id, cancel_key, false))
             }
             None => {
                 log::info!("no two-factor code supplied; {} s left to set attribute 1002", seconds_left);
-                Ok((server_name, session_id, cancel_key, true))
+                Ok((server_name, protocol_version, session_id, cancel_key, true))
             }
         }
     }

@@ -38,6 +38,8 @@ pub const NATIVE_SECOND_FACTOR_REQUIRED: i32 = 1004;
 pub struct SessionInfo {
     pub dsn: String,
     pub server_name: String,
+    /// The protocol version the server agreed to.
+    pub protocol_version: u16,
     pub host: String,
     pub port: u16,
     pub user: String,
@@ -158,6 +160,11 @@ impl Connection {
 
     pub fn info(&self) -> Option<SessionInfo> {
         lock(&self.info).clone()
+    }
+
+    /// The protocol version of the open session (0 when not connected).
+    pub fn protocol_version(&self) -> u16 {
+        lock(&self.info).as_ref().map_or(0, |i| i.protocol_version)
     }
 
     /// Checks the connection is usable for SQL and runs `f` with the session locked.

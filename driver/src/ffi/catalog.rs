@@ -15,6 +15,11 @@ pub(super) fn run(stmt: *mut c_void, build: impl FnOnce(bool) -> OdbcResult<Quer
     call::<Statement, _>(stmt, |s, _| {
         let mut inner = s.lock_idle()?;
         match build(inner.attrs.metadata_id)? {
+            // A request newer than the server's protocol version is never sent to it.
+            Query::Server(request) if request.since_version() > s.conn.protocol_version() => {
+                let function = catalog::Function::of(&request);
+                exec::local_empty_result(s, &mut inner, catalog::empty_layout(function), function)?
+            }
             Query::Server(request) => exec::catalog(s, &mut inner, request)?,
             Query::Empty(function) => {
                 exec::local_empty_result(s, &mut inner, catalog::empty_layout(function), function)?

@@ -21,8 +21,8 @@ unsafe fn procedures<C: AppChar>(
 ) -> SqlReturn {
     run(stmt, |m| {
         arg(c, cl, "CatalogName")?;
-        arg(s, sl, "SchemaName")?;
-        catalog::procedures(&arg(p, pl, "ProcName")?, None, m)
+        let schema = arg(s, sl, "SchemaName")?;
+        catalog::procedures(&schema, &arg(p, pl, "ProcName")?, None, m)
     })
 }
 
@@ -66,9 +66,9 @@ unsafe fn procedure_columns<C: AppChar>(
 ) -> SqlReturn {
     run(stmt, |m| {
         arg(c, cl, "CatalogName")?;
-        arg(s, sl, "SchemaName")?;
+        let schema = arg(s, sl, "SchemaName")?;
         let procedure = arg(p, pl, "ProcName")?;
-        catalog::procedures(&procedure, Some(&arg(col, coll, "ColumnName")?), m)
+        catalog::procedures(&schema, &procedure, Some(&arg(col, coll, "ColumnName")?), m)
     })
 }
 

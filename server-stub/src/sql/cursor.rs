@@ -1,10 +1,7 @@
-//! Open cursors: a live SQLite statement, or the rows of a catalog query.
+//! Open cursors as both backends serve them: a source of rows that fills one batch at a
+//! time, so no result is held whole in memory.
 
-use rusqlite::Rows;
 use twofactor_protocol::{ErrorInfo, RowBatchBuilder, Value};
-
-use super::errors::map_error;
-use super::types::{with_value, Kind};
 
 /// A batch stops growing past this size even if fewer rows than asked for are in it.
 pub const BATCH_BYTES: usize = 1 << 20;
@@ -14,32 +11,7 @@ pub trait RowSource {
     fn fill(&mut self, batch: &mut RowBatchBuilder, max_rows: usize) -> Result<bool, ErrorInfo>;
 }
 
-pub fn push_row(row: &rusqlite::Row<'_>, kinds: &[Kind], batch: &mut RowBatchBuilder) -> Result<(), ErrorInfo> {
-    for (i, kind) in kinds.iter().enumerate() {
-        let v = row.get_ref(i).map_err(|e| map_error(&e))?;
-        with_value(v, *kind, |pv| batch.push(pv));
-    }
-    batch.end_row();
-    Ok(())
-}
-
-pub struct SqliteCursor<'s> {
-    pub rows: Rows<'s>,
-    pub kinds: Vec<Kind>,
-}
-
-impl RowSource for SqliteCursor<'_> {
-    fn fill(&mut self, batch: &mut RowBatchBuilder, max_rows: usize) -> Result<bool, ErrorInfo> {
-        while batch.rows() < max_rows && batch.byte_len() < BATCH_BYTES {
-            match self.rows.next().map_err(|e| map_error(&e))? {
-                Some(row) => push_row(row, &self.kinds, batch)?,
-                None => return Ok(true),
-            }
-        }
-        Ok(false)
-    }
-}
-
+/// The rows of a catalog query, computed whole (they are small).
 pub struct VecCursor {
     pub rows: std::vec::IntoIter<Vec<Value>>,
 }

@@ -27,7 +27,7 @@ pub fn set(conn: &Connection, on: bool) -> rusqlite::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::errors::map_error;
+    use crate::sql::sqlite::errors::map_error;
 
     #[test]
     fn a_read_only_connection_refuses_writes_with_25006_and_cannot_switch_itself_back() {

@@ -10,7 +10,7 @@ use rusqlite::fallible_iterator::FallibleIterator;
 use rusqlite::limits::Limit;
 use rusqlite::{Batch, CachedStatement, Connection, Statement};
 
-use super::worker::Shared;
+use crate::sql::thread::Shared;
 
 /// SQLite's own default (1000), set explicitly because `WORKER_STACK` is sized for it.
 const EXPR_DEPTH: i32 = 1000;

@@ -2,24 +2,22 @@
 //! slot each; the reply is the encoded response frames, ready to write to the socket.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::Arc;
 
 use rusqlite::{Connection, InterruptHandle, Statement};
-use tokio::sync::oneshot;
-use twofactor_protocol::{
-    CatalogRequest, ColumnDesc, ErrorInfo, Nullability, ParamDesc, RowBatch, RowBatchBuilder, ServerMessage,
-    SessionOptions,
-};
+use twofactor_protocol::{ColumnDesc, ErrorInfo, Nullability, ParamDesc, RowBatch, RowBatchBuilder, ServerMessage};
 
 use super::catalog;
-use super::cursor::{push_row, RowSource, SqliteCursor, VecCursor};
+use super::cursor::{push_row, SqliteCursor};
 use super::errors::map_error;
 use super::open::{open, prepare_one, SqlLimits};
 use super::param_types;
 use super::read_only;
 use super::types::{self, Kind, TypeInfo, UnboundedSize};
+use crate::sql::cursor::VecCursor;
+use crate::sql::thread::{fetch_size, send, send_error, serve_cursor, Inbox, Job, Reply, Shared};
+use crate::sql::{CancelHandle, CancelSql, Request, StartError};
 
 /// SQLite recurses in C on expression trees (resolving, optimising, code generation), so
 /// its stack need grows with the expression depth, which [`EXPR_DEPTH`] bounds. The
@@ -35,144 +33,59 @@ pub struct WorkerSettings {
     pub limits: SqlLimits,
 }
 
-#[derive(Debug)]
-pub enum Request {
-    ExecDirect { sql: String, params: RowBatch, fetch_rows: u32 },
-    Prepare { sql: String },
-    Execute { statement_id: u32, params: RowBatch, fetch_rows: u32 },
-    Fetch { max_rows: u32 },
-    CloseCursor,
-    CloseStatement { statement_id: u32 },
-    SetAutocommit { on: bool },
-    SessionOptions(SessionOptions),
-    EndTransaction { commit: bool },
-    Catalog { request: CatalogRequest, fetch_rows: u32 },
-}
-
-type Reply = oneshot::Sender<Vec<u8>>;
-type Job = (Request, Reply);
-
-/// The session's handle on its SQL thread. Dropping it interrupts any running statement
-/// and ends the thread, which rolls back an open transaction.
-pub struct SqlWorker {
-    jobs: Option<mpsc::Sender<Job>>,
-    interrupt: Arc<InterruptHandle>,
+/// Starts the session's SQLite thread and opens the database; blocks until it is open.
+pub fn start(
+    settings: &WorkerSettings,
+    autocommit: bool,
     shared: Arc<Shared>,
-}
-
-/// What the session and its SQL thread both see.
-#[derive(Default)]
-pub(super) struct Shared {
-    /// Set when the session is gone: a running statement stops at its next progress check,
-    /// even one that started after the interrupt (which `sqlite3_interrupt` alone misses).
-    pub(super) abandoned: AtomicBool,
-    /// True while the thread waits with a transaction or a cursor open, which holds a
-    /// read snapshot and keeps SQLite's WAL from being checkpointed past it.
-    holds_snapshot: AtomicBool,
-}
-
-impl SqlWorker {
-    /// Starts the thread and opens the database; blocks until it is open. `autocommit` is
-    /// the session's setting so far (the session starts its worker at its first SQL
-    /// request, and may have switched autocommit off before).
-    pub fn spawn(settings: &WorkerSettings, autocommit: bool) -> Result<SqlWorker, String> {
-        let settings = settings.clone();
-        let shared = Arc::new(Shared::default());
-        let thread_shared = shared.clone();
-        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
-        let (ready_tx, ready_rx) = mpsc::sync_channel(1);
-        std::thread::Builder::new()
-            .name("sql-session".into())
-            .stack_size(WORKER_STACK)
-            .spawn(move || {
-                let conn = match open(&settings.db_path, settings.limits, &thread_shared) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(conn.get_interrupt_handle()));
-                let default_fetch = settings.default_fetch;
-                let shared = thread_shared;
-                Worker {
-                    conn,
-                    statements: HashMap::new(),
-                    next_id: 1,
-                    autocommit,
-                    default_fetch,
-                    unbounded: UnboundedSize::default(),
-                    shared,
+    jobs_rx: mpsc::Receiver<Job>,
+) -> Result<CancelHandle, StartError> {
+    let settings = settings.clone();
+    let thread_shared = shared;
+    let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("sql-session".into())
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let conn = match open(&settings.db_path, settings.limits, &thread_shared) {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e.to_string()));
+                    return;
                 }
-                .run(jobs_rx);
-            })
-            .map_err(|e| format!("cannot start a SQL thread: {e}"))?;
-        let interrupt = ready_rx.recv().map_err(|_| "SQL thread died at start".to_string())??;
-        Ok(SqlWorker { jobs: Some(jobs_tx), interrupt: Arc::new(interrupt), shared })
-    }
-
-    /// True while the session has a transaction or a cursor open (read right after a
-    /// reply it may still show the state before; it is exact once the thread waits).
-    pub fn holds_snapshot(&self) -> bool {
-        self.shared.holds_snapshot.load(Ordering::Acquire)
-    }
-
-    pub fn interrupt_handle(&self) -> Arc<InterruptHandle> {
-        self.interrupt.clone()
-    }
-
-    /// Runs one request; `None` if the thread is gone.
-    pub async fn call(&self, request: Request) -> Option<Vec<u8>> {
-        let (tx, rx) = oneshot::channel();
-        self.jobs.as_ref()?.send((request, tx)).ok()?;
-        rx.await.ok()
-    }
+            };
+            let _ = ready_tx.send(Ok(conn.get_interrupt_handle()));
+            let default_fetch = settings.default_fetch;
+            let shared = thread_shared;
+            Worker {
+                conn,
+                statements: HashMap::new(),
+                next_id: 1,
+                autocommit,
+                default_fetch,
+                unbounded: UnboundedSize::default(),
+                shared,
+            }
+            .run(jobs_rx);
+        })
+        .map_err(|e| cannot_open(format!("cannot start a SQL thread: {e}")))?;
+    let interrupt = ready_rx
+        .recv()
+        .map_err(|_| cannot_open("SQL thread died at start".into()))?
+        .map_err(|e| cannot_open(format!("cannot open the SQL database: {e}")))?;
+    Ok(Arc::new(SqliteCancel(interrupt)))
 }
 
-impl Drop for SqlWorker {
-    fn drop(&mut self) {
-        self.shared.abandoned.store(true, Ordering::Release);
-        self.interrupt.interrupt();
-        self.jobs.take();
-    }
+fn cannot_open(log: String) -> StartError {
+    StartError::new(ErrorInfo::new(b"HY000", 0, "the server cannot open its database"), log)
 }
 
-fn encode(msgs: &[ServerMessage]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for m in msgs {
-        m.encode(&mut out);
-    }
-    out
-}
+/// A Cancel request interrupts the running SQLite statement.
+struct SqliteCancel(InterruptHandle);
 
-fn send(reply: Reply, msgs: &[ServerMessage]) {
-    // The session may have gone; then nobody wants the answer.
-    let _ = reply.send(encode(msgs));
-}
-
-fn send_error(reply: Reply, e: ErrorInfo) {
-    send(reply, &[ServerMessage::Error(e)]);
-}
-
-fn fetch_size(requested: u32, default: u32) -> usize {
-    if requested == 0 {
-        default as usize
-    } else {
-        requested as usize
-    }
-}
-
-/// Where the thread waits for its session's next request.
-struct Inbox {
-    jobs: mpsc::Receiver<Job>,
-    shared: Arc<Shared>,
-}
-
-impl Inbox {
-    /// The next request; `holds_snapshot` says what the session may see while it waits.
-    fn next(&self, holds_snapshot: bool) -> Option<Job> {
-        self.shared.holds_snapshot.store(holds_snapshot, Ordering::Release);
-        self.jobs.recv().ok()
+impl CancelSql for SqliteCancel {
+    fn cancel(&self) {
+        self.0.interrupt();
     }
 }
 
@@ -271,7 +184,7 @@ impl Worker {
                 match catalog::run(&self.conn, &request, self.unbounded) {
                     Ok((columns, rows)) => {
                         let mut cursor = VecCursor { rows: rows.into_iter() };
-                        return first_batch(columns, &mut cursor, RowBatchBuilder::new(0), fetch, reply, inbox);
+                        return serve_cursor(columns, &mut cursor, RowBatchBuilder::new(0), fetch, reply, inbox);
                     }
                     Err(e) => send_error(reply, map_error(&e)),
                 }
@@ -441,7 +354,7 @@ fn run_statement(
         }
     }
     let mut cursor = SqliteCursor { rows, kinds };
-    first_batch(columns, &mut cursor, batch, fetch, reply, inbox)
+    serve_cursor(columns, &mut cursor, batch, fetch, reply, inbox)
 }
 
 /// Runs the statement once per parameter row, all or nothing.
@@ -465,57 +378,4 @@ fn execute_array(conn: &Connection, stmt: &mut Statement<'_>, params: &RowBatch)
     }
     conn.execute_batch(commit).map_err(|e| map_error(&e))?;
     Ok(total)
-}
-
-/// Sends the result set and its first batch, then serves Fetch until the cursor is
-/// exhausted or closed. Returns the request that ended the cursor, if it was another one.
-fn first_batch(
-    columns: Vec<ColumnDesc>,
-    cursor: &mut dyn RowSource,
-    mut batch: RowBatchBuilder,
-    fetch: usize,
-    reply: Reply,
-    inbox: &Inbox,
-) -> Option<Job> {
-    if batch.rows() == 0 && batch.byte_len() == 0 {
-        batch = RowBatchBuilder::with_capacity(columns.len() as u16, 4096);
-    }
-    let done = match cursor.fill(&mut batch, fetch) {
-        Ok(done) => done,
-        Err(e) => {
-            send_error(reply, e);
-            return None;
-        }
-    };
-    let ncols = columns.len() as u16;
-    send(reply, &[ServerMessage::ResultSet { columns }, ServerMessage::Rows { batch: batch.finish(), last: done }]);
-    if done {
-        return None;
-    }
-    loop {
-        // An open cursor holds a read snapshot until it is closed.
-        let (req, reply) = inbox.next(true)?;
-        match req {
-            Request::Fetch { max_rows } => {
-                let mut batch = RowBatchBuilder::with_capacity(ncols, 4096);
-                match cursor.fill(&mut batch, fetch_size(max_rows, fetch as u32)) {
-                    Ok(done) => {
-                        send(reply, &[ServerMessage::Rows { batch: batch.finish(), last: done }]);
-                        if done {
-                            return None;
-                        }
-                    }
-                    Err(e) => {
-                        send_error(reply, e);
-                        return None;
-                    }
-                }
-            }
-            Request::CloseCursor => {
-                send(reply, &[ServerMessage::Ok]);
-                return None;
-            }
-            other => return Some((other, reply)),
-        }
-    }
 }

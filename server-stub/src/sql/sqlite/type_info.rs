@@ -2,32 +2,12 @@
 
 use twofactor_protocol::{sql_type as st, Value};
 
-use super::catalog::{cols, is_char, opt_int, radix, small, text, verbose_type, Table, I, S, V};
 use super::types;
+use crate::sql::catalog_layout::{self as layout, is_char, opt_int, radix, small, text, verbose_type, Table};
 
 /// One row per type the server maps, as SQLGetTypeInfo describes them.
 pub(super) fn type_info(data_type: i16) -> Table {
-    let columns = cols(&[
-        ("TYPE_NAME", V, false),
-        ("DATA_TYPE", S, false),
-        ("COLUMN_SIZE", I, true),
-        ("LITERAL_PREFIX", V, true),
-        ("LITERAL_SUFFIX", V, true),
-        ("CREATE_PARAMS", V, true),
-        ("NULLABLE", S, false),
-        ("CASE_SENSITIVE", S, false),
-        ("SEARCHABLE", S, false),
-        ("UNSIGNED_ATTRIBUTE", S, true),
-        ("FIXED_PREC_SCALE", S, false),
-        ("AUTO_UNIQUE_VALUE", S, true),
-        ("LOCAL_TYPE_NAME", V, true),
-        ("MINIMUM_SCALE", S, true),
-        ("MAXIMUM_SCALE", S, true),
-        ("SQL_DATA_TYPE", S, false),
-        ("SQL_DATETIME_SUB", S, true),
-        ("NUM_PREC_RADIX", I, true),
-        ("INTERVAL_PRECISION", S, true),
-    ]);
+    let columns = layout::type_info();
     // ODBC 2 date/time codes ask for the ODBC 3 types.
     let wanted = match data_type {
         9 => st::TYPE_DATE,

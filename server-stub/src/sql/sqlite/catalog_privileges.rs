@@ -6,7 +6,8 @@
 use rusqlite::Connection;
 use twofactor_protocol::Value;
 
-use super::catalog::{all_tables, cols, find_table, matches, table_info, text, Table, V};
+use super::catalog::{all_tables, find_table, table_info};
+use crate::sql::catalog_layout::{self as layout, matches, text, Table};
 
 /// The privileges on a table (`kind` as SQLTables reports it), in the order ODBC sorts
 /// them (by PRIVILEGE).
@@ -34,15 +35,7 @@ fn grant(privilege: &str) -> [Value; 4] {
 
 /// SQLTablePrivileges: `table` is a search pattern.
 pub(super) fn tables(conn: &Connection, table: Option<&str>) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("TABLE_CAT", V, true),
-        ("TABLE_SCHEM", V, true),
-        ("TABLE_NAME", V, false),
-        ("GRANTOR", V, true),
-        ("GRANTEE", V, false),
-        ("PRIVILEGE", V, false),
-        ("IS_GRANTABLE", V, true),
-    ]);
+    let columns = layout::table_privileges();
     let mut list: Vec<(String, &str)> = all_tables(conn)?.into_iter().filter(|(n, _)| matches(table, n)).collect();
     list.sort();
     let mut rows = Vec::new();
@@ -58,16 +51,7 @@ pub(super) fn tables(conn: &Connection, table: Option<&str>) -> rusqlite::Result
 
 /// SQLColumnPrivileges: `table` names one table, `column` is a search pattern.
 pub(super) fn columns(conn: &Connection, table: &str, column: Option<&str>) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("TABLE_CAT", V, true),
-        ("TABLE_SCHEM", V, true),
-        ("TABLE_NAME", V, false),
-        ("COLUMN_NAME", V, false),
-        ("GRANTOR", V, true),
-        ("GRANTEE", V, false),
-        ("PRIVILEGE", V, false),
-        ("IS_GRANTABLE", V, true),
-    ]);
+    let columns = layout::column_privileges();
     let Some(name) = find_table(conn, table)? else { return Ok((columns, Vec::new())) };
     let kind = all_tables(conn)?.into_iter().find(|(n, _)| *n == name).map_or("TABLE", |(_, k)| k);
     let mut names: Vec<String> =

@@ -3,74 +3,12 @@
 //! catalogs or schemas in ODBC's sense, so those columns are NULL.
 
 use rusqlite::Connection;
-use twofactor_protocol::{sql_type as st, CatalogRequest, ColumnDesc, Nullability, Value};
+use twofactor_protocol::{sql_type as st, CatalogRequest, ColumnDesc, Value};
 
 use super::type_info::type_info;
 use super::types::{self, TypeInfo, UnboundedSize};
-
-pub(super) type Table = (Vec<ColumnDesc>, Vec<Vec<Value>>);
-
-pub(super) fn col(name: &str, sql_type: i16, nullable: bool) -> ColumnDesc {
-    let (size, type_name) = match sql_type {
-        st::SMALLINT => (5, "SMALLINT"),
-        st::INTEGER => (10, "INTEGER"),
-        st::CHAR => (1, "CHAR"),
-        _ => (128, "VARCHAR"),
-    };
-    ColumnDesc {
-        name: name.to_owned(),
-        sql_type,
-        type_name: type_name.to_owned(),
-        column_size: size,
-        decimal_digits: 0,
-        nullable: if nullable { Nullability::Nullable } else { Nullability::NoNulls },
-        table_name: String::new(),
-    }
-}
-
-pub(super) fn cols(spec: &[(&str, i16, bool)]) -> Vec<ColumnDesc> {
-    spec.iter().map(|&(n, t, null)| col(n, t, null)).collect()
-}
-
-pub(super) const V: i16 = st::VARCHAR;
-pub(super) const S: i16 = st::SMALLINT;
-pub(super) const I: i16 = st::INTEGER;
-
-pub(super) fn text(s: &str) -> Value {
-    Value::Text(s.to_owned())
-}
-pub(super) fn small(v: i64) -> Value {
-    Value::Int(v)
-}
-pub(super) fn opt_int(v: Option<i64>) -> Value {
-    v.map_or(Value::Null, Value::Int)
-}
-
-/// ODBC search patterns: `%` any run, `_` one character, `\` escapes. SQLite names are
-/// case-insensitive, so the match is too.
-pub fn like(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], s: &[char]) -> bool {
-        match p.split_first() {
-            None => s.is_empty(),
-            Some(('%', rest)) => (0..=s.len()).any(|i| go(rest, &s[i..])),
-            Some(('_', rest)) => !s.is_empty() && go(rest, &s[1..]),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                !s.is_empty() && rest[0].eq_ignore_ascii_case(&s[0]) && go(&rest[1..], &s[1..])
-            }
-            Some((c, rest)) => !s.is_empty() && c.eq_ignore_ascii_case(&s[0]) && go(rest, &s[1..]),
-        }
-    }
-    let p: Vec<char> = pattern.chars().collect();
-    let s: Vec<char> = name.chars().collect();
-    go(&p, &s)
-}
-
-pub(super) fn matches(pattern: Option<&str>, name: &str) -> bool {
-    match pattern {
-        None | Some("") => true,
-        Some(p) => like(p, name),
-    }
-}
+use crate::sql::catalog_layout::{self as layout, matches, opt_int, small, text, Table};
+pub(super) use crate::sql::catalog_layout::{is_char, radix, verbose_type};
 
 /// (name, TABLE/VIEW/SYSTEM TABLE) of every table and view.
 pub(super) fn all_tables(conn: &Connection) -> rusqlite::Result<Vec<(String, &'static str)>> {
@@ -181,6 +119,9 @@ pub fn run(conn: &Connection, req: &CatalogRequest, unbounded: UnboundedSize) ->
         CatalogRequest::ColumnPrivileges { table, column } => {
             super::catalog_privileges::columns(conn, table, column.as_deref())
         }
+        // SQLite has no stored procedures.
+        CatalogRequest::Procedures { .. } => Ok((layout::procedures(), Vec::new())),
+        CatalogRequest::ProcedureColumns { .. } => Ok((layout::procedure_columns(), Vec::new())),
     }
 }
 
@@ -191,13 +132,7 @@ fn tables(
     table: Option<&str>,
     types: Option<&str>,
 ) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("TABLE_CAT", V, true),
-        ("TABLE_SCHEM", V, true),
-        ("TABLE_NAME", V, true),
-        ("TABLE_TYPE", V, true),
-        ("REMARKS", V, true),
-    ]);
+    let columns = layout::tables();
     let empty = |s: Option<&str>| s == Some("");
     let row = |name: Option<&str>, kind: &str| {
         vec![Value::Null, Value::Null, name.map_or(Value::Null, text), text(kind), Value::Null]
@@ -241,61 +176,13 @@ fn buffer_length(t: &TypeInfo) -> Option<i64> {
     })
 }
 
-/// SQL_DATA_TYPE and SQL_DATETIME_SUB: date/time types report SQL_DATETIME (9) and a code.
-pub(super) fn verbose_type(sql_type: i16) -> (i64, Option<i64>) {
-    match sql_type {
-        st::TYPE_DATE => (9, Some(1)),
-        st::TYPE_TIME => (9, Some(2)),
-        st::TYPE_TIMESTAMP => (9, Some(3)),
-        t => (t as i64, None),
-    }
-}
-
-pub(super) fn radix(sql_type: i16) -> Option<i64> {
-    match sql_type {
-        st::INTEGER
-        | st::BIGINT
-        | st::SMALLINT
-        | st::TINYINT
-        | st::DECIMAL
-        | st::NUMERIC
-        | st::REAL
-        | st::DOUBLE
-        | st::FLOAT => Some(10),
-        _ => None,
-    }
-}
-
-pub(super) fn is_char(sql_type: i16) -> bool {
-    matches!(sql_type, st::CHAR | st::VARCHAR | st::LONGVARCHAR | st::BINARY | st::VARBINARY | st::LONGVARBINARY)
-}
-
 fn columns(
     conn: &Connection,
     table: Option<&str>,
     column: Option<&str>,
     unbounded: UnboundedSize,
 ) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("TABLE_CAT", V, true),
-        ("TABLE_SCHEM", V, true),
-        ("TABLE_NAME", V, false),
-        ("COLUMN_NAME", V, false),
-        ("DATA_TYPE", S, false),
-        ("TYPE_NAME", V, false),
-        ("COLUMN_SIZE", I, true),
-        ("BUFFER_LENGTH", I, true),
-        ("DECIMAL_DIGITS", S, true),
-        ("NUM_PREC_RADIX", S, true),
-        ("NULLABLE", S, false),
-        ("REMARKS", V, true),
-        ("COLUMN_DEF", V, true),
-        ("SQL_DATA_TYPE", S, false),
-        ("SQL_DATETIME_SUB", S, true),
-        ("CHAR_OCTET_LENGTH", I, true),
-        ("ORDINAL_POSITION", I, false),
-        ("IS_NULLABLE", V, true),
-    ]);
+    let columns = layout::columns();
     let mut rows = Vec::new();
     for (name, kind) in all_tables(conn)? {
         if kind == "SYSTEM TABLE" || !matches(table, &name) {
@@ -338,14 +225,7 @@ fn columns(
 }
 
 fn primary_keys(conn: &Connection, table: &str) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("TABLE_CAT", V, true),
-        ("TABLE_SCHEM", V, true),
-        ("TABLE_NAME", V, false),
-        ("COLUMN_NAME", V, false),
-        ("KEY_SEQ", S, false),
-        ("PK_NAME", V, true),
-    ]);
+    let columns = layout::primary_keys();
     for_table(conn, table, columns, |name| {
         let rows = primary_key(conn, &name)?
             .iter()
@@ -366,22 +246,7 @@ fn rule(action: &str) -> i64 {
 }
 
 fn foreign_keys(conn: &Connection, pk_table: Option<&str>, fk_table: Option<&str>) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("PKTABLE_CAT", V, true),
-        ("PKTABLE_SCHEM", V, true),
-        ("PKTABLE_NAME", V, false),
-        ("PKCOLUMN_NAME", V, false),
-        ("FKTABLE_CAT", V, true),
-        ("FKTABLE_SCHEM", V, true),
-        ("FKTABLE_NAME", V, false),
-        ("FKCOLUMN_NAME", V, false),
-        ("KEY_SEQ", S, false),
-        ("UPDATE_RULE", S, true),
-        ("DELETE_RULE", S, true),
-        ("FK_NAME", V, true),
-        ("PK_NAME", V, true),
-        ("DEFERRABILITY", S, true),
-    ]);
+    let columns = layout::foreign_keys();
     let mut rows = Vec::new();
     for (fk_name, kind) in all_tables(conn)? {
         if kind != "TABLE" || fk_table.is_some_and(|f| !f.is_empty() && !f.eq_ignore_ascii_case(&fk_name)) {
@@ -429,21 +294,7 @@ fn foreign_keys(conn: &Connection, pk_table: Option<&str>, fk_table: Option<&str
 }
 
 fn statistics(conn: &Connection, table: &str, unique_only: bool) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("TABLE_CAT", V, true),
-        ("TABLE_SCHEM", V, true),
-        ("TABLE_NAME", V, false),
-        ("NON_UNIQUE", S, true),
-        ("INDEX_QUALIFIER", V, true),
-        ("INDEX_NAME", V, true),
-        ("TYPE", S, false),
-        ("ORDINAL_POSITION", S, true),
-        ("COLUMN_NAME", V, true),
-        ("ASC_OR_DESC", st::CHAR, true),
-        ("CARDINALITY", I, true),
-        ("PAGES", I, true),
-        ("FILTER_CONDITION", V, true),
-    ]);
+    let columns = layout::statistics();
     for_table(conn, table, columns, |name| {
         // SQL_TABLE_STAT row first, as ODBC orders the result.
         let mut rows = vec![vec![
@@ -493,16 +344,7 @@ fn statistics(conn: &Connection, table: &str, unique_only: bool) -> rusqlite::Re
 }
 
 fn special_columns(conn: &Connection, table: &str, unbounded: UnboundedSize) -> rusqlite::Result<Table> {
-    let columns = cols(&[
-        ("SCOPE", S, true),
-        ("COLUMN_NAME", V, false),
-        ("DATA_TYPE", S, false),
-        ("TYPE_NAME", V, false),
-        ("COLUMN_SIZE", I, true),
-        ("BUFFER_LENGTH", I, true),
-        ("DECIMAL_DIGITS", S, true),
-        ("PSEUDO_COLUMN", S, true),
-    ]);
+    let columns = layout::special_columns();
     let row = |col: &str, decl: &str, pseudo: i64| {
         let (t, type_name) = declared_type(decl, unbounded);
         vec![
@@ -530,16 +372,6 @@ fn special_columns(conn: &Connection, table: &str, unbounded: UnboundedSize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patterns_follow_odbc_rules() {
-        assert!(like("%", "anything"));
-        assert!(like("T_", "t1"));
-        assert!(!like("T_", "t12"));
-        assert!(like("my\\_table", "MY_TABLE"));
-        assert!(!like("my\\_table", "myxtable"));
-        assert!(like("%ord%", "orders"));
-    }
 
     #[test]
     fn columns_report_the_bare_type_name_and_the_size_apart() {

@@ -2,41 +2,10 @@
 //! protocol parameters to SQLite bindings.
 
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef as SqlRef};
-use twofactor_protocol::{is_plain_decimal, sql_type, ColumnDesc, Date, Nullability, Time, Timestamp, ValueRef};
+use twofactor_protocol::{is_plain_decimal, sql_type, ColumnDesc, Nullability, ValueRef};
 
-/// The largest value SQLite stores by default (SQLITE_MAX_LENGTH, 10^9 bytes, rounded to
-/// ODBC's customary 2^30 - 1): what SQLGetTypeInfo reports as the size of TEXT and BLOB,
-/// and what a column declared without a size can hold.
-pub const LONG_SIZE: u32 = 1_073_741_823;
-
-/// The column size reported for TEXT, BLOB and other columns declared without a size
-/// (SQLDescribeCol, SQLColAttribute, SQLColumns, SQLDescribeParam). Tools that size
-/// their buffers from it (arrow-odbc, odbc2parquet, turbodbc, pyodbc's
-/// fast_executemany) would otherwise allocate 1 GiB per value, so the default is
-/// 65,536 and the DSN key `LongColumnSize` changes it (psqlODBC's MaxLongVarcharSize
-/// plays the same part). It is a description only: SQLGetData still returns values of
-/// any length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct UnboundedSize(pub u32);
-
-impl UnboundedSize {
-    pub const DEFAULT: UnboundedSize = UnboundedSize(twofactor_protocol::SessionOptions::DEFAULT.long_column_size);
-
-    /// `size` as reported: an unbounded size becomes the configured one.
-    pub fn reported(self, size: u32) -> u32 {
-        if size == LONG_SIZE {
-            self.0
-        } else {
-            size
-        }
-    }
-}
-
-impl Default for UnboundedSize {
-    fn default() -> Self {
-        UnboundedSize::DEFAULT
-    }
-}
+pub use crate::sql::column_size::{UnboundedSize, LONG_SIZE};
+pub use crate::sql::datetime::{format_date, format_time, format_timestamp, parse_date, parse_time, parse_timestamp};
 
 /// How a column's stored values are presented, beyond their storage class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,60 +134,6 @@ pub fn column_desc(name: &str, info: TypeInfo, nullable: Nullability, table: &st
         nullable,
         table_name: table.to_owned(),
     }
-}
-
-fn num<T: std::str::FromStr>(s: &str, len: usize) -> Option<T> {
-    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
-}
-
-pub fn parse_date(s: &str) -> Option<Date> {
-    let mut it = s.splitn(3, '-');
-    let d = Date { year: num(it.next()?, 4)?, month: num(it.next()?, 2)?, day: num(it.next()?, 2)? };
-    ((1..=12).contains(&d.month) && (1..=31).contains(&d.day)).then_some(d)
-}
-
-pub fn parse_time(s: &str) -> Option<Time> {
-    let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
-    let mut it = hms.splitn(3, ':');
-    let hour: u8 = num(it.next()?, 2)?;
-    let minute: u8 = num(it.next()?, 2)?;
-    let second: u8 = match it.next() {
-        Some(sec) => num(sec, 2)?,
-        None => 0,
-    };
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) || (frac.is_empty() && s.contains('.')) {
-        return None;
-    }
-    let nanos = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().ok()? };
-    (hour < 24 && minute < 60 && second <= 60).then_some(Time { hour, minute, second, nanos })
-}
-
-pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
-    let s = s.trim_end_matches('Z');
-    match s.split_once([' ', 'T']) {
-        Some((d, t)) => Some(Timestamp { date: parse_date(d)?, time: parse_time(t)? }),
-        None => Some(Timestamp { date: parse_date(s)?, time: Time { hour: 0, minute: 0, second: 0, nanos: 0 } }),
-    }
-}
-
-fn fraction(nanos: u32) -> String {
-    if nanos == 0 {
-        return String::new();
-    }
-    let f = format!(".{nanos:09}");
-    f.trim_end_matches('0').to_owned()
-}
-
-pub fn format_date(d: Date) -> String {
-    format!("{:04}-{:02}-{:02}", d.year, d.month, d.day)
-}
-
-pub fn format_time(t: Time) -> String {
-    format!("{:02}:{:02}:{:02}{}", t.hour, t.minute, t.second, fraction(t.nanos))
-}
-
-pub fn format_timestamp(ts: Timestamp) -> String {
-    format!("{} {}", format_date(ts.date), format_time(ts.time))
 }
 
 /// A protocol parameter as SQLite binds it.
