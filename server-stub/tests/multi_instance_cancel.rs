@@ -2,7 +2,9 @@
 //! a session on A running a statement that never ends (a recursive CTE on SQLite), and
 //! the Cancel sent to B, as a balancer may route it. B does not hold the session and
 //! relays the request through PostgreSQL; A cancels only when the key is the session's.
-//! The relay's listener reconnects after PostgreSQL restarts (a private cluster).
+//! The relay's listener reconnects after PostgreSQL restarts (a private cluster); a flood
+//! of bogus cancels is capped; with `[sql] backend = "postgres"` the relayed cancel
+//! becomes PostgreSQL's own cancel request.
 //!
 //! PostgreSQL resources are made outside any runtime (the blocking client must not run on
 //! tokio's workers); the instances are driven from a runtime of the test's own.
@@ -230,4 +232,67 @@ fn a_flood_of_bogus_cancels_on_one_instance_sends_at_most_fifty_notifications_a_
     assert!(elapsed < watching, "the watcher stopped before the flood ended");
     let text = b.log_text();
     assert!(text.contains("were not relayed in the last second (over 50/s,"), "{text}");
+}
+
+#[test]
+fn with_sql_on_postgresql_a_cancel_sent_to_the_other_instance_stops_the_statement() {
+    let Some(pg) = PgServer::shared() else { return };
+    let db = pg.create_database();
+    let root = tempfile::tempdir().unwrap();
+    let password_file = db.password_file(root.path());
+    // SQL on the store's database as its login role (pat maps to it).
+    let layout = Layout::on_postgres(root.path(), &db, |t| {
+        set(t, "auth", "backoff_base_ms", 0);
+        set(t, "sql", "backend", "postgres");
+        let mut section = toml::Table::new();
+        section.insert("url".into(), db.url().into());
+        section.insert("ca_file".into(), db.ca_file.display().to_string().into());
+        section.insert("password_file".into(), password_file.display().to_string().into());
+        section.insert("role_map".into(), "table".into());
+        let sql = t.get_mut("sql").unwrap().as_table_mut().unwrap();
+        sql.insert("postgres".into(), toml::Value::Table(section));
+        sql.insert(
+            "roles".into(),
+            toml::Value::Table(toml::Table::from_iter([("pat".into(), db.role.clone().into())])),
+        );
+    });
+    layout.add_password_user("pat", "pat-pw");
+    let (a, b) = (layout.start("a"), layout.start("b"));
+    runtime().block_on(async {
+        wait_listening(&a, 1).await;
+        wait_listening(&b, 1).await;
+        let mut c = a.connect().await;
+        let ServerMessage::FirstFactorOk { session_id, cancel_key, .. } = login(&mut c, "pat", "pat-pw", None).await
+        else {
+            panic!("pat logs in with a password")
+        };
+        // The session's PostgreSQL connection exists before the statement to cancel.
+        select_one(&mut c).await;
+        c.send(ClientMessage::ExecDirect { sql: "SELECT pg_sleep(60)".into(), params: no_params(), fetch_rows: 0 })
+            .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let sent = Instant::now();
+        send_cancel(&b, session_id, *cancel_key.expose()).await;
+        let answer = answer_within(&mut c, BOUND).await.unwrap_or_else(|| panic!("not cancelled within {BOUND:?}"));
+        match &answer {
+            ServerMessage::Error(e) => assert_eq!(e.sqlstate_str(), "HY008", "{}", e.message),
+            other => panic!("expected HY008, got {other:?}"),
+        }
+        eprintln!("pg_sleep on PostgreSQL cancelled through B after {:?}", sent.elapsed());
+        select_one(&mut c).await;
+    });
+}
+
+/// Runs `SELECT 1` and reads its whole answer (the description, then rows until the
+/// last batch).
+async fn select_one(c: &mut Client) {
+    let answer = c.exec("SELECT 1", no_params()).await;
+    assert!(matches!(answer, ServerMessage::ResultSet { .. }), "{answer:?}");
+    loop {
+        match c.recv().await {
+            Some(ServerMessage::Rows { last: true, .. }) => break,
+            Some(ServerMessage::Rows { .. }) => {}
+            other => panic!("rows of SELECT 1: {other:?}"),
+        }
+    }
 }
