@@ -19,6 +19,7 @@ mod key_check;
 mod lifecycle;
 pub mod notify;
 pub mod password;
+pub mod pg_link;
 mod proxy_protocol;
 pub mod resources;
 mod server;
