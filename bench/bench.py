@@ -9,57 +9,21 @@ Writes one JSON line per figure to bench/results.jsonl and prints one table.
 import argparse
 import csv
 import datetime
-import glob
 import json
 import os
 import platform
-import re
 import shutil
-import socket
 import sqlite3
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REL = os.path.join(ROOT, "target", "release")
-PY = sys.executable
-PYBENCH = os.path.join(ROOT, "bench", "pyodbc_bench.py")
-ODBC = os.path.join(REL, "bench-odbc")
-SETUP = os.path.join(REL, "bench-setup")
-SRVBENCH = os.path.join(REL, "bench-server")
-SERVER = os.path.join(REL, "twofactor-server")
-OUR_DRIVER = os.path.join(REL, "libtwofactorodbc.so")
-PASSWORD = "bench-password-1"
-SELECT = "SELECT id, name, score, ts FROM bench"
-
-OURS, PSQL, SQLITE_ODBC, NATIVE_SQLITE, NATIVE_PG = (
-    "TwoFactor", "psqlODBC", "SQLite ODBC", "native sqlite3", "native PostgreSQL")
-
-
-def log(msg):
-    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
-
-
-def odbc_lib(name):
-    for d in ("/usr/lib/x86_64-linux-gnu/odbc", "/usr/lib/aarch64-linux-gnu/odbc", "/usr/lib/odbc",
-              "/usr/lib64", "/usr/lib"):
-        p = os.path.join(d, name)
-        if os.path.exists(p):
-            return p
-    hits = glob.glob("/usr/lib/**/" + name, recursive=True)
-    return hits[0] if hits else name
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+from common import (NATIVE_PG, NATIVE_SQLITE, ODBC, OURS, OURS_PG, PASSWORD, PSQL, PY, PYBENCH, ROOT, SELECT,
+                    SETUP, SQLITE_ODBC, SRVBENCH, STORE_PG, STORE_SQLITE, log)
+from report import Results, add_rate, report
+from targets import OurServer, Postgres, odbc_lib
 
 
 def run(cmd, timeout, env=None, sample_pid=None):
@@ -139,7 +103,6 @@ def make_csv(path, n):
 
 
 SQLITE_DDL = ("CREATE TABLE {t} (id BIGINT, name VARCHAR(32), score DOUBLE, ts TIMESTAMP)")
-PG_DDL = ("CREATE TABLE {t} (id bigint, name varchar(32), score double precision, ts timestamp)")
 
 
 def load_sqlite(db, csv_path, extra_copies=0):
@@ -164,159 +127,7 @@ def make_big_sqlite(db, copies):
     con.close()
 
 
-# ---------------------------------------------------------------- PostgreSQL
-
-class Postgres:
-    def __init__(self, work):
-        bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-        if not bins:
-            raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
-        self.bin = os.path.dirname(bins[-1])
-        self.dir = os.path.join(work, "pg")
-        self.sock = os.path.join(work, "pg-sock")
-        self.port = free_port()
-        os.makedirs(self.dir)
-        os.makedirs(self.sock)
-        as_root = os.geteuid() == 0
-        self.prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-        if as_root:
-            shutil.chown(work, "postgres")
-            for d in (self.dir, self.sock):
-                shutil.chown(d, "postgres")
-            os.chmod(work, 0o755)
-
-    def sh(self, cmd, **kw):
-        return subprocess.run(self.prefix + cmd, check=True, capture_output=True, text=True, **kw)
-
-    def start(self):
-        self.sh([self.bin + "/initdb", "-D", self.dir, "-U", "postgres", "--auth-local=trust",
-                 "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C"])
-        # A self-signed certificate: psqlODBC connects with sslmode=require.
-        self.sh(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                 "-subj", "/CN=127.0.0.1", "-keyout", self.dir + "/server.key",
-                 "-out", self.dir + "/server.crt"])
-        with open(self.dir + "/postgresql.conf", "a") as f:
-            f.write("\nlisten_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
-                    "ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n"
-                    "password_encryption = 'scram-sha-256'\nmax_connections = 100\n"
-                    % (self.port, self.sock))
-        with open(self.dir + "/pg_hba.conf", "w") as f:
-            f.write("local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n"
-                    "host all all 127.0.0.1/32 reject\n")
-        self.sh([self.bin + "/pg_ctl", "-D", self.dir, "-l", self.dir + "/log", "-w", "start"])
-        self.psql_local("CREATE ROLE bench LOGIN PASSWORD '%s'" % PASSWORD)
-        self.psql_local("CREATE DATABASE bench OWNER bench")
-
-    def psql_local(self, sql, db="postgres"):
-        return self.sh(["psql", "-h", self.sock, "-p", str(self.port), "-U", "postgres", "-d", db,
-                        "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql])
-
-    def tls_env(self):
-        env = dict(os.environ, PGPASSWORD=PASSWORD, PGSSLMODE="require")
-        return env
-
-    def psql_tls(self, sql, timeout=600):
-        return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "bench",
-                               "-d", "bench", "-v", "ON_ERROR_STOP=1", "-qAt", "-c", sql],
-                              env=self.tls_env(), check=True, capture_output=True, text=True,
-                              timeout=timeout)
-
-    def load(self, csv_path):
-        self.psql_tls(PG_DDL.format(t="bench"))
-        self.psql_tls(PG_DDL.format(t="bench_ins"))
-        self.psql_tls("\\copy bench FROM '%s' WITH (FORMAT csv)" % csv_path)
-        self.psql_tls("VACUUM ANALYZE bench")
-
-    def stop(self):
-        subprocess.run(self.prefix + [self.bin + "/pg_ctl", "-D", self.dir, "-m", "fast", "stop"],
-                       capture_output=True)
-
-    def odbc(self):
-        return ("Driver=%s;Server=127.0.0.1;Port=%d;Database=bench;UID=bench;PWD=%s;"
-                "SSLmode=require;CommLog=0;Debug=0" % (odbc_lib("psqlodbcw.so"), self.port, PASSWORD))
-
-
-# ---------------------------------------------------------------- our server
-
-class OurServer:
-    def __init__(self, work, name="tf"):
-        self.dir = os.path.join(work, name)
-        self.proc = None
-        self.addr = None
-
-    def init(self):
-        subprocess.run([SERVER, "init", "--data-dir", self.dir], check=True, capture_output=True)
-        # The burst stands for many clients, but comes from one address.
-        conf = os.path.join(self.dir, "server.toml")
-        with open(conf) as f:
-            text = f.read()
-        with open(conf, "w") as f:
-            f.write(re.sub(r"(?m)^address_max_pending_logins = .*$", "address_max_pending_logins = 100000", text))
-
-    def users(self, prefix, count, out=None, two_factor=True, cheap=False):
-        cmd = [SETUP, "users", "--data-dir", self.dir, "--prefix", prefix, "--count", str(count),
-               "--password", PASSWORD]
-        if out:
-            cmd += ["--out", out]
-        if not two_factor:
-            cmd.append("--no-two-factor")
-        if cheap:
-            cmd.append("--cheap-hash")
-        subprocess.run(cmd, check=True, capture_output=True)
-
-    def serve(self):
-        env = dict(os.environ, RUST_LOG=os.environ.get("RUST_LOG", "warn"))
-        self.log = open(os.path.join(self.dir, "serve.log"), "w")
-        self.proc = subprocess.Popen([SERVER, "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0"],
-                                     stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
-        line = self.proc.stdout.readline()
-        if not line.startswith("listening on "):
-            raise RuntimeError("twofactor-server did not start: %r (see %s/serve.log)" % (line, self.dir))
-        self.addr = line.split()[-1]
-        self.host, self.port = self.addr.rsplit(":", 1)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-
-    def odbc(self, user="bench", extra=""):
-        return ("Driver=%s;Server=%s;Port=%s;CAFile=%s/ca.pem;UID=%s;PWD=%s%s"
-                % (OUR_DRIVER, self.host, self.port, self.dir, user, PASSWORD, extra))
-
-
 # ---------------------------------------------------------------- the run
-
-class Results:
-    def __init__(self, meta):
-        self.meta = meta
-        self.rows = []
-
-    def add(self, measure, target, value, unit="", better="", detail=None):
-        """value: a number, or a status string ("crash", "error", "n/a", ...)."""
-        if isinstance(value, dict):
-            detail, value = value, value.get("status", "error")
-        self.rows.append(dict(measure=measure, target=target, value=value, unit=unit, better=better,
-                              detail=detail or {}))
-        note = "" if isinstance(value, (int, float)) else " " + str((detail or {}).get("message", ""))
-        log("  %s | %s: %s %s%s" % (measure, target, fmt(value, unit), unit, note))
-
-    def get(self, measure, target):
-        for r in self.rows:
-            if r["measure"] == measure and r["target"] == target and isinstance(r["value"], (int, float)):
-                return r["value"]
-        return None
-
-
-def add_rate(res, measure, target, r, unit="rows/s"):
-    if r.get("status") == "ok":
-        res.add(measure, target, r["rows_per_s"], unit, "higher", r)
-    else:
-        res.add(measure, target, r, unit, "higher")
-
 
 def main():
     ap = argparse.ArgumentParser()
@@ -327,7 +138,7 @@ def main():
     ap.add_argument("--burst", type=int, default=1000)
     ap.add_argument("--idle", type=int, default=10_000)
     ap.add_argument("--big-copies", type=int, default=10, help="0 skips the 10M-row memory check")
-    ap.add_argument("--only", default="", help="comma list: login,fetch,insert,server,big")
+    ap.add_argument("--only", default="", help="comma list: login,fetch,insert,server,store,big")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results.jsonl"))
     a = ap.parse_args()
@@ -349,6 +160,7 @@ def main():
     res = Results(meta)
     pg = Postgres(work)
     ours = OurServer(work)
+    ours_pg = OurServer(work, "tf-pg")
     t0 = time.time()
     try:
         log("generating %d rows" % a.rows)
@@ -376,6 +188,15 @@ def main():
         shutil.copy(sqlite_db, os.path.join(ours.dir, "data.db"))
         ours.serve()
         log("our server listening on %s (pid %d)" % (ours.addr, ours.proc.pid))
+        if want("fetch") or want("insert"):
+            log("our server on PostgreSQL: [sql] backend = postgres on the bench database")
+            ours_pg.init()
+            ours_pg.users("bench", 0, two_factor=False)
+            pg_password_file = os.path.join(work, "pg-login-password")
+            pg.add_login_role(pg_password_file)
+            ours_pg.use_postgres_sql(pg, pg_password_file)
+            ours_pg.serve()
+            log("our PostgreSQL-backed server listening on %s (pid %d)" % (ours_pg.addr, ours_pg.proc.pid))
         sqlite_odbc = "Driver=%s;Database=%s" % (odbc_lib("libsqlite3odbc.so"), sqlite_db)
         data_db = os.path.join(ours.dir, "data.db")
 
@@ -384,18 +205,21 @@ def main():
             measure_login(res, a, pg, ours, logins_file, phases_file)
             rss_checkpoint(res, ours, "after the login benchmarks (~%d Argon2 verifies)" % (3 * a.logins + 30))
         if want("fetch"):
-            measure_fetch(res, a, pg, ours, sqlite_odbc, sqlite_db)
+            measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db)
             rss_checkpoint(res, ours, "after the fetch benchmarks")
         if want("insert"):
-            measure_insert(res, a, pg, ours, sqlite_odbc, sqlite_db, data_db)
+            measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db)
         if want("server"):
             measure_server(res, a, ours, burst_file)
             rss_checkpoint(res, ours, "after the %d-login burst" % a.burst)
             measure_idle(res, a, work)
+        if want("store"):
+            measure_store(res, a, pg, work)
         if want("big") and a.big_copies > 0:
             measure_big(res, a, work, sqlite_db)
     finally:
         ours.stop()
+        ours_pg.stop()
         pg.stop()
         if a.keep:
             log("kept %s" % work)
@@ -441,9 +265,10 @@ def measure_login(res, a, pg, ours, logins_file, phases_file):
         res.add(m, PSQL, r.get("median_ms", r.get("status")), "ms", "lower", r)
 
 
-def measure_fetch(res, a, pg, ours, sqlite_odbc, sqlite_db):
+def measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db):
     log("fetch of %d rows, %d runs each" % (a.rows, a.reps))
-    targets = [(OURS, ours.odbc(), ours.proc.pid), (PSQL, pg.odbc(), None), (SQLITE_ODBC, sqlite_odbc, None)]
+    targets = [(OURS, ours.odbc(), ours.proc.pid), (OURS_PG, ours_pg.odbc(), ours_pg.proc.pid),
+               (PSQL, pg.odbc(), None), (SQLITE_ODBC, sqlite_odbc, None)]
     for name, conn, pid in targets:
         r = repeated([ODBC, "fetch", "--conn", conn, "--sql", SELECT, "--batch", "10000"], a.reps, 600,
                      sample_pid=pid)
@@ -474,7 +299,7 @@ def measure_fetch(res, a, pg, ours, sqlite_odbc, sqlite_db):
                 {"seconds": s, "runs": [a.rows / x for x in times], "note": "includes psql start and TLS login"})
 
 
-def measure_insert(res, a, pg, ours, sqlite_odbc, sqlite_db, data_db):
+def measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db):
     log("insert of %d rows with parameter arrays" % a.insert_rows)
 
     def empty_sqlite(db):
@@ -485,8 +310,11 @@ def measure_insert(res, a, pg, ours, sqlite_odbc, sqlite_db, data_db):
             con.close()
         return f
 
-    targets = [(OURS, ours.odbc(), empty_sqlite(data_db)), (PSQL, pg.odbc(), lambda: pg.psql_tls("TRUNCATE bench_ins")),
-               (SQLITE_ODBC, sqlite_odbc, empty_sqlite(sqlite_db))]
+    def empty_pg():
+        pg.psql_tls("TRUNCATE bench_ins")
+
+    targets = [(OURS, ours.odbc(), empty_sqlite(data_db)), (OURS_PG, ours_pg.odbc(), empty_pg),
+               (PSQL, pg.odbc(), empty_pg), (SQLITE_ODBC, sqlite_odbc, empty_sqlite(sqlite_db))]
     for name, conn, empty in targets:
         r = repeated([ODBC, "insert", "--conn", conn, "--table", "bench_ins", "--rows", str(a.insert_rows),
                       "--batch", "10000"], a.reps, 600, before=empty)
@@ -494,6 +322,12 @@ def measure_insert(res, a, pg, ours, sqlite_odbc, sqlite_db, data_db):
         r = repeated([PY, PYBENCH, "insert", "--conn", conn, "--table", "bench_ins", "--rows",
                       str(a.insert_rows)], a.reps, 600, before=empty)
         add_rate(res, "insert: pyodbc fast_executemany", name, r)
+        if name == OURS_PG and r.get("status") != "ok":
+            # The PostgreSQL backend does not translate ODBC's `?` yet: the same arrays
+            # with PostgreSQL's own markers, so the array path is measured meanwhile.
+            r = repeated([ODBC, "insert", "--conn", conn, "--table", "bench_ins", "--rows", str(a.insert_rows),
+                          "--batch", "10000", "--dollar-markers"], a.reps, 600, before=empty)
+            add_rate(res, "insert: odbc-api column inserter, 10k-row arrays, $1..$4 markers", name, r)
     r = repeated([PY, PYBENCH, "sqlite-insert", "--db", sqlite_db, "--table", "bench_ins", "--rows",
                   str(a.insert_rows)], a.reps, 600, before=empty_sqlite(sqlite_db))
     add_rate(res, "native: python sqlite3 executemany", NATIVE_SQLITE, r)
@@ -514,6 +348,69 @@ def measure_server(res, a, ours, burst_file):
                 r["probe_during"].get("p99_ms"), "ms", "lower", r["probe_during"])
     else:
         res.add("burst of %d TOTP logins: time to all ready" % a.burst, OURS, r)
+
+
+def measure_store(res, a, pg, work):
+    """Logins on the PostgreSQL user store next to the SQLite store: two fresh servers with
+    the same configuration and the same number of users (real Argon2 cost), measured one
+    after the other with the same clients: sequential TOTP logins through ODBC, then a
+    burst of concurrent logins through the protocol client."""
+    log("user store: %d sequential and %d concurrent TOTP logins, SQLite store then PostgreSQL store"
+        % (a.logins, a.burst))
+    password_file = os.path.join(work, "pg-store-password")
+    pg.add_store_database(password_file)
+    rates = {}
+    for target, name in ((STORE_SQLITE, "tf-store-sqlite"), (STORE_PG, "tf-store-pg")):
+        srv = OurServer(work, name)
+        try:
+            srv.init()
+            # The burst stands for many clients behind one address: neither the address's
+            # failure budget (which counts logins in flight) nor the login timeout may cut
+            # it short, on either store.
+            srv.set_auth(address_max_failures=100000)
+            srv.set_server(login_timeout_secs=300)
+            if target == STORE_PG:
+                srv.use_postgres_store(pg, password_file)
+            srv.users("bench", 0, two_factor=False)
+            seq_file, burst_file, phases_file = (os.path.join(work, "%s-%s.txt" % (name, k))
+                                                 for k in ("seq", "burst", "phases"))
+            srv.users("s", a.logins + 2, out=seq_file)
+            srv.users("p", a.logins, out=phases_file)
+            srv.users("b", a.burst, out=burst_file)
+            srv.serve()
+            # The PostgreSQL store's pool opens its first connections (TLS and SCRAM each)
+            # in the background at start; neither store is measured before that is done.
+            time.sleep(3)
+            r = run([SRVBENCH, "phases", "--addr", srv.addr, "--ca", srv.dir + "/ca.pem", "--users", phases_file,
+                     "--password", PASSWORD], 300)
+            for k in ("total", "password", "second_factor"):
+                res.add("store: login phase without ODBC, median: %s" % k, target,
+                        r[k].get("median_ms") if r.get("status") == "ok" else r.get("status"), "ms", "lower",
+                        r.get(k, r))
+            r = run([ODBC, "login", "--conn", srv.odbc("{user}", ";TwoFactorCode={code}"), "--users", seq_file,
+                     "--warmup", "2"], 300)
+            if r.get("status") == "ok":
+                rates[(target, "seq")] = 1000.0 / r["median_ms"]
+                res.add("store: sequential TOTP logins through ODBC (1 / median)", target, rates[(target, "seq")],
+                        "logins/s", "higher", r)
+            else:
+                res.add("store: sequential TOTP logins through ODBC (1 / median)", target, r, "logins/s", "higher")
+            r = run([SRVBENCH, "burst", "--addr", srv.addr, "--ca", srv.dir + "/ca.pem", "--users", burst_file,
+                     "--password", PASSWORD, "--probe-user", "bench"], 600, sample_pid=srv.proc.pid)
+            if r.get("status") == "ok":
+                rates[(target, "burst")] = r["logins_per_s"]
+                res.add("store: burst of %d concurrent TOTP logins" % a.burst, target, r["logins_per_s"],
+                        "logins/s", "higher", r)
+                res.add("store: burst login p99", target, r["login"].get("p99_ms"), "ms", "lower", r["login"])
+            else:
+                res.add("store: burst of %d concurrent TOTP logins" % a.burst, target, r, "logins/s", "higher")
+        finally:
+            srv.stop()
+    for kind, label in (("seq", "sequential"), ("burst", "burst")):
+        sq, pq = rates.get((STORE_SQLITE, kind)), rates.get((STORE_PG, kind))
+        if sq and pq:
+            res.add("store: PostgreSQL / SQLite logins/s, %s (goal >= 0.8)" % label, STORE_PG, pq / sq, "x",
+                    "higher", {"sqlite": sq, "postgres": pq})
 
 
 def measure_idle(res, a, work):
@@ -568,68 +465,6 @@ def measure_big(res, a, work, sqlite_db):
                 res.add("fetch %s rows: server peak RSS" % label, OURS, r, "MiB", "lower")
     finally:
         srv.stop()
-
-
-# ---------------------------------------------------------------- report
-
-def fmt(v, unit):
-    if not isinstance(v, (int, float)):
-        return str(v)
-    if unit == "rows/s" or unit == "logins/s":
-        return "{:,.0f}".format(v)
-    return "{:,.1f}".format(v) if v >= 10 else "{:,.2f}".format(v)
-
-
-def native_ref(res, r):
-    m = r["measure"]
-    if not m.startswith(("fetch:", "insert:")) or r["target"] not in (OURS, PSQL, SQLITE_ODBC):
-        return None
-    if m.startswith("fetch: pyodbc fetchmany"):
-        ref = "native: python sqlite3 fetchmany"
-    elif m.startswith("fetch"):
-        ref = "native: python sqlite3 fetchall"
-    elif m.startswith("insert"):
-        ref = "native: python sqlite3 executemany"
-    else:
-        return None
-    if r["target"] == PSQL:
-        return res.get("native: psql \\copy (SELECT ...) TO /dev/null", NATIVE_PG) if m.startswith("fetch") else None
-    return res.get(ref, NATIVE_SQLITE)
-
-
-def ratio(v, ref, better):
-    if not isinstance(v, (int, float)) or not ref:
-        return ""
-    return "%.2fx" % (v / ref)
-
-
-def report(res, a):
-    lines = []
-    head = ("measure", "target", "figure", "unit", "vs psqlODBC", "vs native")
-    table = [head]
-    for r in res.rows:
-        psql = res.get(r["measure"], PSQL) if r["target"] != PSQL else None
-        table.append((r["measure"], r["target"], fmt(r["value"], r["unit"]), r["unit"],
-                      ratio(r["value"], psql, r["better"]), ratio(r["value"], native_ref(res, r), r["better"])))
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(head))]
-    for k, row in enumerate(table):
-        lines.append(" | ".join(str(c).ljust(w) if i < 2 or i == 3 else str(c).rjust(w)
-                                for i, (c, w) in enumerate(zip(row, widths))))
-        if k == 0:
-            lines.append("-+-".join("-" * w for w in widths))
-    m = res.meta
-    print("\nTwoFactor benchmark  commit %s  %s  nproc %s  load avg %.1f -> %.1f  %.0f s"
-          % (m["commit"], m["date"], m["nproc"], m["loadavg_start"], m.get("loadavg_end", 0), m.get("seconds", 0)))
-    print("ratios: figure / psqlODBC's figure and / the native reader's (python sqlite3 for SQLite-backed "
-          "targets, psql \\copy for psqlODBC); for ms lower is better, for rows/s higher.\n")
-    print("\n".join(lines))
-    with open(a.results, "a") as f:
-        for r in res.rows:
-            rec = dict(m)
-            rec.update(measure=r["measure"], target=r["target"], value=r["value"], unit=r["unit"],
-                       detail={k: v for k, v in r["detail"].items() if k != "checksum"})
-            f.write(json.dumps(rec) + "\n")
-    print("\n%d figures appended to %s" % (len(res.rows), a.results))
 
 
 if __name__ == "__main__":

@@ -25,8 +25,9 @@ import pyodbc
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROFILE = os.environ.get("TF_PROFILE", "debug")
-SERVER = ROOT / "target" / PROFILE / "twofactor-server"
-DRIVER = ROOT / "target" / PROFILE / "libtwofactorodbc.so"
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+SERVER = TARGET / PROFILE / "twofactor-server"
+DRIVER = TARGET / PROFILE / "libtwofactorodbc.so"
 PASSWORD = "correct horse battery"
 
 
@@ -51,14 +52,20 @@ class LiveServer:
         # Cheap hashing keeps the suite fast; the default cost is tested elsewhere.
         text = text.replace("argon2_memory_kib = 19456", "argon2_memory_kib = 1024")
         text = text.replace("argon2_iterations = 2", "argon2_iterations = 1")
-        config.write_text(text)
-        self.proc = subprocess.Popen(
-            [str(SERVER), "serve", "--data-dir", str(self.data), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        config.write_text(self.configure(text))
+        self.log = self.dir / "server.log"
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen(
+                [str(SERVER), "serve", "--data-dir", str(self.data), "--listen", "127.0.0.1:0"],
+                stdout=subprocess.PIPE, stderr=log, text=True)
         line = self.proc.stdout.readline()
         if not line.startswith("listening on "):
-            raise RuntimeError(f"server did not start: {line!r}")
+            raise RuntimeError(f"server did not start: {line!r}; its log: {self.log.read_text()[-2000:]}")
         self.port = int(line.strip().rsplit(":", 1)[1])
+
+    def configure(self, text):
+        """server.toml as the tests want it (test_pyodbc_pg.py adds the PostgreSQL backend)."""
+        return text
 
     def run(self, *args, stdin=None):
         return subprocess.run([str(SERVER), *args, "--data-dir", str(self.data)], input=stdin,
@@ -80,9 +87,14 @@ class LiveServer:
 
 
 class PyodbcTwoFactor(unittest.TestCase):
+    # What the SQL backend calls these types (test_pyodbc_pg.py runs the cases on PostgreSQL).
+    server_class = LiveServer
+    DOUBLE = "DOUBLE"
+    BLOB = "BLOB"
+
     @classmethod
     def setUpClass(cls):
-        cls.server = LiveServer()
+        cls.server = cls.server_class()
 
     @classmethod
     def tearDownClass(cls):
@@ -138,7 +150,7 @@ class PyodbcTwoFactor(unittest.TestCase):
         cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())),
                               autocommit=False)
         cur = cnxn.cursor()
-        cur.execute("CREATE TABLE py_types (i BIGINT, d DOUBLE, s VARCHAR(40), b BLOB, "
+        cur.execute(f"CREATE TABLE py_types (i BIGINT, d {self.DOUBLE}, s VARCHAR(40), b {self.BLOB}, "
                     "ts TIMESTAMP, dt DATE, n DECIMAL(12,3))")
         row = (2**40, 2.5, "grüße, 世界", b"\x00\xff\x10", datetime.datetime(2026, 11, 23, 10, 30, 15),
                datetime.date(1999, 12, 31), decimal.Decimal("12345.678"))
@@ -168,7 +180,7 @@ class PyodbcTwoFactor(unittest.TestCase):
         name, secret = self.user()
         cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))
         cur = cnxn.cursor()
-        cur.execute("CREATE TABLE py_bulk (id BIGINT, name VARCHAR(32), score DOUBLE)")
+        cur.execute(f"CREATE TABLE py_bulk (id BIGINT, name VARCHAR(32), score {self.DOUBLE})")
         cur.fast_executemany = True
         rows = [(i, f"name-{i}", i / 4) for i in range(20_000)]
         cur.executemany("INSERT INTO py_bulk VALUES (?, ?, ?)", rows)
@@ -202,7 +214,7 @@ class PyodbcTwoFactor(unittest.TestCase):
         name, secret = self.user()
         cnxn = pyodbc.connect(self.server.connection_string(name, TwoFactorCode=totp(secret, time.time())))
         cur = cnxn.cursor()
-        cur.execute("CREATE TABLE py_long (t TEXT, b BLOB)")
+        cur.execute(f"CREATE TABLE py_long (t TEXT, b {self.BLOB})")
         # Long enough that pyodbc sends both with SQLPutData; the emoji are surrogate
         # pairs in UTF-16, which pyodbc's pieces may cut in half.
         text = "x" * 100_000 + "é" + "😀" * 3_001

@@ -14,6 +14,7 @@ use std::sync::OnceLock;
 
 pub mod hardening;
 pub mod odbc;
+pub mod pg;
 pub mod raw;
 pub mod raw_stmt;
 pub mod server;

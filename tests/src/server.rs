@@ -17,11 +17,24 @@ pub struct ServerOptions {
     pub skew_steps: u32,
     /// `[sql] fetch_rows`, the server's default batch size.
     pub fetch_rows: Option<u32>,
+    /// `(section, key, TOML value)` written into `server.toml`: replaced where `init` wrote
+    /// the key, added otherwise (the section is appended when `init` wrote none). How the
+    /// PostgreSQL backends are configured (`tests/src/pg.rs`).
+    pub config: Vec<(String, String, String)>,
+    /// Environment of `serve` and of the admin commands (a PostgreSQL password variable).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ServerOptions {
     fn default() -> Self {
-        ServerOptions { two_factor_timeout_secs: 120, max_failed_attempts: 5, skew_steps: 1, fetch_rows: None }
+        ServerOptions {
+            two_factor_timeout_secs: 120,
+            max_failed_attempts: 5,
+            skew_steps: 1,
+            fetch_rows: None,
+            config: Vec::new(),
+            env: Vec::new(),
+        }
     }
 }
 
@@ -45,9 +58,10 @@ pub struct User {
     skew_steps: u32,
 }
 
-fn run_cli(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+fn run_cli(dir: &Path, env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> String {
     let mut cmd = Command::new(server_binary());
     cmd.args(args).arg("--data-dir").arg(dir);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {}: {e}", server_binary().display()));
@@ -87,6 +101,39 @@ fn set_toml(text: &str, section: &str, key: &str, value: &str) -> String {
     out
 }
 
+/// Sets `key = value` in `[section]`: replaced if present, else added under the section's
+/// header, else in a new section at the end (TOML allows `[sql.postgres]` after `[audit]`).
+fn put_toml(text: &str, section: &str, key: &str, value: &str) -> String {
+    let mut current = String::new();
+    let mut has_section = false;
+    let mut has_key = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            current = trimmed.trim_matches(['[', ']']).to_owned();
+            has_section |= current == section;
+        } else if current == section && trimmed.split('=').next().map(str::trim) == Some(key) {
+            has_key = true;
+        }
+    }
+    if has_key {
+        return set_toml(text, section, key, value);
+    }
+    if !has_section {
+        return format!("{text}\n[{section}]\n{key} = {value}\n");
+    }
+    let header = format!("[{section}]");
+    let mut out = String::new();
+    for line in text.lines() {
+        out.push_str(line);
+        out.push('\n');
+        if line.trim() == header {
+            out.push_str(&format!("{key} = {value}\n"));
+        }
+    }
+    out
+}
+
 impl TestServer {
     pub fn start() -> TestServer {
         Self::start_with(ServerOptions::default())
@@ -97,6 +144,7 @@ impl TestServer {
         let data = dir.path().join("data");
         run_cli(
             &data,
+            &options.env,
             &["init", "--listen", "127.0.0.1:0", "--hostname", "localhost", "--hostname", "127.0.0.1"],
             None,
         );
@@ -111,6 +159,9 @@ impl TestServer {
         if let Some(rows) = options.fetch_rows {
             config = set_toml(&config, "sql", "fetch_rows", &rows.to_string());
         }
+        for (section, key, value) in &options.config {
+            config = put_toml(&config, section, key, value);
+        }
         std::fs::write(&config_path, config).unwrap();
 
         let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
@@ -118,6 +169,7 @@ impl TestServer {
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .env("RUST_LOG", "debug")
+            .envs(options.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(log))
@@ -145,6 +197,11 @@ impl TestServer {
         TestServer { child, dir, addr, port, options }
     }
 
+    /// The server's process id (its memory is read from `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -164,7 +221,7 @@ impl TestServer {
 
     /// Runs an admin command against this server's data directory.
     pub fn admin(&self, args: &[&str]) -> String {
-        run_cli(&self.data_dir(), args, None)
+        run_cli(&self.data_dir(), &self.options.env, args, None)
     }
 
     /// A user with a password and an enrolled TOTP secret (two-factor required).
@@ -175,8 +232,15 @@ impl TestServer {
     /// A user with the given password (a test of quoting in connection strings).
     pub fn user_with_password(&self, name: &str, password: &str) -> User {
         let password = password.to_owned();
-        run_cli(&self.data_dir(), &["user", "add", name, "--password-stdin"], Some(&format!("{password}\n")));
-        let secret = run_cli(&self.data_dir(), &["totp", "enrol", name, "--secret-only"], None).trim().to_owned();
+        run_cli(
+            &self.data_dir(),
+            &self.options.env,
+            &["user", "add", name, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
+        let secret = run_cli(&self.data_dir(), &self.options.env, &["totp", "enrol", name, "--secret-only"], None)
+            .trim()
+            .to_owned();
         assert!(!secret.is_empty() && !secret.contains(char::is_whitespace), "unexpected secret output `{secret}`");
         User {
             name: name.to_owned(),
@@ -197,7 +261,12 @@ impl TestServer {
     /// A user who must give a second factor but has no TOTP key.
     pub fn unenrolled_user(&self, name: &str) -> User {
         let password = format!("pw-{name}");
-        run_cli(&self.data_dir(), &["user", "add", name, "--password-stdin"], Some(&format!("{password}\n")));
+        run_cli(
+            &self.data_dir(),
+            &self.options.env,
+            &["user", "add", name, "--password-stdin"],
+            Some(&format!("{password}\n")),
+        );
         User { name: name.to_owned(), password, secret: String::new(), last_step: Mutex::new(None), skew_steps: 0 }
     }
 

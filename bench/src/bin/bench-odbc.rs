@@ -105,15 +105,18 @@ fn fetch(env: &Environment, args: &Args) {
     );
 }
 
-/// `--conn STRING --table T --rows N [--batch 10000]`: the table must be empty with the
-/// benchmark table's columns. One transaction, committed at the end, as pyodbc does
-/// (autocommit off): with autocommit on, the SQLite ODBC driver commits every row.
+/// `--conn STRING --table T --rows N [--batch 10000] [--dollar-markers]`: the table must
+/// be empty with the benchmark table's columns. One transaction, committed at the end, as
+/// pyodbc does (autocommit off): with autocommit on, the SQLite ODBC driver commits every
+/// row. `--dollar-markers` writes PostgreSQL's `$1..$4` instead of ODBC's `?` (for a
+/// backend that does not translate `?` yet).
 fn insert(env: &Environment, args: &Args) {
     let rows: usize = args.num("rows", 100_000);
     let batch: usize = args.num("batch", 10_000);
     let conn = connect(env, args);
     conn.set_autocommit(false).unwrap_or_else(|e| die(&format!("autocommit off: {e}")));
-    let sql = format!("INSERT INTO {} (id, name, score, ts) VALUES (?, ?, ?, ?)", args.req("table"));
+    let markers = if args.flag("dollar-markers") { "$1, $2, $3, $4" } else { "?, ?, ?, ?" };
+    let sql = format!("INSERT INTO {} (id, name, score, ts) VALUES ({markers})", args.req("table"));
     let t = Instant::now();
     let prepared = conn.prepare(&sql).unwrap_or_else(|e| die(&format!("prepare: {e}")));
     let descs = [

@@ -1,7 +1,8 @@
 //! Set-up and native references that need no ODBC:
 //! - `users`: adds many users to a server's data directory at once, through the server's
 //!   own store, crypto and Argon2 code (one hash per run, shared by the users: the CLI would
-//!   spend an Argon2 hash and a process per user, minutes for a thousand users);
+//!   spend an Argon2 hash and a process per user, minutes for a thousand users); the store
+//!   is the one `server.toml` configures (SQLite's users.db or PostgreSQL);
 //! - `argon2`: times the server's password verification alone, with its default cost;
 //! - `native-sqlite`: reads a table with SQLite's C library (rusqlite), the floor any
 //!   SQLite-backed driver stands on.
@@ -11,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use twofactor_bench::{die, summary_ms, Args};
-use twofactor_server::config::AuthSection;
+use twofactor_server::config::{AuthSection, Config};
 use twofactor_server::crypto::{SecretsKey, KEY_FILE};
 use twofactor_server::password::{hash_password, verify_password, HashCost};
-use twofactor_server::store::{SqliteUserStore, TotpEnrolment, UserStore, USERS_FILE};
+use twofactor_server::store::{TotpEnrolment, UserStore};
 use twofactor_server::totp::{generate_secret, to_base32, Algorithm};
 
 fn main() {
@@ -48,7 +49,9 @@ fn users(args: &Args) {
         default_cost()
     };
     let hash = hash_password(password, cost).unwrap_or_else(|e| die(&e));
-    let store = SqliteUserStore::open(&dir.join(USERS_FILE)).unwrap_or_else(|e| die(&e.to_string()));
+    let config = Config::load(dir).unwrap_or_else(|e| die(&e.to_string()));
+    let store: std::sync::Arc<dyn UserStore> =
+        twofactor_server::store::open(&config).unwrap_or_else(|e| die(&e.to_string()));
     let key = SecretsKey::load(&dir.join(KEY_FILE)).unwrap_or_else(|e| die(&e.to_string()));
     let names: Vec<String> =
         if count == 0 { vec![prefix.to_owned()] } else { (1..=count).map(|i| format!("{prefix}{i:04}")).collect() };
