@@ -187,7 +187,6 @@ fn an_error_inside_a_transaction_undoes_that_statement_only() {
 }
 
 #[test]
-#[ignore = "pg-sql: ODBC's ? parameter markers are not translated to PostgreSQL's $n (42601 at SQLPrepare)"]
 fn prepared_statements_run_again_with_new_parameters() {
     let Some(pg) = PgTestServer::start(&["prep"]) else { return };
     let user = pg.user("prep");
@@ -221,7 +220,6 @@ fn prepared_statements_run_again_with_new_parameters() {
 }
 
 #[test]
-#[ignore = "pg-sql: ODBC's ? parameter markers are not translated to PostgreSQL's $n (42601 at SQLPrepare)"]
 fn parameter_arrays_insert_fifty_thousand_rows() {
     let Some(pg) = PgTestServer::start(&["arrays"]) else { return };
     let user = pg.user("arrays");

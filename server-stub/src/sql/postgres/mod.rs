@@ -11,6 +11,7 @@ mod connect;
 mod cursor;
 mod errors;
 mod guard;
+mod markers;
 mod params;
 mod statement;
 mod type_info;

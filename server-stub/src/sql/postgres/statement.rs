@@ -10,6 +10,7 @@ use twofactor_protocol::{ColumnDesc, ErrorInfo, Nullability, RowBatch, RowBatchB
 use super::cursor::PgCursor;
 use super::errors::{map_error, Failure};
 use super::guard;
+use super::markers;
 use super::params;
 use super::types::{self, Decode};
 use super::worker::SessionState;
@@ -110,7 +111,7 @@ pub fn run(
     let owned;
     let stmt = match source {
         Source::Prepared { statement, .. } => statement,
-        Source::Text(_) => match target.prepare(sql) {
+        Source::Text(_) => match target.prepare(&markers::translate(sql).0) {
             Ok(st) => {
                 owned = st;
                 &owned

@@ -248,7 +248,7 @@ fn common(
                 send_error(reply, e);
                 return None;
             }
-            match target.prepare(&sql) {
+            match target.prepare(&super::markers::translate(&sql).0) {
                 Ok(st) => {
                     let params = st.params().iter().map(|t| types::param_desc(t, state.unbounded)).collect();
                     let columns = statement::describe_columns(target, state, &st);
