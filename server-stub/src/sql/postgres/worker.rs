@@ -250,7 +250,7 @@ fn common(
             }
             match target.prepare(&super::markers::translate(&sql).0) {
                 Ok(st) => {
-                    let params = st.params().iter().map(|t| types::param_desc(t, state.unbounded)).collect();
+                    let params = st.params().iter().map(types::param_desc).collect();
                     let columns = statement::describe_columns(target, state, &st);
                     let statement_id = *next_id;
                     *next_id = next_id.wrapping_add(1).max(1);
