@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::totp::Algorithm;
 
 mod sql_postgres;
-pub use sql_postgres::{redacted_url, RoleMap, SqlBackend, SqlPostgresSection, PASSWORD_ENV};
+pub use sql_postgres::{redacted_url, RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD_ENV};
 
 pub const CONFIG_FILE: &str = "server.toml";
 

@@ -161,7 +161,6 @@ fn a_postgresql_error_is_that_statements_error_only() {
 }
 
 #[test]
-#[ignore = "pg-sql: an error aborts the whole transaction (25P02 until the rollback; docs/postgres-sql.md), no statement-level rollback"]
 fn an_error_inside_a_transaction_undoes_that_statement_only() {
     // The statement after it runs and the transaction's earlier work stays: psqlODBC's
     // default (Protocol=7.4-2, a savepoint per statement) and what the SQLite backend

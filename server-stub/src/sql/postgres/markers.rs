@@ -48,6 +48,14 @@ pub struct Scan {
     pub question_marks: Vec<usize>,
     /// Whether a `$n` marker is there.
     pub has_dollar_markers: bool,
+    /// Whether a statement follows a `;` (a script of several statements).
+    pub several_statements: bool,
+}
+
+/// Whether `sql` is a script of several statements (which PostgreSQL's extended protocol
+/// refuses to prepare): something other than blanks and comments after a `;`.
+pub fn is_script(sql: &str) -> bool {
+    scan(sql).several_statements
 }
 
 fn is_ident_start(c: u8) -> bool {
@@ -116,9 +124,14 @@ fn dollar_tag_len(b: &[u8], at: usize) -> Option<usize> {
 pub fn scan(sql: &str) -> Scan {
     let b = sql.as_bytes();
     let mut found = Scan::default();
-    let mut i = 0;
+    let (mut i, mut after_semicolon) = (0, false);
     while i < b.len() {
         let c = b[i];
+        let comment = matches!((c, b.get(i + 1)), (b'-', Some(b'-')) | (b'/', Some(b'*')));
+        if after_semicolon && !c.is_ascii_whitespace() && !comment && c != b';' {
+            found.several_statements = true;
+        }
+        after_semicolon |= c == b';';
         i = match c {
             b'\'' => skip_quoted(b, i, b'\'', false),
             b'"' => skip_quoted(b, i, b'"', false),

@@ -64,6 +64,22 @@ fn statements_with_dollar_markers_are_left_alone() {
 }
 
 #[test]
+fn scripts_are_statements_after_a_semicolon_outside_literals() {
+    assert!(is_script("INSERT INTO t VALUES (1); UPDATE t SET a = 2"));
+    assert!(is_script("SELECT 1;SELECT 2;"));
+    for single in [
+        "SELECT 1;",
+        "SELECT 1; -- done\n",
+        "SELECT 1; /* done */ ;",
+        "SELECT ';x'",
+        "SELECT E'\\';x'",
+        "SELECT $$;x$$",
+    ] {
+        assert!(!is_script(single), "{single}");
+    }
+}
+
+#[test]
 fn jsonb_operators_are_markers_under_the_odbc_rule() {
     assert_eq!(t("SELECT doc ?| array['a'] FROM t"), "SELECT doc $1| array['a'] FROM t");
     assert_eq!(translate("SELECT jsonb_exists(doc, 'a') FROM t").1, 0);

@@ -13,6 +13,7 @@ mod errors;
 mod guard;
 mod markers;
 mod params;
+mod savepoint;
 mod statement;
 mod type_info;
 mod types;
