@@ -80,7 +80,14 @@ impl SessionState {
         if !std::mem::take(&mut self.statement_failed) || self.savepoint != Savepoint::Top || self.fatal.is_some() {
             return;
         }
-        if let Err(e) = tx.batch_execute(&format!("ROLLBACK TO SAVEPOINT {NAME}")) {
+        let rollback = format!("ROLLBACK TO SAVEPOINT {NAME}");
+        // A cancel sent again for the statement that just failed (mod.rs resends it every
+        // 300 ms while the request runs) can land on this; once more is then enough.
+        let result = tx.batch_execute(&rollback).or_else(|e| match map_error(&e) {
+            Failure::Statement(info) if info.sqlstate_str() == "HY008" => tx.batch_execute(&rollback),
+            _ => Err(e),
+        });
+        if let Err(e) = result {
             // The transaction stays aborted (25P02) until the application rolls back.
             self.savepoint = Savepoint::Unset;
             if let Failure::Lost(info) = map_error(&e) {
