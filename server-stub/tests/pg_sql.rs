@@ -448,6 +448,8 @@ fn a_read_only_session_refuses_writes_with_25006_and_cannot_switch_back() {
 
 #[path = "pg_sql/catalogs.rs"]
 mod catalogs;
+#[path = "pg_sql/markers.rs"]
+mod markers;
 #[path = "pg_sql/rollback.rs"]
 mod rollback;
 #[path = "pg_sql/streaming.rs"]
