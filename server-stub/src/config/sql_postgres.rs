@@ -31,6 +31,19 @@ pub enum RoleMap {
     Table,
 }
 
+/// What an error inside a manual-commit transaction undoes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackOnError {
+    /// Only the failed statement (a savepoint per statement, psqlODBC's statement-level
+    /// rollback): what ODBC applications written for other databases expect.
+    #[default]
+    Statement,
+    /// PostgreSQL's own rule: the transaction is aborted until the application rolls
+    /// it back (25P02 meanwhile).
+    Transaction,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqlPostgresSection {
@@ -43,6 +56,7 @@ pub struct SqlPostgresSection {
     pub password_file: Option<PathBuf>,
     pub role_map: RoleMap,
     pub connect_timeout_secs: u64,
+    pub rollback_on_error: RollbackOnError,
 }
 
 impl Default for SqlPostgresSection {
@@ -53,6 +67,7 @@ impl Default for SqlPostgresSection {
             password_file: None,
             role_map: RoleMap::Same,
             connect_timeout_secs: 5,
+            rollback_on_error: RollbackOnError::Statement,
         }
     }
 }

@@ -65,6 +65,11 @@ impl PgSettings {
     pub fn role_for<'a>(&'a self, user: &'a str) -> Option<&'a str> {
         self.section.role_for(&self.roles, user)
     }
+
+    /// What an error inside a manual-commit transaction undoes.
+    pub fn rollback_on_error(&self) -> crate::config::RollbackOnError {
+        self.section.rollback_on_error
+    }
 }
 
 /// An open PostgreSQL session running as the user's role.
