@@ -9,7 +9,9 @@ use serde::Deserialize;
 use crate::totp::Algorithm;
 
 mod sql_postgres;
-pub use sql_postgres::{redacted_url, RoleMap, SqlBackend, SqlPostgresSection, PASSWORD_ENV};
+pub use sql_postgres::{
+    RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
+};
 
 pub const CONFIG_FILE: &str = "server.toml";
 

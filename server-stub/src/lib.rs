@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod auth;
+mod cancel_relay;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -18,6 +19,7 @@ mod key_check;
 mod lifecycle;
 pub mod notify;
 pub mod password;
+pub mod pg_link;
 mod proxy_protocol;
 pub mod resources;
 mod server;

@@ -75,6 +75,8 @@ pub(crate) struct State {
     pub sql_settings: SqlSettings,
     /// Serving, draining, closing: what sessions and the accept loop watch.
     pub lifecycle: Arc<Lifecycle>,
+    /// Relays cancels for sessions held elsewhere (PostgreSQL store only).
+    pub cancel_relay: Option<crate::cancel_relay::CancelRelay>,
 }
 
 impl State {
@@ -242,6 +244,7 @@ impl Server {
             Duration::from_secs(config.server.drain_timeout_secs),
         );
         let connections = Arc::new(Semaphore::new(max_connections));
+        let (cancel_relay, relay_listener) = crate::cancel_relay::prepare(&config)?.unzip();
         let state = Arc::new(State {
             config,
             auth,
@@ -253,7 +256,11 @@ impl Server {
             frame_budget,
             sql_settings,
             lifecycle: lifecycle.clone(),
+            cancel_relay,
         });
+        if let Some(listener) = relay_listener {
+            listener.start(&state);
+        }
         let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), connections.clone()));
         Ok(ServerHandle {
             local_addr,

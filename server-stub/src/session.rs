@@ -880,20 +880,35 @@ async fn cancel<S: AsyncRead + AsyncWrite + Unpin>(
     session_id: u64,
     key: Secret<[u8; 16]>,
 ) -> Phase {
-    let handle = state.sessions().get(&session_id).and_then(|e| {
-        let same: bool = e.cancel_key.ct_eq(key.expose()).into();
-        same.then(|| e.interrupt.clone())
-    });
-    match handle {
-        Some(Some(h)) => {
-            log::info!("{}: cancel request for session {session_id:x}", conn.peer);
-            h.cancel();
-        }
-        // A session that has not run SQL yet has no worker, so nothing to interrupt.
-        Some(None) => log::info!("{}: cancel request for session {session_id:x}, which has run no SQL", conn.peer),
-        None => log::info!("{}: cancel request for no matching session", conn.peer),
+    if !cancel_here(state, &conn.peer, session_id, &key) {
+        crate::cancel_relay::forward(state, session_id, key.expose());
     }
     conn.send(ServerMessage::Ok).await;
     conn.close().await;
     Phase::Closed
+}
+
+/// Interrupts the statement of `session_id` if this instance holds that session and
+/// `key` is its key; false when it holds no such session (another instance may).
+pub(crate) fn cancel_here(
+    state: &State,
+    from: &dyn std::fmt::Display,
+    session_id: u64,
+    key: &Secret<[u8; 16]>,
+) -> bool {
+    let handle = state.sessions().get(&session_id).and_then(|e| {
+        let same: bool = e.cancel_key.ct_eq(key.expose()).into();
+        same.then(|| e.interrupt.clone())
+    });
+    let found = handle.is_some();
+    match handle {
+        Some(Some(h)) => {
+            log::info!("{}: cancel request for session {session_id:x}", from);
+            h.cancel();
+        }
+        // A session that has not run SQL yet has no worker, so nothing to interrupt.
+        Some(None) => log::info!("{}: cancel request for session {session_id:x}, which has run no SQL", from),
+        None => log::info!("{}: cancel request for no matching session", from),
+    }
+    found
 }

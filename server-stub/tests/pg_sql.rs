@@ -12,7 +12,7 @@ use twofactor_protocol::{
     sql_type, CatalogRequest, ClientMessage, ColumnDesc, Nullability, RowBatch, RowBatchBuilder, ServerMessage, Value,
     ValueRef,
 };
-use twofactor_server::config::{RoleMap, SqlBackend, SqlPostgresSection};
+use twofactor_server::config::{RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection};
 use twofactor_server::Config;
 
 /// Points `config` at `db`, mapping alice to `alice_role`.
@@ -23,7 +23,7 @@ fn use_postgres(config: &mut Config, db: &TestDb<'_>, alice_role: &str, dir: &st
         ca_file: db.ca_file.clone(),
         password_file: Some(db.password_file(dir)),
         role_map: RoleMap::Table,
-        connect_timeout_secs: 5,
+        ..Default::default()
     });
     config.sql.roles.insert("alice".into(), alice_role.into());
 }
@@ -61,6 +61,11 @@ async fn pg_start(db: &TestDb<'_>, alice: &str, dir: &tempfile::TempDir, tweak: 
         tweak(c);
     })
     .await
+}
+
+/// `rollback_on_error = "transaction"`: an error aborts the transaction.
+fn transaction_rollback(c: &mut Config) {
+    c.sql.postgres.as_mut().unwrap().rollback_on_error = RollbackOnError::Transaction;
 }
 
 macro_rules! shared_pg {
@@ -301,7 +306,8 @@ fn transactions_commit_and_roll_back_and_an_error_keeps_the_session() {
     let server = shared_pg!();
     let (db, alice, dir) = setup(server);
     run(async {
-        let f = pg_start(&db, &alice, &dir, |_| {}).await;
+        // PostgreSQL's own rule here; rollback.rs tests the default, statement-level one.
+        let f = pg_start(&db, &alice, &dir, transaction_rollback).await;
         let mut c = logged_in(&f, "alice", "alice-pw").await;
         c.send(ClientMessage::SetAutocommit { on: false }).await;
         assert_eq!(c.recv().await, Some(ServerMessage::Ok));
@@ -442,5 +448,9 @@ fn a_read_only_session_refuses_writes_with_25006_and_cannot_switch_back() {
 
 #[path = "pg_sql/catalogs.rs"]
 mod catalogs;
+#[path = "pg_sql/markers.rs"]
+mod markers;
+#[path = "pg_sql/rollback.rs"]
+mod rollback;
 #[path = "pg_sql/streaming.rs"]
 mod streaming;

@@ -161,7 +161,6 @@ fn a_postgresql_error_is_that_statements_error_only() {
 }
 
 #[test]
-#[ignore = "pg-sql: an error aborts the whole transaction (25P02 until the rollback; docs/postgres-sql.md), no statement-level rollback"]
 fn an_error_inside_a_transaction_undoes_that_statement_only() {
     // The statement after it runs and the transaction's earlier work stays: psqlODBC's
     // default (Protocol=7.4-2, a savepoint per statement) and what the SQLite backend
@@ -187,7 +186,6 @@ fn an_error_inside_a_transaction_undoes_that_statement_only() {
 }
 
 #[test]
-#[ignore = "pg-sql: ODBC's ? parameter markers are not translated to PostgreSQL's $n (42601 at SQLPrepare)"]
 fn prepared_statements_run_again_with_new_parameters() {
     let Some(pg) = PgTestServer::start(&["prep"]) else { return };
     let user = pg.user("prep");
@@ -221,7 +219,6 @@ fn prepared_statements_run_again_with_new_parameters() {
 }
 
 #[test]
-#[ignore = "pg-sql: ODBC's ? parameter markers are not translated to PostgreSQL's $n (42601 at SQLPrepare)"]
 fn parameter_arrays_insert_fifty_thousand_rows() {
     let Some(pg) = PgTestServer::start(&["arrays"]) else { return };
     let user = pg.user("arrays");

@@ -164,7 +164,6 @@ fn every_postgresql_type_is_described_and_reads_back_as_written() {
 }
 
 #[test]
-#[ignore = "pg-sql: ODBC's ? parameter markers are not translated to PostgreSQL's $n (42601 at SQLPrepare)"]
 fn typed_parameters_reach_postgresql_columns_of_every_type() {
     let Some(pg) = PgTestServer::start(&["typed"]) else { return };
     let user = pg.user("typed");

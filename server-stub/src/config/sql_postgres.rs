@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::pg_link::{parse_url, PasswordSource};
+
 /// The environment variable that may hold the login role's password instead of a file.
 pub const PASSWORD_ENV: &str = "TWOFACTOR_SQL_PG_PASSWORD";
 
@@ -29,6 +31,19 @@ pub enum RoleMap {
     Table,
 }
 
+/// What an error inside a manual-commit transaction undoes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RollbackOnError {
+    /// Only the failed statement (a savepoint per statement, psqlODBC's statement-level
+    /// rollback): what ODBC applications written for other databases expect.
+    #[default]
+    Statement,
+    /// PostgreSQL's own rule: the transaction is aborted until the application rolls
+    /// it back (25P02 meanwhile).
+    Transaction,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SqlPostgresSection {
@@ -41,6 +56,7 @@ pub struct SqlPostgresSection {
     pub password_file: Option<PathBuf>,
     pub role_map: RoleMap,
     pub connect_timeout_secs: u64,
+    pub rollback_on_error: RollbackOnError,
 }
 
 impl Default for SqlPostgresSection {
@@ -51,6 +67,7 @@ impl Default for SqlPostgresSection {
             password_file: None,
             role_map: RoleMap::Same,
             connect_timeout_secs: 5,
+            rollback_on_error: RollbackOnError::Statement,
         }
     }
 }
@@ -66,33 +83,12 @@ impl SqlPostgresSection {
     }
 
     /// Checks what can be checked without PostgreSQL: the URL parses, holds no password,
-    /// and does not turn TLS off. Returns the key at fault and why.
+    /// names a role, and does not turn TLS off. Returns the key at fault and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.url.is_empty() {
             return Err(("sql.postgres.url", "is required when sql.backend = \"postgres\"".into()));
         }
-        let parsed: postgres::Config = self
-            .url
-            .parse()
-            .map_err(|e| ("sql.postgres.url", format!("`{}` is not a PostgreSQL URL: {e}", redacted_url(&self.url))))?;
-        if parsed.get_password().is_some() {
-            return Err((
-                "sql.postgres.url",
-                format!(
-                    "`{}` holds a password; put it in sql.postgres.password_file or {PASSWORD_ENV}",
-                    redacted_url(&self.url)
-                ),
-            ));
-        }
-        if parsed.get_user().is_none_or(str::is_empty) {
-            return Err(("sql.postgres.url", "names no login role (postgres://ROLE@host/db)".into()));
-        }
-        if parsed.get_ssl_mode() != postgres::config::SslMode::Require && self.url.contains("sslmode") {
-            return Err((
-                "sql.postgres.url",
-                "sslmode must be `require` (TLS with the certificate verified against ca_file) or left out".into(),
-            ));
-        }
+        parse_url(&self.url, PASSWORD, false).map_err(|e| ("sql.postgres.url", e))?;
         if self.connect_timeout_secs == 0 {
             return Err(("sql.postgres.connect_timeout_secs", "must be at least 1".into()));
         }
@@ -100,54 +96,13 @@ impl SqlPostgresSection {
     }
 }
 
-/// `url` with any password replaced by `***`, for messages and logs.
-pub fn redacted_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        // Key=value form: hide the value of `password=`.
-        return url
-            .split_whitespace()
-            .map(|kv| if kv.to_ascii_lowercase().starts_with("password=") { "password=***" } else { kv })
-            .collect::<Vec<_>>()
-            .join(" ");
-    };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => authority.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    let tail = match tail.split_once('?') {
-        Some((path, query)) => {
-            let query: Vec<&str> = query
-                .split('&')
-                .map(|kv| if kv.to_ascii_lowercase().starts_with("password=") { "password=***" } else { kv })
-                .collect();
-            format!("{path}?{}", query.join("&"))
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}://{authority}{tail}")
-}
+/// Where the login role's password may come from, for messages.
+pub const PASSWORD: PasswordSource<'static> =
+    PasswordSource { file_key: "sql.postgres.password_file", env: PASSWORD_ENV };
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_password_in_a_url_is_hidden() {
-        assert_eq!(redacted_url("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(
-            redacted_url("postgres://u@h/db?password=secret&sslmode=require"),
-            "postgres://u@h/db?password=***&sslmode=require"
-        );
-        assert_eq!(redacted_url("host=h password=secret user=u"), "host=h password=*** user=u");
-        assert_eq!(redacted_url("postgres://u@h/db"), "postgres://u@h/db");
-    }
 
     #[test]
     fn a_url_with_a_password_or_without_tls_is_refused() {

@@ -2,8 +2,6 @@
 //! the login role's password, then `SET ROLE` to the user's mapped role.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::config::SslMode;
@@ -12,7 +10,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use twofactor_protocol::ErrorInfo;
 
 use super::errors::{backend_unavailable, quote_ident};
-use crate::config::{redacted_url, Config, SqlPostgresSection, PASSWORD_ENV};
+use crate::config::SQL_PG_PASSWORD as PASSWORD;
+use crate::config::{Config, SqlPostgresSection};
+use crate::pg_link;
 use crate::sql::StartError;
 
 /// What each PostgreSQL session is opened with; built once at server start.
@@ -38,16 +38,19 @@ impl PgSettings {
     /// contacted until a session needs it.
     pub fn from_config(config: &Config) -> Result<PgSettings, String> {
         let section = config.sql.postgres.clone().ok_or("missing while sql.backend = \"postgres\"")?;
-        let shown_url = redacted_url(&section.url);
-        let mut pg: postgres::Config =
-            section.url.parse().map_err(|e| format!("url `{shown_url}` does not parse: {e}"))?;
+        let shown_url = pg_link::redact_url(&section.url);
+        let mut pg = pg_link::parse_url(&section.url, PASSWORD, false)?;
         // rustls verifies the certificate chain and the host name: sslmode=require with
         // this connector means what libpq calls verify-full.
         pg.ssl_mode(SslMode::Require);
         pg.connect_timeout(Duration::from_secs(section.connect_timeout_secs));
         pg.application_name("twofactor-server");
-        pg.password(read_password(config, &section)?);
-        let tls = tls_trusting(&config.path(&section.ca_file))?;
+        let file = section.password_file.as_ref().map(|f| config.path(f));
+        let password = pg_link::read_password(file.as_deref(), PASSWORD)?
+            .ok_or_else(|| format!("no password: set password_file or the environment variable {}", PASSWORD.env))?;
+        pg.password(password.expose());
+        let ca_file = config.path(&section.ca_file);
+        let tls = MakeRustlsConnect::new(pg_link::tls_config(Some(&ca_file), "sql.postgres.ca_file")?);
         Ok(PgSettings {
             config: pg,
             tls,
@@ -62,63 +65,11 @@ impl PgSettings {
     pub fn role_for<'a>(&'a self, user: &'a str) -> Option<&'a str> {
         self.section.role_for(&self.roles, user)
     }
-}
 
-fn read_password(config: &Config, section: &SqlPostgresSection) -> Result<Vec<u8>, String> {
-    match &section.password_file {
-        Some(file) => {
-            let path = config.path(file);
-            check_private(&path)?;
-            let text = std::fs::read_to_string(&path).map_err(|e| format!("password_file {}: {e}", path.display()))?;
-            let password = text.trim_end_matches(['\r', '\n']);
-            if password.is_empty() {
-                return Err(format!("password_file {} is empty", path.display()));
-            }
-            Ok(password.as_bytes().to_vec())
-        }
-        None => match std::env::var(PASSWORD_ENV) {
-            Ok(p) if !p.is_empty() => Ok(p.into_bytes()),
-            _ => Err(format!("no password: set password_file or the environment variable {PASSWORD_ENV}")),
-        },
+    /// What an error inside a manual-commit transaction undoes.
+    pub fn rollback_on_error(&self) -> crate::config::RollbackOnError {
+        self.section.rollback_on_error
     }
-}
-
-/// A password file others can read is refused, as an SSH key would be.
-#[cfg(unix)]
-fn check_private(path: &Path) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(path).map_err(|e| format!("password_file {}: {e}", path.display()))?;
-    let mode = meta.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(format!("password_file {} is readable by others (mode {mode:o}); chmod 600 it", path.display()));
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private(_path: &Path) -> Result<(), String> {
-    Ok(())
-}
-
-/// A rustls connector that trusts only the certificates in `ca_file`.
-fn tls_trusting(ca_file: &Path) -> Result<MakeRustlsConnect, String> {
-    let shown = ca_file.display();
-    let pem = std::fs::read(ca_file).map_err(|e| format!("ca_file {shown}: {e}"))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        let cert = cert.map_err(|e| format!("ca_file {shown}: {e}"))?;
-        roots.add(cert).map_err(|e| format!("ca_file {shown}: {e}"))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("ca_file {shown} holds no certificate"));
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
 }
 
 /// An open PostgreSQL session running as the user's role.

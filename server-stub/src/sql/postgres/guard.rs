@@ -13,7 +13,7 @@ use twofactor_protocol::ErrorInfo;
 
 /// Words of `sql`, lower-cased, with quotes, punctuation and comments' markers as
 /// separators; `u&` stays one word so Unicode-escaped names are seen.
-fn words(sql: &str) -> Vec<String> {
+pub(super) fn words(sql: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for c in sql.chars() {
@@ -38,7 +38,7 @@ fn words(sql: &str) -> Vec<String> {
 }
 
 /// The statements of a script: `;` outside quotes, dollar quotes and comments ends one.
-fn top_level_statements(sql: &str) -> Vec<&str> {
+pub(super) fn top_level_statements(sql: &str) -> Vec<&str> {
     let b = sql.as_bytes();
     let mut out = Vec::new();
     let (mut start, mut i) = (0, 0);

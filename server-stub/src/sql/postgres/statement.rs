@@ -10,6 +10,7 @@ use twofactor_protocol::{ColumnDesc, ErrorInfo, Nullability, RowBatch, RowBatchB
 use super::cursor::PgCursor;
 use super::errors::{map_error, Failure};
 use super::guard;
+use super::markers;
 use super::params;
 use super::types::{self, Decode};
 use super::worker::SessionState;
@@ -107,28 +108,27 @@ pub fn run(
         s.reply_error(reply, e.into());
         return None;
     }
+    if matches!(source, Source::Text(_)) && params.is_empty() && markers::is_script(sql) {
+        // A script of several statements without parameters runs as one batch (the
+        // simple query protocol, which has no parameters): PostgreSQL would refuse to
+        // prepare it, and in a transaction that refusal would abort it.
+        let result = target.batch_execute(sql).map_err(|e| map_error(&e));
+        match result.and_then(|()| s.verify_role(target)) {
+            Ok(()) => send(reply, &[ServerMessage::ExecuteDone { row_count: -1 }]),
+            Err(f) => s.reply_error(reply, f),
+        }
+        return None;
+    }
     let owned;
     let stmt = match source {
         Source::Prepared { statement, .. } => statement,
-        Source::Text(_) => match target.prepare(sql) {
+        Source::Text(_) => match target.prepare(&markers::translate(sql).0) {
             Ok(st) => {
                 owned = st;
                 &owned
             }
             Err(e) => {
-                let failure = map_error(&e);
-                // A script of several statements without parameters runs as one batch
-                // (the simple query protocol, which has no parameters).
-                let multiple = e.as_db_error().is_some_and(|d| d.message().contains("multiple commands"));
-                if multiple && params.is_empty() {
-                    let result = target.batch_execute(sql).map_err(|e| map_error(&e));
-                    match result.and_then(|()| s.verify_role(target)) {
-                        Ok(()) => send(reply, &[ServerMessage::ExecuteDone { row_count: -1 }]),
-                        Err(f) => s.reply_error(reply, f),
-                    }
-                } else {
-                    s.reply_error(reply, failure);
-                }
+                s.reply_error(reply, map_error(&e));
                 return None;
             }
         },

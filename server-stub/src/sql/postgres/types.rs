@@ -140,11 +140,14 @@ pub fn column_desc(
 }
 
 /// SQLDescribeParam from the type PostgreSQL inferred for a parameter marker.
-pub fn param_desc(ty: &Type, unbounded: UnboundedSize) -> ParamDesc {
+/// A marker of an unbounded type (text, bytea, json, ...) has size 0, "no limit", as on
+/// SQLite: pyodbc's fast_executemany then sends such values as data-at-execution, where
+/// a size would make it refuse longer values or allocate that size for every row.
+pub fn param_desc(ty: &Type) -> ParamDesc {
     let i = info(ty, -1);
     ParamDesc {
         sql_type: i.sql_type,
-        column_size: unbounded.reported(i.size),
+        column_size: if i.size == LONG_SIZE { 0 } else { i.size },
         decimal_digits: i.digits,
         nullable: Nullability::Unknown,
     }

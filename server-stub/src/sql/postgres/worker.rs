@@ -13,8 +13,10 @@ use twofactor_protocol::{ErrorInfo, RowBatchBuilder, ServerMessage};
 use super::catalog;
 use super::connect::{PgSession, PgSettings};
 use super::errors::{map_error, Failure};
+use super::savepoint::{self, role_check_sql, Savepoint};
 use super::statement::{self, Source, Target};
 use super::types;
+use crate::config::RollbackOnError;
 use crate::sql::column_size::UnboundedSize;
 use crate::sql::cursor::VecCursor;
 use crate::sql::thread::{fetch_size, send, send_error, serve_cursor, Inbox, Job, Reply, Shared};
@@ -38,6 +40,12 @@ pub struct SessionState {
     shared: Arc<Shared>,
     /// (table oid, column number) -> (NOT NULL, table name), for result descriptions.
     pub column_facts: HashMap<(u32, i16), (bool, String)>,
+    /// What an error in a manual-commit transaction undoes, and the server's savepoint.
+    rollback_on_error: RollbackOnError,
+    pub savepoint: Savepoint,
+    /// Set by a statement's error (or an aborted transaction seen by the role check), so
+    /// the statement can be undone after its reply.
+    pub statement_failed: bool,
     /// Set when the session must end: the connection is lost, or the role changed. Every
     /// request after it gets this error and the thread ends.
     pub fatal: Option<ErrorInfo>,
@@ -47,7 +55,10 @@ impl SessionState {
     /// Replies with `f`; a lost connection also ends the session.
     pub fn reply_error(&mut self, reply: Reply, f: Failure) {
         match f {
-            Failure::Statement(e) => send_error(reply, e),
+            Failure::Statement(e) => {
+                self.statement_failed = true;
+                send_error(reply, e);
+            }
             Failure::Lost(e) => {
                 self.note_fatal(Failure::Lost(e.clone()));
                 send_error(reply, e);
@@ -69,13 +80,22 @@ impl SessionState {
     /// (a function using dynamic SQL could have run `RESET ROLE`, which the guard cannot
     /// see). A changed role ends the session.
     pub fn verify_role(&mut self, target: &mut Target<'_, '_>) -> Result<(), Failure> {
-        let current = match target.simple_value("SELECT current_user") {
-            Ok(v) => v,
+        let in_transaction = matches!(target, Target::Tx(_));
+        let current = match target.simple_value(role_check_sql(in_transaction, self.savepoint)) {
+            Ok(v) => {
+                if in_transaction && self.savepoint != Savepoint::Off {
+                    self.savepoint = Savepoint::Top;
+                }
+                v
+            }
             Err(e) => {
                 return match map_error(&e) {
                     // An aborted transaction cannot run it, and cannot have changed the
                     // role either (SET ROLE in it is undone by the rollback).
-                    Failure::Statement(info) if info.sqlstate_str() == "25P02" => Ok(()),
+                    Failure::Statement(info) if info.sqlstate_str() == "25P02" => {
+                        self.statement_failed = true;
+                        Ok(())
+                    }
                     // Anything else (a cancel aimed at the check, say) leaves the role
                     // unknown: the session ends.
                     Failure::Statement(info) => Err(Failure::Lost(
@@ -124,6 +144,9 @@ impl Worker {
                 default_fetch: settings.default_fetch,
                 unbounded: UnboundedSize::default(),
                 read_only: false,
+                rollback_on_error: settings.rollback_on_error(),
+                savepoint: Savepoint::Off,
+                statement_failed: false,
                 shared,
                 column_facts: HashMap::new(),
                 fatal: None,
@@ -188,6 +211,7 @@ fn in_transaction(
     first: Job,
     inbox: &Inbox,
 ) -> Option<Job> {
+    state.savepoint = Savepoint::for_new_transaction(state.rollback_on_error);
     let mut job = first;
     loop {
         let (req, reply) = job;
@@ -195,7 +219,7 @@ fn in_transaction(
             Request::EndTransaction { commit } => (commit, None, reply),
             Request::SetAutocommit { on: true } => (true, Some(true), reply),
             req => {
-                let pending = common(&mut Target::Tx(&mut tx), state, statements, next_id, (req, reply), inbox);
+                let pending = statement_in_transaction(&mut tx, state, statements, next_id, (req, reply), inbox);
                 if state.fatal.is_some() {
                     return pending;
                 }
@@ -217,6 +241,37 @@ fn in_transaction(
         }
         return None;
     }
+}
+
+/// One request in the open transaction; a statement in it gets the server's savepoint
+/// (`savepoint.rs`) so that its error undoes only itself.
+fn statement_in_transaction(
+    tx: &mut Transaction<'_>,
+    state: &mut SessionState,
+    statements: &mut HashMap<u32, Prepared>,
+    next_id: &mut u32,
+    (req, reply): Job,
+    inbox: &Inbox,
+) -> Option<Job> {
+    let sql = match &req {
+        Request::ExecDirect { sql, .. } | Request::Prepare { sql } => Some(sql.as_str()),
+        Request::Execute { statement_id, .. } => statements.get(statement_id).map(|p| p.sql.as_str()),
+        _ => None,
+    };
+    let manages = sql.filter(|_| state.savepoint != Savepoint::Off).map(savepoint::manages_savepoints);
+    if let Some(manages) = manages {
+        if let Err(f) = state.before_statement(tx, manages) {
+            state.reply_error(reply, f);
+            state.statement_failed = false;
+            return None;
+        }
+    }
+    state.statement_failed = false;
+    let pending = common(&mut Target::Tx(tx), state, statements, next_id, (req, reply), inbox);
+    if manages.is_some() {
+        state.after_statement(tx);
+    }
+    pending
 }
 
 /// What both modes handle alike. Returns the request that ended a cursor, if any.
@@ -248,9 +303,9 @@ fn common(
                 send_error(reply, e);
                 return None;
             }
-            match target.prepare(&sql) {
+            match target.prepare(&super::markers::translate(&sql).0) {
                 Ok(st) => {
-                    let params = st.params().iter().map(|t| types::param_desc(t, state.unbounded)).collect();
+                    let params = st.params().iter().map(types::param_desc).collect();
                     let columns = statement::describe_columns(target, state, &st);
                     let statement_id = *next_id;
                     *next_id = next_id.wrapping_add(1).max(1);

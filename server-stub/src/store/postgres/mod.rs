@@ -67,6 +67,15 @@ impl PostgresUserStore {
     }
 }
 
+/// How the pool connects (the client configuration and the TLS connector), for a
+/// connection of one's own to the store's database: the cancel relay's listener, whose
+/// LISTEN belongs to one session that must stay, so it cannot be pooled.
+pub fn connect_settings(
+    settings: &PgStoreSettings,
+) -> Result<(::postgres::Config, tokio_postgres_rustls::MakeRustlsConnect), StoreError> {
+    Ok((settings.client_config()?, tokio_postgres_rustls::MakeRustlsConnect::new(pool::tls_config(settings)?)))
+}
+
 impl Drop for PostgresUserStore {
     /// Each pooled client owns a small runtime, which must not be dropped on a tokio
     /// worker (a server's state is dropped there at shutdown): the pool is handed to a

@@ -18,6 +18,7 @@ use r2d2_postgres::{r2d2, PostgresConnectionManager};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::settings::PgStoreSettings;
+use crate::pg_link::{self, with_causes};
 use crate::store::StoreError;
 
 /// A connection that answered (a statement, or the check) this recently is handed out
@@ -77,38 +78,8 @@ impl ManageConnection for Manager {
 
 pub(super) type Conn = r2d2::PooledConnection<Manager>;
 
-/// The rustls client configuration: TLS 1.2/1.3 with the ring provider, trusting the CA
-/// file's certificates (only those) or, without one, the public web roots.
 pub(super) fn tls_config(settings: &PgStoreSettings) -> Result<rustls::ClientConfig, StoreError> {
-    let mut roots = rustls::RootCertStore::empty();
-    match &settings.ca_file {
-        Some(path) => {
-            let certs = crate::tls::load_certs(path).map_err(|e| StoreError::Backend(format!("store.ca_file: {e}")))?;
-            for cert in certs {
-                roots.add(cert).map_err(|e| StoreError::Backend(format!("store.ca_file {}: {e}", path.display())))?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| StoreError::Backend(format!("TLS setup: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
-/// An error with its causes (the client's connect error says only "error connecting to
-/// server"; the reason, such as "Connection refused", is its source).
-fn with_causes(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
+    pg_link::tls_config(settings.ca_file.as_deref(), "store.ca_file").map_err(StoreError::Backend)
 }
 
 /// Connection failures seen by the pool's own threads (reconnecting in the background):
@@ -137,10 +108,8 @@ pub(super) struct Pool {
 /// A pool of at most `pool_size` connections; none is opened yet (the first checkout,
 /// the migrations at start, says whether PostgreSQL is there).
 pub(super) fn build(settings: &PgStoreSettings) -> Result<Pool, StoreError> {
-    let manager = Manager(PostgresConnectionManager::new(
-        settings.client_config()?,
-        MakeRustlsConnect::new(tls_config(settings)?),
-    ));
+    let (config, tls) = super::connect_settings(settings)?;
+    let manager = Manager(PostgresConnectionManager::new(config, tls));
     let last_failure = Arc::new(Mutex::new(None));
     let pool = r2d2::Pool::builder()
         .max_size(settings.pool_size)

@@ -2,12 +2,12 @@
 //! TLS unless explicitly switched off), where the password and the CA come from, the pool
 //! size and the timeout that bounds every wait for PostgreSQL.
 
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Config;
 use crate::crypto::SecretBytes;
+use crate::pg_link::{self, PasswordSource};
 use crate::store::StoreError;
 
 /// The environment variable a PostgreSQL store's password may come from (when
@@ -37,10 +37,8 @@ impl PgStoreSettings {
             return Ok(None);
         };
         check_url(&url, s.insecure_no_tls).map_err(StoreError::Backend)?;
-        let password = match &s.password_file {
-            Some(file) => Some(read_password_file(&config.path(file))?),
-            None => std::env::var_os(PASSWORD_ENV).map(|v| SecretBytes::new(v.into_encoded_bytes())),
-        };
+        let file = s.password_file.as_ref().map(|f| config.path(f));
+        let password = pg_link::read_password(file.as_deref(), PASSWORD).map_err(StoreError::Backend)?;
         Ok(Some(PgStoreSettings {
             url,
             ca_file: s.ca_file.as_ref().map(|f| config.path(f)),
@@ -53,13 +51,13 @@ impl PgStoreSettings {
 
     /// The URL as messages show it (without any password, though it should carry none).
     pub fn display_url(&self) -> String {
-        redact_url(&self.url)
+        pg_link::redact_url(&self.url)
     }
 
     /// The client configuration: the URL's, plus the password, TLS required unless
     /// switched off, and every timeout bounded by `connect_timeout`.
     pub fn client_config(&self) -> Result<postgres::Config, StoreError> {
-        let mut c = parse_url(&self.url).map_err(StoreError::Backend)?;
+        let mut c = pg_link::parse_url(&self.url, PASSWORD, self.insecure_no_tls).map_err(StoreError::Backend)?;
         if c.get_ssl_mode() != postgres::config::SslMode::Disable {
             // `prefer` (the client's default) would fall back to plain text: never.
             c.ssl_mode(postgres::config::SslMode::Require);
@@ -87,113 +85,17 @@ impl PgStoreSettings {
     }
 }
 
-fn read_password_file(path: &Path) -> Result<SecretBytes, StoreError> {
-    let err = |m: String| StoreError::Backend(format!("store.password_file {}: {m}", path.display()));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_err(|e| err(e.to_string()))?.permissions().mode();
-        if mode & 0o077 != 0 {
-            return Err(err(format!("is readable by others (mode {:o}); chmod 600 it", mode & 0o777)));
-        }
-    }
-    let mut bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    // One line: the trailing newline an editor adds is not part of the password.
-    while bytes.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        bytes.pop();
-    }
-    let secret = SecretBytes::new(bytes);
-    if secret.expose().is_empty() {
-        return Err(err("is empty".into()));
-    }
-    Ok(secret)
-}
+/// Where the store's password may come from, for messages.
+const PASSWORD: PasswordSource<'static> = PasswordSource { file_key: "store.password_file", env: PASSWORD_ENV };
 
-/// libpq's `verify-ca` and `verify-full` mean what `require` does here (rustls always
-/// checks the chain and the host name); the client library knows only `require`.
-fn parse_url(url: &str) -> Result<postgres::Config, String> {
-    let normalised =
-        url.replace("sslmode=verify-full", "sslmode=require").replace("sslmode=verify-ca", "sslmode=require");
-    postgres::Config::from_str(&normalised).map_err(|e| format!("`{}` is not a PostgreSQL URL: {e}", redact_url(url)))
-}
-
-/// Why `url` cannot be a store URL, if it cannot: not a `postgres://` URL, a password in
-/// it, or TLS switched off without `insecure_no_tls`.
+/// Why `url` cannot be a store URL, if it cannot (see [`pg_link::parse_url`]).
 pub fn check_url(url: &str, insecure_no_tls: bool) -> Result<(), String> {
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        return Err(format!("`{}` is not a postgres:// URL", redact_url(url)));
-    }
-    let c = parse_url(url)?;
-    if c.get_password().is_some() {
-        return Err(format!(
-            "`{}` carries a password; put it in store.password_file or the {PASSWORD_ENV} environment variable",
-            redact_url(url)
-        ));
-    }
-    if c.get_hosts().is_empty() {
-        return Err(format!("`{}` names no host", redact_url(url)));
-    }
-    if c.get_ssl_mode() == postgres::config::SslMode::Disable && !insecure_no_tls {
-        return Err(format!(
-            "`{}` switches TLS off (sslmode=disable); set store.insecure_no_tls = true if PostgreSQL is reached \
-             only over a trusted link",
-            redact_url(url)
-        ));
-    }
-    Ok(())
-}
-
-/// `url` without a password: the `user:password@` part loses `:password`, a `password=`
-/// parameter is dropped. (A hand-written cut: multi-host URLs such as
-/// `postgres://u@h1,h2/db` are not URLs the `url` crate parses.)
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => (&url[..i + 3], &url[i + 3..]),
-        None => ("", url),
-    };
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rfind('@') {
-        Some(at) => {
-            let (userinfo, hosts) = authority.split_at(at);
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{user}{hosts}")
-        }
-        None => authority.to_owned(),
-    };
-    let tail = match tail.find('?') {
-        Some(q) => {
-            let (path, query) = tail.split_at(q);
-            let kept: Vec<&str> =
-                query[1..].split('&').filter(|kv| !kv.to_ascii_lowercase().starts_with("password=")).collect();
-            if kept.is_empty() {
-                path.to_owned()
-            } else {
-                format!("{path}?{}", kept.join("&"))
-            }
-        }
-        None => tail.to_owned(),
-    };
-    format!("{scheme}{authority}{tail}")
+    pg_link::parse_url(url, PASSWORD, insecure_no_tls).map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_url_shown_in_a_message_has_no_password() {
-        assert_eq!(
-            redact_url("postgres://tf:s3cret@db1:5432/tf?sslmode=require"),
-            "postgres://tf@db1:5432/tf?sslmode=require"
-        );
-        assert_eq!(
-            redact_url("postgres://tf@db1/tf?password=s3cret&sslmode=require"),
-            "postgres://tf@db1/tf?sslmode=require"
-        );
-        assert_eq!(redact_url("postgres://tf@h1,h2/tf?PASSWORD=x"), "postgres://tf@h1,h2/tf");
-        assert_eq!(redact_url("postgres://db1/tf"), "postgres://db1/tf");
-    }
 
     #[test]
     fn a_url_with_a_password_or_without_tls_is_refused_without_echoing_the_password() {
