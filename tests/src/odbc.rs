@@ -4,7 +4,8 @@
 use std::sync::OnceLock;
 
 use odbc_api::{
-    Connection, ConnectionOptions, DriverSpecificConnectionOptions, Environment, SetConnectionAttributeArgs,
+    BindParamDesc, Connection, ConnectionOptions, Cursor, DriverSpecificConnectionOptions, Environment,
+    SetConnectionAttributeArgs,
 };
 
 use crate::raw::SQL_ATTR_TWO_FACTOR;
@@ -81,5 +82,46 @@ pub fn sqlstate(error: &odbc_api::Error) -> (String, i32, String) {
 pub fn exec(conn: &Connection<'_>, sql: &str) {
     if let Err(e) = conn.execute(sql, (), None) {
         panic!("`{sql}` failed: {e}");
+    }
+}
+
+/// The first column of the first row of `sql`, as an integer.
+pub fn single_i64(conn: &Connection<'_>, sql: &str) -> i64 {
+    let mut cursor = conn.execute(sql, (), None).unwrap_or_else(|e| panic!("`{sql}`: {e}")).expect("a result set");
+    let mut row = cursor.next_row().unwrap().expect("a row");
+    let mut value = 0i64;
+    row.get_data(1, &mut value).unwrap();
+    value
+}
+
+/// Inserts rows 1..=`total` into `bulk (id, name, score)` with parameter arrays of
+/// `batch` rows: name `näme-<id>`, score `id / 4`, NULL for every tenth id. The bulk
+/// tests on both backends check the table against exactly this rule.
+pub fn insert_bulk_rows(conn: &Connection<'_>, total: usize, batch: usize) {
+    let prepared = conn.prepare("INSERT INTO bulk (id, name, score) VALUES (?, ?, ?)").unwrap();
+    let descs = [BindParamDesc::i64(false), BindParamDesc::text(40), BindParamDesc::f64(true)];
+    let mut inserter = prepared.into_column_inserter(batch, descs).unwrap();
+    let mut next = 0usize;
+    while next < total {
+        let rows = batch.min(total - next);
+        inserter.set_num_rows(rows);
+        let ids = inserter.column_mut(0).as_slice::<i64>().unwrap();
+        for (k, id) in ids.iter_mut().enumerate().take(rows) {
+            *id = (next + k + 1) as i64;
+        }
+        let mut names = inserter.column_mut(1).as_text().unwrap();
+        for k in 0..rows {
+            names.set_cell(k, Some(format!("näme-{}", next + k + 1).as_bytes()));
+        }
+        let mut scores = inserter.column_mut(2).as_nullable_slice::<f64>().unwrap();
+        for k in 0..rows {
+            let id = next + k + 1;
+            // `%`: is_multiple_of needs Rust 1.87; the workspace's rust-version is 1.85.
+            #[allow(clippy::manual_is_multiple_of)]
+            let null = id % 10 == 0;
+            scores.set_cell(k, if null { None } else { Some(id as f64 / 4.0) });
+        }
+        inserter.execute().unwrap_or_else(|e| panic!("parameter array at row {next}: {e}"));
+        next += rows;
     }
 }

@@ -3,17 +3,9 @@
 use std::time::Instant;
 
 use odbc_api::buffers::{BufferDesc, ColumnarDynBuffer};
-use odbc_api::{BindParamDesc, Cursor};
-use twofactor_e2e::odbc::{exec, login};
+use odbc_api::Cursor;
+use twofactor_e2e::odbc::{exec, insert_bulk_rows, login, single_i64};
 use twofactor_e2e::TestServer;
-
-fn single_i64(conn: &odbc_api::Connection<'_>, sql: &str) -> i64 {
-    let mut cursor = conn.execute(sql, (), None).unwrap().expect("a result set");
-    let mut row = cursor.next_row().unwrap().expect("a row");
-    let mut value = 0i64;
-    row.get_data(1, &mut value).unwrap();
-    value
-}
 
 #[test]
 fn a_hundred_thousand_rows_insert_with_parameter_arrays() {
@@ -25,37 +17,7 @@ fn a_hundred_thousand_rows_insert_with_parameter_arrays() {
     const TOTAL: usize = 100_000;
     const BATCH: usize = 40_000;
     let started = Instant::now();
-    let prepared = conn.prepare("INSERT INTO bulk (id, name, score) VALUES (?, ?, ?)").unwrap();
-    let descs = [BindParamDesc::i64(false), BindParamDesc::text(40), BindParamDesc::f64(true)];
-    let mut inserter = prepared.into_column_inserter(BATCH, descs).unwrap();
-    let mut next = 0usize;
-    while next < TOTAL {
-        let rows = BATCH.min(TOTAL - next);
-        inserter.set_num_rows(rows);
-        {
-            let ids = inserter.column_mut(0).as_slice::<i64>().unwrap();
-            for (k, id) in ids.iter_mut().enumerate().take(rows) {
-                *id = (next + k + 1) as i64;
-            }
-        }
-        {
-            let mut names = inserter.column_mut(1).as_text().unwrap();
-            for k in 0..rows {
-                let name = format!("näme-{}", next + k + 1);
-                names.set_cell(k, Some(name.as_bytes()));
-            }
-        }
-        {
-            let mut scores = inserter.column_mut(2).as_nullable_slice::<f64>().unwrap();
-            for k in 0..rows {
-                let id = next + k + 1;
-                scores.set_cell(k, if id % 10 == 0 { None } else { Some(id as f64 / 4.0) });
-            }
-        }
-        inserter.execute().unwrap_or_else(|e| panic!("parameter array at row {next}: {e}"));
-        next += rows;
-    }
-    drop(inserter);
+    insert_bulk_rows(&conn, TOTAL, BATCH);
     eprintln!("inserted {TOTAL} rows in {:?}", started.elapsed());
 
     assert_eq!(single_i64(&conn, "SELECT COUNT(*) FROM bulk"), TOTAL as i64);

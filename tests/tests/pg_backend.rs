@@ -9,19 +9,11 @@
 use std::time::{Duration, Instant};
 
 use odbc_api::buffers::{BufferDesc, ColumnarDynBuffer};
-use odbc_api::{BindParamDesc, Connection, Cursor, IntoParameter, Nullable};
-use twofactor_e2e::odbc::{exec, login, sqlstate};
+use odbc_api::{Connection, Cursor, IntoParameter, Nullable};
+use twofactor_e2e::odbc::{exec, insert_bulk_rows, login, single_i64, sqlstate};
 use twofactor_e2e::pg::{ident, memory_kib, PgOptions, PgTestServer};
 use twofactor_e2e::raw::{Charset, Env};
 use twofactor_e2e::statement::Statement;
-
-fn single_i64(conn: &Connection<'_>, sql: &str) -> i64 {
-    let mut cursor = conn.execute(sql, (), None).unwrap_or_else(|e| panic!("`{sql}`: {e}")).expect("a result set");
-    let mut row = cursor.next_row().unwrap().expect("a row");
-    let mut value = 0i64;
-    row.get_data(1, &mut value).unwrap();
-    value
-}
 
 fn single_text(conn: &Connection<'_>, sql: &str) -> Option<String> {
     let mut cursor = conn.execute(sql, (), None).unwrap_or_else(|e| panic!("`{sql}`: {e}")).expect("a result set");
@@ -227,33 +219,7 @@ fn parameter_arrays_insert_fifty_thousand_rows() {
     const TOTAL: usize = 50_000;
     const BATCH: usize = 10_000;
     let started = Instant::now();
-    let prepared = conn.prepare("INSERT INTO bulk (id, name, score) VALUES (?, ?, ?)").unwrap();
-    let descs = [BindParamDesc::i64(false), BindParamDesc::text(40), BindParamDesc::f64(true)];
-    let mut inserter = prepared.into_column_inserter(BATCH, descs).unwrap();
-    let mut next = 0usize;
-    while next < TOTAL {
-        let rows = BATCH.min(TOTAL - next);
-        inserter.set_num_rows(rows);
-        let ids = inserter.column_mut(0).as_slice::<i64>().unwrap();
-        for (k, id) in ids.iter_mut().enumerate().take(rows) {
-            *id = (next + k + 1) as i64;
-        }
-        let mut names = inserter.column_mut(1).as_text().unwrap();
-        for k in 0..rows {
-            names.set_cell(k, Some(format!("näme-{}", next + k + 1).as_bytes()));
-        }
-        let mut scores = inserter.column_mut(2).as_nullable_slice::<f64>().unwrap();
-        for k in 0..rows {
-            let id = next + k + 1;
-            // `%`: is_multiple_of needs Rust 1.87; the workspace's rust-version is 1.85.
-            #[allow(clippy::manual_is_multiple_of)]
-            let null = id % 10 == 0;
-            scores.set_cell(k, if null { None } else { Some(id as f64 / 4.0) });
-        }
-        inserter.execute().unwrap_or_else(|e| panic!("parameter array at row {next}: {e}"));
-        next += rows;
-    }
-    drop(inserter);
+    insert_bulk_rows(&conn, TOTAL, BATCH);
     eprintln!("inserted {TOTAL} rows with parameter arrays in {:?}", started.elapsed());
     assert_eq!(single_i64(&conn, "SELECT count(*) FROM bulk"), TOTAL as i64);
     assert_eq!(single_i64(&conn, "SELECT sum(id) FROM bulk"), (TOTAL * (TOTAL + 1) / 2) as i64);
