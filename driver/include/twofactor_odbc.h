@@ -42,6 +42,33 @@
 #define SQL_TWO_FACTOR_NOT_PENDING          0UL  /* none required, or already verified */
 #define SQL_TWO_FACTOR_PENDING              1UL  /* the server waits for the code */
 
+/* The two-factor state in detail (driver-specific attributes, read-only, through
+ * SQLGetConnectAttr and SQLGetConnectAttrW). On a handle that was never connected, the
+ * state reads SQL_TWO_FACTOR_STATE_NOT_CONNECTED and the others read empty or 0. */
+#define SQL_ATTR_TWO_FACTOR_STATE           0x4000 /* SQLUINTEGER, one of the values below */
+#define SQL_ATTR_TWO_FACTOR_METHOD          0x4001 /* text: "TOTP", "SMS", "e-mail", "backup
+                                                      code", "ticket", "key", "certificate"
+                                                      or "" (none) */
+#define SQL_ATTR_TWO_FACTOR_DESTINATION     0x4002 /* text: where a sent code went, masked
+                                                      ("SMS to +1 ***-***-4567"); "" for TOTP */
+#define SQL_ATTR_TWO_FACTOR_SECONDS_LEFT    0x4003 /* SQLUINTEGER: seconds until the server
+                                                      stops waiting for the code (pending), or
+                                                      until the ticket in use expires; else 0 */
+#define SQL_ATTR_TWO_FACTOR_DESCRIPTION     0x4004 /* text: the above as one English sentence,
+                                                      for a status line or a prompt */
+
+#define SQL_TWO_FACTOR_STATE_NOT_CONNECTED      0UL
+#define SQL_TWO_FACTOR_STATE_NOT_REQUIRED       1UL /* the server asked for no second factor */
+#define SQL_TWO_FACTOR_STATE_PENDING            2UL /* the server waits for the code */
+#define SQL_TWO_FACTOR_STATE_VERIFIED           3UL /* a code was accepted */
+#define SQL_TWO_FACTOR_STATE_VERIFIED_BY_TICKET 4UL /* a two-factor ticket was accepted */
+#define SQL_TWO_FACTOR_STATE_SERVICE_ACCOUNT    5UL /* a service account's key or certificate
+                                                       logged in; no interactive factor */
+#define SQL_TWO_FACTOR_STATE_REJECTED           6UL /* the code was refused; session closed */
+#define SQL_TWO_FACTOR_STATE_LOCKED             7UL /* the account is locked; session closed */
+#define SQL_TWO_FACTOR_STATE_EXPIRED            8UL /* no code within the server's two-factor
+                                                       timeout; session closed */
+
 /* Native error codes (SQLGetDiagRec's NativeError) of the driver's own failures. */
 #define SQL_TWO_FACTOR_ERR_BAD_PASSWORD     1001 /* 28000: user or password wrong (fatal) */
 #define SQL_TWO_FACTOR_ERR_CODE_REJECTED    1002 /* 28000: "two-factor code rejected"; the
@@ -69,5 +96,10 @@
                                                     for this account or address; retry */
 #define SQL_TWO_FACTOR_ERR_PENDING_LOGINS   1022 /* 08004: too many logins in progress from
                                                     this address; retry */
+#define SQL_TWO_FACTOR_ERR_TICKET_REFUSED   1011 /* 28000: the two-factor ticket was refused
+                                                    (expired, revoked, wrong key); counted
+                                                    like a wrong code; the driver evicts it */
+#define SQL_TWO_FACTOR_ERR_SERVICE_REFUSED  1012 /* 28000: service-account login refused
+                                                    (key, certificate, or source address) */
 
 #endif /* TWOFACTOR_ODBC_H */

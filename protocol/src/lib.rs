@@ -8,6 +8,7 @@ mod codec;
 mod error;
 mod frame;
 mod message;
+pub mod proof;
 mod rows;
 mod secret;
 pub mod sql_type;
@@ -28,8 +29,12 @@ pub const MAGIC: [u8; 4] = *b"2FAQ";
 /// The newest protocol version this build speaks. Version 2 added `SessionOptions`;
 /// version 3 the procedure catalogs (`CatalogRequest::Procedures`, `ProcedureColumns`),
 /// which a driver sends only to a server that negotiated 3 (older servers would refuse
-/// the unknown request), answering them empty itself otherwise.
-pub const PROTOCOL_VERSION: u16 = 3;
+/// the unknown request), answering them empty itself otherwise. Version 4 added
+/// two-factor tickets (`RequestTicket`, `Ticket`, `TicketLogin`) and service-account
+/// logins (`KeyLogin`, `CertLogin`), which a driver sends only to a version 4 server.
+pub const PROTOCOL_VERSION: u16 = 4;
+/// The first version with tickets and service-account logins.
+pub const TICKETS_SINCE_VERSION: u16 = 4;
 /// The oldest protocol version this build still speaks: a server serves version 1
 /// drivers (which never send `SessionOptions`).
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

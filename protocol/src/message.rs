@@ -272,6 +272,32 @@ pub enum ClientMessage {
     },
     Ping,
     Terminate,
+    /// Version 4: instead of `SecondFactor`, a two-factor ticket the server issued to this
+    /// device, with a proof that the driver holds the ticket's private key: an Ed25519
+    /// signature over [`crate::proof::ticket_proof_message`]. Success is
+    /// `SecondFactorOk`; a refused ticket is a non-fatal 28000 and the server keeps
+    /// waiting for a code.
+    TicketLogin {
+        ticket_id: Secret<Vec<u8>>,
+        proof: Vec<u8>,
+    },
+    /// Version 4, on a ready session whose second factor was a code: asks for a ticket
+    /// bound to this Ed25519 public key (32 bytes). Answered by `Ticket`, or by a
+    /// non-fatal error when the server's or the user's policy says no.
+    RequestTicket {
+        public_key: Vec<u8>,
+    },
+    /// Version 4, instead of `Login`: a service account proves it holds its Ed25519 key
+    /// with a signature over [`crate::proof::key_login_message`].
+    KeyLogin {
+        user: String,
+        proof: Vec<u8>,
+    },
+    /// Version 4, instead of `Login`: a service account named by the client certificate
+    /// it presented in the TLS handshake.
+    CertLogin {
+        user: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +335,13 @@ pub enum ServerMessage {
     },
     Ok,
     Pong,
+    /// Version 4: the answer to `RequestTicket`. `expires_at` (Unix seconds) is the hard
+    /// end of the ticket's life; unused for `idle_secs` it ends sooner.
+    Ticket {
+        ticket_id: Secret<Vec<u8>>,
+        expires_at: i64,
+        idle_secs: u32,
+    },
 }
 
 mod tag {
@@ -328,6 +361,10 @@ mod tag {
     pub const PING: u8 = 0x0E;
     pub const TERMINATE: u8 = 0x0F;
     pub const SESSION_OPTIONS: u8 = 0x10;
+    pub const TICKET_LOGIN: u8 = 0x11;
+    pub const REQUEST_TICKET: u8 = 0x12;
+    pub const KEY_LOGIN: u8 = 0x13;
+    pub const CERT_LOGIN: u8 = 0x14;
 
     pub const HELLO_OK: u8 = 0x81;
     pub const FIRST_FACTOR_OK: u8 = 0x82;
@@ -339,6 +376,7 @@ mod tag {
     pub const EXECUTE_DONE: u8 = 0x88;
     pub const OK: u8 = 0x89;
     pub const PONG: u8 = 0x8A;
+    pub const TICKET: u8 = 0x8B;
 }
 
 impl ClientMessage {
@@ -384,6 +422,16 @@ impl ClientMessage {
                 out.put_u64(*session_id);
                 out.extend_from_slice(key.expose());
             }
+            ClientMessage::TicketLogin { ticket_id, proof } => {
+                out.put_bytes(ticket_id.expose());
+                out.put_bytes(proof);
+            }
+            ClientMessage::RequestTicket { public_key } => out.put_bytes(public_key),
+            ClientMessage::KeyLogin { user, proof } => {
+                out.put_str(user);
+                out.put_bytes(proof);
+            }
+            ClientMessage::CertLogin { user } => out.put_str(user),
             ClientMessage::CloseCursor | ClientMessage::Ping | ClientMessage::Terminate => {}
         }
         end_frame(out, start);
@@ -407,6 +455,10 @@ impl ClientMessage {
             ClientMessage::Cancel { .. } => tag::CANCEL,
             ClientMessage::Ping => tag::PING,
             ClientMessage::Terminate => tag::TERMINATE,
+            ClientMessage::TicketLogin { .. } => tag::TICKET_LOGIN,
+            ClientMessage::RequestTicket { .. } => tag::REQUEST_TICKET,
+            ClientMessage::KeyLogin { .. } => tag::KEY_LOGIN,
+            ClientMessage::CertLogin { .. } => tag::CERT_LOGIN,
         }
     }
 
@@ -445,6 +497,12 @@ impl ClientMessage {
             tag::CANCEL => ClientMessage::Cancel { session_id: r.u64()?, key: Secret::new(r.fixed::<16>()?) },
             tag::PING => ClientMessage::Ping,
             tag::TERMINATE => ClientMessage::Terminate,
+            tag::TICKET_LOGIN => {
+                ClientMessage::TicketLogin { ticket_id: Secret::new(r.bytes()?.to_vec()), proof: r.bytes()?.to_vec() }
+            }
+            tag::REQUEST_TICKET => ClientMessage::RequestTicket { public_key: r.bytes()?.to_vec() },
+            tag::KEY_LOGIN => ClientMessage::KeyLogin { user: r.string()?, proof: r.bytes()?.to_vec() },
+            tag::CERT_LOGIN => ClientMessage::CertLogin { user: r.string()? },
             other => return Err(ProtocolError::UnknownTag(other)),
         };
         r.finish()?;
@@ -496,6 +554,11 @@ impl ServerMessage {
                 batch.encode(out);
             }
             ServerMessage::ExecuteDone { row_count } => out.put_i64(*row_count),
+            ServerMessage::Ticket { ticket_id, expires_at, idle_secs } => {
+                out.put_bytes(ticket_id.expose());
+                out.put_i64(*expires_at);
+                out.put_u32(*idle_secs);
+            }
             ServerMessage::SecondFactorOk | ServerMessage::Ok | ServerMessage::Pong => {}
         }
         end_frame(out, start);
@@ -513,6 +576,7 @@ impl ServerMessage {
             ServerMessage::ExecuteDone { .. } => tag::EXECUTE_DONE,
             ServerMessage::Ok => tag::OK,
             ServerMessage::Pong => tag::PONG,
+            ServerMessage::Ticket { .. } => tag::TICKET,
         }
     }
 
@@ -565,6 +629,11 @@ impl ServerMessage {
             tag::EXECUTE_DONE => ServerMessage::ExecuteDone { row_count: r.i64()? },
             tag::OK => ServerMessage::Ok,
             tag::PONG => ServerMessage::Pong,
+            tag::TICKET => ServerMessage::Ticket {
+                ticket_id: Secret::new(r.bytes()?.to_vec()),
+                expires_at: r.i64()?,
+                idle_secs: r.u32()?,
+            },
             other => return Err(ProtocolError::UnknownTag(other)),
         };
         r.finish()?;

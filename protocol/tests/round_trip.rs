@@ -77,6 +77,10 @@ fn client_messages() -> Vec<ClientMessage> {
         ClientMessage::Cancel { session_id: u64::MAX, key: Secret::new([7; 16]) },
         ClientMessage::Ping,
         ClientMessage::Terminate,
+        ClientMessage::TicketLogin { ticket_id: Secret::new(vec![3; 32]), proof: vec![4; 64] },
+        ClientMessage::RequestTicket { public_key: vec![5; 32] },
+        ClientMessage::KeyLogin { user: "etl".into(), proof: vec![6; 64] },
+        ClientMessage::CertLogin { user: "etl".into() },
     ];
     all.extend(catalogs.into_iter().map(|request| ClientMessage::Catalog { request, fetch_rows: 5 }));
     all
@@ -100,6 +104,7 @@ fn server_messages() -> Vec<ServerMessage> {
             },
         },
         ServerMessage::SecondFactorOk,
+        ServerMessage::Ticket { ticket_id: Secret::new(vec![9; 32]), expires_at: 1_700_000_000, idle_secs: 3600 },
         ServerMessage::Error(ErrorInfo::new(b"28000", 1002, "two-factor code rejected").fatal()),
         ServerMessage::Prepared {
             statement_id: 1,

@@ -73,6 +73,9 @@ pub(crate) struct Conn<S> {
     /// When the first byte of the frame at the front of `buf` arrived.
     frame_started: Option<Instant>,
     limits: IoLimits,
+    /// The TLS exporter and client certificates (proofs of possession, service accounts).
+    #[allow(dead_code)] // read by the ticket and service-account logins (protocol version 4)
+    pub tls: crate::tls::TlsFacts,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -82,6 +85,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         shutdown: watch::Receiver<bool>,
         budget: FrameBudget,
         limits: IoLimits,
+        tls: crate::tls::TlsFacts,
     ) -> Self {
         Conn {
             stream,
@@ -93,6 +97,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             reserved: None,
             frame_started: None,
             limits,
+            tls,
         }
     }
 

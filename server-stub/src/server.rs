@@ -360,7 +360,11 @@ async fn accept_loop(state: Arc<State>, listener: TcpListener, acceptor: TlsAcce
                     return;
                 }
             };
-            session::run(state, tls, peer, shutdown).await;
+            let Some(facts) = crate::tls::TlsFacts::of(tls.get_ref().1) else {
+                log::warn!("{peer}: no TLS exporter after the handshake; dropped");
+                return;
+            };
+            session::run(state, tls, facts, peer, shutdown).await;
         });
     }
     // Closed at once, so a balancer's next connection is refused and goes elsewhere.

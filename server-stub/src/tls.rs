@@ -57,3 +57,36 @@ pub fn client_config(ca_pem: &Path) -> Result<Arc<rustls::ClientConfig>, TlsErro
         .with_no_client_auth();
     Ok(Arc::new(config))
 }
+
+/// What a session needs to know of its TLS connection beyond the bytes: the exporter
+/// value proofs of possession are bound to (`twofactor_protocol::proof`), and the client
+/// certificate chain, if the client presented one the server's verifier accepted.
+#[derive(Clone)]
+pub struct TlsFacts {
+    pub exporter: [u8; twofactor_protocol::proof::EXPORTER_LEN],
+    pub client_certificates: Vec<CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for TlsFacts {
+    // The exporter value is session key material: never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsFacts").field("client_certificates", &self.client_certificates.len()).finish()
+    }
+}
+
+impl TlsFacts {
+    /// Read off a finished handshake. None when the exporter is unavailable (it always is
+    /// after a TLS 1.3 handshake, the only version the server speaks).
+    pub fn of(conn: &rustls::ServerConnection) -> Option<TlsFacts> {
+        let exporter = conn
+            .export_keying_material(
+                [0u8; twofactor_protocol::proof::EXPORTER_LEN],
+                twofactor_protocol::proof::EXPORTER_LABEL,
+                None,
+            )
+            .ok()?;
+        let client_certificates =
+            conn.peer_certificates().map(|c| c.iter().map(|d| d.clone().into_owned()).collect()).unwrap_or_default();
+        Some(TlsFacts { exporter, client_certificates })
+    }
+}

@@ -64,6 +64,22 @@ pub struct Session {
     peer: String,
 }
 
+impl Session {
+    /// This TLS session's exporter value, which proofs of possession are bound to
+    /// (`twofactor_protocol::proof`): a proof made for one connection proves nothing on
+    /// another.
+    pub fn proof_exporter(&self) -> OdbcResult<[u8; twofactor_protocol::proof::EXPORTER_LEN]> {
+        self.stream
+            .conn
+            .export_keying_material(
+                [0u8; twofactor_protocol::proof::EXPORTER_LEN],
+                twofactor_protocol::proof::EXPORTER_LABEL,
+                None,
+            )
+            .map_err(|e| OdbcError::new(SqlState::GENERAL_ERROR, format!("no TLS exporter for the proof: {e}")))
+    }
+}
+
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session").field("peer", &self.peer).field("cursor_owner", &self.cursor_owner).finish()

@@ -1,0 +1,307 @@
+//! The first factor (Login): the password, then what the user's second factor needs:
+//! nothing, a TOTP code, or an SMS or e-mail code sent now.
+
+use std::sync::Arc;
+
+use rand::RngCore;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+use twofactor_protocol::{SecondFactor, SecondFactorMethod, Secret, ServerMessage};
+
+use super::{
+    audit_address_block, blocking, delay, ready, BusyWait, LoggedIn, Phase, BUSY, LOCKED, SEND_FAILED, THROTTLED,
+};
+use crate::auth::{CodeIssue, Requirement};
+use crate::connection::Conn;
+use crate::server::{SessionEntry, State};
+use crate::store::{AttemptEnd, Factor, FailureOutcome, Method, Reservation};
+use crate::throttle::Admitted;
+
+pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    user: String,
+    password: Secret<String>,
+    deadline: Instant,
+    admitted: &mut Option<Admitted<'_>>,
+) -> Phase {
+    let now = state.auth.now();
+    let peer = conn.peer.clone();
+    // The attempt is reserved before the password is checked, so attempts in flight count
+    // against the user's and the address's budgets.
+    let mut wait = BusyWait::until(deadline);
+    let (reservation, record) = loop {
+        let st = state.clone();
+        let (name, ip) = (user.clone(), conn.ip);
+        let reserved = blocking(move || {
+            let reservation = st.auth.reserve(Factor::Password, &name, ip)?;
+            let record = match reservation {
+                Reservation::Reserved(_) => st.auth.store.user(&name)?,
+                _ => None,
+            };
+            Ok((reservation, record))
+        })
+        .await;
+        match reserved {
+            None => return conn.store_unavailable().await,
+            Some((Reservation::Busy, _)) if wait.again().await => {}
+            Some(done) => break done,
+        }
+    };
+    let attempt = match reservation {
+        Reservation::Reserved(attempt) => attempt,
+        Reservation::AddressBlocked { .. } => {
+            log::info!("{peer}: login as `{user}` refused: address throttled");
+            let why = Some("too many failed logins from this address");
+            state.audit.record_why(now, &user, &peer, "login", "throttled", None, why);
+            return conn.fail(b"28000", 1009, THROTTLED).await;
+        }
+        // A locked password refuses every password, so guessing stops while it lasts.
+        Reservation::Locked { .. } => {
+            let why = Some("password locked after too many wrong passwords");
+            state.audit.record_why(now, &user, &peer, "login", "locked", None, why);
+            return conn.fail(b"28000", 1003, LOCKED).await;
+        }
+        Reservation::Busy => {
+            log::info!("{peer}: login as `{user}` refused: the failure budget is held by attempts in flight");
+            let why = Some("the remaining failure budget is held by attempts in flight");
+            state.audit.record_why(now, &user, &peer, "login", "busy", None, why);
+            return conn.fail(b"28000", 1021, BUSY).await;
+        }
+    };
+    let hash = record.as_ref().map(|r| r.password_hash.clone());
+    let verified = tokio::time::timeout_at(deadline, state.passwords.verify(password, hash, conn.ip)).await;
+    let ok = matches!(verified, Ok(true));
+    let end = match verified {
+        Ok(true) => AttemptEnd::Succeeded,
+        Ok(false) => AttemptEnd::Failed,
+        // Still queued at the login deadline: no answer, so no guess.
+        Err(_) => AttemptEnd::Abandoned,
+    };
+    let st = state.clone();
+    let accepted = record.clone().filter(|_| ok);
+    let finished = blocking(move || {
+        // A password that completes the login (no second factor due) resets the counters
+        // in the same step as its attempt ends, so no failure counted meanwhile is undone.
+        let requirement = accepted.as_ref().map(|r| st.auth.requirement(r)).transpose()?;
+        let complete = requirement == Some(Requirement::NotRequired)
+            && accepted.as_ref().is_some_and(|r| !r.is_locked(st.auth.now()));
+        let counted = st.auth.finish(&attempt, if complete { AttemptEnd::LoggedIn } else { end })?;
+        Ok((counted, requirement))
+    })
+    .await;
+    let Some((counted, requirement)) = finished else {
+        return conn.store_unavailable().await;
+    };
+    if end == AttemptEnd::Abandoned {
+        log::info!("{peer}: login as `{user}`: password not checked within the login timeout");
+        return conn.fail(b"HYT00", 0, "login timeout expired").await;
+    }
+    let now = state.auth.now();
+    let known = record.is_some();
+    let Some(record) = record.filter(|_| ok) else {
+        log::info!("{peer}: login as `{user}` refused: invalid user name or password");
+        state.audit.record_why(
+            now,
+            &user,
+            &peer,
+            "login",
+            "rejected",
+            None,
+            Some(if known { "wrong password" } else { "unknown user" }),
+        );
+        if let Some(FailureOutcome::LockedNow { .. }) = counted.user {
+            log::warn!("{peer}: user `{user}`: password locked after too many wrong passwords");
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "lockout",
+                "locked",
+                Some("password"),
+                Some("too many wrong passwords"),
+            );
+        }
+        audit_address_block(state, &counted, &user, &peer, now);
+        // The delay follows the address's failures, the same for known and unknown users.
+        delay(state.auth.backoff(counted.address_failures)).await;
+        return conn.fail(b"28000", 1001, "invalid user name or password").await;
+    };
+    if record.is_locked(now) {
+        state.audit.record_why(
+            now,
+            &user,
+            &peer,
+            "login",
+            "locked",
+            None,
+            Some("second factor locked after too many rejected codes"),
+        );
+        return conn.fail(b"28000", 1003, LOCKED).await;
+    }
+    let Some(requirement) = requirement else {
+        return conn.store_unavailable().await;
+    };
+    let method_name = record.active_method().as_str();
+    match requirement {
+        Requirement::Unenrolled => {
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "login",
+                "unenrolled",
+                Some(method_name),
+                Some("the active method has nothing enrolled"),
+            );
+            return conn
+                .fail(
+                    b"28000",
+                    1006,
+                    "two-factor authentication is required but not enrolled for this user; ask the administrator",
+                )
+                .await;
+        }
+        Requirement::MethodOff(m) => {
+            state.audit.record_why(
+                now,
+                &user,
+                &peer,
+                "login",
+                "method_off",
+                Some(m.as_str()),
+                Some("the user's method is switched off in [methods]"),
+            );
+            return conn
+                .fail(
+                    b"28000",
+                    1010,
+                    "the two-factor method of this user is not enabled on this server; ask the administrator",
+                )
+                .await;
+        }
+        _ => {}
+    }
+    let timeout = state.config.auth.two_factor_timeout_secs;
+    let (second, method) = match requirement {
+        Requirement::Totp => (
+            SecondFactor::Required {
+                method: SecondFactorMethod::Totp,
+                seconds_left: u32::try_from(timeout).unwrap_or(u32::MAX),
+                hint: String::new(),
+            },
+            Method::Totp.as_str(),
+        ),
+        Requirement::Sms | Requirement::Email => {
+            let Some((hint, expires_at)) = send_code(state, conn, &record, deadline).await else {
+                return Phase::Closed;
+            };
+            let left = (expires_at - state.auth.now()).clamp(1, timeout as i64);
+            (
+                SecondFactor::Required {
+                    method: if requirement == Requirement::Sms {
+                        SecondFactorMethod::Sms
+                    } else {
+                        SecondFactorMethod::Email
+                    },
+                    seconds_left: u32::try_from(left).unwrap_or(u32::MAX),
+                    hint,
+                },
+                method_name,
+            )
+        }
+        _ => (SecondFactor::NotRequired, Method::None.as_str()),
+    };
+    let needs_code = matches!(second, SecondFactor::Required { .. });
+    let mut session_id = 0u64;
+    while session_id == 0 || state.sessions().contains_key(&session_id) {
+        session_id = rand::rngs::OsRng.next_u64();
+    }
+    let mut cancel_key = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut cancel_key);
+    state.sessions().insert(session_id, SessionEntry { cancel_key, interrupt: None });
+    let logged_in = LoggedIn { user: user.clone(), session_id, method };
+    state.audit.record(now, &user, &peer, "first_factor", "ok", needs_code.then_some(method));
+    if !needs_code {
+        // Logged in: the place is given back before the answer, so a client that
+        // connects again at once finds it free.
+        admitted.take();
+    }
+    if !conn
+        .send(ServerMessage::FirstFactorOk { session_id, cancel_key: Secret::new(cancel_key), second_factor: second })
+        .await
+    {
+        return Phase::Closed;
+    }
+    if needs_code {
+        Phase::AwaitingSecondFactor(logged_in)
+    } else {
+        ready(conn, logged_in)
+    }
+}
+
+/// Issues and sends an SMS or e-mail code. Returns the hint and the code's expiry, or
+/// None after failing the connection (send error, send limit); a code that could not be
+/// sent is withdrawn so it never stays valid.
+async fn send_code<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    record: &crate::store::UserRecord,
+    deadline: Instant,
+) -> Option<(String, i64)> {
+    let peer = conn.peer.clone();
+    let user = record.name.clone();
+    let method = record.active_method().as_str();
+    let st = state.clone();
+    let rec = record.clone();
+    let Some(issue) = blocking(move || st.auth.issue_code(&rec)).await else {
+        conn.store_unavailable().await;
+        return None;
+    };
+    let now = state.auth.now();
+    let audit = |at: i64, outcome: &str, reason: &str| {
+        let (user, peer, method) = (user.as_str(), peer.as_str(), Some(method));
+        state.audit.record_why(at, user, peer, "code_send", outcome, method, Some(reason));
+    };
+    match issue {
+        CodeIssue::Send { code, code_hash, delivery, hint, expires_at } => {
+            let lifetime = (expires_at - now).max(1) as u64;
+            match state.notifier.send(&delivery, &code, lifetime, deadline).await {
+                Ok(()) => {
+                    log::info!("{peer}: user `{user}`: {hint}");
+                    audit(now, "ok", delivery.channel());
+                    Some((hint, expires_at))
+                }
+                Err(reason) => {
+                    log::warn!("{peer}: user `{user}`: could not send the code: {reason}");
+                    let st = state.clone();
+                    let name = user.clone();
+                    if blocking(move || st.auth.withdraw_code(&name, &code_hash)).await.is_none() {
+                        log::error!("user `{user}`: a code that was not sent could not be withdrawn");
+                    }
+                    audit(state.auth.now(), "failed", &reason);
+                    conn.fail(b"HY000", 1007, SEND_FAILED).await;
+                    None
+                }
+            }
+        }
+        CodeIssue::Pending { hint, expires_at } => {
+            audit(now, "pending", "an earlier code is still valid; nothing sent");
+            Some((hint, expires_at))
+        }
+        CodeIssue::Limited { retry_at } => {
+            let reason =
+                format!("codes.max_sends_per_hour reached; next send after {}", crate::audit::rfc3339(retry_at));
+            log::warn!("{peer}: user `{user}`: {reason}");
+            audit(now, "limited", &reason);
+            conn.fail(b"HY000", 1008, "too many two-factor codes sent for this user; try again later").await;
+            None
+        }
+        CodeIssue::Undeliverable { reason } => {
+            log::warn!("{peer}: user `{user}`: cannot send a code: {reason}");
+            audit(now, "failed", &reason);
+            conn.fail(b"HY000", 1007, SEND_FAILED).await;
+            None
+        }
+    }
+}
