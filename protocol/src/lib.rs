@@ -30,7 +30,7 @@ pub const MAGIC: [u8; 4] = *b"2FAQ";
 /// version 3 the procedure catalogs (`CatalogRequest::Procedures`, `ProcedureColumns`),
 /// which a driver sends only to a server that negotiated 3 (older servers would refuse
 /// the unknown request), answering them empty itself otherwise. Version 4 added
-/// two-factor tickets (`RequestTicket`, `Ticket`, `TicketLogin`) and service-account
+/// two-factor tickets (`RequestTicket`, `Ticket`, `LoginWithTicket`) and service-account
 /// logins (`KeyLogin`, `CertLogin`), which a driver sends only to a version 4 server.
 pub const PROTOCOL_VERSION: u16 = 4;
 /// The first version with tickets and service-account logins.

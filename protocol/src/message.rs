@@ -42,6 +42,11 @@ impl SecondFactorMethod {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecondFactor {
     NotRequired,
+    /// Version 4, only in answer to `LoginWithTicket`: the ticket stood in for the code.
+    /// `expires_at` (Unix seconds) is when the ticket ends at the latest.
+    VerifiedByTicket {
+        expires_at: i64,
+    },
     Required {
         method: SecondFactorMethod,
         /// Seconds until the server gives up waiting and closes the connection.
@@ -272,12 +277,18 @@ pub enum ClientMessage {
     },
     Ping,
     Terminate,
-    /// Version 4: instead of `SecondFactor`, a two-factor ticket the server issued to this
-    /// device, with a proof that the driver holds the ticket's private key: an Ed25519
-    /// signature over [`crate::proof::ticket_proof_message`]. Success is
-    /// `SecondFactorOk`; a refused ticket is a non-fatal 28000 and the server keeps
-    /// waiting for a code.
-    TicketLogin {
+    /// Version 4, instead of `Login`: the first factor together with a two-factor ticket
+    /// the server issued to this device, and a proof that the driver holds the ticket's
+    /// private key: an Ed25519 signature over [`crate::proof::ticket_proof_message`].
+    /// The password is checked first (a wrong one fails as with `Login`, the ticket
+    /// unexamined); then an accepted ticket answers `FirstFactorOk` with
+    /// `SecondFactor::VerifiedByTicket`, and a refused one is counted like a wrong code
+    /// and the login goes on as after `Login` (`SecondFactor::Required`: a code is sent or
+    /// awaited). One message, so an SMS or e-mail code is never sent for a login that a
+    /// ticket completes.
+    LoginWithTicket {
+        user: String,
+        password: Secret<String>,
         ticket_id: Secret<Vec<u8>>,
         proof: Vec<u8>,
     },
@@ -344,6 +355,10 @@ pub enum ServerMessage {
     },
 }
 
+/// The `second_factor` byte of FirstFactorOk for `SecondFactor::VerifiedByTicket` (method
+/// codes are small numbers; 0 is NotRequired).
+const TICKET_VERIFIED: u8 = 0xFE;
+
 mod tag {
     pub const HELLO: u8 = 0x01;
     pub const LOGIN: u8 = 0x02;
@@ -361,7 +376,7 @@ mod tag {
     pub const PING: u8 = 0x0E;
     pub const TERMINATE: u8 = 0x0F;
     pub const SESSION_OPTIONS: u8 = 0x10;
-    pub const TICKET_LOGIN: u8 = 0x11;
+    pub const LOGIN_WITH_TICKET: u8 = 0x11;
     pub const REQUEST_TICKET: u8 = 0x12;
     pub const KEY_LOGIN: u8 = 0x13;
     pub const CERT_LOGIN: u8 = 0x14;
@@ -422,7 +437,9 @@ impl ClientMessage {
                 out.put_u64(*session_id);
                 out.extend_from_slice(key.expose());
             }
-            ClientMessage::TicketLogin { ticket_id, proof } => {
+            ClientMessage::LoginWithTicket { user, password, ticket_id, proof } => {
+                out.put_str(user);
+                out.put_str(password.expose());
                 out.put_bytes(ticket_id.expose());
                 out.put_bytes(proof);
             }
@@ -455,7 +472,7 @@ impl ClientMessage {
             ClientMessage::Cancel { .. } => tag::CANCEL,
             ClientMessage::Ping => tag::PING,
             ClientMessage::Terminate => tag::TERMINATE,
-            ClientMessage::TicketLogin { .. } => tag::TICKET_LOGIN,
+            ClientMessage::LoginWithTicket { .. } => tag::LOGIN_WITH_TICKET,
             ClientMessage::RequestTicket { .. } => tag::REQUEST_TICKET,
             ClientMessage::KeyLogin { .. } => tag::KEY_LOGIN,
             ClientMessage::CertLogin { .. } => tag::CERT_LOGIN,
@@ -497,9 +514,12 @@ impl ClientMessage {
             tag::CANCEL => ClientMessage::Cancel { session_id: r.u64()?, key: Secret::new(r.fixed::<16>()?) },
             tag::PING => ClientMessage::Ping,
             tag::TERMINATE => ClientMessage::Terminate,
-            tag::TICKET_LOGIN => {
-                ClientMessage::TicketLogin { ticket_id: Secret::new(r.bytes()?.to_vec()), proof: r.bytes()?.to_vec() }
-            }
+            tag::LOGIN_WITH_TICKET => ClientMessage::LoginWithTicket {
+                user: r.string()?,
+                password: Secret::new(r.string()?),
+                ticket_id: Secret::new(r.bytes()?.to_vec()),
+                proof: r.bytes()?.to_vec(),
+            },
             tag::REQUEST_TICKET => ClientMessage::RequestTicket { public_key: r.bytes()?.to_vec() },
             tag::KEY_LOGIN => ClientMessage::KeyLogin { user: r.string()?, proof: r.bytes()?.to_vec() },
             tag::CERT_LOGIN => ClientMessage::CertLogin { user: r.string()? },
@@ -524,6 +544,10 @@ impl ServerMessage {
                 out.extend_from_slice(cancel_key.expose());
                 match second_factor {
                     SecondFactor::NotRequired => out.put_u8(0),
+                    SecondFactor::VerifiedByTicket { expires_at } => {
+                        out.put_u8(TICKET_VERIFIED);
+                        out.put_i64(*expires_at);
+                    }
                     SecondFactor::Required { method, seconds_left, hint } => {
                         out.put_u8(method.code());
                         out.put_u32(*seconds_left);
@@ -591,6 +615,7 @@ impl ServerMessage {
                 let cancel_key = Secret::new(r.fixed::<16>()?);
                 let second_factor = match r.u8()? {
                     0 => SecondFactor::NotRequired,
+                    TICKET_VERIFIED => SecondFactor::VerifiedByTicket { expires_at: r.i64()? },
                     m => SecondFactor::Required {
                         method: SecondFactorMethod::from_code(m)?,
                         seconds_left: r.u32()?,

@@ -1,5 +1,5 @@
 //! What a driver signs to prove it holds a private key (protocol version 4): a two-factor
-//! ticket's key (`TicketLogin`) or a service account's key (`KeyLogin`).
+//! ticket's key (`LoginWithTicket`) or a service account's key (`KeyLogin`).
 //!
 //! Both proofs are bound to the TLS session they travel in through the TLS exporter
 //! (RFC 8446 section 7.5, label [`EXPORTER_LABEL`], no context, [`EXPORTER_LEN`] bytes):
@@ -25,13 +25,8 @@ pub const SIGNATURE_LEN: usize = 64;
 const TICKET_CONTEXT: &[u8] = b"twofactor ticket proof v1\0";
 const KEY_LOGIN_CONTEXT: &[u8] = b"twofactor service key login v1\0";
 
-/// The bytes a driver signs with a ticket's private key for `TicketLogin`.
-pub fn ticket_proof_message(
-    exporter: &[u8; EXPORTER_LEN],
-    server_name: &str,
-    user: &str,
-    ticket_id: &[u8],
-) -> Vec<u8> {
+/// The bytes a driver signs with a ticket's private key for `LoginWithTicket`.
+pub fn ticket_proof_message(exporter: &[u8; EXPORTER_LEN], server_name: &str, user: &str, ticket_id: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(TICKET_CONTEXT.len() + EXPORTER_LEN + 12 + server_name.len() + user.len() + 36);
     m.extend_from_slice(TICKET_CONTEXT);
     m.extend_from_slice(exporter);

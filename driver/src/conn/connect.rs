@@ -182,6 +182,12 @@ impl Connection {
                 return Ok((server_name, protocol_version, session_id, cancel_key, false));
             }
             SecondFactor::Required { method, seconds_left, hint } => (method, seconds_left, hint),
+            SecondFactor::VerifiedByTicket { .. } => {
+                return Err(OdbcError::new(
+                    SqlState::GENERAL_ERROR,
+                    "the server reported a ticket login, but this login offered no ticket",
+                ))
+            }
         };
         let sources = CodeSources {
             attribute: attribute_code,

@@ -115,7 +115,7 @@ fn name_of(msg: &ClientMessage) -> &'static str {
         ClientMessage::Cancel { .. } => "Cancel",
         ClientMessage::Ping => "Ping",
         ClientMessage::Terminate => "Terminate",
-        ClientMessage::TicketLogin { .. } => "TicketLogin",
+        ClientMessage::LoginWithTicket { .. } => "LoginWithTicket",
         ClientMessage::RequestTicket { .. } => "RequestTicket",
         ClientMessage::KeyLogin { .. } => "KeyLogin",
         ClientMessage::CertLogin { .. } => "CertLogin",
