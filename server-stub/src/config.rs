@@ -10,10 +10,10 @@ use crate::totp::Algorithm;
 
 mod sql_postgres;
 mod tickets;
-pub use tickets::TicketsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
 };
+pub use tickets::TicketsSection;
 
 pub const CONFIG_FILE: &str = "server.toml";
 

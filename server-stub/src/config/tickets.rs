@@ -31,7 +31,10 @@ impl TicketsSection {
     /// Returns the key at fault and why.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         if self.max_lifetime_secs == 0 || self.max_lifetime_secs > MAX_LIFETIME_LIMIT_SECS {
-            return Err(("tickets.max_lifetime_secs", format!("must be between 1 and {MAX_LIFETIME_LIMIT_SECS} (7 days)")));
+            return Err((
+                "tickets.max_lifetime_secs",
+                format!("must be between 1 and {MAX_LIFETIME_LIMIT_SECS} (7 days)"),
+            ));
         }
         if self.idle_secs == 0 || self.idle_secs > self.max_lifetime_secs {
             return Err(("tickets.idle_secs", "must be at least 1 and at most tickets.max_lifetime_secs".into()));

@@ -26,10 +26,10 @@ mod sql;
 mod ticket;
 
 use login::login;
-use ticket::{request_ticket, TicketOffer};
 use second_factor::second_factor;
 pub(crate) use sql::cancel_here;
 use sql::{cancel, run_sql};
+use ticket::{request_ticket, TicketOffer};
 
 const LOCKED: &str = "account is locked; ask the administrator to unlock it";
 const THROTTLED: &str = "too many failed logins from this address; try again later";
@@ -168,8 +168,7 @@ pub(crate) async fn run<S>(
     tls: TlsFacts,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-)
-where
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = IoLimits {

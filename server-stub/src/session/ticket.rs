@@ -70,7 +70,8 @@ pub(super) async fn check_offered<S: AsyncRead + AsyncWrite + Unpin>(
             let Some(ticket) = found.ticket else {
                 return TicketOutcome::Closed(conn.store_unavailable().await);
             };
-            let reason = format!("ticket {short}, issued {}, expires {}", rfc3339(ticket.issued_at), rfc3339(ticket.expires_at));
+            let reason =
+                format!("ticket {short}, issued {}, expires {}", rfc3339(ticket.issued_at), rfc3339(ticket.expires_at));
             log::info!("{peer}: user `{user}`: second factor by two-factor ticket {short}");
             state.audit.record_why(now, user, &peer, TICKET_EVENT, "used", Some(TICKET_METHOD), Some(&reason));
             TicketOutcome::Accepted { expires_at: ticket.expires_at }
@@ -140,7 +141,8 @@ pub(super) async fn request_ticket<S: AsyncRead + AsyncWrite + Unpin>(
             ),
             Ok(t) => {
                 l.ticket_issued = true;
-                let mut reason = format!("ticket {}, expires {}, idle limit {}s", t.short_id, rfc3339(t.expires_at), t.idle_secs);
+                let mut reason =
+                    format!("ticket {}, expires {}, idle limit {}s", t.short_id, rfc3339(t.expires_at), t.idle_secs);
                 if t.revoked_oldest > 0 {
                     reason.push_str(&format!("; {} oldest revoked (tickets.max_per_user)", t.revoked_oldest));
                 }

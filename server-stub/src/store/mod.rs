@@ -426,7 +426,7 @@ mod open;
 pub mod postgres;
 mod sqlite;
 mod tickets;
-pub use tickets::{short_id, ticket_id_hash, NewTicket, TicketPolicy, TicketRecord, TicketState};
 pub use open::{open, open_for_server};
 pub use postgres::{PgStoreSettings, PostgresUserStore, SCHEMA_VERSION};
 pub use sqlite::SqliteUserStore;
+pub use tickets::{short_id, ticket_id_hash, NewTicket, TicketPolicy, TicketRecord, TicketState};

@@ -93,7 +93,8 @@ pub(super) fn issue(client: &mut postgres::Client, t: &NewTicket<'_>, max_per_us
 }
 
 pub(super) fn ticket(c: &mut impl GenericClient, id_hash: &[u8]) -> Result<Option<TicketRecord>, StoreError> {
-    let row = c.query_opt(&format!("SELECT {COLUMNS} FROM tickets WHERE id_hash = $1"), &[&id_hash]).map_err(backend)?;
+    let row =
+        c.query_opt(&format!("SELECT {COLUMNS} FROM tickets WHERE id_hash = $1"), &[&id_hash]).map_err(backend)?;
     row.as_ref().map(row_to_ticket).transpose()
 }
 
@@ -113,11 +114,17 @@ pub(super) fn use_ticket(
 }
 
 pub(super) fn tickets(c: &mut impl GenericClient, name: &str) -> Result<Vec<TicketRecord>, StoreError> {
-    let rows = c.query(&format!("SELECT {COLUMNS} FROM tickets WHERE name = $1 ORDER BY seq"), &[&name]).map_err(backend)?;
+    let rows =
+        c.query(&format!("SELECT {COLUMNS} FROM tickets WHERE name = $1 ORDER BY seq"), &[&name]).map_err(backend)?;
     rows.iter().map(row_to_ticket).collect()
 }
 
-pub(super) fn revoke(c: &mut impl GenericClient, name: &str, id_hash: Option<&[u8]>, now: i64) -> Result<u32, StoreError> {
+pub(super) fn revoke(
+    c: &mut impl GenericClient,
+    name: &str,
+    id_hash: Option<&[u8]>,
+    now: i64,
+) -> Result<u32, StoreError> {
     let n = c
         .execute(
             "UPDATE tickets SET revoked_at = $1 WHERE name = $2 AND revoked_at IS NULL
