@@ -19,6 +19,8 @@ use crate::store::{
 
 /// The `method` the audit names for a second factor a ticket stood in for.
 pub const TICKET_METHOD: &str = "TICKET";
+/// The audit event of every ticket's issue, use, refusal and revocation.
+pub const TICKET_EVENT: &str = "ticket";
 
 /// What a ticket offered with `LoginWithTicket` came to.
 #[derive(Debug)]

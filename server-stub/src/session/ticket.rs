@@ -11,12 +11,10 @@ use twofactor_protocol::{ErrorInfo, Secret, ServerMessage};
 
 use super::{audit_address_block, blocking, delay, BusyWait, LoggedIn, Phase, Sql, BUSY, LOCKED, THROTTLED};
 use crate::audit::rfc3339;
-use crate::auth::{IssueRefusal, Verdict, TICKET_METHOD};
+use crate::auth::{IssueRefusal, Verdict, TICKET_EVENT, TICKET_METHOD};
 use crate::connection::Conn;
 use crate::server::State;
 
-/// The audit event of every ticket's issue, use, refusal and revocation.
-pub(crate) const TICKET_EVENT: &str = "ticket";
 /// The native error of a refused `RequestTicket`.
 const TICKETS_OFF: i32 = 1013;
 
