@@ -16,6 +16,7 @@ pub mod hardening;
 pub mod odbc;
 pub mod pg;
 pub mod raw;
+pub mod raw_attr;
 pub mod raw_stmt;
 pub mod server;
 pub mod statement;
