@@ -277,7 +277,10 @@ impl Connection {
                 return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, "SQL_ATTR_CONNECTION_DEAD is read-only"))
             }
             a if super::two_factor_state::is_state_attr(a) => {
-                return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, "the two-factor state attributes are read-only"))
+                return Err(OdbcError::new(
+                    SqlState::INVALID_ATTRIBUTE,
+                    "the two-factor state attributes are read-only",
+                ))
             }
             a if STATEMENT_ATTRS.contains(&a) => {
                 let v = int("statement attribute")?;
@@ -351,10 +354,9 @@ impl Connection {
             super::code_ledger::claim(&format!("{}:{}", info.host, info.port), &info.user, code.expose())?;
         }
         let backup_code = super::two_factor_state::is_backup_code(code.expose());
-        self.with_session_unchecked(|s| super::connect::send_second_factor(s, code))
-            .inspect_err(|e| {
-                self.two_factor().mark_failed(e.native);
-            })?;
+        self.with_session_unchecked(|s| super::connect::send_second_factor(s, code)).inspect_err(|e| {
+            self.two_factor().mark_failed(e.native);
+        })?;
         self.two_factor().mark_verified(backup_code);
         self.second_factor_verified()
     }
