@@ -25,14 +25,27 @@ pub fn install() -> Result<(), String> {
                     eprintln!("the statement could not be cancelled");
                 }
             }
-            None => {
-                // Not in a statement: the default action of SIGINT, with its exit status.
-                eprintln!();
-                std::process::exit(130);
-            }
+            // Not in a statement: the default action of SIGINT, with its exit status.
+            None => exit_interrupted(),
         }
     })
     .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
+}
+
+/// Ends the program as SIGINT would (status 130). The password or code prompt may
+/// have switched echo off: it is put back first.
+pub fn exit_interrupted() -> ! {
+    restore_echo();
+    eprintln!();
+    std::process::exit(130);
+}
+
+/// `stty echo` on the controlling terminal (a no-echo prompt interrupted by Ctrl-C
+/// would otherwise leave the shell without echo).
+fn restore_echo() {
+    if let Ok(tty) = std::fs::File::open("/dev/tty") {
+        let _ = std::process::Command::new("stty").arg("echo").stdin(tty).status();
+    }
 }
 
 /// Marks a statement as the one Ctrl-C cancels until this guard is dropped; drop it

@@ -99,6 +99,15 @@ fn key<'a>(keys: &'a [(String, String)], names: &[&str]) -> Option<&'a str> {
     keys.iter().find(|(k, _)| names.iter().any(|n| k.eq_ignore_ascii_case(n))).map(|(_, v)| v.as_str())
 }
 
+/// A prompt that could not be read; Ctrl-C there (the read is interrupted) ends the
+/// program as SIGINT would.
+fn read_failed(e: std::io::Error, what: &str) -> SqlError {
+    if e.kind() == std::io::ErrorKind::Interrupted {
+        crate::cancel::exit_interrupted();
+    }
+    SqlError::client(format!("cannot read {what}: {e}"))
+}
+
 /// Why the login did not give a session, and how the program should end.
 #[derive(Debug)]
 pub struct LoginFailed {
@@ -138,7 +147,7 @@ pub fn connection_string(target: &Target, user: Option<&str>, password: Option<S
                 .or_else(|| key(&dsn_keys, &["UID", "User", "Username"]).map(str::to_owned))
                 .unwrap_or_default();
             let prompt = if who.is_empty() { "Password: ".to_owned() } else { format!("Password for {who}: ") };
-            Some(rpassword::prompt_password(prompt).map_err(|e| SqlError::client(format!("cannot read the password: {e}")))?)
+            Some(rpassword::prompt_password(prompt).map_err(|e| read_failed(e, "the password"))?)
         }
         // No terminal: the driver reports the missing password (28000).
         None => None,
@@ -165,8 +174,7 @@ pub fn login(conn_str: &str, dsn: &str) -> Result<Session, LoginFailed> {
     }
     loop {
         let state = session.two_factor_state()?;
-        let code = rpassword::prompt_password(state.prompt())
-            .map_err(|e| SqlError::client(format!("cannot read the code: {e}")))?;
+        let code = rpassword::prompt_password(state.prompt()).map_err(|e| read_failed(e, "the code"))?;
         let code = code.trim();
         if code.is_empty() {
             continue;

@@ -19,6 +19,7 @@ pub mod raw;
 pub mod raw_attr;
 pub mod raw_stmt;
 pub mod server;
+pub mod smtp_sink;
 pub mod statement;
 pub mod tmux;
 

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use twofactor_e2e::tmux::{self, shell_quote, Tmux};
-use twofactor_e2e::{isolate_odbc_config, sql_client_binary, TestServer};
+use twofactor_e2e::{driver_library, isolate_odbc_config, smtp_sink, sql_client_binary, ServerOptions, TestServer};
 
 const SCREEN_WAIT: Duration = Duration::from_secs(20);
 
@@ -37,12 +37,17 @@ fn dash_c_runs_each_command_and_prints_an_aligned_table() {
         "CREATE TABLE fruit (id INTEGER, name TEXT); INSERT INTO fruit VALUES (1, 'apple'), (20, NULL)",
         "-c",
         "SELECT id, name FROM fruit ORDER BY id",
+        "-c",
+        "\\d fruit",
     ]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("(2 rows affected)"), "{stdout}");
     let expected = "+----+-------+\n| id | name  |\n+====+=======+\n|  1 | apple |\n| 20 | NULL  |\n+----+-------+\n(2 rows)";
     assert!(stdout.contains(expected), "{stdout}");
+    assert!(stdout.contains("Table \"fruit\""), "{stdout}");
+    assert!(stdout.contains("| Column | Type"), "{stdout}");
+    assert!(stdout.contains("| id ") && stdout.contains("| name "), "{stdout}");
 }
 
 #[test]
@@ -85,6 +90,10 @@ fn without_a_terminal_a_pending_second_factor_is_an_error_with_exit_2() {
 /// The client under tmux with a private HOME (its history goes there); the command
 /// line ends with a line giving the exit status, and the pane stays.
 fn start_on_terminal(args: &[&str], home: &std::path::Path) -> Tmux {
+    start_on_terminal_with(args, home, &[])
+}
+
+fn start_on_terminal_with(args: &[&str], home: &std::path::Path, env: &[(&str, &std::path::Path)]) -> Tmux {
     isolate_odbc_config();
     let mut command = shell_quote(&sql_client_binary().display().to_string());
     for a in args {
@@ -92,7 +101,10 @@ fn start_on_terminal(args: &[&str], home: &std::path::Path) -> Tmux {
         command.push_str(&shell_quote(a));
     }
     let line = format!("{command}; echo \"exit status $?\"; sleep 60");
-    Tmux::start(&line, &[("HOME", home), ("XDG_STATE_HOME", &home.join("state"))])
+    let state = home.join("state");
+    let mut all = vec![("HOME", home), ("XDG_STATE_HOME", state.as_path())];
+    all.extend_from_slice(env);
+    Tmux::start(&line, &all)
 }
 
 #[test]
@@ -192,4 +204,36 @@ fn on_a_terminal_ctrl_c_cancels_the_running_statement_and_the_session_goes_on() 
     term.wait_for("| still here   |", SCREEN_WAIT);
     term.key("C-d");
     term.wait_for("exit status 0", SCREEN_WAIT);
+}
+
+#[test]
+fn a_dsn_with_its_password_goes_straight_to_the_e_mail_code_prompt() {
+    if !tmux::available() {
+        return;
+    }
+    let server = TestServer::start_with(ServerOptions { config: smtp_sink::server_config(), ..ServerOptions::default() });
+    let user = server.user("sql_tmux_mail");
+    server.admin(&["user", "email", "sql_tmux_mail", "jane.doe@example.org"]);
+    server.admin(&["user", "method", "sql_tmux_mail", "email"]);
+    let home = tempfile::tempdir().unwrap();
+    let odbc_ini = home.path().join("odbc.ini");
+    std::fs::write(
+        &odbc_ini,
+        format!(
+            "[SqlMail]\nDriver = {}\nServer = 127.0.0.1\nPort = {}\nCAFile = {}\nPWD = {}\n",
+            driver_library().display(),
+            server.port,
+            server.ca_file().display(),
+            user.password
+        ),
+    )
+    .unwrap();
+    let term = start_on_terminal_with(&["SqlMail", "-U", "sql_tmux_mail"], home.path(), &[("ODBCINI", &odbc_ini)]);
+    let screen = term.wait_for("e-mail code sent to ", SCREEN_WAIT);
+    assert!(!screen.contains("Password"), "the DSN has the password: {screen}");
+    assert!(screen.contains("@example.org (") && screen.contains(" s left): "), "{screen}");
+    assert!(!screen.contains("jane.doe"), "the address stays masked: {screen}");
+    // Ctrl-C at the code prompt ends the client, as SIGINT would.
+    term.key("C-c");
+    term.wait_for("exit status 130", SCREEN_WAIT);
 }

@@ -82,11 +82,14 @@ fn method_phrase(method: &str) -> String {
 }
 
 /// The server's hint as a destination: "SMS to +1 ***-***-4567", "e-mail to j***@x.org".
+/// The hint is a phrase ("code sent by SMS to +1 ***-***-4567"); the masked address is
+/// what follows its last " to " (a masked number or address has no spaces around "to").
 fn destination(method: SecondFactorMethod, hint: &str) -> String {
-    if hint.is_empty() || method == SecondFactorMethod::Totp {
+    let address = hint.rsplit_once(" to ").map_or(hint, |(_, address)| address).trim();
+    if address.is_empty() || method == SecondFactorMethod::Totp {
         String::new()
     } else {
-        format!("{} to {hint}", method.name())
+        format!("{} to {address}", method.name())
     }
 }
 
@@ -293,7 +296,7 @@ mod tests {
     fn a_pending_sms_code_shows_its_destination_and_counts_down() {
         let mut s = TwoFactorState::default();
         let t0 = Instant::now();
-        s.mark_pending(SecondFactorMethod::Sms, "+1 ***-***-4567", 300, t0);
+        s.mark_pending(SecondFactorMethod::Sms, "code sent by SMS to +1 ***-***-4567", 300, t0);
         let later = t0 + Duration::from_secs(13);
         assert_eq!(read(&s, SQL_ATTR_TWO_FACTOR_STATE, later), AttrOut::U32(State::Pending as u32));
         assert_eq!(text(&s, SQL_ATTR_TWO_FACTOR_METHOD, later), "SMS");
@@ -303,6 +306,13 @@ mod tests {
             text(&s, SQL_ATTR_TWO_FACTOR_DESCRIPTION, later),
             "The server waits for the SMS code sent to +1 ***-***-4567 (287 s left)."
         );
+    }
+
+    #[test]
+    fn a_bare_masked_address_is_taken_as_it_is() {
+        assert_eq!(destination(SecondFactorMethod::Sms, "+1 ***-***-4567"), "SMS to +1 ***-***-4567");
+        assert_eq!(destination(SecondFactorMethod::Email, ""), "");
+        assert_eq!(destination(SecondFactorMethod::Totp, "whatever"), "");
     }
 
     #[test]
@@ -330,7 +340,7 @@ mod tests {
         s.mark_verified(is_backup_code("abcd-efgh"));
         assert_eq!(s.method(), "backup code");
         // An e-mail code is an e-mail code whatever it looks like.
-        s.mark_pending(SecondFactorMethod::Email, "j***@example.org", 60, t0);
+        s.mark_pending(SecondFactorMethod::Email, "code sent by e-mail to j***@example.org", 60, t0);
         s.mark_verified(is_backup_code("abc123"));
         assert_eq!(s.method(), "e-mail");
         assert_eq!(s.destination(), "e-mail to j***@example.org");
