@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn the_path_follows_xdg_state_home_then_home() {
         assert_eq!(path_from(Some("/s"), Some("/h")), Some(PathBuf::from("/s/twofactor-sql/history")));
-        assert_eq!(path_from(Some("relative"), Some("/h")), Some(PathBuf::from("/h/.local/state/twofactor-sql/history")));
+        assert_eq!(
+            path_from(Some("relative"), Some("/h")),
+            Some(PathBuf::from("/h/.local/state/twofactor-sql/history"))
+        );
         assert_eq!(path_from(None, None), None);
     }
 

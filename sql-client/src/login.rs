@@ -183,7 +183,8 @@ pub fn login(conn_str: &str, dsn: &str) -> Result<Session, LoginFailed> {
             Ok(()) => Ok(session),
             Err(error) => {
                 let after = session.two_factor_state().ok();
-                let ended = after.as_ref().is_some_and(|s| [STATE_REJECTED, STATE_LOCKED, STATE_EXPIRED].contains(&s.state));
+                let ended =
+                    after.as_ref().is_some_and(|s| [STATE_REJECTED, STATE_LOCKED, STATE_EXPIRED].contains(&s.state));
                 if !ended && error.state == "28000" && error.native == crate::error::NATIVE_CODE_ALREADY_USED {
                     // Refused by the driver before sending (already used): ask again.
                     eprintln!("{error}");

@@ -143,7 +143,10 @@ fn main() -> ExitCode {
     }
     let state = session.two_factor_state().map(|s| s.description).unwrap_or_default();
     let name = if dsn.is_empty() { "twofactor".to_owned() } else { dsn.clone() };
-    println!("Connected to {}. {state}\nType \\? for help, \\q to quit.", if dsn.is_empty() { "the server" } else { &dsn });
+    println!(
+        "Connected to {}. {state}\nType \\? for help, \\q to quit.",
+        if dsn.is_empty() { "the server" } else { &dsn }
+    );
     match repl::run(&session, &name) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -63,8 +63,14 @@ mod tests {
 
     #[test]
     fn the_prompt_names_the_method_the_masked_destination_and_the_time_left() {
-        assert_eq!(state("SMS", "SMS to +1 ***-***-4567", 287).prompt(), "SMS code sent to +1 ***-***-4567 (287 s left): ");
-        assert_eq!(state("e-mail", "e-mail to j***@example.org", 5).prompt(), "e-mail code sent to j***@example.org (5 s left): ");
+        assert_eq!(
+            state("SMS", "SMS to +1 ***-***-4567", 287).prompt(),
+            "SMS code sent to +1 ***-***-4567 (287 s left): "
+        );
+        assert_eq!(
+            state("e-mail", "e-mail to j***@example.org", 5).prompt(),
+            "e-mail code sent to j***@example.org (5 s left): "
+        );
         assert_eq!(state("TOTP", "", 87).prompt(), "TOTP code (87 s left): ");
         assert_eq!(state("", "", 0).prompt(), "Two-factor code (0 s left): ");
     }

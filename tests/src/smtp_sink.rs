@@ -48,7 +48,6 @@ pub fn start() -> u16 {
     port
 }
 
-
 /// `[smtp]` keys that send the server's mail to a new sink (`ServerOptions::config`).
 pub fn server_config() -> Vec<(String, String, String)> {
     let port = start();

@@ -15,11 +15,7 @@ const SCREEN_WAIT: Duration = Duration::from_secs(20);
 /// `twofactor-sql ARGS` without a terminal (standard input empty).
 fn run_client(args: &[&str]) -> Output {
     isolate_odbc_config();
-    Command::new(sql_client_binary())
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run twofactor-sql")
+    Command::new(sql_client_binary()).args(args).stdin(Stdio::null()).output().expect("run twofactor-sql")
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -43,7 +39,8 @@ fn dash_c_runs_each_command_and_prints_an_aligned_table() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert!(stdout.contains("(2 rows affected)"), "{stdout}");
-    let expected = "+----+-------+\n| id | name  |\n+====+=======+\n|  1 | apple |\n| 20 | NULL  |\n+----+-------+\n(2 rows)";
+    let expected =
+        "+----+-------+\n| id | name  |\n+====+=======+\n|  1 | apple |\n| 20 | NULL  |\n+----+-------+\n(2 rows)";
     assert!(stdout.contains(expected), "{stdout}");
     assert!(stdout.contains("Table \"fruit\""), "{stdout}");
     assert!(stdout.contains("| Column | Type"), "{stdout}");
@@ -68,8 +65,11 @@ fn dash_f_runs_a_file_with_statements_and_backslash_commands() {
     let user = server.user_without_two_factor("sql_file");
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("script.sql");
-    std::fs::write(&script, "CREATE TABLE notes (body TEXT);\nINSERT INTO notes VALUES ('a;b');\n\\dt\nSELECT body FROM notes\n")
-        .unwrap();
+    std::fs::write(
+        &script,
+        "CREATE TABLE notes (body TEXT);\nINSERT INTO notes VALUES ('a;b');\n\\dt\nSELECT body FROM notes\n",
+    )
+    .unwrap();
     let conn = server.connection_string(&user, "");
     let out = run_client(&[&conn, "-f", script.to_str().unwrap()]);
     let stdout = text(&out.stdout);
@@ -211,7 +211,8 @@ fn a_dsn_with_its_password_goes_straight_to_the_e_mail_code_prompt() {
     if !tmux::available() {
         return;
     }
-    let server = TestServer::start_with(ServerOptions { config: smtp_sink::server_config(), ..ServerOptions::default() });
+    let server =
+        TestServer::start_with(ServerOptions { config: smtp_sink::server_config(), ..ServerOptions::default() });
     let user = server.user("sql_tmux_mail");
     server.admin(&["user", "email", "sql_tmux_mail", "jane.doe@example.org"]);
     server.admin(&["user", "method", "sql_tmux_mail", "email"]);
