@@ -84,6 +84,29 @@ fn a_pending_totp_code_then_a_verified_one_read_alike_through_both_entry_points(
 }
 
 #[test]
+fn a_code_from_the_connection_string_reads_verified_and_a_backup_code_is_named() {
+    let server = TestServer::start();
+    let env = Env::new();
+    let user = server.user("state_dsn_code");
+    let mut dbc = env.dbc(Charset::Narrow);
+    dbc.driver_connect(&server.connection_string(&user, &format!("TwoFactorCode={}", user.fresh_code()))).unwrap();
+    let r = read_all(&dbc);
+    assert_eq!((r.state, r.method.as_str()), (VERIFIED, "TOTP"), "{r:?}");
+
+    let backup = server.admin(&["backup-codes", "generate", "state_dsn_code"]);
+    let codes: Vec<&str> = backup.lines().map(str::trim).filter(|l| l.len() >= 10 && l.contains('-')).collect();
+    assert!(codes.len() >= 2, "backup codes: {backup}");
+    for (cs, code) in BOTH.into_iter().zip(codes) {
+        let mut dbc = env.dbc(cs);
+        dbc.driver_connect(&server.connection_string(&user, "")).unwrap();
+        dbc.submit_code(code).unwrap_or_else(|e| panic!("{cs:?}: backup code: {e}"));
+        let r = read_all(&dbc);
+        assert_eq!((r.state, r.method.as_str()), (VERIFIED, "backup code"), "{cs:?}: {r:?}");
+        assert_eq!(r.description, "The second factor was verified with a backup code.");
+    }
+}
+
+#[test]
 fn a_short_buffer_truncates_the_description_with_01004_and_the_full_length_in_bytes() {
     let server = TestServer::start();
     let user = server.user_without_two_factor("state_truncated");

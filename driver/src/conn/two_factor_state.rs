@@ -74,10 +74,10 @@ pub fn is_state_text_attr(attr: i32) -> bool {
 
 /// "the SMS code" / "the e-mail code" / "the TOTP code", for sentences.
 fn method_phrase(method: &str) -> String {
-    if method.is_empty() {
-        "the code".into()
-    } else {
-        format!("the {method} code")
+    match method {
+        "" => "the code".into(),
+        "backup code" => "a backup code".into(),
+        method => format!("the {method} code"),
     }
 }
 
@@ -93,8 +93,9 @@ fn destination(method: SecondFactorMethod, hint: &str) -> String {
     }
 }
 
-/// A backup code is the only code with something other than digits (the server takes
-/// either in answer to a TOTP prompt); the driver knows no more than that.
+/// A backup code is the only code with something other than digits: TOTP codes and the
+/// codes the server sends are digits, and the server takes a backup code in place of any
+/// of them. The driver knows no more than that.
 pub fn is_backup_code(code: &str) -> bool {
     !code.chars().all(|c| c.is_ascii_digit())
 }
@@ -115,11 +116,10 @@ impl TwoFactorState {
         };
     }
 
-    /// The server accepted the code; `backup_code` from [`is_backup_code`] (a backup code
-    /// answers a TOTP prompt).
+    /// The server accepted the code; `backup_code` from [`is_backup_code`].
     pub fn mark_verified(&mut self, backup_code: bool) {
         self.state = State::Verified;
-        if backup_code && self.method == "TOTP" {
+        if backup_code {
             self.method = "backup code";
         }
         self.until = None;
@@ -339,9 +339,13 @@ mod tests {
         s.mark_pending(SecondFactorMethod::Totp, "", 60, t0);
         s.mark_verified(is_backup_code("abcd-efgh"));
         assert_eq!(s.method(), "backup code");
-        // An e-mail code is an e-mail code whatever it looks like.
+        assert_eq!(s.description_at(t0, SystemTime::now()), "The second factor was verified with a backup code.");
+        // A backup code may answer any prompt.
+        s.mark_pending(SecondFactorMethod::Sms, "code sent by SMS to +1 ***-***-4567", 60, t0);
+        s.mark_verified(is_backup_code("ABCDEFGHJK"));
+        assert_eq!(s.method(), "backup code");
         s.mark_pending(SecondFactorMethod::Email, "code sent by e-mail to j***@example.org", 60, t0);
-        s.mark_verified(is_backup_code("abc123"));
+        s.mark_verified(is_backup_code("012345"));
         assert_eq!(s.method(), "e-mail");
         assert_eq!(s.destination(), "e-mail to j***@example.org");
         assert_eq!(s.description_at(t0, SystemTime::now()), "The second factor was verified with the e-mail code.");
