@@ -6,6 +6,8 @@ mod catalog;
 mod catalog_extra;
 #[cfg(test)]
 mod conn_tests;
+#[cfg(test)]
+mod two_factor_state_tests;
 mod connection;
 mod desc;
 mod diag;
