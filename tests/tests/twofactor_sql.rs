@@ -238,3 +238,24 @@ fn a_dsn_with_its_password_goes_straight_to_the_e_mail_code_prompt() {
     term.key("C-c");
     term.wait_for("exit status 130", SCREEN_WAIT);
 }
+
+#[test]
+fn on_postgresql_dt_shows_the_schema_column_and_d_describes_a_table() {
+    let Some(pg) = twofactor_e2e::pg::PgTestServer::start(&["sql_pg"]) else { return };
+    let user = pg.user("sql_pg");
+    let conn = pg.connection_string(&user, &format!("TwoFactorCode={}", user.fresh_code()));
+    let out = run_client(&[
+        &conn,
+        "-c",
+        "CREATE TABLE harbour (id int8 PRIMARY KEY, name varchar(40) NOT NULL)",
+        "-c",
+        "\\dt harb%",
+        "-c",
+        "\\d harbour",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(stdout.contains("| Schema | Name    | Type  |"), "{stdout}");
+    assert!(stdout.contains("| public | harbour | TABLE |"), "{stdout}");
+    assert!(stdout.contains("| name   | varchar"), "{stdout}");
+}
