@@ -11,6 +11,8 @@ use twofactor_e2e::tmux::{self, shell_quote, Tmux};
 use twofactor_e2e::{driver_library, isolate_odbc_config, smtp_sink, sql_client_binary, ServerOptions, TestServer};
 
 const SCREEN_WAIT: Duration = Duration::from_secs(20);
+/// Between a no-echo prompt appearing and typing into it.
+const ECHO_OFF_DELAY: Duration = Duration::from_millis(300);
 
 /// `twofactor-sql ARGS` without a terminal (standard input empty).
 fn run_client(args: &[&str]) -> Output {
@@ -119,14 +121,19 @@ fn on_a_terminal_it_prompts_for_password_and_code_then_runs_sql_and_dt() {
     let conn = server.connection_string_for(&user.name, "", "").replace(";PWD=;", ";");
     let term = start_on_terminal(&[&conn], home.path());
     term.wait_for("Password for sql_tmux: ", SCREEN_WAIT);
+    // The prompt is printed just before echo goes off (rpassword): typing in that instant
+    // would be echoed, as with sudo; a person never types that fast.
+    std::thread::sleep(ECHO_OFF_DELAY);
     term.type_line(&user.password);
     let screen = term.wait_for("TOTP code (", SCREEN_WAIT);
     assert!(screen.contains(" s left): "), "{screen}");
     let code = user.fresh_code();
+    std::thread::sleep(ECHO_OFF_DELAY);
     term.type_line(&code);
     let screen = term.wait_for("twofactor=> ", SCREEN_WAIT);
     assert!(screen.contains("verified with the TOTP code"), "{screen}");
-    assert!(!screen.contains(&code) && !screen.contains(&user.password), "no echo of secrets:\n{screen}");
+    assert!(!screen.contains(&user.password), "the password was echoed:\n{screen}");
+    assert!(!screen.contains(&code), "the code {code} was echoed:\n{screen}");
 
     term.type_line("CREATE TABLE city (name TEXT, people INTEGER);");
     term.wait_for("OK", SCREEN_WAIT);
@@ -169,6 +176,7 @@ fn on_a_terminal_a_wrong_code_is_refused_and_the_client_exits_2() {
     let home = tempfile::tempdir().unwrap();
     let term = start_on_terminal(&[&server.connection_string(&user, "")], home.path());
     term.wait_for("TOTP code (", SCREEN_WAIT);
+    std::thread::sleep(ECHO_OFF_DELAY);
     term.type_line(&user.wrong_code());
     let screen = term.wait_for("exit status 2", SCREEN_WAIT);
     assert!(screen.contains("ERROR [28000] (1002)"), "{screen}");
