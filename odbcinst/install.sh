@@ -15,7 +15,9 @@
 #   ... --uninstall [--dsn NAME]                remove the driver (and the DSN)
 #
 # Other options: --driver PATH (default: target/release/libtwofactorodbc.so, else
-# target/debug/...), --name NAME (driver name, default TwoFactor).
+# target/debug/...), --name NAME (driver name, default TwoFactor), --bin-dir DIR (where
+# the interactive client twofactor-sql, built beside the driver, is linked: default
+# /usr/local/bin, ~/.local/bin with --user, DIR/bin with --config-dir).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,8 +32,9 @@ server="localhost"
 port="7443"
 ca_file=""
 tls_server_name=""
+bin_dir=""
 
-usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { echo "install.sh: $*" >&2; exit 1; }
 
 while [ $# -gt 0 ]; do
@@ -46,6 +49,7 @@ while [ $# -gt 0 ]; do
         --port) port="${2:?--port needs a number}"; shift ;;
         --ca-file) ca_file="${2:?--ca-file needs a file}"; shift ;;
         --tls-server-name) tls_server_name="${2:?--tls-server-name needs a name}"; shift ;;
+        --bin-dir) bin_dir="${2:?--bin-dir needs a directory}"; shift ;;
         -h|--help) usage; exit 0 ;;
         *) die "unknown option $1 (see --help)" ;;
     esac
@@ -94,6 +98,16 @@ remove_all() {
 
 drivers_file() { odbcinst -j | sed -n 's/^DRIVERS\.*: //p'; }
 
+# twofactor-sql, the interactive client shipped with the driver, is linked into a bin
+# directory (it is not copied, as the driver is registered where it was built).
+if [ -z "$bin_dir" ]; then
+    case "$mode" in
+        system) bin_dir="/usr/local/bin" ;;
+        user) bin_dir="$HOME/.local/bin" ;;
+        dir) bin_dir="$config_dir/bin" ;;
+    esac
+fi
+
 if [ "$uninstall" -eq 1 ]; then
     if [ -n "$dsn" ]; then
         removing="$dsn"; remove_all -s "$dsn_scope"
@@ -101,6 +115,10 @@ if [ "$uninstall" -eq 1 ]; then
     fi
     removing="$name"; remove_all -d
     echo "removed driver [$name] from $(drivers_file)"
+    if [ -L "$bin_dir/twofactor-sql" ]; then
+        rm -f "$bin_dir/twofactor-sql"
+        echo "removed $bin_dir/twofactor-sql"
+    fi
     exit 0
 fi
 
@@ -121,6 +139,15 @@ sed -e "s#@DRIVER@#$driver#" -e "s/^\[TwoFactor\]/[$name]/" "$here/odbcinst.ini.
 removing="$name"; remove_all -d
 odbcinst -i -d -f "$tmp/driver.ini" >/dev/null
 echo "registered driver [$name] = $driver in $(drivers_file)"
+
+client="$(dirname "$driver")/twofactor-sql"
+if [ -x "$client" ]; then
+    mkdir -p "$bin_dir"
+    ln -sfn "$client" "$bin_dir/twofactor-sql"
+    echo "linked the client: $bin_dir/twofactor-sql -> $client"
+else
+    echo "no twofactor-sql beside the driver (cargo build --release -p twofactor-sql); the client is not installed"
+fi
 
 if [ -n "$dsn" ]; then
     {

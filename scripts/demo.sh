@@ -4,7 +4,7 @@
 #
 #   1. installs unixODBC (with its headers and link library) and oathtool if missing
 #      (apt-get; root or sudo);
-#   2. builds the server and the driver (release);
+#   2. builds the server, the driver and the interactive client twofactor-sql (release);
 #   3. makes a fresh server data directory in ./demo/server, adds user `demo` with a
 #      password and enrols a TOTP key (the QR code is what a phone would scan);
 #   4. starts the server on 127.0.0.1:7443 (another free port if that one is taken);
@@ -29,7 +29,7 @@ step "1. packages: unixODBC, oathtool"
 ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev
 
 step "2. build (release)"
-cargo build --release -p twofactor-server -p twofactor-odbc
+cargo build --release -p twofactor-server -p twofactor-odbc -p twofactor-sql
 server_bin="$root/target/release/twofactor-server"
 driver_lib="$root/target/release/libtwofactorodbc.so"
 

@@ -12,8 +12,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/packages.sh
 
 # python3-aiosmtpd: the real SMTP server the SMS and e-mail code tests deliver to.
+# tmux: the terminal the twofactor-sql tests type into and read (tests/tests/twofactor_sql.rs).
 ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev python3-aiosmtpd \
-    postgresql openssl haproxy
+    postgresql openssl haproxy tmux
 python3 -c 'import pyodbc' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyodbc </dev/null
 # Those tests skip only where no SMTP server can be had; here one is installed, so a
 # skip would hide a failure.
@@ -29,6 +30,8 @@ bash scripts/pg-cluster.sh start "$pg_dir/cluster"
 export TWOFACTOR_REQUIRE_PG=1
 # haproxy is installed above: the balancer test must run, not skip.
 export TWOFACTOR_REQUIRE_HAPROXY=1
+# tmux too: the twofactor-sql terminal tests must run, not skip.
+export TWOFACTOR_REQUIRE_TMUX=1
 
 echo "== cargo build --workspace"
 cargo build --workspace

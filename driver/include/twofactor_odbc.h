@@ -28,6 +28,12 @@
  * SQLSetConnectAttrW, with SQL_NTS or a length in bytes. A NULL token gets HY009.
  * Submitting a code when none is pending returns SQL_SUCCESS_WITH_INFO.
  *
+ * More detail (for a prompt or a status line) is in the read-only attributes
+ * SQL_ATTR_TWO_FACTOR_STATE .. SQL_ATTR_TWO_FACTOR_DESCRIPTION (0x4000-0x4004) below:
+ * the state, the method, the masked destination of a sent code and the seconds left
+ * (docs/two-factor-state.md). Texts through SQLGetConnectAttr (UTF-8) or
+ * SQLGetConnectAttrW (UTF-16), lengths in bytes, 01004 on truncation.
+ *
  * See docs/sqlstates.md for every error and docs/iris-differences.md for how this
  * differs from the IRIS driver.
  */

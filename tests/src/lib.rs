@@ -16,9 +16,12 @@ pub mod hardening;
 pub mod odbc;
 pub mod pg;
 pub mod raw;
+pub mod raw_attr;
 pub mod raw_stmt;
 pub mod server;
+pub mod smtp_sink;
 pub mod statement;
+pub mod tmux;
 
 pub use server::{ServerOptions, TestServer, User};
 
@@ -47,6 +50,11 @@ fn built_artifact(env: &str, file: &str) -> PathBuf {
 /// The server binary (`TWOFACTOR_SERVER_BIN` overrides).
 pub fn server_binary() -> PathBuf {
     built_artifact("TWOFACTOR_SERVER_BIN", "twofactor-server")
+}
+
+/// The interactive client `twofactor-sql` (`TWOFACTOR_SQL_BIN` overrides).
+pub fn sql_client_binary() -> PathBuf {
+    built_artifact("TWOFACTOR_SQL_BIN", "twofactor-sql")
 }
 
 /// The driver's shared library (`TWOFACTOR_DRIVER` overrides).

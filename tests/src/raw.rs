@@ -232,6 +232,11 @@ impl Dbc<'_> {
         self.h
     }
 
+    /// The result of a call on this handle, with its diagnostics (raw_attr.rs).
+    pub(crate) fn check_rc(&self, function: &'static str, rc: SqlReturn) -> RawResult<Warnings> {
+        self.check(function, rc)
+    }
+
     /// SQLDriverConnect(W) with SQL_DRIVER_NOPROMPT.
     pub fn driver_connect(&mut self, conn_str: &str) -> RawResult<Warnings> {
         let rc = unsafe {

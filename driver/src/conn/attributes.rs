@@ -118,6 +118,7 @@ pub enum AttrOut {
 /// Whether the value of `attr` is a character string (decides how the FFI reads it).
 pub fn is_string_attr(attr: i32) -> bool {
     matches!(attr, SQL_ATTR_CURRENT_CATALOG | SQL_ATTR_TRACEFILE | SQL_ATTR_TRANSLATE_LIB)
+        || super::two_factor_state::is_state_text_attr(attr)
 }
 
 /// Checks a decoded 1002 token (the FFI layer decodes narrow, UTF-16 and UTF-32 input
@@ -275,6 +276,12 @@ impl Connection {
             SQL_ATTR_CONNECTION_DEAD => {
                 return Err(OdbcError::new(SqlState::INVALID_ATTRIBUTE, "SQL_ATTR_CONNECTION_DEAD is read-only"))
             }
+            a if super::two_factor_state::is_state_attr(a) => {
+                return Err(OdbcError::new(
+                    SqlState::INVALID_ATTRIBUTE,
+                    "the two-factor state attributes are read-only",
+                ))
+            }
             a if STATEMENT_ATTRS.contains(&a) => {
                 let v = int("statement attribute")?;
                 lock(&self.attributes).statement_defaults.insert(a, v);
@@ -289,6 +296,9 @@ impl Connection {
         if attr == SQL_ATTR_CONNECTION_DEAD {
             // Before the attributes are locked: the probe takes the session's lock.
             return Ok(AttrOut::U32(if self.is_reusable() { SQL_CD_FALSE } else { SQL_CD_TRUE }));
+        }
+        if let Some(value) = self.two_factor_attribute(attr) {
+            return Ok(value);
         }
         let a = lock(&self.attributes);
         Ok(match attr {
@@ -343,7 +353,11 @@ impl Connection {
         if let Some(info) = self.info() {
             super::code_ledger::claim(&format!("{}:{}", info.host, info.port), &info.user, code.expose())?;
         }
-        self.with_session_unchecked(|s| super::connect::send_second_factor(s, code))?;
+        let backup_code = super::two_factor_state::is_backup_code(code.expose());
+        self.with_session_unchecked(|s| super::connect::send_second_factor(s, code)).inspect_err(|e| {
+            self.two_factor().mark_failed(e.native);
+        })?;
+        self.two_factor().mark_verified(backup_code);
         self.second_factor_verified()
     }
 

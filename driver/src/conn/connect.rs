@@ -108,6 +108,7 @@ impl Connection {
         let (server_name, protocol_version, session_id, cancel_key, pending) = match result {
             Ok(v) => v,
             Err(e) => {
+                self.two_factor().mark_connect_failed(e.native);
                 s.close();
                 self.dead.store(false, Ordering::Release);
                 log::info!("connect to {} failed: {}", s_peer(&cfg), e.message);
@@ -179,9 +180,13 @@ impl Connection {
                     log::debug!("the server needs no second factor for this user; the supplied code is dropped");
                 }
                 s.set_ready();
+                self.two_factor().mark_not_required();
                 return Ok((server_name, protocol_version, session_id, cancel_key, false));
             }
-            SecondFactor::Required { method, seconds_left, hint } => (method, seconds_left, hint),
+            SecondFactor::Required { method, seconds_left, hint } => {
+                self.two_factor().mark_pending(method, &hint, seconds_left, std::time::Instant::now());
+                (method, seconds_left, hint)
+            }
             SecondFactor::VerifiedByTicket { .. } => {
                 return Err(OdbcError::new(
                     SqlState::GENERAL_ERROR,
@@ -213,7 +218,9 @@ impl Connection {
                 // Never the same code twice (docs/pooling.md): refused here, not counted.
                 super::code_ledger::claim(&s_peer(cfg), &cfg.user, code.expose())?;
                 log::info!("submitting the {} second factor from the {}", method.name(), origin.describe());
+                let backup_code = super::two_factor_state::is_backup_code(code.expose());
                 send_second_factor(s, code)?;
+                self.two_factor().mark_verified(backup_code);
                 Ok((server_name, protocol_version, session_id, cancel_key, false))
             }
             None => {

@@ -15,6 +15,7 @@ mod pool;
 pub mod session;
 mod socket;
 pub mod tls;
+pub mod two_factor_state;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,6 +68,8 @@ pub struct Connection {
     /// The link is unusable (fatal server error, I/O failure); calls report 08S01.
     dead: Arc<AtomicBool>,
     second_factor_pending: AtomicBool,
+    /// Attributes 0x4000-0x4004 (two_factor_state.rs).
+    two_factor_state: Mutex<two_factor_state::TwoFactorState>,
     pub(crate) attributes: Mutex<Attributes>,
     /// Statement handles allocated on this connection (the statement module keeps it).
     pub(crate) statements: Mutex<Vec<RawHandle>>,
@@ -97,6 +100,7 @@ impl Connection {
             open: AtomicBool::new(false),
             dead: Arc::new(AtomicBool::new(false)),
             second_factor_pending: AtomicBool::new(false),
+            two_factor_state: Mutex::default(),
             attributes: Mutex::new(Attributes::default()),
             statements: Mutex::default(),
             descriptors: Mutex::default(),
@@ -262,6 +266,7 @@ impl Connection {
     fn reset_link_state(&self) {
         self.open.store(false, Ordering::Release);
         self.second_factor_pending.store(false, Ordering::Release);
+        self.two_factor().reset();
         *lock(&self.info) = None;
         self.dead.store(false, Ordering::Release);
     }

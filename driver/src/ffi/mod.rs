@@ -26,6 +26,8 @@ mod statement;
 mod stmt_tests;
 pub(crate) mod text;
 mod token;
+#[cfg(test)]
+mod two_factor_state_tests;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
