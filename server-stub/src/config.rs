@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use crate::totp::Algorithm;
 
+mod service_accounts;
 mod sql_postgres;
+pub use service_accounts::ServiceAccountsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
 };
@@ -358,6 +360,7 @@ pub struct Config {
     pub smtp: SmtpSection,
     pub sms: SmsSection,
     pub store: StoreSection,
+    pub service_accounts: ServiceAccountsSection,
 }
 
 impl Config {
@@ -734,6 +737,12 @@ file = "audit.log"
 # password_file = "pg-store-password"
 pool_size = 16
 connect_timeout_secs = 5
+
+# Service accounts (docs/service-accounts.md): client certificates are verified against
+# client-ca.pem here (made when first needed) and these CA files; each account also pins
+# its own certificate's SHA-256.
+[service_accounts]
+trusted_client_ca_files = []
 "#
     )
 }

@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod service_accounts;
+
 pub type NewStore<'a> = &'a dyn Fn() -> Box<dyn UserStore>;
 /// A rule, named for the report, run on a store that has `alice`.
 type Rule = (&'static str, fn(&dyn UserStore));
@@ -36,6 +38,14 @@ pub fn run_all(new: NewStore<'_>) {
         (
             "unlock_resets_the_counts_and_the_switch_is_unset_at_first",
             unlock_resets_the_counts_and_the_switch_is_unset_at_first,
+        ),
+        (
+            "a_service_account_is_a_user_without_a_second_factor",
+            service_accounts::a_service_account_is_a_user_without_a_second_factor,
+        ),
+        (
+            "a_service_account_changes_and_goes_with_its_user",
+            service_accounts::a_service_account_changes_and_goes_with_its_user,
         ),
     ];
     for (name, rule) in rules {

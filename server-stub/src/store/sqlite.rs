@@ -11,6 +11,7 @@ use super::*;
 
 mod attempts;
 mod codes;
+mod service_accounts;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -61,6 +62,15 @@ CREATE TABLE IF NOT EXISTS address_failures (
     forget_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS address_failures_by_expiry ON address_failures (forget_at);
+CREATE TABLE IF NOT EXISTS service_accounts (
+    name TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    credential BLOB NOT NULL,
+    networks TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    sql_role TEXT,
+    created_at INTEGER NOT NULL
+);
 ";
 
 /// Columns added after the first release, added to older stores when they are opened.
@@ -229,7 +239,7 @@ impl UserStore for SqliteUserStore {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
-            for t in ["pending_codes", "code_sends", "backup_codes"] {
+            for t in ["pending_codes", "code_sends", "backup_codes", "service_accounts"] {
                 tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [name])?;
             }
             tx.commit()?;
@@ -433,7 +443,7 @@ impl UserStore for SqliteUserStore {
             if exists && !replace {
                 return Err(StoreError::AlreadyExists(u.name.clone()));
             }
-            for t in ["users", "pending_codes", "code_sends", "backup_codes"] {
+            for t in ["users", "pending_codes", "code_sends", "backup_codes", "service_accounts"] {
                 tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [&u.name])?;
             }
             let (secret, alg, digits) = match &u.totp {
@@ -469,6 +479,22 @@ impl UserStore for SqliteUserStore {
 
     fn check_health(&self) -> Result<(), StoreError> {
         self.with(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn create_service_account(&self, account: &ServiceAccount, password_hash: &str) -> Result<(), StoreError> {
+        self.with(|c| service_accounts::create(c, account, password_hash))
+    }
+
+    fn service_account(&self, name: &str) -> Result<Option<ServiceAccount>, StoreError> {
+        self.with(|c| service_accounts::one(c, name))
+    }
+
+    fn service_accounts(&self) -> Result<Vec<ServiceAccount>, StoreError> {
+        self.with(|c| service_accounts::all(c))
+    }
+
+    fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        self.with(|c| service_accounts::update(c, account))
     }
 }
 

@@ -12,6 +12,7 @@ mod attempts;
 mod codes;
 pub mod migrations;
 mod pool;
+mod service_accounts;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -223,5 +224,21 @@ impl UserStore for PostgresUserStore {
         // The checkout is bounded by connect_timeout, the statement by statement_timeout.
         self.conn()?.simple_query("SELECT 1").map_err(pool::backend)?;
         Ok(())
+    }
+
+    fn create_service_account(&self, account: &ServiceAccount, password_hash: &str) -> Result<(), StoreError> {
+        service_accounts::create(&mut **self.conn()?, account, password_hash)
+    }
+
+    fn service_account(&self, name: &str) -> Result<Option<ServiceAccount>, StoreError> {
+        service_accounts::one(&mut **self.conn()?, name)
+    }
+
+    fn service_accounts(&self) -> Result<Vec<ServiceAccount>, StoreError> {
+        service_accounts::all(&mut **self.conn()?)
+    }
+
+    fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        service_accounts::update(&mut **self.conn()?, account)
     }
 }
