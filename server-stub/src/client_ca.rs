@@ -53,7 +53,7 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
     Ok(params)
 }
 
-fn write_new(path: &Path, contents: &[u8]) -> Result<(), ClientCaError> {
+pub(crate) fn write_new(path: &Path, contents: &[u8]) -> Result<(), ClientCaError> {
     let io = |source| ClientCaError::Io { path: path.to_owned(), source };
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
