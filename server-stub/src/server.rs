@@ -198,7 +198,8 @@ impl Server {
         }
         config.server.max_connections = resources::fit_connections(config.server.max_connections).max_connections;
         let client_roots = crate::client_ca::roots(&config).map_err(|e| StartError::ClientCa(e.to_string()))?;
-        let tls = tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key), client_roots)?;
+        let tls =
+            tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key), client_roots)?;
         let store: Arc<dyn UserStore> = crate::store::open_for_server(&config).await?;
         let key = SecretsKey::load(&config.data_dir.join(KEY_FILE))?;
         // On the blocking pool: the PostgreSQL store's calls must not run on a worker.

@@ -16,7 +16,9 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use twofactor_protocol::proof::{key_login_message, EXPORTER_LABEL, EXPORTER_LEN};
 use twofactor_protocol::{ClientMessage, SecondFactor, ServerMessage, PROTOCOL_VERSION};
-use twofactor_server::store::{parse_networks, AllowedBackend, ServiceAccount, ServiceKind, SqliteUserStore, UserStore};
+use twofactor_server::store::{
+    parse_networks, AllowedBackend, ServiceAccount, ServiceKind, SqliteUserStore, UserStore,
+};
 
 fn key_pair() -> Ed25519KeyPair {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
@@ -34,7 +36,12 @@ fn add_account(dir: &Path, name: &str, kind: ServiceKind, credential: Vec<u8>, f
         sql_role: None,
         created_at: T0,
     };
-    store.create_service_account(&account, &twofactor_server::password::hash_password("never told to anyone", CHEAP).unwrap()).unwrap();
+    store
+        .create_service_account(
+            &account,
+            &twofactor_server::password::hash_password("never told to anyone", CHEAP).unwrap(),
+        )
+        .unwrap();
 }
 
 fn exporter(c: &Client) -> [u8; EXPORTER_LEN] {
@@ -69,7 +76,8 @@ async fn connect_with_cert(f: &Fixture, cert_pem: &str, key_pem: &str) -> Option
         .with_client_auth_cert(certs, key)
         .unwrap();
     let tcp = TcpStream::connect(f.server.local_addr()).await.unwrap();
-    let tls = TlsConnector::from(Arc::new(config)).connect(ServerName::try_from("localhost").unwrap(), tcp).await.ok()?;
+    let tls =
+        TlsConnector::from(Arc::new(config)).connect(ServerName::try_from("localhost").unwrap(), tcp).await.ok()?;
     let mut c = Client { tls, buf: Vec::new() };
     c.send(ClientMessage::Hello { min_version: 1, max_version: PROTOCOL_VERSION, client_name: "test".into() }).await;
     match c.recv().await {
@@ -109,8 +117,8 @@ async fn a_key_account_logs_in_without_a_second_factor_and_runs_sql() {
 async fn a_wrong_key_a_replayed_proof_and_an_ordinary_user_are_refused_alike() {
     let (key, other) = (key_pair(), key_pair());
     let public = key.public_key().as_ref().to_vec();
-    let f = start_with(|_| {}, |d| add_account(d, "etl", ServiceKind::Key, public, "127.0.0.1", AllowedBackend::Any))
-        .await;
+    let f =
+        start_with(|_| {}, |d| add_account(d, "etl", ServiceKind::Key, public, "127.0.0.1", AllowedBackend::Any)).await;
     assert_refused(&key_login(&f, "etl", &other).await.1);
     // A proof made on one TLS session is worthless on another.
     let first = Client::connect(&f).await;
@@ -220,7 +228,8 @@ async fn a_pinned_certificate_logs_in_and_another_is_refused() {
     )
     .await;
     let (mine, theirs) = issued.into_inner().unwrap();
-    let mut c = connect_with_cert(&f, &mine.cert_pem, &mine.key_pem).await.expect("a client CA certificate is accepted");
+    let mut c =
+        connect_with_cert(&f, &mine.cert_pem, &mine.key_pem).await.expect("a client CA certificate is accepted");
     c.send(ClientMessage::CertLogin { user: "nightly".into() }).await;
     assert!(matches!(c.recv().await.unwrap(), ServerMessage::FirstFactorOk { .. }));
     assert!(matches!(c.exec("SELECT 1", no_params()).await, ServerMessage::ResultSet { .. }));
@@ -263,12 +272,14 @@ async fn the_cli_adds_lists_changes_issues_and_removes_and_its_keys_log_in() {
     assert!(cli(&d, &["init"]).0);
     let key_file = tmp.path().join("etl.pem");
     let k = key_file.to_str().unwrap();
-    let (ok, out) = cli(&d, &["service-account", "add", "etl", "--from", "127.0.0.1/32,10.0.0.0/8", "--generate-key", k]);
+    let (ok, out) =
+        cli(&d, &["service-account", "add", "etl", "--from", "127.0.0.1/32,10.0.0.0/8", "--generate-key", k]);
     assert!(ok, "{out}");
     assert!(!out.contains("PRIVATE KEY"), "a private key is never printed: {out}");
     assert_eq!(mode(&key_file), 0o600);
     let certs = tmp.path().join("certs");
-    let (ok, out) = cli(&d, &["service-account", "add", "nightly", "--from", "127.0.0.1", "--issue-cert", certs.to_str().unwrap()]);
+    let (ok, out) =
+        cli(&d, &["service-account", "add", "nightly", "--from", "127.0.0.1", "--issue-cert", certs.to_str().unwrap()]);
     assert!(ok, "{out}");
     for f in ["nightly.crt", "nightly.key"] {
         assert_eq!(mode(&certs.join(f)), 0o600, "{f}");
@@ -278,7 +289,10 @@ async fn the_cli_adds_lists_changes_issues_and_removes_and_its_keys_log_in() {
     // Refusals: no networks, no credential, a name taken, a password for the account.
     assert!(!cli(&d, &["service-account", "add", "x", "--from", "", "--generate-key", "/dev/null/x"]).0);
     assert!(!cli(&d, &["service-account", "add", "x", "--from", "10.0.0.1"]).0);
-    let (ok, out) = cli(&d, &["service-account", "add", "etl", "--from", "10.0.0.1", "--cert", certs.join("nightly.crt").to_str().unwrap()]);
+    let (ok, out) = cli(
+        &d,
+        &["service-account", "add", "etl", "--from", "10.0.0.1", "--cert", certs.join("nightly.crt").to_str().unwrap()],
+    );
     assert!(!ok && out.contains("already exists"), "{out}");
     let (ok, out) = cli(&d, &["user", "password", "etl", "--password-stdin"]);
     assert!(!ok && out.contains("service account"), "{out}");

@@ -61,7 +61,8 @@ fn check_private_file(_key: &str, _path: &str, _file: &std::fs::File) -> OdbcRes
 
 /// Reads a private key file after checking who may read it.
 fn read_private_file(key: &str, path: &str) -> OdbcResult<Vec<u8>> {
-    let file = super::files::open_nonblocking(path).map_err(|e| refused(format!("{key} {path:?} cannot be read: {e}")))?;
+    let file =
+        super::files::open_nonblocking(path).map_err(|e| refused(format!("{key} {path:?} cannot be read: {e}")))?;
     check_private_file(key, path, &file)?;
     drop(file);
     super::files::read_small_regular_file(path).map_err(|e| refused(format!("{key} {path:?} cannot be read: {e}")))
@@ -79,7 +80,10 @@ fn read_ed25519_key(path: &str) -> OdbcResult<Ed25519KeyPair> {
     .ok_or_else(|| refused(format!("ServiceKeyFile {path:?} is not an Ed25519 private key in PKCS#8")))
 }
 
-fn read_client_auth(cfg: &ConnectConfig, cert_path: &str) -> OdbcResult<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
+fn read_client_auth(
+    cfg: &ConnectConfig,
+    cert_path: &str,
+) -> OdbcResult<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> {
     let Some(key_path) = cfg.client_key.as_deref() else {
         return Err(refused("ClientCertificate needs ClientKey: the certificate's private key (PEM)".into()));
     };

@@ -222,7 +222,10 @@ pub(super) fn run(dir: &Path, cmd: ServiceAccountCommand) -> CliResult {
             println!("added service account `{}` ({} login, from {})", a.name, kind.as_str(), a.from);
         }
         ServiceAccountCommand::List => {
-            println!("{:<24} {:<11} {:<8} {:<16} {:<20} {:<64} NETWORKS", "NAME", "KIND", "BACKEND", "SQL-ROLE", "CREATED", "KEY/CERT-SHA256");
+            println!(
+                "{:<24} {:<11} {:<8} {:<16} {:<20} {:<64} NETWORKS",
+                "NAME", "KIND", "BACKEND", "SQL-ROLE", "CREATED", "KEY/CERT-SHA256"
+            );
             for a in store.service_accounts().map_err(err)? {
                 println!(
                     "{:<24} {:<11} {:<8} {:<16} {:<20} {:<64} {}",
@@ -267,7 +270,9 @@ pub(super) fn run(dir: &Path, cmd: ServiceAccountCommand) -> CliResult {
         ServiceAccountCommand::IssueCert { name, out, days } => {
             let mut account = existing(&name)?;
             if account.kind != ServiceKind::Certificate {
-                return Err(format!("`{name}` logs in with a key; `service-account set {name} --cert ...` changes that"));
+                return Err(format!(
+                    "`{name}` logs in with a key; `service-account set {name} --cert ...` changes that"
+                ));
             }
             account.credential = issue_into(dir, &name, &out, days)?;
             store.update_service_account(&account).map_err(err)?;

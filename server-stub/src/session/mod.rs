@@ -27,8 +27,8 @@ mod service_login;
 mod sql;
 
 use login::login;
-use service_login::{service_login, ServiceProof};
 use second_factor::second_factor;
+use service_login::{service_login, ServiceProof};
 pub(crate) use sql::cancel_here;
 use sql::{cancel, run_sql};
 
@@ -193,8 +193,7 @@ pub(crate) async fn run<S>(
     tls: TlsFacts,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-)
-where
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = IoLimits {

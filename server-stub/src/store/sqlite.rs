@@ -490,7 +490,7 @@ impl UserStore for SqliteUserStore {
     }
 
     fn service_accounts(&self) -> Result<Vec<ServiceAccount>, StoreError> {
-        self.with(|c| service_accounts::all(c))
+        self.with(service_accounts::all)
     }
 
     fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {

@@ -68,7 +68,14 @@ pub(super) fn update(c: &mut impl GenericClient, a: &ServiceAccount) -> Result<(
         .execute(
             "UPDATE service_accounts SET kind = $2, credential = $3, networks = $4, backend = $5, sql_role = $6
              WHERE name = $1",
-            &[&a.name, &a.kind.as_str(), &a.credential, &networks_to_text(&a.networks), &a.backend.as_str(), &a.sql_role],
+            &[
+                &a.name,
+                &a.kind.as_str(),
+                &a.credential,
+                &networks_to_text(&a.networks),
+                &a.backend.as_str(),
+                &a.sql_role,
+            ],
         )
         .map_err(backend)?;
     if n == 0 {

@@ -61,14 +61,14 @@ pub(super) fn create(c: &mut Connection, a: &ServiceAccount, password_hash: &str
 
 pub(super) fn one(c: &mut Connection, name: &str) -> Result<Option<ServiceAccount>, StoreError> {
     // Only with its user row: a service row whose user is gone is no account.
-    let sql = format!("{SELECT} WHERE name = ?1 AND EXISTS (SELECT 1 FROM users u WHERE u.name = service_accounts.name)");
+    let sql =
+        format!("{SELECT} WHERE name = ?1 AND EXISTS (SELECT 1 FROM users u WHERE u.name = service_accounts.name)");
     c.query_row(&sql, [name], from_row).optional()?.transpose()
 }
 
 pub(super) fn all(c: &mut Connection) -> Result<Vec<ServiceAccount>, StoreError> {
-    let sql = format!(
-        "{SELECT} WHERE EXISTS (SELECT 1 FROM users u WHERE u.name = service_accounts.name) ORDER BY name"
-    );
+    let sql =
+        format!("{SELECT} WHERE EXISTS (SELECT 1 FROM users u WHERE u.name = service_accounts.name) ORDER BY name");
     let mut stmt = c.prepare(&sql)?;
     let rows = stmt.query_map([], from_row)?;
     let mut out = Vec::new();
