@@ -175,3 +175,82 @@ impl ServiceLogin {
         }
     }
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+    use crate::conn::config::Settings;
+
+    fn config(s: &str) -> ConnectConfig {
+        let mut settings = Settings::default();
+        settings.extend(crate::conn::connection_string::parse(s).unwrap());
+        ConnectConfig::from_settings(&settings).unwrap()
+    }
+
+    /// An Ed25519 PKCS#8 PEM key file of `mode` in a fresh directory.
+    fn key_file(mode: u32) -> (tempfile::TempDir, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
+        let path = dir.path().join("job.pem");
+        std::fs::write(&path, pem_text(pkcs8.as_ref())).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        let path = path.to_str().unwrap().to_owned();
+        (dir, path)
+    }
+
+    fn pem_text(der: &[u8]) -> String {
+        let b64 = data_encoding::BASE64.encode(der);
+        let lines: Vec<&str> = b64.as_bytes().chunks(64).map(|l| std::str::from_utf8(l).unwrap()).collect();
+        format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", lines.join("\n"))
+    }
+
+    #[test]
+    fn a_private_key_file_of_the_user_logs_in_with_a_key() {
+        let (_dir, path) = key_file(0o600);
+        let (login, _) = prepare(&config(&format!("UID=etl;ServiceKeyFile={path};TLSVerify=No"))).unwrap();
+        assert!(matches!(login, Some(ServiceLogin::Key(_))));
+        let (login, _) = prepare(&config("UID=alice;PWD=x;TLSVerify=No")).unwrap();
+        assert!(login.is_none(), "no service keys: an ordinary login");
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_is_refused_like_ssh_does() {
+        for mode in [0o640, 0o604, 0o660] {
+            let (_dir, path) = key_file(mode);
+            let e = prepare(&config(&format!("UID=etl;ServiceKeyFile={path};TLSVerify=No"))).err().unwrap();
+            assert_eq!(e.state, SqlState::INVALID_AUTHORIZATION);
+            assert!(e.message.contains("chmod 600") && e.message.contains("ServiceKeyFile"), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_password_both_kinds_or_half_a_certificate_are_errors_that_say_so() {
+        let (_dir, path) = key_file(0o600);
+        let e = prepare(&config(&format!("UID=etl;PWD=secret;ServiceKeyFile={path};TLSVerify=No"))).err().unwrap();
+        assert_eq!(e.state, SqlState::GENERAL_ERROR);
+        assert!(e.message.contains("PWD must be empty"), "{}", e.message);
+        let s = format!("UID=etl;ServiceKeyFile={path};ClientCertificate={path};ClientKey={path};TLSVerify=No");
+        let e = prepare(&config(&s)).err().unwrap();
+        assert!(e.message.contains("both set"), "{}", e.message);
+        let e = prepare(&config(&format!("UID=etl;ClientKey={path};TLSVerify=No"))).err().unwrap();
+        assert_eq!(e.state, SqlState::INVALID_AUTHORIZATION);
+        let e = prepare(&config(&format!("UID=etl;ClientCertificate={path};TLSVerify=No"))).err().unwrap();
+        assert!(e.message.contains("needs ClientKey"), "{}", e.message);
+        let e = prepare(&config(&format!("ServiceKeyFile={path};TLSVerify=No"))).err().unwrap();
+        assert!(e.message.contains("UID"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_file_that_is_no_ed25519_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("not-a-key.pem");
+        std::fs::write(&path, "hello\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let s = format!("UID=etl;ServiceKeyFile={};TLSVerify=No", path.display());
+        let e = prepare(&config(&s)).err().unwrap();
+        assert_eq!(e.state, SqlState::INVALID_AUTHORIZATION);
+        assert!(e.message.contains("no PEM private key"), "{}", e.message);
+    }
+}
