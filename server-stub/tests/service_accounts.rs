@@ -3,6 +3,8 @@
 //! the `service-account` commands of the real binary.
 
 mod common;
+#[path = "service_accounts/pg.rs"]
+mod pg;
 
 use std::path::Path;
 use std::process::Command;
