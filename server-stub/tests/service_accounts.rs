@@ -174,6 +174,44 @@ async fn an_address_outside_the_list_or_a_backend_not_allowed_is_refused() {
     assert!(log.contains("the account may not use this server's SQL backend"), "{log}");
 }
 
+/// A client whose connection comes through a balancer that names `client` in a PROXY v2
+/// header; then a key login as `user`.
+async fn key_login_via_balancer(f: &Fixture, client: &str, user: &str, key: &Ed25519KeyPair) -> ServerMessage {
+    use ppp::v2::{Builder, Command, Protocol, Version};
+    use tokio::io::AsyncWriteExt;
+    let addresses = (client.parse::<std::net::SocketAddr>().unwrap(), f.server.local_addr());
+    let header = Builder::with_addresses(Version::Two | Command::Proxy, Protocol::Stream, addresses).build().unwrap();
+    let mut tcp = TcpStream::connect(f.server.local_addr()).await.unwrap();
+    tcp.write_all(&header).await.unwrap();
+    let tls = f.connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+    let mut c = Client { tls, buf: Vec::new() };
+    c.send(ClientMessage::Hello { min_version: 1, max_version: PROTOCOL_VERSION, client_name: "test".into() }).await;
+    assert!(matches!(c.recv().await, Some(ServerMessage::HelloOk { .. })));
+    let proof = proof(f, &c, user, key);
+    c.send(ClientMessage::KeyLogin { user: user.into(), proof }).await;
+    c.recv().await.unwrap()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_balancer_the_networks_are_checked_against_the_real_client() {
+    let key = key_pair();
+    let public = key.public_key().as_ref().to_vec();
+    let p2 = public.clone();
+    let f = start_with(
+        |c| c.server.proxy_protocol_from = vec!["127.0.0.1".into()],
+        |d| {
+            add_account(d, "branch", ServiceKind::Key, public, "203.0.113.0/24", AllowedBackend::Any);
+            add_account(d, "local", ServiceKind::Key, p2, "127.0.0.1", AllowedBackend::Any);
+        },
+    )
+    .await;
+    let ok = key_login_via_balancer(&f, "203.0.113.7:4242", "branch", &key).await;
+    assert!(matches!(ok, ServerMessage::FirstFactorOk { .. }), "{ok:?}");
+    // The balancer's own address is not the client's.
+    assert_refused(&key_login_via_balancer(&f, "198.51.100.9:5151", "local", &key).await);
+    assert_refused(&key_login_via_balancer(&f, "198.51.100.9:5151", "branch", &key).await);
+}
+
 #[tokio::test]
 async fn refusals_count_like_wrong_passwords_and_lock_the_account() {
     let (key, wrong) = (key_pair(), key_pair());
