@@ -226,6 +226,18 @@ mod tests {
     }
 
     #[test]
+    fn a_key_file_owned_by_another_user_is_refused() {
+        let (_dir, path) = key_file(0o600);
+        // Only root can give a file away; elsewhere there is nothing to test.
+        if std::os::unix::fs::chown(&path, Some(65534), None).is_err() {
+            return;
+        }
+        let e = prepare(&config(&format!("UID=etl;ServiceKeyFile={path};TLSVerify=No"))).err().unwrap();
+        assert_eq!(e.state, SqlState::INVALID_AUTHORIZATION);
+        assert!(e.message.contains("owned by uid 65534"), "{}", e.message);
+    }
+
+    #[test]
     fn a_password_both_kinds_or_half_a_certificate_are_errors_that_say_so() {
         let (_dir, path) = key_file(0o600);
         let e = prepare(&config(&format!("UID=etl;PWD=secret;ServiceKeyFile={path};TLSVerify=No"))).err().unwrap();

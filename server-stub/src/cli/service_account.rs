@@ -224,7 +224,7 @@ pub(super) fn run(dir: &Path, cmd: ServiceAccountCommand) -> CliResult {
         ServiceAccountCommand::List => {
             println!(
                 "{:<24} {:<11} {:<8} {:<16} {:<20} {:<64} NETWORKS",
-                "NAME", "KIND", "BACKEND", "SQL-ROLE", "CREATED", "KEY/CERT-SHA256"
+                "NAME", "KIND", "BACKEND", "SQL-ROLE", "CREATED", "PUBLIC-KEY | CERT-SHA256"
             );
             for a in store.service_accounts().map_err(err)? {
                 println!(
