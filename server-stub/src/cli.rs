@@ -23,6 +23,7 @@ mod backup_codes;
 mod carrier;
 mod enrol;
 mod serve;
+mod service_account;
 mod store;
 mod tickets;
 mod user;
@@ -90,6 +91,9 @@ enum Command {
     /// The user store itself (PostgreSQL schema migrations).
     #[command(subcommand)]
     Store(store::StoreCommand),
+    /// Accounts for unattended jobs: a key pair or a client certificate, no second factor.
+    #[command(subcommand)]
+    ServiceAccount(service_account::ServiceAccountCommand),
 }
 
 #[derive(Subcommand)]
@@ -289,6 +293,7 @@ fn run(cli: Cli) -> CliResult {
             crate::transfer::import(&dir, &source, secrets_key.as_deref(), replace)
         }
         Command::Store(cmd) => store::run(&dir, cmd),
+        Command::ServiceAccount(cmd) => service_account::run(&dir, cmd),
         Command::TwoFactor { state } => {
             let (_, store, audit) = open(&dir)?;
             store.set_two_factor_setting(state.on()).map_err(|e| e.to_string())?;

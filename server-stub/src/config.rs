@@ -8,8 +8,10 @@ use serde::Deserialize;
 
 use crate::totp::Algorithm;
 
+mod service_accounts;
 mod sql_postgres;
 mod tickets;
+pub use service_accounts::ServiceAccountsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
 };
@@ -361,6 +363,7 @@ pub struct Config {
     pub sms: SmsSection,
     pub store: StoreSection,
     pub tickets: TicketsSection,
+    pub service_accounts: ServiceAccountsSection,
 }
 
 impl Config {
@@ -751,6 +754,12 @@ max_lifetime_secs = 28800
 idle_secs = 3600
 # Usable tickets per user; one more revokes the oldest.
 max_per_user = 20
+
+# Service accounts (docs/service-accounts.md): client certificates are verified against
+# client-ca.pem here (made when first needed) and these CA files; each account also pins
+# its own certificate's SHA-256.
+[service_accounts]
+trusted_client_ca_files = []
 "#
     )
 }

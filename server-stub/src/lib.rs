@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 mod cancel_relay;
 pub mod cli;
+pub mod client_ca;
 pub mod clock;
 pub mod config;
 mod connection;

@@ -52,6 +52,8 @@ pub enum StartError {
     Notify(String),
     #[error("[sql.postgres]: {0}")]
     Sql(String),
+    #[error("service accounts' client CAs: {0}")]
+    ClientCa(String),
 }
 
 /// A live session as a cancel request finds it.
@@ -195,7 +197,9 @@ impl Server {
             log::warn!("{}: cannot take group and other permissions away: {e}", config.data_dir.display());
         }
         config.server.max_connections = resources::fit_connections(config.server.max_connections).max_connections;
-        let tls = tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key))?;
+        let client_roots = crate::client_ca::roots(&config).map_err(|e| StartError::ClientCa(e.to_string()))?;
+        let tls =
+            tls::server_config(&config.path(&config.server.cert), &config.path(&config.server.key), client_roots)?;
         let store: Arc<dyn UserStore> = crate::store::open_for_server(&config).await?;
         let key = SecretsKey::load(&config.data_dir.join(KEY_FILE))?;
         // On the blocking pool: the PostgreSQL store's calls must not run on a worker.

@@ -37,10 +37,27 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
         .ok_or_else(|| TlsError::Empty { path: path.display().to_string(), what: "private key" })
 }
 
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// The server's TLS: TLS 1.3 only. A client certificate is asked for but optional
+/// (`allow_unauthenticated`: people connect without one); one that is sent must chain
+/// to `client_roots` (service accounts' CAs) or the handshake fails. Asked for always,
+/// since the server's own client CA always exists: a client without a certificate
+/// answers with an empty one and is served as before.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_roots: Vec<CertificateDer<'static>>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for root in client_roots {
+        roots.add(root)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::Rustls(rustls::Error::General(format!("client certificate verifier: {e}"))))?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
+        .with_client_cert_verifier(verifier)
         .with_single_cert(load_certs(cert)?, load_key(key)?)?;
     Ok(Arc::new(config))
 }

@@ -22,6 +22,8 @@ done
 ensure_built || exit 1
 
 start_test_server twofactor-isql || exit 1
+# For scripts that administer the server themselves (09: service accounts).
+export TF_SERVER_BIN="$server_bin" TF_DATA="$data" TF_DRIVER="$driver_lib" TF_PORT="$port"
 
 passed=0
 failed=0

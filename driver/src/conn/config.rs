@@ -44,6 +44,9 @@ const KNOWN_KEYS: &[&str] = &[
     "dmconnattr",
     "readonly",
     "longcolumnsize",
+    "servicekeyfile",
+    "clientcertificate",
+    "clientkey",
 ];
 
 /// Key/value pairs, first occurrence wins (as ODBC specifies for repeated keywords);
@@ -156,6 +159,11 @@ pub struct ConnectConfig {
     pub read_only: bool,
     /// `LongColumnSize`: the size reported for columns declared without one.
     pub long_column_size: u32,
+    /// Service accounts (`service_login.rs`): `ServiceKeyFile`, or `ClientCertificate` and
+    /// `ClientKey`.
+    pub service_key_file: Option<String>,
+    pub client_certificate: Option<String>,
+    pub client_key: Option<String>,
 }
 
 impl ConnectConfig {
@@ -171,6 +179,7 @@ impl ConnectConfig {
             Some((i, n)) => (pwd[..i].to_string(), Some(Secret::new(pwd[i + n..].to_string()))),
             None => (pwd, None),
         };
+        let path_key = |key: &str| s.get(key).map(str::trim).filter(|p| !p.is_empty()).map(str::to_string);
         let seconds = |key: &str| -> OdbcResult<Option<Duration>> {
             Ok(parse_seconds(s, key)?.filter(|&v| v > 0).map(Duration::from_secs))
         };
@@ -222,6 +231,9 @@ impl ConnectConfig {
                     .filter(|&v| v <= MAX_LONG_COLUMN_SIZE)
                     .ok_or_else(|| bad_key("LongColumnSize", &v.to_string(), "0 to 1073741823"))?,
             },
+            service_key_file: path_key("ServiceKeyFile"),
+            client_certificate: path_key("ClientCertificate"),
+            client_key: path_key("ClientKey"),
         })
     }
 }

@@ -100,11 +100,17 @@ impl Connection {
             (login, conn)
         };
         let deadline = login_timeout.and_then(session::deadline_after);
-        let tls = super::tls::client_config(cfg.ca_file.as_deref(), cfg.tls_verify)?;
+        let (service, tls) = super::service_login::prepare(&cfg)?;
         self.dead.store(false, Ordering::Release);
         let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
 
-        let result = self.login(&mut s, &cfg, prompting_allowed, login_timeout);
+        let result = match &service {
+            Some(service) => hello(&mut s).and_then(|(server_name, version)| {
+                let (id, key) = service.login(&mut s, &cfg.user, &server_name, version).map_err(connect_error)?;
+                Ok((server_name, version, id, key, false))
+            }),
+            None => self.login(&mut s, &cfg, prompting_allowed, login_timeout),
+        };
         let (server_name, protocol_version, session_id, cancel_key, pending) = match result {
             Ok(v) => v,
             Err(e) => {
@@ -131,6 +137,7 @@ impl Connection {
             tls,
             tls_server_name: cfg.tls_server_name.clone(),
             severer: s.severer().map(Arc::new),
+            service_account: service.is_some(),
         });
         *lock(&self.session) = Some(s);
         self.second_factor_pending.store(pending, Ordering::Release);

@@ -38,17 +38,36 @@ fn load_roots(path: &str, key: &str) -> OdbcResult<RootCertStore> {
     Ok(roots)
 }
 
+/// A client certificate chain and its key (`ClientCertificate`, `ClientKey`).
+pub type ClientAuth = (Vec<CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>);
+
 /// Builds the client configuration for `CAFile` / `TLSVerify`.
 pub fn client_config(ca_file: Option<&str>, verify: bool) -> OdbcResult<Arc<ClientConfig>> {
+    build(ca_file, verify, None)
+}
+
+/// The same, presenting a client certificate (a service account's, CertLogin).
+pub fn client_config_with_certificate(
+    ca_file: Option<&str>,
+    verify: bool,
+    auth: ClientAuth,
+) -> OdbcResult<Arc<ClientConfig>> {
+    build(ca_file, verify, Some(auth))
+}
+
+fn build(ca_file: Option<&str>, verify: bool, auth: Option<ClientAuth>) -> OdbcResult<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| tls_error(format!("TLS setup failed: {e}")))?;
+    let finish = |b: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>| match auth {
+        None => Ok(b.with_no_client_auth()),
+        Some((certs, key)) => b.with_client_auth_cert(certs, key).map_err(|e| {
+            OdbcError::new(SqlState::INVALID_AUTHORIZATION, format!("ClientCertificate / ClientKey are unusable: {e}"))
+        }),
+    };
     let config = if !verify {
         log::warn!("TLSVerify=No: the server certificate is NOT verified; anyone on the network path can impersonate the server");
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCertificate(provider())))
-            .with_no_client_auth()
+        finish(builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAnyServerCertificate(provider()))))?
     } else {
         let roots = match ca_file {
             Some(path) => load_roots(path, "CAFile")?,
@@ -63,7 +82,7 @@ pub fn client_config(ca_file: Option<&str>, verify: bool) -> OdbcResult<Arc<Clie
                 }
             },
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
+        finish(builder.with_root_certificates(roots))?
     };
     Ok(Arc::new(config))
 }

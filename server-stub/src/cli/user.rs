@@ -90,6 +90,10 @@ pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
             if store.user(&name).map_err(err)?.is_none() {
                 return Err(format!("no user `{name}`"));
             }
+            // A password would make the account a person's without a second factor.
+            if store.service_account(&name).map_err(err)?.is_some() {
+                return Err(format!("`{name}` is a service account: it has no password (see `service-account set`)"));
+            }
             let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
             let dying = super::tickets::tickets_dying(store.as_ref(), &name, now)?;
             store.set_password(&name, &hash).map_err(err)?;

@@ -5,19 +5,17 @@
 
 use std::sync::Arc;
 
-use rand::RngCore;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use twofactor_protocol::{SecondFactor, SecondFactorMethod, Secret, ServerMessage};
 
+use super::first_factor::{after_failure, register_session, reserve};
 use super::ticket::{check_offered, TicketOffer, TicketOutcome};
-use super::{
-    audit_address_block, blocking, delay, ready, BusyWait, LoggedIn, Phase, BUSY, LOCKED, SEND_FAILED, THROTTLED,
-};
+use super::{blocking, ready, LoggedIn, LoginVia, Phase, LOCKED, SEND_FAILED};
 use crate::auth::{CodeIssue, Requirement, TICKET_METHOD};
 use crate::connection::Conn;
-use crate::server::{SessionEntry, State};
-use crate::store::{AttemptEnd, Factor, FailureOutcome, Method, Reservation};
+use crate::server::State;
+use crate::store::{AttemptEnd, Method};
 use crate::throttle::Admitted;
 
 pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
@@ -29,49 +27,13 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     deadline: Instant,
     admitted: &mut Option<Admitted<'_>>,
 ) -> Phase {
-    let now = state.auth.now();
     let peer = conn.peer.clone();
     // The attempt is reserved before the password is checked, so attempts in flight count
     // against the user's and the address's budgets.
-    let mut wait = BusyWait::until(deadline);
-    let (reservation, record) = loop {
-        let st = state.clone();
-        let (name, ip) = (user.clone(), conn.ip);
-        let reserved = blocking(move || {
-            let reservation = st.auth.reserve(Factor::Password, &name, ip)?;
-            let record = match reservation {
-                Reservation::Reserved(_) => st.auth.store.user(&name)?,
-                _ => None,
-            };
-            Ok((reservation, record))
-        })
-        .await;
-        match reserved {
-            None => return conn.store_unavailable().await,
-            Some((Reservation::Busy, _)) if wait.again().await => {}
-            Some(done) => break done,
-        }
-    };
-    let attempt = match reservation {
-        Reservation::Reserved(attempt) => attempt,
-        Reservation::AddressBlocked { .. } => {
-            log::info!("{peer}: login as `{user}` refused: address throttled");
-            let why = Some("too many failed logins from this address");
-            state.audit.record_why(now, &user, &peer, "login", "throttled", None, why);
-            return conn.fail(b"28000", 1009, THROTTLED).await;
-        }
-        // A locked password refuses every password, so guessing stops while it lasts.
-        Reservation::Locked { .. } => {
-            let why = Some("password locked after too many wrong passwords");
-            state.audit.record_why(now, &user, &peer, "login", "locked", None, why);
-            return conn.fail(b"28000", 1003, LOCKED).await;
-        }
-        Reservation::Busy => {
-            log::info!("{peer}: login as `{user}` refused: the failure budget is held by attempts in flight");
-            let why = Some("the remaining failure budget is held by attempts in flight");
-            state.audit.record_why(now, &user, &peer, "login", "busy", None, why);
-            return conn.fail(b"28000", 1021, BUSY).await;
-        }
+    let load = |st: &State, name: &str| st.auth.store.user(name);
+    let (attempt, record) = match reserve(state, conn, &user, "login", deadline, load).await {
+        Ok(reserved) => reserved,
+        Err(phase) => return phase,
     };
     let hash = record.as_ref().map(|r| r.password_hash.clone());
     let verified = tokio::time::timeout_at(deadline, state.passwords.verify(password, hash, conn.ip)).await;
@@ -114,21 +76,7 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             None,
             Some(if known { "wrong password" } else { "unknown user" }),
         );
-        if let Some(FailureOutcome::LockedNow { .. }) = counted.user {
-            log::warn!("{peer}: user `{user}`: password locked after too many wrong passwords");
-            state.audit.record_why(
-                now,
-                &user,
-                &peer,
-                "lockout",
-                "locked",
-                Some("password"),
-                Some("too many wrong passwords"),
-            );
-        }
-        audit_address_block(state, &counted, &user, &peer, now);
-        // The delay follows the address's failures, the same for known and unknown users.
-        delay(state.auth.backoff(counted.address_failures)).await;
+        after_failure(state, &counted, &user, &peer).await;
         return conn.fail(b"28000", 1001, "invalid user name or password").await;
     };
     if record.is_locked(now) {
@@ -243,14 +191,21 @@ async fn first_factor_ok<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let now = state.auth.now();
     let needs_code = matches!(second, SecondFactor::Required { .. });
-    let mut session_id = 0u64;
-    while session_id == 0 || state.sessions().contains_key(&session_id) {
-        session_id = rand::rngs::OsRng.next_u64();
-    }
-    let mut cancel_key = [0u8; 16];
-    rand::rngs::OsRng.fill_bytes(&mut cancel_key);
-    state.sessions().insert(session_id, SessionEntry { cancel_key, interrupt: None });
-    let logged_in = LoggedIn { user: user.to_owned(), session_id, method, code_proven: false, ticket_issued: false };
+    let via = match second {
+        SecondFactor::Required { .. } => LoginVia::Code,
+        SecondFactor::VerifiedByTicket { .. } => LoginVia::Ticket,
+        SecondFactor::NotRequired => LoginVia::NoSecondFactor,
+    };
+    let (session_id, cancel_key) = register_session(state);
+    let logged_in = LoggedIn {
+        user: user.to_owned(),
+        session_id,
+        method,
+        code_proven: false,
+        ticket_issued: false,
+        via,
+        sql_role: None,
+    };
     state.audit.record(now, user, &conn.peer, "first_factor", "ok", needs_code.then_some(method));
     if !needs_code {
         // Logged in: the place is given back before the answer, so a client that

@@ -20,13 +20,16 @@ use crate::sql::{Request, SqlWorker};
 use crate::store::AttemptFinished;
 use crate::tls::TlsFacts;
 
+mod first_factor;
 mod login;
 mod second_factor;
+mod service_login;
 mod sql;
 mod ticket;
 
 use login::login;
 use second_factor::second_factor;
+use service_login::{service_login, ServiceProof};
 pub(crate) use sql::cancel_here;
 use sql::{cancel, run_sql};
 use ticket::{request_ticket, TicketOffer};
@@ -70,6 +73,24 @@ struct LoggedIn {
     code_proven: bool,
     /// A ticket was issued on this session (one per session).
     ticket_issued: bool,
+    /// How the login was completed. A service account's session gets no ticket
+    /// (RequestTicket checks this) and never a second factor.
+    via: LoginVia,
+    /// The PostgreSQL role a service account's sessions take instead of the mapping.
+    sql_role: Option<String>,
+}
+
+/// How a session came to be logged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LoginVia {
+    /// Password, then a second-factor code.
+    Code,
+    /// Password, then a two-factor ticket instead of the code.
+    Ticket,
+    /// Password alone: no second factor is due for this user (or the server).
+    NoSecondFactor,
+    /// A service account's key or client certificate (KeyLogin, CertLogin).
+    ServiceAccount,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -154,6 +175,16 @@ struct Registration<'a> {
     id: Option<u64>,
 }
 
+impl Registration<'_> {
+    /// Registers the session a login phase produced, if it produced one.
+    fn track(&mut self, next: Phase) -> Phase {
+        if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
+            self.id = Some(l.session_id);
+        }
+        next
+    }
+}
+
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id {
@@ -227,6 +258,16 @@ pub(crate) async fn run<S>(
                             Instant::now() + Duration::from_secs(state.config.auth.two_factor_timeout_secs);
                     }
                     next
+                }
+                Ok(ClientMessage::KeyLogin { user, proof }) => {
+                    let proof = ServiceProof::Key(proof);
+                    let next = service_login(&state, &mut conn, user, proof, login_deadline, &mut admitted).await;
+                    reg.track(next)
+                }
+                Ok(ClientMessage::CertLogin { user }) => {
+                    let proof = ServiceProof::Certificate;
+                    let next = service_login(&state, &mut conn, user, proof, login_deadline, &mut admitted).await;
+                    reg.track(next)
                 }
                 Ok(ClientMessage::Cancel { session_id, key }) => cancel(&state, &mut conn, session_id, key).await,
                 Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingFirstFactor).await,
@@ -442,6 +483,6 @@ fn audit_address_block(state: &State, counted: &AttemptFinished, user: &str, pee
 
 /// Logged in. The SQL worker waits for the first request that needs it.
 fn ready<S>(conn: &Conn<S>, l: LoggedIn) -> Phase {
-    log::info!("{}: user `{}` logged in", conn.peer, l.user);
+    log::info!("{}: user `{}` logged in ({:?})", conn.peer, l.user, l.via);
     Phase::Ready(l, Sql { worker: None, autocommit: true })
 }

@@ -75,9 +75,10 @@ pub(super) async fn run_sql<S: AsyncRead + AsyncWrite + Unpin>(
 /// Starts a session's SQL worker and registers its cancel handle for Cancel.
 async fn start_worker(state: &Arc<State>, l: &LoggedIn, autocommit: bool) -> Result<SqlWorker, StartError> {
     let settings = state.sql_settings.clone();
-    let user = l.user.clone();
-    let worker =
-        tokio::task::spawn_blocking(move || SqlWorker::spawn(&settings, &user, autocommit)).await.map_err(|e| {
+    let (user, role) = (l.user.clone(), l.sql_role.clone());
+    let worker = tokio::task::spawn_blocking(move || SqlWorker::spawn(&settings, &user, role.as_deref(), autocommit))
+        .await
+        .map_err(|e| {
             StartError::new(ErrorInfo::new(b"HY000", 0, "the server cannot start the session's SQL"), e.to_string())
         })??;
     if let Some(entry) = state.sessions().get_mut(&l.session_id) {

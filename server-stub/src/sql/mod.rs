@@ -77,13 +77,19 @@ impl SqlWorker {
     /// Starts the thread and opens the session's database connection as `user`; blocks
     /// until it is open (run it on the blocking pool). `autocommit` is the session's
     /// setting so far (the session starts its worker at its first SQL request, and may
-    /// have switched autocommit off before).
-    pub fn spawn(settings: &SqlSettings, user: &str, autocommit: bool) -> Result<SqlWorker, StartError> {
+    /// have switched autocommit off before). `role`: a service account's own PostgreSQL
+    /// role, taken instead of the `[sql.roles]` / `role_map` mapping.
+    pub fn spawn(
+        settings: &SqlSettings,
+        user: &str,
+        role: Option<&str>,
+        autocommit: bool,
+    ) -> Result<SqlWorker, StartError> {
         let shared = Arc::new(Shared::default());
         let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
         let cancel = match settings {
             SqlSettings::Sqlite(s) => sqlite::start(s, autocommit, shared.clone(), jobs_rx)?,
-            SqlSettings::Postgres(s) => postgres::start(s, user, autocommit, shared.clone(), jobs_rx)?,
+            SqlSettings::Postgres(s) => postgres::start(s, user, role, autocommit, shared.clone(), jobs_rx)?,
         };
         Ok(SqlWorker { jobs: Some(jobs_tx), cancel, shared })
     }

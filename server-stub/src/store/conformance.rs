@@ -3,6 +3,8 @@
 
 use super::*;
 
+mod service_accounts;
+
 pub type NewStore<'a> = &'a dyn Fn() -> Box<dyn UserStore>;
 /// A rule, named for the report, run on a store that has `alice`.
 type Rule = (&'static str, fn(&dyn UserStore));
@@ -41,6 +43,14 @@ pub fn run_all(new: NewStore<'_>) {
         ("issuing_past_the_limit_revokes_the_oldest_tickets", issuing_past_the_limit_revokes_the_oldest_tickets),
         ("credential_changes_and_removal_delete_tickets", credential_changes_and_removal_delete_tickets),
         ("the_ticket_policy_is_per_user_and_needs_the_user", the_ticket_policy_is_per_user_and_needs_the_user),
+        (
+            "a_service_account_is_a_user_without_a_second_factor",
+            service_accounts::a_service_account_is_a_user_without_a_second_factor,
+        ),
+        (
+            "a_service_account_changes_and_goes_with_its_user",
+            service_accounts::a_service_account_changes_and_goes_with_its_user,
+        ),
     ];
     for (name, rule) in rules {
         let store = new();

@@ -418,12 +418,26 @@ pub trait UserStore: Send + Sync + 'static {
     fn revoke_ticket(&self, name: &str, id_hash: &[u8], now: i64) -> Result<bool, StoreError>;
     /// Revokes every ticket of the user not revoked yet; returns how many.
     fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError>;
+
+    // Service accounts (docs/service-accounts.md): a user row plus a `service_accounts` row.
+    /// Creates the user (two-factor off, method NONE, this password hash, which nobody
+    /// knows) and its service-account row in one transaction.
+    fn create_service_account(&self, account: &ServiceAccount, password_hash: &str) -> Result<(), StoreError>;
+    /// The service account of that name; None for an ordinary user or no user.
+    fn service_account(&self, name: &str) -> Result<Option<ServiceAccount>, StoreError>;
+    fn service_accounts(&self) -> Result<Vec<ServiceAccount>, StoreError>;
+    /// Replaces the credential, networks, backend and role of an existing service account.
+    fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]
 mod conformance;
 mod open;
 pub mod postgres;
+mod service_account;
+pub use service_account::{
+    networks_to_text, parse_networks, AllowedBackend, ServiceAccount, ServiceKind, CREDENTIAL_LEN,
+};
 mod sqlite;
 mod tickets;
 pub use open::{open, open_for_server};

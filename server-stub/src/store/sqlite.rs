@@ -12,6 +12,7 @@ use super::*;
 mod attempts;
 mod codes;
 mod tickets;
+mod service_accounts;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -62,6 +63,15 @@ CREATE TABLE IF NOT EXISTS address_failures (
     forget_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS address_failures_by_expiry ON address_failures (forget_at);
+CREATE TABLE IF NOT EXISTS service_accounts (
+    name TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    credential BLOB NOT NULL,
+    networks TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    sql_role TEXT,
+    created_at INTEGER NOT NULL
+);
 ";
 
 /// Columns added after the first release, added to older stores when they are opened.
@@ -231,7 +241,7 @@ impl UserStore for SqliteUserStore {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
-            for t in ["pending_codes", "code_sends", "backup_codes", "ticket_policies"] {
+            for t in ["pending_codes", "code_sends", "backup_codes", "ticket_policies", "service_accounts"] {
                 tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [name])?;
             }
             tickets::delete_all(&tx, name)?;
@@ -444,7 +454,7 @@ impl UserStore for SqliteUserStore {
             if exists && !replace {
                 return Err(StoreError::AlreadyExists(u.name.clone()));
             }
-            for t in ["users", "pending_codes", "code_sends", "backup_codes"] {
+            for t in ["users", "pending_codes", "code_sends", "backup_codes", "service_accounts"] {
                 tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [&u.name])?;
             }
             // An imported user's password and key may differ from the replaced one's.
@@ -514,6 +524,22 @@ impl UserStore for SqliteUserStore {
 
     fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError> {
         self.with(|c| tickets::revoke(c, name, None, now))
+    }
+
+    fn create_service_account(&self, account: &ServiceAccount, password_hash: &str) -> Result<(), StoreError> {
+        self.with(|c| service_accounts::create(c, account, password_hash))
+    }
+
+    fn service_account(&self, name: &str) -> Result<Option<ServiceAccount>, StoreError> {
+        self.with(|c| service_accounts::one(c, name))
+    }
+
+    fn service_accounts(&self) -> Result<Vec<ServiceAccount>, StoreError> {
+        self.with(service_accounts::all)
+    }
+
+    fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        self.with(|c| service_accounts::update(c, account))
     }
 }
 

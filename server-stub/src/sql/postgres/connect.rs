@@ -81,9 +81,10 @@ pub struct PgSession {
     pub user: String,
 }
 
-/// Connects and takes on the user's role. The refusals say which rule refused.
-pub fn open_session(settings: &PgSettings, user: &str) -> Result<PgSession, StartError> {
-    let Some(role) = settings.role_for(user).map(str::to_owned) else {
+/// Connects and takes on the user's role: `own_role` (a service account's) or the
+/// mapping's. The refusals say which rule refused.
+pub fn open_session(settings: &PgSettings, user: &str, own_role: Option<&str>) -> Result<PgSession, StartError> {
+    let Some(role) = own_role.or_else(|| settings.role_for(user)).map(str::to_owned) else {
         return Err(StartError::new(
             ErrorInfo::new(
                 b"28000",

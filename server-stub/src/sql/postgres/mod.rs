@@ -36,12 +36,14 @@ use crate::sql::{CancelHandle, CancelSql, StartError};
 pub fn start(
     settings: &Arc<PgSettings>,
     user: &str,
+    role: Option<&str>,
     autocommit: bool,
     shared: Arc<Shared>,
     jobs: mpsc::Receiver<Job>,
 ) -> Result<CancelHandle, StartError> {
     let thread_settings = settings.clone();
     let user = user.to_owned();
+    let role = role.map(str::to_owned);
     let cancel_shared = shared.clone();
     let (ready_tx, ready_rx) = mpsc::sync_channel(1);
     std::thread::Builder::new()
@@ -49,7 +51,7 @@ pub fn start(
         .spawn(move || {
             // The sync client drives its own small runtime: this thread is not a tokio one.
             let settings = thread_settings;
-            let session = match connect::open_session(&settings, &user) {
+            let session = match connect::open_session(&settings, &user, role.as_deref()) {
                 Ok(s) => s,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));

@@ -14,7 +14,7 @@ use crate::store::{StoreError, DEFAULT_CARRIERS};
 const MIGRATION_LOCK: i64 = 0x7466_5f73_746f_7265;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[V1, TICKETS];
+const MIGRATIONS: &[&str] = &[V1, TICKETS, V_SERVICE_ACCOUNTS];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -109,6 +109,21 @@ CREATE INDEX tickets_by_name ON tickets (name, seq);
 CREATE TABLE ticket_policies (
     name text PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE,
     policy text NOT NULL
+);
+";
+
+/// Service accounts (docs/service-accounts.md): one row beside the account's user row,
+/// gone with it. `credential` is the Ed25519 public key or the pinned certificate's
+/// SHA-256, 32 bytes either way; `networks` the comma-separated CIDRs, never empty.
+const V_SERVICE_ACCOUNTS: &str = "
+CREATE TABLE service_accounts (
+    name text PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE,
+    kind text NOT NULL CHECK (kind IN ('key', 'certificate')),
+    credential bytea NOT NULL CHECK (length(credential) = 32),
+    networks text NOT NULL CHECK (networks <> ''),
+    backend text NOT NULL CHECK (backend IN ('any', 'sqlite', 'postgres')),
+    sql_role text,
+    created_at bigint NOT NULL
 );
 ";
 

@@ -12,6 +12,7 @@ mod attempts;
 mod codes;
 pub mod migrations;
 mod pool;
+mod service_accounts;
 pub mod settings;
 #[cfg(test)]
 mod tests;
@@ -256,5 +257,21 @@ impl UserStore for PostgresUserStore {
 
     fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError> {
         tickets::revoke(&mut **self.conn()?, name, None, now)
+    }
+
+    fn create_service_account(&self, account: &ServiceAccount, password_hash: &str) -> Result<(), StoreError> {
+        service_accounts::create(&mut **self.conn()?, account, password_hash)
+    }
+
+    fn service_account(&self, name: &str) -> Result<Option<ServiceAccount>, StoreError> {
+        service_accounts::one(&mut **self.conn()?, name)
+    }
+
+    fn service_accounts(&self) -> Result<Vec<ServiceAccount>, StoreError> {
+        service_accounts::all(&mut **self.conn()?)
+    }
+
+    fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
+        service_accounts::update(&mut **self.conn()?, account)
     }
 }
