@@ -235,6 +235,35 @@ async fn refusals_count_like_wrong_passwords_and_lock_the_account() {
 }
 
 #[tokio::test]
+async fn bad_proofs_from_outside_the_networks_cannot_lock_the_job_out() {
+    let (key, wrong) = (key_pair(), key_pair());
+    let public = key.public_key().as_ref().to_vec();
+    let f = start_with(
+        |c| {
+            c.server.proxy_protocol_from = vec!["127.0.0.1".into()];
+            c.auth.max_failed_passwords = 2;
+            c.auth.address_max_failures = 1000;
+        },
+        |d| add_account(d, "nightly", ServiceKind::Key, public, "203.0.113.0/24", AllowedBackend::Any),
+    )
+    .await;
+    // An outsider sends more bad proofs than the lockout allows, and the right key too.
+    for k in [&wrong, &wrong, &wrong, &wrong, &key] {
+        assert_refused(&key_login_via_balancer(&f, "198.51.100.9:5151", "nightly", k).await);
+    }
+    assert!(audit(&f).contains("outside the account's networks; not counted"));
+    assert!(!audit(&f).contains(r#""event":"lockout""#));
+    // The job itself, from its network, still logs in.
+    let ok = key_login_via_balancer(&f, "203.0.113.7:4242", "nightly", &key).await;
+    assert!(matches!(ok, ServerMessage::FirstFactorOk { .. }), "{ok:?}");
+    // From inside the networks, bad proofs are counted as before.
+    for _ in 0..2 {
+        assert_refused(&key_login_via_balancer(&f, "203.0.113.8:4242", "nightly", &wrong).await);
+    }
+    assert_error(&key_login_via_balancer(&f, "203.0.113.7:4242", "nightly", &key).await, "28000", 1003, true);
+}
+
+#[tokio::test]
 async fn the_address_throttle_counts_service_logins() {
     let wrong = key_pair();
     let public = key_pair().public_key().as_ref().to_vec();

@@ -2,7 +2,8 @@
 //! certificate instead of a password and a code (docs/service-accounts.md). Reserved and
 //! counted like a password (the address throttle and the account's lockout apply), and
 //! refused with one message whatever the reason, so a refusal tells nothing about the
-//! account; the audit has the real reason.
+//! account; the audit has the real reason. An attempt from outside the account's
+//! networks verifies nothing and is refused before it is counted.
 
 use std::sync::Arc;
 
@@ -56,6 +57,20 @@ pub(super) async fn service_login<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let peer = conn.peer.clone();
     let method = proof.kind().as_str();
+    // From outside the account's networks nothing is verified, so the attempt is no guess:
+    // it is refused before an attempt is reserved and counts against nothing. Otherwise
+    // anyone who can reach the port could lock an unattended job out by sending bad
+    // proofs (a key cannot be guessed, so the lockout protects nothing for it).
+    let (st, name) = (state.clone(), user.clone());
+    let Some(account) = blocking(move || st.auth.store.service_account(&name)).await else {
+        return conn.store_unavailable().await;
+    };
+    if account.is_some_and(|a| !a.allows_address(conn.ip)) {
+        let why = Some("the source address is outside the account's networks; not counted");
+        log::info!("{peer}: service-account login as `{user}` refused: {}", why.unwrap_or_default());
+        state.audit.record_why(state.auth.now(), &user, &peer, EVENT, "rejected", Some(method), why);
+        return conn.fail(b"28000", 1012, REFUSED).await;
+    }
     let (attempt, (record, account)) = match reserve(state, conn, &user, EVENT, deadline, load).await {
         Ok(reserved) => reserved,
         Err(phase) => return phase,

@@ -11,8 +11,8 @@ use super::*;
 
 mod attempts;
 mod codes;
-mod tickets;
 mod service_accounts;
+mod tickets;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
