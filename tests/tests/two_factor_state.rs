@@ -214,3 +214,25 @@ fn a_pending_e_mail_code_names_its_masked_destination() {
         assert!(r.description.starts_with("The server waits for the e-mail code sent to j***@example.org ("), "{r:?}");
     }
 }
+
+#[test]
+fn a_service_account_login_reads_service_account_with_its_credential() {
+    const SERVICE_ACCOUNT: u32 = 5;
+    let server = TestServer::start();
+    let key = server.scratch().join("nightly.pem");
+    let key_arg = key.display().to_string();
+    server.admin(&["service-account", "add", "nightly", "--from", "127.0.0.1/32", "--generate-key", &key_arg]);
+    let extra = format!("UID=nightly;ServiceKeyFile={}", twofactor_e2e::quote_value(&key_arg));
+    let env = Env::new();
+    for cs in BOTH {
+        let mut dbc = env.dbc(cs);
+        dbc.driver_connect(&server.base_connection_string(&extra)).unwrap();
+        let r = read_all(&dbc);
+        assert_eq!(
+            (r.state, r.method.as_str(), r.destination.as_str(), r.seconds_left),
+            (SERVICE_ACCOUNT, "key", "", 0)
+        );
+        assert!(r.description.contains("service account"), "{cs:?}: {r:?}");
+        dbc.disconnect().unwrap();
+    }
+}

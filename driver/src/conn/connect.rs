@@ -107,6 +107,7 @@ impl Connection {
         let result = match &service {
             Some(service) => hello(&mut s).and_then(|(server_name, version)| {
                 let (id, key) = service.login(&mut s, &cfg.user, &server_name, version).map_err(connect_error)?;
+                self.two_factor().mark_service_account(service.method());
                 Ok((server_name, version, id, key, false))
             }),
             None => self.login(&mut s, &cfg, prompting_allowed, login_timeout),
@@ -137,7 +138,6 @@ impl Connection {
             tls,
             tls_server_name: cfg.tls_server_name.clone(),
             severer: s.severer().map(Arc::new),
-            service_account: service.is_some(),
         });
         *lock(&self.session) = Some(s);
         self.second_factor_pending.store(pending, Ordering::Release);

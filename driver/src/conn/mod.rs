@@ -55,9 +55,6 @@ pub struct SessionInfo {
     /// Shuts the session's socket down from a query timer (see `stmt::timeout`); taken
     /// without the session lock, which the request it bounds holds.
     pub severer: Option<Arc<socket::Severer>>,
-    /// Logged in as a service account (ServiceKeyFile or ClientCertificate): no second
-    /// factor was or will be asked (SQL_ATTR_TWO_FACTOR_STATE's SERVICE_ACCOUNT).
-    pub service_account: bool,
 }
 
 pub struct Connection {

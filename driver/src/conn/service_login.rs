@@ -140,6 +140,14 @@ fn check_account_keys(cfg: &ConnectConfig) -> OdbcResult<()> {
 }
 
 impl ServiceLogin {
+    /// What the two-factor state attributes call this login's method.
+    pub fn method(&self) -> &'static str {
+        match self {
+            ServiceLogin::Key(_) => "key",
+            ServiceLogin::Certificate => "certificate",
+        }
+    }
+
     /// KeyLogin or CertLogin after Hello; returns the session id and cancel key of a
     /// session that is ready for SQL (a service account has no second factor).
     pub fn login(
