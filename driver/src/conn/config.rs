@@ -5,6 +5,7 @@ use std::time::Duration;
 use twofactor_protocol::{Secret, SessionOptions};
 
 use super::code_source::{PromptMode, DEFAULT_CODE_ENV, DEFAULT_COMMAND_TIMEOUT};
+use super::tickets::TicketMode;
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 pub const DEFAULT_PORT: u16 = 7443;
@@ -36,6 +37,7 @@ const KNOWN_KEYS: &[&str] = &[
     "twofactorcodecommand",
     "twofactorcodecommandtimeout",
     "twofactorprompt",
+    "twofactorticket",
     "passwordcodeseparator",
     "logfile",
     "loglevel",
@@ -156,6 +158,8 @@ pub struct ConnectConfig {
     pub read_only: bool,
     /// `LongColumnSize`: the size reported for columns declared without one.
     pub long_column_size: u32,
+    /// `TwoFactorTicket`: whether and where two-factor tickets are kept.
+    pub ticket_mode: TicketMode,
 }
 
 impl ConnectConfig {
@@ -222,6 +226,7 @@ impl ConnectConfig {
                     .filter(|&v| v <= MAX_LONG_COLUMN_SIZE)
                     .ok_or_else(|| bad_key("LongColumnSize", &v.to_string(), "0 to 1073741823"))?,
             },
+            ticket_mode: TicketMode::parse(s.get("TwoFactorTicket").unwrap_or(""))?,
         })
     }
 }
@@ -245,6 +250,9 @@ mod tests {
         assert_eq!(c.fetch_rows, 4096);
         assert_eq!(c.code_env, "TWOFACTOR_CODE");
         assert_eq!(c.prompt, PromptMode::No);
+        assert_eq!(c.ticket_mode, TicketMode::Off);
+        let c = ConnectConfig::from_settings(&settings("UID=a;TwoFactorTicket=Keyring")).unwrap();
+        assert_eq!(c.ticket_mode, TicketMode::Keyring);
     }
 
     #[test]

@@ -13,7 +13,11 @@ pub mod dsn;
 mod files;
 mod pool;
 pub mod session;
+mod shared_login;
+pub mod sitting;
 mod socket;
+mod ticket_exchange;
+pub mod tickets;
 pub mod tls;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,6 +57,8 @@ pub struct SessionInfo {
     /// Shuts the session's socket down from a query timer (see `stmt::timeout`); taken
     /// without the session lock, which the request it bounds holds.
     pub severer: Option<Arc<socket::Severer>>,
+    /// The second factor was met by a two-factor ticket valid until then (Unix seconds).
+    pub verified_by_ticket: Option<i64>,
 }
 
 pub struct Connection {
