@@ -101,5 +101,6 @@
                                                     like a wrong code; the driver evicts it */
 #define SQL_TWO_FACTOR_ERR_SERVICE_REFUSED  1012 /* 28000: service-account login refused
                                                     (key, certificate, or source address) */
+#define SQL_TWO_FACTOR_ERR_TICKETS_OFF      1013 /* 28000: no ticket issued (policy off, not a code login, one per session); HY000: bad key */
 
 #endif /* TWOFACTOR_ODBC_H */

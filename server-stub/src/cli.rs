@@ -24,6 +24,7 @@ mod carrier;
 mod enrol;
 mod serve;
 mod store;
+mod tickets;
 mod user;
 
 #[derive(Parser)]
@@ -174,6 +175,12 @@ enum UserCommand {
     Email {
         name: String,
         address: String,
+    },
+    /// The user's two-factor tickets and ticket policy (docs/tickets.md).
+    Tickets {
+        name: String,
+        #[command(subcommand)]
+        action: tickets::TicketsCommand,
     },
 }
 

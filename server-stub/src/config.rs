@@ -9,9 +9,11 @@ use serde::Deserialize;
 use crate::totp::Algorithm;
 
 mod sql_postgres;
+mod tickets;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
 };
+pub use tickets::TicketsSection;
 
 pub const CONFIG_FILE: &str = "server.toml";
 
@@ -358,6 +360,7 @@ pub struct Config {
     pub smtp: SmtpSection,
     pub sms: SmsSection,
     pub store: StoreSection,
+    pub tickets: TicketsSection,
 }
 
 impl Config {
@@ -556,6 +559,9 @@ impl Config {
         }
         if self.store.connect_timeout_secs == 0 || self.store.connect_timeout_secs > 300 {
             return bad("store.connect_timeout_secs", "must be between 1 and 300".into());
+        }
+        if let Err((key, message)) = self.tickets.validate() {
+            return bad(key, message);
         }
         Ok(())
     }

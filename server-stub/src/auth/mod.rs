@@ -20,6 +20,8 @@ use crate::store::{
 use crate::throttle::throttle_key;
 
 mod second_factor;
+mod tickets;
+pub use tickets::{IssueRefusal, IssuedTicket, TicketChecked, TICKET_METHOD};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {

@@ -16,6 +16,20 @@ impl Authenticator {
     /// codes. A failure counts against the user's second factor (never the password) and
     /// the address; a replay of the code accepted last counts against neither.
     pub fn check_second_factor(&self, name: &str, code: &str, ip: IpAddr) -> Result<Checked, StoreError> {
+        self.counted_second_factor(name, ip, || self.check_code(name, code))
+    }
+
+    /// The attempt machinery every second-factor proof goes through (a code, a ticket):
+    /// an attempt is reserved (refused while locked, blocked or over budget), `check`
+    /// decides, and the reservation ends with what it found: a completed login resets the
+    /// counters, a rejection is counted against the user's second factor and the address
+    /// (locking or blocking at their limits), a replay is not counted.
+    pub(super) fn counted_second_factor(
+        &self,
+        name: &str,
+        ip: IpAddr,
+        check: impl FnOnce() -> Result<(CodeUse, Checked), StoreError>,
+    ) -> Result<Checked, StoreError> {
         let attempt = match self.reserve(Factor::SecondFactor, name, ip)? {
             Reservation::Reserved(a) => a,
             refused => {
@@ -34,7 +48,7 @@ impl Authenticator {
                 });
             }
         };
-        let (used, mut checked) = match self.check_code(name, code) {
+        let (used, mut checked) = match check() {
             Ok(found) => found,
             Err(e) => {
                 // Nothing was decided; the reservation gives its place back.

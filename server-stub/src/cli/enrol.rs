@@ -19,13 +19,14 @@ pub(super) fn import(dir: &Path, name: &str, uri: &str) -> CliResult {
         return Err(format!("the URI has {} digits; 6 or 8 are supported", parsed.digits));
     }
     let sealed_secret = key.seal(name, &parsed.secret);
+    let dying = super::tickets::tickets_dying(store.as_ref(), name, SystemClock.now())?;
     store
         .set_totp(
             name,
             &TotpEnrolment { sealed_secret, algorithm: parsed.algorithm.name().into(), digits: parsed.digits },
         )
         .map_err(|e| e.to_string())?;
-    audit.record(SystemClock.now(), name, "cli", "totp_import", "ok", Some("TOTP"));
+    audit.record_why(SystemClock.now(), name, "cli", "totp_import", "ok", Some("TOTP"), Some(&dying));
     println!(
         "imported a TOTP key for `{name}` ({}, {} digits, {} s); TOTP is its active method",
         parsed.algorithm, parsed.digits, parsed.period_secs
@@ -52,16 +53,18 @@ pub(super) fn enrol(dir: &Path, args: EnrolArgs, reset: bool) -> CliResult {
     }
     let secret = totp::generate_secret(algorithm);
     let sealed_secret = key.seal(&args.name, &secret);
+    let dying = super::tickets::tickets_dying(store.as_ref(), &args.name, SystemClock.now())?;
     store
         .set_totp(&args.name, &TotpEnrolment { sealed_secret, algorithm: algorithm.name().into(), digits })
         .map_err(|e| e.to_string())?;
-    audit.record(
+    audit.record_why(
         SystemClock.now(),
         &args.name,
         "cli",
         if reset { "totp_reset" } else { "totp_enrol" },
         "ok",
         Some("TOTP"),
+        Some(&dying),
     );
     let b32 = totp::to_base32(&secret);
     let params = TotpParams { algorithm, digits, period_secs: config.totp.period_secs };

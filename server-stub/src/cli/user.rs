@@ -22,6 +22,9 @@ fn read_password(from_stdin: bool) -> Result<String, String> {
 }
 
 pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
+    if let UserCommand::Tickets { name, action } = cmd {
+        return super::tickets::run(dir, &name, action);
+    }
     let (config, store, audit) = open(dir)?;
     let now = SystemClock.now();
     let err = |e: crate::store::StoreError| e.to_string();
@@ -73,8 +76,9 @@ pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
             println!("unlocked `{name}`");
         }
         UserCommand::Remove { name } => {
+            let dying = super::tickets::tickets_dying(store.as_ref(), &name, now)?;
             store.remove_user(&name).map_err(err)?;
-            audit.record(now, &name, "cli", "user_remove", "ok", None);
+            audit.record_why(now, &name, "cli", "user_remove", "ok", None, Some(&dying));
             println!("removed `{name}`");
         }
         UserCommand::TwoFactor { name, state } => {
@@ -87,8 +91,9 @@ pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
                 return Err(format!("no user `{name}`"));
             }
             let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
+            let dying = super::tickets::tickets_dying(store.as_ref(), &name, now)?;
             store.set_password(&name, &hash).map_err(err)?;
-            audit.record(now, &name, "cli", "password_change", "ok", None);
+            audit.record_why(now, &name, "cli", "password_change", "ok", None, Some(&dying));
             println!("password of `{name}` changed");
         }
         UserCommand::Method { name, method } => {
@@ -145,6 +150,8 @@ pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
             println!("`{name}`: SMS to {phone}{}", carrier.map(|c| format!(" via {c}")).unwrap_or_default());
             activate_if_unenrolled(store.as_ref(), &audit, &u, Method::Sms, now)?;
         }
+        // Handled above, before the store is opened twice.
+        UserCommand::Tickets { .. } => {}
         UserCommand::Email { name, address } => {
             let Some(u) = store.user(&name).map_err(err)? else {
                 return Err(format!("no user `{name}`"));

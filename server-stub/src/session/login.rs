@@ -1,5 +1,7 @@
-//! The first factor (Login): the password, then what the user's second factor needs:
-//! nothing, a TOTP code, or an SMS or e-mail code sent now.
+//! The first factor (Login, LoginWithTicket): the password, then what the user's second
+//! factor needs: nothing, a TOTP code, or an SMS or e-mail code sent now; or, for
+//! LoginWithTicket, nothing more if the ticket is accepted (session/ticket.rs), so no
+//! code is sent for a login a ticket completes.
 
 use std::sync::Arc;
 
@@ -8,10 +10,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use twofactor_protocol::{SecondFactor, SecondFactorMethod, Secret, ServerMessage};
 
+use super::ticket::{check_offered, TicketOffer, TicketOutcome};
 use super::{
     audit_address_block, blocking, delay, ready, BusyWait, LoggedIn, Phase, BUSY, LOCKED, SEND_FAILED, THROTTLED,
 };
-use crate::auth::{CodeIssue, Requirement};
+use crate::auth::{CodeIssue, Requirement, TICKET_METHOD};
 use crate::connection::Conn;
 use crate::server::{SessionEntry, State};
 use crate::store::{AttemptEnd, Factor, FailureOutcome, Method, Reservation};
@@ -22,6 +25,7 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
     user: String,
     password: Secret<String>,
+    ticket: Option<TicketOffer>,
     deadline: Instant,
     admitted: &mut Option<Admitted<'_>>,
 ) -> Phase {
@@ -182,6 +186,18 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         }
         _ => {}
     }
+    // A ticket is examined only now: the password was right and a second factor is due
+    // (for a user who owes none it is ignored).
+    if let (Some(offer), Some(_)) = (ticket, requirement.method()) {
+        match check_offered(state, conn, &user, method_name, offer).await {
+            TicketOutcome::Accepted { expires_at } => {
+                let second = SecondFactor::VerifiedByTicket { expires_at };
+                return first_factor_ok(state, conn, &user, second, TICKET_METHOD, admitted).await;
+            }
+            TicketOutcome::Refused => {}
+            TicketOutcome::Closed(phase) => return phase,
+        }
+    }
     let timeout = state.config.auth.two_factor_timeout_secs;
     let (second, method) = match requirement {
         Requirement::Totp => (
@@ -212,6 +228,20 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
         }
         _ => (SecondFactor::NotRequired, Method::None.as_str()),
     };
+    first_factor_ok(state, conn, &user, second, method, admitted).await
+}
+
+/// Answers FirstFactorOk: a new session (identifier and cancel key) awaiting the code
+/// `second` asks for, or logged in (no code due, or a ticket stood in for it).
+async fn first_factor_ok<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    user: &str,
+    second: SecondFactor,
+    method: &'static str,
+    admitted: &mut Option<Admitted<'_>>,
+) -> Phase {
+    let now = state.auth.now();
     let needs_code = matches!(second, SecondFactor::Required { .. });
     let mut session_id = 0u64;
     while session_id == 0 || state.sessions().contains_key(&session_id) {
@@ -220,8 +250,8 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let mut cancel_key = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut cancel_key);
     state.sessions().insert(session_id, SessionEntry { cancel_key, interrupt: None });
-    let logged_in = LoggedIn { user: user.clone(), session_id, method };
-    state.audit.record(now, &user, &peer, "first_factor", "ok", needs_code.then_some(method));
+    let logged_in = LoggedIn { user: user.to_owned(), session_id, method, code_proven: false, ticket_issued: false };
+    state.audit.record(now, user, &conn.peer, "first_factor", "ok", needs_code.then_some(method));
     if !needs_code {
         // Logged in: the place is given back before the answer, so a client that
         // connects again at once finds it free.

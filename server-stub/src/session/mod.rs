@@ -23,11 +23,13 @@ use crate::tls::TlsFacts;
 mod login;
 mod second_factor;
 mod sql;
+mod ticket;
 
 use login::login;
 use second_factor::second_factor;
 pub(crate) use sql::cancel_here;
 use sql::{cancel, run_sql};
+use ticket::{request_ticket, TicketOffer};
 
 const LOCKED: &str = "account is locked; ask the administrator to unlock it";
 const THROTTLED: &str = "too many failed logins from this address; try again later";
@@ -63,6 +65,11 @@ struct LoggedIn {
     session_id: u64,
     /// The active second-factor method, for the audit.
     method: &'static str,
+    /// The second factor was proved by a code on this connection (not by a ticket, and
+    /// not skipped): only then may it ask for a ticket.
+    code_proven: bool,
+    /// A ticket was issued on this session (one per session).
+    ticket_issued: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -161,8 +168,7 @@ pub(crate) async fn run<S>(
     tls: TlsFacts,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-)
-where
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = IoLimits {
@@ -202,8 +208,17 @@ where
                 Err(e) => on_read_error(&mut conn, e, "hello").await,
             },
             Phase::AwaitingFirstFactor => match login_read(&state, &mut conn, login_deadline).await {
-                Ok(ClientMessage::Login { user, password }) => {
-                    let next = login(&state, &mut conn, user, password, login_deadline, &mut admitted).await;
+                Ok(msg @ (ClientMessage::Login { .. } | ClientMessage::LoginWithTicket { .. })) => {
+                    let next = match msg {
+                        ClientMessage::LoginWithTicket { user, password, ticket_id, proof } => {
+                            let offer = Some(TicketOffer { ticket_id, proof });
+                            login(&state, &mut conn, user, password, offer, login_deadline, &mut admitted).await
+                        }
+                        ClientMessage::Login { user, password } => {
+                            login(&state, &mut conn, user, password, None, login_deadline, &mut admitted).await
+                        }
+                        other => conn.out_of_turn(&other, "before Login").await,
+                    };
                     if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
                         reg.id = Some(l.session_id);
                     }
@@ -226,7 +241,10 @@ where
                 Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::AwaitingSecondFactor(l)).await,
                 Ok(ClientMessage::Terminate) => Phase::Closed,
                 Ok(
-                    msg @ (ClientMessage::Hello { .. } | ClientMessage::Login { .. } | ClientMessage::Cancel { .. }),
+                    msg @ (ClientMessage::Hello { .. }
+                    | ClientMessage::Login { .. }
+                    | ClientMessage::LoginWithTicket { .. }
+                    | ClientMessage::Cancel { .. }),
                 ) => conn.out_of_turn(&msg, "while awaiting the second factor").await,
                 Ok(_) => {
                     let e = ErrorInfo::new(b"28000", 1004, "two-factor authentication required");
@@ -251,6 +269,9 @@ where
                 Ok(ClientMessage::Terminate) => Phase::Closed,
                 // Nothing is pending; the driver reports that itself.
                 Ok(ClientMessage::SecondFactor { .. }) => conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await,
+                Ok(ClientMessage::RequestTicket { public_key }) => {
+                    request_ticket(&state, &mut conn, l, sql, public_key).await
+                }
                 Ok(msg) => match sql_request(msg) {
                     Ok(req) => run_sql(&state, &mut conn, l, sql, req).await,
                     Err(other) => conn.out_of_turn(&other, "after login").await,

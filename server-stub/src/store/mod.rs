@@ -395,6 +395,29 @@ pub trait UserStore: Send + Sync + 'static {
     fn check_health(&self) -> Result<(), StoreError> {
         Ok(())
     }
+
+    // Two-factor tickets (store/tickets.rs, docs/tickets.md). `set_totp`, `set_password`,
+    // `remove_user` and `import_user` delete all of the user's tickets themselves.
+    /// The user's own policy (`Default` when none is set or the user does not exist).
+    fn ticket_policy(&self, name: &str) -> Result<TicketPolicy, StoreError>;
+    /// NoSuchUser for a user the store does not have.
+    fn set_ticket_policy(&self, name: &str, policy: TicketPolicy) -> Result<(), StoreError>;
+    /// Stores a ticket, then revokes the user's oldest usable ones beyond `max_per_user`
+    /// (returns how many) and forgets those past their hard end, in one transaction.
+    fn issue_ticket(&self, ticket: &NewTicket<'_>, max_per_user: u32) -> Result<u32, StoreError>;
+    /// The ticket with this identifier hash, in whatever state.
+    fn ticket(&self, id_hash: &[u8]) -> Result<Option<TicketRecord>, StoreError>;
+    /// One login's use, in one atomic statement: iff the ticket is `user`'s, not revoked,
+    /// before its hard end and its idle end, its `last_used_at` becomes `now` and the
+    /// record (as updated) is returned; otherwise None and nothing changes.
+    fn use_ticket(&self, id_hash: &[u8], user: &str, now: i64) -> Result<Option<TicketRecord>, StoreError>;
+    /// The user's tickets, oldest first, revoked and expired ones included.
+    fn tickets(&self, name: &str) -> Result<Vec<TicketRecord>, StoreError>;
+    /// Revokes one of the user's tickets; false if it has none with this hash or it was
+    /// revoked already.
+    fn revoke_ticket(&self, name: &str, id_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+    /// Revokes every ticket of the user not revoked yet; returns how many.
+    fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError>;
 }
 
 #[cfg(test)]
@@ -402,6 +425,8 @@ mod conformance;
 mod open;
 pub mod postgres;
 mod sqlite;
+mod tickets;
 pub use open::{open, open_for_server};
 pub use postgres::{PgStoreSettings, PostgresUserStore, SCHEMA_VERSION};
 pub use sqlite::SqliteUserStore;
+pub use tickets::{short_id, ticket_id_hash, NewTicket, TicketPolicy, TicketRecord, TicketState};

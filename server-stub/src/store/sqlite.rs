@@ -11,6 +11,7 @@ use super::*;
 
 mod attempts;
 mod codes;
+mod tickets;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS users (
@@ -99,6 +100,7 @@ impl SqliteUserStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(tickets::SCHEMA)?;
         let mut conn = conn;
         Self::migrate(&mut conn)?;
         Ok(SqliteUserStore { conn: Mutex::new(conn) })
@@ -229,16 +231,21 @@ impl UserStore for SqliteUserStore {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
-            for t in ["pending_codes", "code_sends", "backup_codes"] {
+            for t in ["pending_codes", "code_sends", "backup_codes", "ticket_policies"] {
                 tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [name])?;
             }
+            tickets::delete_all(&tx, name)?;
             tx.commit()?;
             Self::changed_or_missing(name, n)
         })
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
-        self.update_user(name, "UPDATE users SET password_hash = ?1 WHERE name = ?2", &[&password_hash, &name])
+        self.immediate(|tx| {
+            let n = tx.execute("UPDATE users SET password_hash = ?1 WHERE name = ?2", params![password_hash, name])?;
+            tickets::delete_all(tx, name)?;
+            Self::changed_or_missing(name, n)
+        })
     }
 
     fn set_two_factor_required(&self, name: &str, on: bool) -> Result<(), StoreError> {
@@ -246,14 +253,18 @@ impl UserStore for SqliteUserStore {
     }
 
     fn set_totp(&self, name: &str, e: &TotpEnrolment) -> Result<(), StoreError> {
-        // The ledger restarts with the key: old codes die with the old key anyway.
-        self.update_user(
-            name,
-            "UPDATE users SET totp_secret = ?1, totp_algorithm = ?2, totp_digits = ?3, method = 'TOTP',
-             last_totp_step = NULL, totp_drift = 0, drift_candidate = NULL, drift_streak = 0
-             WHERE name = ?4",
-            &[&e.sealed_secret, &e.algorithm, &e.digits, &name],
-        )
+        // The ledger restarts with the key: old codes die with the old key anyway, and so
+        // do the tickets the old key's codes earned.
+        self.immediate(|tx| {
+            let n = tx.execute(
+                "UPDATE users SET totp_secret = ?1, totp_algorithm = ?2, totp_digits = ?3, method = 'TOTP',
+                 last_totp_step = NULL, totp_drift = 0, drift_candidate = NULL, drift_streak = 0
+                 WHERE name = ?4",
+                params![e.sealed_secret, e.algorithm, e.digits, name],
+            )?;
+            tickets::delete_all(tx, name)?;
+            Self::changed_or_missing(name, n)
+        })
     }
 
     fn accept_totp(&self, name: &str, step: i64, d: DriftState) -> Result<CodeUse, StoreError> {
@@ -436,6 +447,8 @@ impl UserStore for SqliteUserStore {
             for t in ["users", "pending_codes", "code_sends", "backup_codes"] {
                 tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [&u.name])?;
             }
+            // An imported user's password and key may differ from the replaced one's.
+            tickets::delete_all(&tx, &u.name)?;
             let (secret, alg, digits) = match &u.totp {
                 Some(t) => (Some(t.sealed_secret.clone()), Some(t.algorithm.clone()), Some(t.digits)),
                 None => (None, None, None),
@@ -469,6 +482,38 @@ impl UserStore for SqliteUserStore {
 
     fn check_health(&self) -> Result<(), StoreError> {
         self.with(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+    }
+
+    fn ticket_policy(&self, name: &str) -> Result<TicketPolicy, StoreError> {
+        self.with(|c| tickets::policy(c, name))
+    }
+
+    fn set_ticket_policy(&self, name: &str, policy: TicketPolicy) -> Result<(), StoreError> {
+        self.immediate(|tx| tickets::set_policy(tx, name, policy))
+    }
+
+    fn issue_ticket(&self, ticket: &NewTicket<'_>, max_per_user: u32) -> Result<u32, StoreError> {
+        self.immediate(|tx| tickets::issue(tx, ticket, max_per_user))
+    }
+
+    fn ticket(&self, id_hash: &[u8]) -> Result<Option<TicketRecord>, StoreError> {
+        self.with(|c| tickets::ticket(c, id_hash))
+    }
+
+    fn use_ticket(&self, id_hash: &[u8], user: &str, now: i64) -> Result<Option<TicketRecord>, StoreError> {
+        self.with(|c| tickets::use_ticket(c, id_hash, user, now))
+    }
+
+    fn tickets(&self, name: &str) -> Result<Vec<TicketRecord>, StoreError> {
+        self.with(|c| tickets::tickets(c, name))
+    }
+
+    fn revoke_ticket(&self, name: &str, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        self.with(|c| Ok(tickets::revoke(c, name, Some(id_hash), now)? > 0))
+    }
+
+    fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError> {
+        self.with(|c| tickets::revoke(c, name, None, now))
     }
 }
 

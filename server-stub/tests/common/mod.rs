@@ -123,10 +123,43 @@ impl Client {
         self.recv().await.unwrap()
     }
 
+    /// This connection's TLS exporter, which ticket proofs are bound to.
+    pub fn exporter(&self) -> [u8; twofactor_protocol::proof::EXPORTER_LEN] {
+        let (_, conn) = self.tls.get_ref();
+        conn.export_keying_material(
+            [0u8; twofactor_protocol::proof::EXPORTER_LEN],
+            twofactor_protocol::proof::EXPORTER_LABEL,
+            None,
+        )
+        .unwrap()
+    }
+
+    pub async fn login_with_ticket(
+        &mut self,
+        user: &str,
+        password: &str,
+        ticket_id: &[u8],
+        proof: Vec<u8>,
+    ) -> ServerMessage {
+        let ticket_id = twofactor_protocol::Secret::new(ticket_id.to_vec());
+        self.send(ClientMessage::LoginWithTicket { user: user.into(), password: password.into(), ticket_id, proof })
+            .await;
+        self.recv().await.unwrap()
+    }
+
     pub async fn exec(&mut self, sql: &str, params: RowBatch) -> ServerMessage {
         self.send(ClientMessage::ExecDirect { sql: sql.into(), params, fetch_rows: 0 }).await;
         self.recv().await.unwrap()
     }
+}
+
+/// The data directory's audit log, one JSON object per line.
+pub fn audit_lines(f: &Fixture) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(f.data.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 pub fn no_params() -> RowBatch {

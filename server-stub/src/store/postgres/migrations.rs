@@ -14,7 +14,7 @@ use crate::store::{StoreError, DEFAULT_CARRIERS};
 const MIGRATION_LOCK: i64 = 0x7466_5f73_746f_7265;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, TICKETS];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -86,6 +86,30 @@ CREATE TABLE address_failures (
     forget_at bigint NOT NULL
 );
 CREATE INDEX address_failures_by_expiry ON address_failures (forget_at);
+";
+
+/// Two-factor tickets (docs/tickets.md): one row per ticket, keyed by the SHA-256 of its
+/// identifier, and each user's own policy. Both go with their user (`ON DELETE CASCADE`:
+/// `user remove`, an import that replaces the user). `seq` orders tickets issued within
+/// one second.
+const TICKETS: &str = "
+CREATE TABLE tickets (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id_hash bytea NOT NULL UNIQUE,
+    name text NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    public_key bytea NOT NULL,
+    issued_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    last_used_at bigint NOT NULL,
+    idle_secs integer NOT NULL,
+    peer text NOT NULL,
+    revoked_at bigint
+);
+CREATE INDEX tickets_by_name ON tickets (name, seq);
+CREATE TABLE ticket_policies (
+    name text PRIMARY KEY REFERENCES users (name) ON DELETE CASCADE,
+    policy text NOT NULL
+);
 ";
 
 /// The schema version the store has (0: none yet).

@@ -15,6 +15,7 @@ mod pool;
 pub mod settings;
 #[cfg(test)]
 mod tests;
+mod tickets;
 mod users;
 
 pub use migrations::SCHEMA_VERSION;
@@ -107,8 +108,8 @@ impl UserStore for PostgresUserStore {
     }
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
-        let sql = "UPDATE users SET password_hash = $1 WHERE name = $2";
-        users::update_user(&mut **self.conn()?, name, sql, &[&password_hash, &name])
+        let sql = tickets::and_delete_tickets("UPDATE users SET password_hash = $1 WHERE name = $2 RETURNING name");
+        users::changed_user(&mut **self.conn()?, name, &sql, &[&password_hash, &name])
     }
 
     fn set_two_factor_required(&self, name: &str, on: bool) -> Result<(), StoreError> {
@@ -223,5 +224,37 @@ impl UserStore for PostgresUserStore {
         // The checkout is bounded by connect_timeout, the statement by statement_timeout.
         self.conn()?.simple_query("SELECT 1").map_err(pool::backend)?;
         Ok(())
+    }
+
+    fn ticket_policy(&self, name: &str) -> Result<TicketPolicy, StoreError> {
+        tickets::policy(&mut **self.conn()?, name)
+    }
+
+    fn set_ticket_policy(&self, name: &str, policy: TicketPolicy) -> Result<(), StoreError> {
+        tickets::set_policy(&mut **self.conn()?, name, policy)
+    }
+
+    fn issue_ticket(&self, ticket: &NewTicket<'_>, max_per_user: u32) -> Result<u32, StoreError> {
+        tickets::issue(&mut **self.conn()?, ticket, max_per_user)
+    }
+
+    fn ticket(&self, id_hash: &[u8]) -> Result<Option<TicketRecord>, StoreError> {
+        tickets::ticket(&mut **self.conn()?, id_hash)
+    }
+
+    fn use_ticket(&self, id_hash: &[u8], user: &str, now: i64) -> Result<Option<TicketRecord>, StoreError> {
+        tickets::use_ticket(&mut **self.conn()?, id_hash, user, now)
+    }
+
+    fn tickets(&self, name: &str) -> Result<Vec<TicketRecord>, StoreError> {
+        tickets::tickets(&mut **self.conn()?, name)
+    }
+
+    fn revoke_ticket(&self, name: &str, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        Ok(tickets::revoke(&mut **self.conn()?, name, Some(id_hash), now)? > 0)
+    }
+
+    fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError> {
+        tickets::revoke(&mut **self.conn()?, name, None, now)
     }
 }

@@ -84,20 +84,32 @@ pub(super) fn update_user(
     }
 }
 
+/// Runs a statement that returns a row per user changed; NoSuchUser if none.
+pub(super) fn changed_user(
+    c: &mut impl GenericClient,
+    name: &str,
+    sql: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<(), StoreError> {
+    if c.query(sql, params).map_err(backend)?.is_empty() {
+        return Err(StoreError::NoSuchUser(name.to_owned()));
+    }
+    Ok(())
+}
+
 pub(super) fn remove_user(c: &mut impl GenericClient, name: &str) -> Result<(), StoreError> {
     update_user(c, name, "DELETE FROM users WHERE name = $1", &[&name])
 }
 
 pub(super) fn set_totp(c: &mut impl GenericClient, name: &str, e: &TotpEnrolment) -> Result<(), StoreError> {
-    // The ledger restarts with the key: old codes die with the old key anyway.
-    update_user(
-        c,
-        name,
+    // The ledger restarts with the key: old codes die with the old key anyway, and so do
+    // the tickets the old key's codes earned (in the same statement).
+    let sql = super::tickets::and_delete_tickets(
         "UPDATE users SET totp_secret = $1, totp_algorithm = $2, totp_digits = $3, method = 'TOTP',
          last_totp_step = NULL, totp_drift = 0, drift_candidate = NULL, drift_streak = 0
-         WHERE name = $4",
-        &[&e.sealed_secret, &e.algorithm, &stored(e.digits), &name],
-    )
+         WHERE name = $4 RETURNING name",
+    );
+    changed_user(c, name, &sql, &[&e.sealed_secret, &e.algorithm, &stored(e.digits), &name])
 }
 
 pub(super) fn unlock(c: &mut impl GenericClient, name: &str) -> Result<(), StoreError> {
