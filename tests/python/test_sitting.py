@@ -280,7 +280,7 @@ class TicketsOn(Base):
 
 
 class TicketLifetime(Base):
-    tickets = {"enabled": "true", "max_lifetime_secs": "3", "idle_secs": "900"}
+    tickets = {"enabled": "true", "max_lifetime_secs": "3", "idle_secs": "3"}
 
     def test_a_ticket_past_its_lifetime_is_not_used_and_a_code_is_needed(self):
         name, helper = self.user()
