@@ -264,10 +264,8 @@ mod tests {
         let s = Sittings::default();
         let leader = s.join(&key("dave"), None).unwrap();
         std::thread::scope(|scope| {
-            let follower = scope.spawn(|| match s.join(&key("dave"), soon(5000)).unwrap() {
-                Role::Follower(Outcome::Abandoned) => true,
-                _ => false,
-            });
+            let follower =
+                scope.spawn(|| matches!(s.join(&key("dave"), soon(5000)).unwrap(), Role::Follower(Outcome::Abandoned)));
             std::thread::sleep(Duration::from_millis(100));
             drop(leader);
             assert!(follower.join().unwrap(), "the follower was woken with Abandoned");
