@@ -118,3 +118,20 @@ fn a_follower_waits_for_the_leader_no_longer_than_its_own_login_timeout() {
         leader.join().unwrap().expect("the leader logs in with its code");
     });
 }
+
+#[test]
+fn a_code_set_with_attribute_1002_after_connecting_earns_a_ticket_too() {
+    let server = with_tickets();
+    let user = server.user("late_code_ticket");
+    let env = Env::new();
+    let mut dbc = env.dbc(Charset::Wide);
+    dbc.driver_connect(&server.connection_string(&user, "TwoFactorTicket=Memory")).unwrap();
+    assert_eq!(dbc.two_factor_pending().unwrap(), 1);
+    dbc.submit_code(&user.fresh_code()).unwrap();
+    assert_eq!(dbc.query_i64("SELECT 3").unwrap(), Some(3));
+    dbc.disconnect().unwrap();
+    let mut dbc = env.dbc(Charset::Narrow);
+    let warnings = dbc.driver_connect(&server.connection_string(&user, "TwoFactorTicket=Memory")).unwrap();
+    assert!(info(&warnings, "verified by a two-factor ticket").is_some(), "{warnings:?}");
+    assert_eq!(dbc.two_factor_pending().unwrap(), 0);
+}

@@ -344,6 +344,7 @@ impl Connection {
             super::code_ledger::claim(&format!("{}:{}", info.host, info.port), &info.user, code.expose())?;
         }
         self.with_session_unchecked(|s| super::connect::send_second_factor(s, code))?;
+        self.ticket_after_late_code(warn)?;
         self.second_factor_verified()
     }
 

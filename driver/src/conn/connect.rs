@@ -176,6 +176,7 @@ impl Connection {
             cancel_key,
             tls,
             tls_server_name: cfg.tls_server_name.clone(),
+            ticket_mode: cfg.ticket_mode,
             severer: s.severer().map(Arc::new),
             verified_by_ticket: match verification {
                 Verification::Ticket { expires_at } => Some(expires_at),
@@ -307,40 +308,13 @@ impl Connection {
                 log::info!("submitting the {} second factor from the {}", method.name(), origin.describe());
                 send_second_factor(s, code)?;
                 if let Some(stores) = stores {
-                    self.take_ticket(s, &key, &server_name, stores, warnings)?;
+                    ticket_exchange::take_ticket(s, &key, &server_name, stores, warnings)?;
                 }
                 Ok(outcome(Verification::Code))
             }
             None => {
                 log::info!("no two-factor code supplied; {} s left to set attribute 1002", seconds_left);
                 Ok(outcome(Verification::Pending))
-            }
-        }
-    }
-
-    /// After a verified code: asks for a ticket and keeps it. A refusal (the server's
-    /// policy gives this user none) is a 01000 warning; a broken link fails the connect.
-    fn take_ticket(
-        &self,
-        s: &mut Session,
-        key: &SittingKey,
-        server_name: &str,
-        stores: &Stores,
-        warnings: &mut Warnings,
-    ) -> OdbcResult<()> {
-        match ticket_exchange::request_ticket(s, key, server_name) {
-            Ok(ticket) => {
-                stores.save(&ticket, warnings);
-                log::info!(
-                    "the server issued a two-factor ticket (expires {})",
-                    ticket_exchange::describe_expiry(ticket.expires_at)
-                );
-                Ok(())
-            }
-            Err(e) if s.is_dead() => Err(e),
-            Err(e) => {
-                warnings.push(tickets::warning(format!("no two-factor ticket: {}", e.message)));
-                Ok(())
             }
         }
     }

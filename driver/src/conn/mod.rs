@@ -54,6 +54,8 @@ pub struct SessionInfo {
     pub cancel_key: Secret<[u8; 16]>,
     pub tls: Arc<ClientConfig>,
     pub tls_server_name: String,
+    /// `TwoFactorTicket` of the connect, for a code set with attribute 1002 afterwards.
+    pub ticket_mode: tickets::TicketMode,
     /// Shuts the session's socket down from a query timer (see `stmt::timeout`); taken
     /// without the session lock, which the request it bounds holds.
     pub severer: Option<Arc<socket::Severer>>,

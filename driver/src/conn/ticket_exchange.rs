@@ -8,8 +8,8 @@ use twofactor_protocol::{ClientMessage, Secret, ServerMessage};
 
 use super::session::Session;
 use super::sitting::SittingKey;
-use super::tickets::{unix_now, StoredTicket};
-use super::unexpected;
+use super::tickets::{unix_now, warning, StoredTicket, Stores, Warnings};
+use super::{unexpected, Connection};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 fn key_error() -> OdbcError {
@@ -55,6 +55,46 @@ pub fn request_ticket(s: &mut Session, key: &SittingKey, server_name: &str) -> O
             })
         }
         other => Err(unexpected(&other)),
+    }
+}
+
+/// After a verified code: asks for a ticket and keeps it. A refusal (the server's
+/// policy gives this user none) is a 01000 warning; a broken link fails the connect.
+pub fn take_ticket(
+    s: &mut Session,
+    key: &SittingKey,
+    server_name: &str,
+    stores: &Stores,
+    warnings: &mut Warnings,
+) -> OdbcResult<()> {
+    match request_ticket(s, key, server_name) {
+        Ok(ticket) => {
+            stores.save(&ticket, warnings);
+            log::info!("the server issued a two-factor ticket (expires {})", describe_expiry(ticket.expires_at));
+            Ok(())
+        }
+        Err(e) if s.is_dead() => Err(e),
+        Err(e) => {
+            warnings.push(warning(format!("no two-factor ticket: {}", e.message)));
+            Ok(())
+        }
+    }
+}
+
+impl Connection {
+    /// Attribute 1002 set on a connected handle was accepted: with tickets on, the code
+    /// earns a ticket as one found while connecting does (the IRIS flow).
+    pub(super) fn ticket_after_late_code(&self, warn: &mut dyn FnMut(OdbcError)) -> OdbcResult<()> {
+        let Some(info) = self.info() else { return Ok(()) };
+        if info.protocol_version < twofactor_protocol::TICKETS_SINCE_VERSION {
+            return Ok(());
+        }
+        let mut warnings = Warnings::new();
+        let Some(stores) = Stores::for_mode(info.ticket_mode, &mut warnings) else { return Ok(()) };
+        let key = SittingKey { host: info.host.clone(), port: info.port, user: info.user.clone() };
+        let result = self.with_session_unchecked(|s| take_ticket(s, &key, &info.server_name, &stores, &mut warnings));
+        warnings.into_iter().for_each(&mut *warn);
+        result
     }
 }
 
