@@ -61,7 +61,7 @@ pub(super) async fn check_offered<S: AsyncRead + AsyncWrite + Unpin>(
     let peer = conn.peer.clone();
     let short = &found.short_id;
     let refused = |why: String| {
-        log::info!("{peer}: user `{user}`: two-factor ticket {short} refused: {why}");
+        log::info!("{peer}: user `{user}`: two-factor ticket refused: {why}");
         state.audit.record_why(now, user, &peer, TICKET_EVENT, "refused", Some(method), Some(&why));
     };
     let why = found.refusal.clone().unwrap_or_default();

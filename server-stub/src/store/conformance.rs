@@ -37,6 +37,10 @@ pub fn run_all(new: NewStore<'_>) {
             "unlock_resets_the_counts_and_the_switch_is_unset_at_first",
             unlock_resets_the_counts_and_the_switch_is_unset_at_first,
         ),
+        ("a_ticket_is_used_only_while_valid_and_by_its_user", a_ticket_is_used_only_while_valid_and_by_its_user),
+        ("issuing_past_the_limit_revokes_the_oldest_tickets", issuing_past_the_limit_revokes_the_oldest_tickets),
+        ("credential_changes_and_removal_delete_tickets", credential_changes_and_removal_delete_tickets),
+        ("the_ticket_policy_is_per_user_and_needs_the_user", the_ticket_policy_is_per_user_and_needs_the_user),
     ];
     for (name, rule) in rules {
         let store = new();
@@ -243,4 +247,115 @@ pub fn concurrent_reservations_never_exceed_the_budget(stores: &[&dyn UserStore]
     let u = stores[0].user("alice").unwrap().unwrap();
     assert_eq!(u.failed_first_factor, 5);
     assert!(u.is_password_locked(5001));
+}
+
+fn new_ticket<'a>(id_hash: &'a [u8], user: &'a str, now: i64) -> NewTicket<'a> {
+    NewTicket {
+        id_hash,
+        user,
+        public_key: &[7; 32],
+        issued_at: now,
+        expires_at: now + 1000,
+        idle_secs: 100,
+        peer: "10.0.0.1:5000",
+    }
+}
+
+fn a_ticket_is_used_only_while_valid_and_by_its_user(s: &dyn UserStore) {
+    s.create_user("bob", "$argon2id$fake").unwrap();
+    let h = ticket_id_hash(&[1; 32]);
+    assert_eq!(s.issue_ticket(&new_ticket(&h, "alice", 0), 20).unwrap(), 0);
+    let t = s.ticket(&h).unwrap().unwrap();
+    assert_eq!(
+        (t.user.as_str(), t.public_key.as_slice(), t.last_used_at, t.idle_secs),
+        ("alice", &[7u8; 32][..], 0, 100)
+    );
+    assert_eq!((t.expires_at, t.peer.as_str(), t.revoked_at), (1000, "10.0.0.1:5000", None));
+    assert_eq!(t.state(0), TicketState::Active);
+    assert!(s.ticket(&ticket_id_hash(&[2; 32])).unwrap().is_none());
+    assert!(s.use_ticket(&h, "bob", 50).unwrap().is_none(), "another user's");
+    assert_eq!(s.use_ticket(&h, "alice", 50).unwrap().unwrap().last_used_at, 50);
+    // Idle for idle_secs since the last use: dead, and a late use changes nothing.
+    assert!(s.use_ticket(&h, "alice", 150).unwrap().is_none());
+    assert_eq!(s.ticket(&h).unwrap().unwrap().state(150), TicketState::IdleExpired);
+    assert_eq!(s.ticket(&h).unwrap().unwrap().last_used_at, 50);
+    // Kept in use, it still ends at expires_at.
+    let h2 = ticket_id_hash(&[2; 32]);
+    s.issue_ticket(&new_ticket(&h2, "alice", 0), 20).unwrap();
+    for now in (90..1000).step_by(90) {
+        assert!(s.use_ticket(&h2, "alice", now).unwrap().is_some(), "{now}");
+    }
+    assert!(s.use_ticket(&h2, "alice", 1000).unwrap().is_none());
+    assert_eq!(s.ticket(&h2).unwrap().unwrap().state(1000), TicketState::Expired);
+    // Revoked: refused at once, and revoked once.
+    let h3 = ticket_id_hash(&[3; 32]);
+    s.issue_ticket(&new_ticket(&h3, "alice", 10), 20).unwrap();
+    assert!(!s.revoke_ticket("bob", &h3, 11).unwrap(), "not bob's to revoke");
+    assert!(s.revoke_ticket("alice", &h3, 11).unwrap());
+    assert!(!s.revoke_ticket("alice", &h3, 12).unwrap());
+    assert!(s.use_ticket(&h3, "alice", 12).unwrap().is_none());
+    assert_eq!(s.ticket(&h3).unwrap().unwrap().state(12), TicketState::Revoked);
+    let h4 = ticket_id_hash(&[4; 32]);
+    s.issue_ticket(&new_ticket(&h4, "bob", 10), 20).unwrap();
+    // --all: alice's two not revoked yet (one idle-expired, one expired), none of bob's.
+    assert_eq!(s.revoke_tickets("alice", 13).unwrap(), 2);
+    assert!(s.use_ticket(&h4, "bob", 13).unwrap().is_some());
+    let ids: Vec<Vec<u8>> = s.tickets("alice").unwrap().into_iter().map(|t| t.id_hash).collect();
+    assert_eq!(ids, vec![h.clone(), h2, h3], "oldest first");
+    // The same identifier twice is refused, not a second row.
+    assert!(s.issue_ticket(&new_ticket(&h, "alice", 20), 20).is_err());
+}
+
+fn issuing_past_the_limit_revokes_the_oldest_tickets(s: &dyn UserStore) {
+    let hashes: Vec<Vec<u8>> = (0..4u8).map(|i| ticket_id_hash(&[i; 32])).collect();
+    assert_eq!(s.issue_ticket(&new_ticket(&hashes[0], "alice", 0), 2).unwrap(), 0);
+    assert_eq!(s.issue_ticket(&new_ticket(&hashes[1], "alice", 0), 2).unwrap(), 0);
+    // Same second: the order of issue decides.
+    assert_eq!(s.issue_ticket(&new_ticket(&hashes[2], "alice", 0), 2).unwrap(), 1);
+    let states: Vec<TicketState> = s.tickets("alice").unwrap().iter().map(|t| t.state(1)).collect();
+    assert_eq!(states, [TicketState::Revoked, TicketState::Active, TicketState::Active]);
+    // Past their hard end, tickets are forgotten at the next issue.
+    assert_eq!(s.issue_ticket(&new_ticket(&hashes[3], "alice", 5000), 2).unwrap(), 0);
+    assert_eq!(s.tickets("alice").unwrap().len(), 1);
+}
+
+fn credential_changes_and_removal_delete_tickets(s: &dyn UserStore) {
+    let issue = |i: u8| {
+        let h = ticket_id_hash(&[i; 32]);
+        s.issue_ticket(&new_ticket(&h, "alice", 0), 20).unwrap();
+        h
+    };
+    issue(1);
+    s.set_password("alice", "$argon2id$other").unwrap();
+    assert!(s.tickets("alice").unwrap().is_empty(), "password change");
+    let h = issue(2);
+    s.set_totp("alice", &TotpEnrolment { sealed_secret: vec![1; 40], algorithm: "SHA1".into(), digits: 6 }).unwrap();
+    assert!(s.tickets("alice").unwrap().is_empty() && s.ticket(&h).unwrap().is_none(), "TOTP reset");
+    issue(3);
+    let u = s.user("alice").unwrap().unwrap();
+    s.import_user(&u, &[], true).unwrap();
+    assert!(s.tickets("alice").unwrap().is_empty(), "import over the user");
+    issue(4);
+    s.remove_user("alice").unwrap();
+    assert!(s.tickets("alice").unwrap().is_empty(), "user removed");
+    assert!(matches!(s.set_password("alice", "x"), Err(StoreError::NoSuchUser(_))));
+}
+
+fn the_ticket_policy_is_per_user_and_needs_the_user(s: &dyn UserStore) {
+    s.create_user("bob", "$argon2id$fake").unwrap();
+    assert_eq!(s.ticket_policy("alice").unwrap(), TicketPolicy::Default);
+    s.set_ticket_policy("alice", TicketPolicy::Allow).unwrap();
+    s.set_ticket_policy("bob", TicketPolicy::Deny).unwrap();
+    assert_eq!(s.ticket_policy("alice").unwrap(), TicketPolicy::Allow);
+    assert_eq!(s.ticket_policy("bob").unwrap(), TicketPolicy::Deny);
+    s.set_ticket_policy("alice", TicketPolicy::Deny).unwrap();
+    assert_eq!(s.ticket_policy("alice").unwrap(), TicketPolicy::Deny);
+    s.set_ticket_policy("alice", TicketPolicy::Default).unwrap();
+    assert_eq!(s.ticket_policy("alice").unwrap(), TicketPolicy::Default);
+    assert!(matches!(s.set_ticket_policy("nobody", TicketPolicy::Allow), Err(StoreError::NoSuchUser(_))));
+    assert!(matches!(s.set_ticket_policy("nobody", TicketPolicy::Default), Err(StoreError::NoSuchUser(_))));
+    // A removed user's policy goes with it: a new user of that name starts at the default.
+    s.remove_user("bob").unwrap();
+    s.create_user("bob", "$argon2id$fake").unwrap();
+    assert_eq!(s.ticket_policy("bob").unwrap(), TicketPolicy::Default);
 }
