@@ -279,7 +279,7 @@ impl Connection {
                  and the second factor is asked for as usual",
             ));
             if plan.ticket_only {
-                return Err(super::sitting::code_used_by_parallel_connection());
+                return Err(super::sitting::shared_ticket_refused());
             }
         }
         let sources = CodeSources {

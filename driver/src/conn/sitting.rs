@@ -184,6 +184,21 @@ pub fn code_used_by_parallel_connection() -> OdbcError {
     .with_native(super::code_ledger::NATIVE_CODE_ALREADY_USED)
 }
 
+/// Native code of a refused two-factor ticket (`SQL_TWO_FACTOR_ERR_TICKET_REFUSED`).
+pub const NATIVE_TICKET_REFUSED: i32 = 1011;
+
+/// A follower's error when the ticket its leader left was refused (revoked between the
+/// two logins): the server counted that like a wrong code, and the code it stood for is
+/// spent, so this connection runs no code source of its own.
+pub fn shared_ticket_refused() -> OdbcError {
+    OdbcError::new(
+        SqlState::INVALID_AUTHORIZATION,
+        "the two-factor ticket a parallel connection of this process had just obtained was refused by the \
+         server (revoked or expired; counted like a wrong code); it was removed. Connect again for a new code",
+    )
+    .with_native(NATIVE_TICKET_REFUSED)
+}
+
 /// A follower's copy of the leader's error: same SQLSTATE and native code, and a message
 /// that says where it came from.
 pub fn leader_failed(error: &OdbcError) -> OdbcError {
