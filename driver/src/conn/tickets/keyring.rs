@@ -80,3 +80,27 @@ impl TicketStore for KeyringStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::tickets::tests::sample;
+
+    #[test]
+    fn a_ticket_round_trips_through_the_kernel_keyring_and_is_gone_after_evict() {
+        let Ok(store) = KeyringStore::probe() else {
+            eprintln!("skipped: the kernel keyring is unavailable here (the file store stands in, tested apart)");
+            return;
+        };
+        let mut t = sample("keyring-unit-test");
+        t.key.port = (std::process::id() % 60_000) as u16 + 1;
+        let mut w = Vec::new();
+        store.save(&t, &mut w);
+        let back = store.load(&t.key, &mut w).expect("saved in the keyring");
+        assert_eq!(back.private_key_pkcs8.expose(), t.private_key_pkcs8.expose());
+        assert_eq!((back.expires_at, back.key.clone()), (t.expires_at, t.key.clone()));
+        store.evict(&t.key, &mut w);
+        assert!(store.load(&t.key, &mut w).is_none());
+        assert!(w.is_empty(), "{w:?}");
+    }
+}

@@ -167,14 +167,25 @@ impl Stores {
     /// `None` for `Off`. For `Keyring`, probing the keyring may add the warning that the
     /// file store stands in for it.
     pub fn for_mode(mode: TicketMode, warnings: &mut Warnings) -> Option<Stores> {
+        Self::for_mode_with(mode, keyring::KeyringStore::probe, file::FileStore::for_user, warnings)
+    }
+
+    /// `for_mode` with the keyring probe and the file store given (tests stand in for a
+    /// kernel that refuses keyctl).
+    fn for_mode_with<K: TicketStore + 'static>(
+        mode: TicketMode,
+        probe_keyring: impl FnOnce() -> Result<K, String>,
+        file_store: impl FnOnce() -> file::FileStore,
+        warnings: &mut Warnings,
+    ) -> Option<Stores> {
         let mut stores: Vec<Box<dyn TicketStore>> = vec![Box::new(memory::MemoryStore)];
         match mode {
             TicketMode::Off => return None,
             TicketMode::Memory => {}
-            TicketMode::Keyring => match keyring::KeyringStore::probe() {
+            TicketMode::Keyring => match probe_keyring() {
                 Ok(store) => stores.push(Box::new(store)),
                 Err(why) => {
-                    let file = file::FileStore::for_user();
+                    let file = file_store();
                     warnings.push(warning(format!(
                         "TwoFactorTicket=Keyring: the kernel keyring is unavailable ({why}); tickets are kept in \
                          the file store {} instead (a 0600 file, its private key sealed under a device key)",
@@ -183,7 +194,7 @@ impl Stores {
                     stores.push(Box::new(file));
                 }
             },
-            TicketMode::File => stores.push(Box::new(file::FileStore::for_user())),
+            TicketMode::File => stores.push(Box::new(file_store())),
         }
         Some(Stores { stores })
     }
@@ -280,6 +291,31 @@ mod tests {
         assert!(stores.find(&t.key, &mut w).is_none());
         assert!(w.is_empty());
         assert!(Stores::for_mode(TicketMode::Off, &mut w).is_none());
+    }
+
+    #[test]
+    fn keyring_mode_without_a_keyring_uses_the_file_store_and_says_so() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(file::DIR_NAME);
+        let uid = rustix::process::geteuid().as_raw();
+        let mut w = Vec::new();
+        let refused = || Err::<memory::MemoryStore, String>("Operation not permitted".into());
+        let stores =
+            Stores::for_mode_with(TicketMode::Keyring, refused, || file::FileStore::in_dir(dir.clone(), uid), &mut w)
+                .unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert_eq!(w[0].state, SqlState::GENERAL_WARNING);
+        assert!(w[0].message.contains("kernel keyring is unavailable (Operation not permitted)"), "{}", w[0].message);
+        assert!(w[0].message.contains(&dir.display().to_string()), "{}", w[0].message);
+        assert_eq!(stores.stores.iter().map(|s| s.name()).collect::<Vec<_>>(), ["memory", "file"]);
+        let t = sample("stores-fallback-test");
+        stores.save(&t, &mut w);
+        assert!(file::FileStore::path_of(&dir, &t.key).exists(), "the ticket went to the file");
+        memory::MemoryStore.evict(&t.key, &mut w);
+        assert!(stores.find(&t.key, &mut w).is_some(), "found in the file, copied to memory");
+        assert!(memory_ticket(&t.key).is_some());
+        stores.evict(&t.key, &mut w);
+        assert!(!file::FileStore::path_of(&dir, &t.key).exists(), "evicted from every store");
     }
 
     #[test]
