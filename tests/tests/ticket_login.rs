@@ -135,3 +135,38 @@ fn a_code_set_with_attribute_1002_after_connecting_earns_a_ticket_too() {
     assert!(info(&warnings, "verified by a two-factor ticket").is_some(), "{warnings:?}");
     assert_eq!(dbc.two_factor_pending().unwrap(), 0);
 }
+
+#[test]
+fn a_leader_whose_connection_dies_wakes_its_followers_with_its_error_and_no_second_helper_run() {
+    // The server gives up on the second factor after 1 s; the leader's helper takes 3 s.
+    let server = TestServer::start_with(ServerOptions { two_factor_timeout_secs: 1, ..ServerOptions::default() });
+    let user = server.user("dying_leader");
+    let runs = server.scratch().join("helper-runs");
+    let code = user.fresh_code();
+    let helper = format!("sh -c 'echo run >> {}; sleep 3; echo {code}'", runs.display());
+    let cs = server.connection_string(&user, &format!("TwoFactorCodeCommand={{{helper}}}"));
+    let start = Instant::now();
+    let errors: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let cs = &cs;
+                scope.spawn(move || {
+                    // The first thread leads; the others join its flight.
+                    std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 300 }));
+                    let env = Env::new();
+                    let mut dbc = env.dbc(Charset::Narrow);
+                    dbc.driver_connect(cs).map(|_| ()).unwrap_err()
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(start.elapsed() < Duration::from_secs(10), "followers failed fast: {:?}", start.elapsed());
+    assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1, "one helper run, no prompt storm");
+    let leader = &errors[0];
+    assert!(!leader.message().contains("parallel connection"), "{leader:?}");
+    for follower in &errors[1..] {
+        assert_eq!(follower.state(), leader.state(), "{follower:?}");
+        assert!(follower.message().contains("a parallel connection of this process for the same user failed"));
+    }
+}
