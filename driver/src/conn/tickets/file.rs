@@ -229,12 +229,19 @@ impl FileStore {
         LessSafeKey::new(UnboundKey::from(okm))
     }
 
-    fn unseal(&self, dir: &Path, file: &TicketFile, warnings: &mut Warnings) -> Option<Sealed> {
-        let key = self.device_key(dir, false, warnings)?;
-        let nonce = Nonce::try_assume_unique_for_key(&file.nonce).ok()?;
+    /// The sealed secrets; `Err(true)` when they do not open (no device key, another
+    /// one, another user, an edited file), `Err(false)` when the device key exists but
+    /// is not trusted (warned): the ticket file is then left alone.
+    fn unseal(&self, dir: &Path, file: &TicketFile, warnings: &mut Warnings) -> Result<Sealed, bool> {
+        let key = match self.device_key(dir, false, warnings) {
+            Some(key) => key,
+            None => return Err(!dir.join(DEVICE_KEY_FILE).exists()),
+        };
+        let nonce = Nonce::try_assume_unique_for_key(&file.nonce).map_err(|_| true)?;
         let mut in_out = Zeroizing::new(file.sealed.clone());
-        let plain = self.sealing_key(&key[..]).open_in_place(nonce, Aad::from(file.aad()), &mut in_out).ok()?;
-        serde_json::from_slice(plain).ok()
+        let plain =
+            self.sealing_key(&key[..]).open_in_place(nonce, Aad::from(file.aad()), &mut in_out).map_err(|_| true)?;
+        serde_json::from_slice(plain).map_err(|_| true)
     }
 
     fn refuse(&self, path: &Path, why: &str, warnings: &mut Warnings) {
@@ -272,14 +279,18 @@ impl TicketStore for FileStore {
             self.refuse(&path, "is for another version, server or user", warnings);
             return None;
         }
-        let Some(sealed) = self.unseal(dir, &file, warnings) else {
-            self.refuse(
-                &path,
-                "cannot be unsealed with this user's device key (the file was copied from another user or \
-                 machine, or device.key was removed or replaced)",
-                warnings,
-            );
-            return None;
+        let sealed = match self.unseal(dir, &file, warnings) {
+            Ok(sealed) => sealed,
+            Err(false) => return None,
+            Err(true) => {
+                self.refuse(
+                    &path,
+                    "cannot be unsealed with this user's device key (the file was copied from another user or \
+                     machine, or device.key was removed or replaced)",
+                    warnings,
+                );
+                return None;
+            }
         };
         Some(StoredTicket {
             key: key.clone(),

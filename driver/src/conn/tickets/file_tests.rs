@@ -129,3 +129,19 @@ fn a_tampered_clear_field_breaks_the_seal() {
     assert!(store.load(&t.key, &mut w).is_none());
     assert!(!path.exists());
 }
+
+#[test]
+fn a_device_key_open_to_others_is_ignored_and_the_ticket_file_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = store_in(&tmp);
+    let t = sample("file-device-key-mode");
+    let mut w = Vec::new();
+    store.save(&t, &mut w);
+    let dir = tmp.path().join(DIR_NAME);
+    fs::set_permissions(dir.join(DEVICE_KEY_FILE), fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(store.load(&t.key, &mut w).is_none());
+    assert!(w.iter().any(|e| e.message.contains("device key") && e.message.contains("group or others")), "{w:?}");
+    assert!(FileStore::path_of(&dir, &t.key).exists(), "not the ticket's fault: kept");
+    fs::set_permissions(dir.join(DEVICE_KEY_FILE), fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(store.load(&t.key, &mut Vec::new()).is_some());
+}
