@@ -74,7 +74,6 @@ pub(crate) struct Conn<S> {
     frame_started: Option<Instant>,
     limits: IoLimits,
     /// The TLS exporter and client certificates (proofs of possession, service accounts).
-    #[allow(dead_code)] // read by the ticket and service-account logins (protocol version 4)
     pub tls: crate::tls::TlsFacts,
 }
 

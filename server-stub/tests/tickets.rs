@@ -374,7 +374,23 @@ async fn a_user_without_a_second_factor_logs_in_with_the_ticket_ignored() {
 }
 
 fn cli(f: &Fixture, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN).args(args).arg("--data-dir").arg(&f.data).output().unwrap();
+    cli_with_stdin(f, args, "")
+}
+
+fn cli_with_stdin(f: &Fixture, args: &[&str], stdin: &str) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .arg("--data-dir")
+        .arg(&f.data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -438,4 +454,21 @@ async fn the_cli_lists_revokes_and_sets_the_policy() {
     assert!(ok, "{err}");
     let removed = audit_lines(&f).into_iter().find(|v| v["event"] == "user_remove").unwrap();
     assert_eq!(removed["reason"], "1 two-factor ticket(s) deleted");
+
+    // So do a password change and a TOTP reset, which delete the tickets.
+    cli(&f, &["user", "tickets", "alice", "allow"]);
+    let id = ticket_for(&f, "alice", "alice-pw", &device).await;
+    let (ok, _, err) = cli_with_stdin(&f, &["user", "password", "alice", "--password-stdin"], "alice-pw-2\n");
+    assert!(ok, "{err}");
+    let changed = audit_lines(&f).into_iter().find(|v| v["event"] == "password_change").unwrap();
+    assert_eq!(changed["reason"], "1 two-factor ticket(s) deleted");
+    let reason = refused_then_code(&f, "alice", "alice-pw-2", &id, &device).await;
+    assert!(reason.contains("unknown ticket"), "{reason}");
+    ticket_for(&f, "alice", "alice-pw-2", &device).await;
+    ticket_for(&f, "alice", "alice-pw-2", &device).await;
+    let (ok, _, err) = cli(&f, &["totp", "reset", "alice", "--secret-only"]);
+    assert!(ok, "{err}");
+    let reset = audit_lines(&f).into_iter().find(|v| v["event"] == "totp_reset").unwrap();
+    assert_eq!(reset["reason"], "2 two-factor ticket(s) deleted");
+    assert!(store(&f).tickets("alice").unwrap().is_empty());
 }
