@@ -16,6 +16,15 @@ fn with_tickets() -> TestServer {
     })
 }
 
+/// Polls until `path` exists (a helper's marker), at most 30 s.
+fn wait_for(path: &std::path::Path) {
+    let until = Instant::now() + Duration::from_secs(30);
+    while !path.exists() {
+        assert!(Instant::now() < until, "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn info<'a>(warnings: &'a [Diag], text: &str) -> Option<&'a Diag> {
     warnings.iter().find(|d| d.state == "01000" && d.message.contains(text))
 }
@@ -97,8 +106,10 @@ fn a_follower_waits_for_the_leader_no_longer_than_its_own_login_timeout() {
     let server = TestServer::start();
     let user = server.user("slow_leader");
     let code = user.fresh_code();
+    let started = server.scratch().join("leader-helper-started");
     // The leader's helper takes 4 s; the follower allows itself 1 s.
-    let leader_cs = server.connection_string(&user, &format!("TwoFactorCodeCommand={{sh -c 'sleep 4; echo {code}'}}"));
+    let helper = format!("sh -c 'touch {}; sleep 4; echo {code}'", started.display());
+    let leader_cs = server.connection_string(&user, &format!("TwoFactorCodeCommand={{{helper}}}"));
     let follower_cs = server.connection_string(&user, "LoginTimeout=1");
     std::thread::scope(|scope| {
         let leader = scope.spawn(|| {
@@ -106,7 +117,8 @@ fn a_follower_waits_for_the_leader_no_longer_than_its_own_login_timeout() {
             let mut dbc = env.dbc(Charset::Narrow);
             dbc.driver_connect(&leader_cs).map(|_| ())
         });
-        std::thread::sleep(Duration::from_millis(500));
+        // The follower starts once the leader is inside its flight (its helper runs).
+        wait_for(&started);
         let env = Env::new();
         let mut dbc = env.dbc(Charset::Narrow);
         let start = Instant::now();
@@ -149,10 +161,12 @@ fn a_leader_whose_connection_dies_wakes_its_followers_with_its_error_and_no_seco
     let errors: Vec<_> = std::thread::scope(|scope| {
         let threads: Vec<_> = (0..4)
             .map(|i| {
-                let cs = &cs;
+                let (cs, runs) = (&cs, &runs);
                 scope.spawn(move || {
-                    // The first thread leads; the others join its flight.
-                    std::thread::sleep(Duration::from_millis(if i == 0 { 0 } else { 300 }));
+                    // The first thread leads; the others join its flight once its helper runs.
+                    if i > 0 {
+                        wait_for(runs);
+                    }
                     let env = Env::new();
                     let mut dbc = env.dbc(Charset::Narrow);
                     dbc.driver_connect(cs).map(|_| ()).unwrap_err()
@@ -161,7 +175,7 @@ fn a_leader_whose_connection_dies_wakes_its_followers_with_its_error_and_no_seco
             .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    assert!(start.elapsed() < Duration::from_secs(10), "followers failed fast: {:?}", start.elapsed());
+    assert!(start.elapsed() < Duration::from_secs(15), "followers failed fast: {:?}", start.elapsed());
     assert_eq!(std::fs::read_to_string(&runs).unwrap().lines().count(), 1, "one helper run, no prompt storm");
     let leader = &errors[0];
     assert!(!leader.message().contains("parallel connection"), "{leader:?}");
