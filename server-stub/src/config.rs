@@ -740,6 +740,17 @@ file = "audit.log"
 # password_file = "pg-store-password"
 pool_size = 16
 connect_timeout_secs = 5
+
+# Two-factor tickets: a device that proved a code logs in with its password alone for a
+# while (proof of possession of a key it made). Per user: `user tickets NAME allow|deny|
+# default`. See docs/tickets.md.
+[tickets]
+enabled = false
+# Hard end from the issue (at most 7 days), and the idle limit (at most the lifetime).
+max_lifetime_secs = 28800
+idle_secs = 3600
+# Usable tickets per user; one more revokes the oldest.
+max_per_user = 20
 "#
     )
 }

@@ -182,6 +182,18 @@ async fn a_wrong_key_another_user_or_a_replayed_proof_is_refused_counted_and_the
     let reason = refused_then_code(&f, "alice", "alice-pw", &[1; 31], &device).await;
     assert!(reason.contains("malformed"), "{reason}");
 
+    // Signed by the right key for another server's name.
+    let failed = failed_codes(&f, "alice");
+    let mut c = Client::connect(&f).await;
+    let elsewhere = ticket_proof_message(&c.exporter(), "another-server", "alice", &ticket_id);
+    let proof = device.0.sign(&elsewhere).as_ref().to_vec();
+    let answer = c.login_with_ticket("alice", "alice-pw", &ticket_id, proof).await;
+    assert!(
+        matches!(answer, ServerMessage::FirstFactorOk { second_factor: SecondFactor::Required { .. }, .. }),
+        "{answer:?}"
+    );
+    assert_eq!(failed_codes(&f, "alice"), failed + 1);
+
     // The proof made on connection 1, sent on connection 2: bound to another TLS session.
     let first = Client::connect(&f).await;
     let captured = device.proof(&f, &first, "alice", &ticket_id);

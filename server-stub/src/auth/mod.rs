@@ -21,7 +21,7 @@ use crate::throttle::throttle_key;
 
 mod second_factor;
 mod tickets;
-pub use tickets::{IssueRefusal, IssuedTicket, TicketChecked, TICKET_METHOD};
+pub use tickets::{IssueRefusal, IssuedTicket, TicketChecked, TICKET_EVENT, TICKET_METHOD};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requirement {

@@ -19,6 +19,8 @@ use crate::store::{
 
 /// The `method` the audit names for a second factor a ticket stood in for.
 pub const TICKET_METHOD: &str = "TICKET";
+/// The audit event of every ticket's issue, use, refusal and revocation.
+pub const TICKET_EVENT: &str = "ticket";
 
 /// What a ticket offered with `LoginWithTicket` came to.
 #[derive(Debug)]
@@ -179,5 +181,74 @@ impl Authenticator {
             idle_secs,
             revoked_oldest,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ring::rand::SystemRandom;
+    use ring::signature::{Ed25519KeyPair, KeyPair};
+
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::config::Config;
+    use crate::crypto::SecretsKey;
+    use crate::store::{SqliteUserStore, UserStore};
+
+    const T0: i64 = 1_700_000_000;
+    const EXPORTER: [u8; EXPORTER_LEN] = [5; EXPORTER_LEN];
+
+    fn auth(store: Arc<SqliteUserStore>, clock: Arc<ManualClock>, tweak: impl FnOnce(&mut Config)) -> Authenticator {
+        let mut config = Config::with_data_dir("/nowhere");
+        config.tickets.enabled = true;
+        tweak(&mut config);
+        Authenticator::new(&config, store, SecretsKey::from_bytes(&SecretsKey::generate_bytes()), clock)
+    }
+
+    fn check(a: &Authenticator, key: &Ed25519KeyPair, id: &[u8]) -> TicketChecked {
+        let signed = proof::ticket_proof_message(&EXPORTER, &a.config.server.name, "alice", id);
+        let signature = key.sign(&signed).as_ref().to_vec();
+        a.check_ticket("alice", id, &signature, &EXPORTER, "127.0.0.1".parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn lowered_limits_apply_to_tickets_issued_before_and_the_policy_is_read_at_each_use() {
+        let store = Arc::new(SqliteUserStore::open_in_memory().unwrap());
+        store.create_user("alice", "$argon2id$fake").unwrap();
+        let clock = Arc::new(ManualClock::new(T0));
+        let key =
+            Ed25519KeyPair::from_pkcs8(Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap().as_ref()).unwrap();
+        let generous = auth(store.clone(), clock.clone(), |_| {});
+        let issued = generous.issue_ticket("alice", key.public_key().as_ref(), "10.0.0.1:1").unwrap().unwrap();
+        let id = issued.ticket_id.expose().clone();
+        assert_eq!((issued.expires_at, issued.idle_secs, issued.revoked_oldest), (T0 + 28_800, 3_600, 0));
+        clock.advance(1_000);
+        assert_eq!(check(&generous, &key, &id).checked.verdict, Verdict::Accepted);
+
+        // The same store under a config whose limits were lowered since.
+        clock.advance(1_000);
+        let idle = auth(store.clone(), clock.clone(), |c| c.tickets.idle_secs = 900);
+        let refused = check(&idle, &key, &id);
+        assert_eq!(refused.checked.verdict, Verdict::Rejected { failures: 1 });
+        assert!(refused.refusal.unwrap().contains("tickets.idle_secs lowered"));
+        let short = auth(store.clone(), clock.clone(), |c| {
+            c.tickets.max_lifetime_secs = 1_800;
+            c.tickets.idle_secs = 1_800;
+        });
+        assert!(check(&short, &key, &id).refusal.unwrap().contains("tickets.max_lifetime_secs lowered"));
+
+        // The server default turned off: refused at use; `allow` brings the ticket back.
+        let off = auth(store.clone(), clock.clone(), |c| c.tickets.enabled = false);
+        assert!(check(&off, &key, &id).refusal.unwrap().contains("off for this user"));
+        assert_eq!(off.issue_ticket("alice", &[1; 32], "p").unwrap().err(), Some(IssueRefusal::Off));
+        store.set_ticket_policy("alice", TicketPolicy::Allow).unwrap();
+        let accepted = check(&off, &key, &id);
+        assert_eq!(accepted.checked.verdict, Verdict::Accepted);
+        assert_eq!(accepted.ticket.unwrap().last_used_at, T0 + 2_000);
+        assert_eq!(off.issue_ticket("alice", &[1; 31], "p").unwrap().err(), Some(IssueRefusal::BadKey));
+        // An accepted ticket ends the attempt as a completed login: the failures are gone.
+        assert_eq!(store.user("alice").unwrap().unwrap().failed_second_factor, 0);
     }
 }

@@ -2,10 +2,8 @@
 //! ticket policy (docs/tickets.md).
 
 use super::*;
+use crate::auth::TICKET_EVENT;
 use crate::store::{TicketPolicy, TicketRecord, TicketState};
-
-/// The audit event of tickets (the session's issue, use and refusal share it).
-const TICKET_EVENT: &str = "ticket";
 
 #[derive(Subcommand)]
 pub(super) enum TicketsCommand {

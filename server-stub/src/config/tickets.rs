@@ -69,4 +69,21 @@ mod tests {
         assert_eq!(key(TicketsSection { idle_secs: 0, ..Default::default() }), "tickets.idle_secs");
         assert_eq!(key(TicketsSection { max_per_user: 0, ..Default::default() }), "tickets.max_per_user");
     }
+
+    #[test]
+    fn the_section_is_read_from_server_toml_and_its_errors_name_the_key() {
+        let dir = std::path::Path::new("/nowhere");
+        let parse = |text: &str| crate::config::Config::parse(dir, &dir.join("server.toml"), text);
+        let c = parse("[tickets]\nenabled = true\nmax_lifetime_secs = 3600\nidle_secs = 600\n").unwrap();
+        assert!(c.tickets.enabled);
+        assert_eq!((c.tickets.max_lifetime_secs, c.tickets.idle_secs, c.tickets.max_per_user), (3600, 600, 20));
+        let e = parse("[tickets]\nmax_lifetime_secs = 604801\n").unwrap_err().to_string();
+        assert!(e.contains("tickets.max_lifetime_secs") && e.contains("7 days"), "{e}");
+        let e = parse("[tickets]\nidle_secs = 30000\n").unwrap_err().to_string();
+        assert!(e.contains("tickets.idle_secs"), "{e}");
+        assert!(parse("[tickets]\nlifetime = 1\n").is_err(), "unknown keys are refused");
+        let defaults = parse(&crate::config::default_file("127.0.0.1:7443")).unwrap();
+        assert!(!defaults.tickets.enabled);
+        assert_eq!(defaults.tickets.max_lifetime_secs, 28_800);
+    }
 }

@@ -189,7 +189,7 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     // A ticket is examined only now: the password was right and a second factor is due
     // (for a user who owes none it is ignored).
     if let (Some(offer), Some(_)) = (ticket, requirement.method()) {
-        match check_offered(state, conn, &user, method_name, offer).await {
+        match check_offered(state, conn, &user, method_name, offer, deadline).await {
             TicketOutcome::Accepted { expires_at } => {
                 let second = SecondFactor::VerifiedByTicket { expires_at };
                 return first_factor_ok(state, conn, &user, second, TICKET_METHOD, admitted).await;

@@ -3,7 +3,6 @@
 //! `RequestTicket` on a ready session whose second factor was a code.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -11,12 +10,10 @@ use twofactor_protocol::{ErrorInfo, Secret, ServerMessage};
 
 use super::{audit_address_block, blocking, delay, BusyWait, LoggedIn, Phase, Sql, BUSY, LOCKED, THROTTLED};
 use crate::audit::rfc3339;
-use crate::auth::{IssueRefusal, Verdict, TICKET_METHOD};
+use crate::auth::{IssueRefusal, Verdict, TICKET_EVENT, TICKET_METHOD};
 use crate::connection::Conn;
 use crate::server::State;
 
-/// The audit event of every ticket's issue, use, refusal and revocation.
-pub(crate) const TICKET_EVENT: &str = "ticket";
 /// The native error of a refused `RequestTicket`.
 const TICKETS_OFF: i32 = 1013;
 
@@ -36,17 +33,18 @@ pub(super) enum TicketOutcome {
 }
 
 /// Checks the ticket `user` offered, whose password was right and who owes a second
-/// factor; `method` is the user's active method, for the audit.
+/// factor, by the login's `deadline`; `method` is the user's active method, for the audit.
 pub(super) async fn check_offered<S: AsyncRead + AsyncWrite + Unpin>(
     state: &Arc<State>,
     conn: &mut Conn<S>,
     user: &str,
     method: &'static str,
     offer: TicketOffer,
+    deadline: Instant,
 ) -> TicketOutcome {
     let offer = Arc::new(offer);
     let (ip, exporter) = (conn.ip, conn.tls.exporter);
-    let mut wait = BusyWait::until(Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs));
+    let mut wait = BusyWait::until(deadline);
     let found = loop {
         let (st, name, offer) = (state.clone(), user.to_owned(), offer.clone());
         let checked =
