@@ -12,5 +12,5 @@ last=$(cat "$dir/last_step" 2>/dev/null || echo 0)
 if [ "$step" -le "$last" ]; then step=$((last + 1)); fi
 echo "$step" > "$dir/last_step"
 # Slow enough that the connects of a pool overlap with this run.
-sleep "${TF_HELPER_SLEEP:-0.5}"
+sleep "${TF_HELPER_SLEEP:-1}"
 exec oathtool --totp -b -N "@$((step * 30))" "$(cat "$dir/secret")"
