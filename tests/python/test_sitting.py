@@ -227,6 +227,28 @@ class TicketsOn(Base):
         self.assertEqual(run_client(cs, env=env), [["ok", 42]])
         self.assertEqual(helper.runs(), 2)
 
+    def test_a_file_ticket_without_its_device_key_is_evicted_and_a_code_is_asked_for(self):
+        name, helper = self.user()
+        cs = self.conn_str(name, helper, TwoFactorTicket="File")
+        cache = private_dir("tf-sitting-devkey-")
+        self.addCleanup(shutil.rmtree, cache, True)
+        env = {"XDG_CACHE_HOME": str(cache)}
+        store = cache / "twofactor-odbc"
+        self.assertEqual(run_client(cs, env=env), [["ok", 42]])
+        self.assertEqual(run_client(cs, env=env), [["ok", 42]])
+        self.assertEqual(helper.runs(), 1, "the file ticket served the second process")
+        self.assertEqual(oct(store.stat().st_mode & 0o777), "0o700")
+        ticket = next(store.glob("ticket-*.json"))
+        self.assertEqual(oct(ticket.stat().st_mode & 0o777), "0o600")
+        self.assertEqual(oct((store / "device.key").stat().st_mode & 0o777), "0o600")
+        before = ticket.read_bytes()
+        (store / "device.key").unlink()
+        self.assertEqual(run_client(cs, env=env), [["ok", 42]])
+        self.assertEqual(helper.runs(), 2, "the ticket did not open without its device key")
+        self.assertNotEqual(ticket.read_bytes(), before, "evicted, and the new ticket sealed under a new key")
+        self.assertEqual(run_client(cs, env=env), [["ok", 42]])
+        self.assertEqual(helper.runs(), 2)
+
     def test_a_ticket_file_copied_to_another_os_user_without_its_device_key_is_refused(self):
         if os.geteuid() != 0:
             self.skipTest("needs root to create a second OS user (useradd) and run isql as it")
