@@ -358,6 +358,7 @@ impl Connection {
             self.two_factor().mark_failed(e.native);
         })?;
         self.two_factor().mark_verified(backup_code);
+        self.ticket_after_late_code(warn)?;
         self.second_factor_verified()
     }
 

@@ -5,6 +5,7 @@ use std::time::Duration;
 use twofactor_protocol::{Secret, SessionOptions};
 
 use super::code_source::{PromptMode, DEFAULT_CODE_ENV, DEFAULT_COMMAND_TIMEOUT};
+use super::tickets::TicketMode;
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 pub const DEFAULT_PORT: u16 = 7443;
@@ -36,6 +37,7 @@ const KNOWN_KEYS: &[&str] = &[
     "twofactorcodecommand",
     "twofactorcodecommandtimeout",
     "twofactorprompt",
+    "twofactorticket",
     "passwordcodeseparator",
     "logfile",
     "loglevel",
@@ -164,6 +166,8 @@ pub struct ConnectConfig {
     pub service_key_file: Option<String>,
     pub client_certificate: Option<String>,
     pub client_key: Option<String>,
+    /// `TwoFactorTicket`: whether and where two-factor tickets are kept.
+    pub ticket_mode: TicketMode,
 }
 
 impl ConnectConfig {
@@ -234,6 +238,7 @@ impl ConnectConfig {
             service_key_file: path_key("ServiceKeyFile"),
             client_certificate: path_key("ClientCertificate"),
             client_key: path_key("ClientKey"),
+            ticket_mode: TicketMode::parse(s.get("TwoFactorTicket").unwrap_or(""))?,
         })
     }
 }
@@ -257,6 +262,9 @@ mod tests {
         assert_eq!(c.fetch_rows, 4096);
         assert_eq!(c.code_env, "TWOFACTOR_CODE");
         assert_eq!(c.prompt, PromptMode::No);
+        assert_eq!(c.ticket_mode, TicketMode::Off);
+        let c = ConnectConfig::from_settings(&settings("UID=a;TwoFactorTicket=Keyring")).unwrap();
+        assert_eq!(c.ticket_mode, TicketMode::Keyring);
     }
 
     #[test]

@@ -12,14 +12,46 @@ use twofactor_protocol::{
 use super::code_source::{CodeSources, RealWorld};
 use super::config::{ConnectConfig, Settings};
 use super::session::{self, Session};
+use super::sitting::SittingKey;
+use super::ticket_exchange;
+use super::tickets::{self, Stores, Warnings};
 use super::{lock, unexpected, Connection, SessionInfo};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 const CLIENT_NAME: &str = concat!("TwoFactor ODBC ", env!("CARGO_PKG_VERSION"));
 
 /// What a login gives: the server's name, the protocol version agreed, the session id and
-/// cancel key, and whether the second factor is still pending.
-type LoginOutcome = (String, u16, u64, Secret<[u8; 16]>, bool);
+/// cancel key, and how the second factor stands.
+pub(super) struct LoginOutcome {
+    pub server_name: String,
+    pub protocol_version: u16,
+    pub session_id: u64,
+    pub cancel_key: Secret<[u8; 16]>,
+    pub verification: Verification,
+}
+
+/// How a login met the second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verification {
+    NotRequired,
+    /// A code from the code sources.
+    Code,
+    /// A two-factor ticket (docs/tickets.md), valid until `expires_at` (Unix seconds).
+    Ticket {
+        expires_at: i64,
+    },
+    /// No source had a code: the application sets attribute 1002 later.
+    Pending,
+}
+
+/// What `login` may do besides the usual.
+pub(super) struct LoginPlan<'a> {
+    /// Where tickets are kept (None: TwoFactorTicket=Off).
+    pub tickets: Option<&'a Stores>,
+    /// A follower of a flight (`sitting`) whose leader's code was verified: it logs in
+    /// with the ticket or not at all, never with a code of its own.
+    pub ticket_only: bool,
+}
 
 /// Hello → HelloOk: agrees on a protocol version; returns the server's name and it.
 pub(super) fn hello(s: &mut Session) -> OdbcResult<(String, u16)> {
@@ -43,7 +75,7 @@ pub(super) fn hello(s: &mut Session) -> OdbcResult<(String, u16)> {
 }
 
 /// Errors of the login phase that the application should read as "could not connect".
-fn connect_error(e: OdbcError) -> OdbcError {
+pub(super) fn connect_error(e: OdbcError) -> OdbcError {
     if e.state == SqlState::COMMUNICATION_LINK_FAILURE {
         OdbcError { state: SqlState::UNABLE_TO_CONNECT, ..e }
     } else {
@@ -101,27 +133,39 @@ impl Connection {
         };
         let deadline = login_timeout.and_then(session::deadline_after);
         let (service, tls) = super::service_login::prepare(&cfg)?;
-        self.dead.store(false, Ordering::Release);
-        let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
-
-        let result = match &service {
-            Some(service) => hello(&mut s).and_then(|(server_name, version)| {
-                let (id, key) = service.login(&mut s, &cfg.user, &server_name, version).map_err(connect_error)?;
-                self.two_factor().mark_service_account(service.method());
-                Ok((server_name, version, id, key, false))
-            }),
-            None => self.login(&mut s, &cfg, prompting_allowed, login_timeout),
+        let mut warnings = Warnings::new();
+        let stores = Stores::for_mode(cfg.ticket_mode, &mut warnings);
+        let key = SittingKey { host: cfg.host.clone(), port: cfg.port, user: cfg.user.clone() };
+        let attempt = super::shared_login::Attempt {
+            key: &key,
+            cfg: &cfg,
+            tls: &tls,
+            stores: stores.as_ref(),
+            deadline,
+            login_timeout,
+            prompting_allowed,
         };
-        let (server_name, protocol_version, session_id, cancel_key, pending) = match result {
+        let result = match &service {
+            // A service account has no second factor to share and no ticket to keep.
+            Some(service) => self.log_in_as_service_account(service, &cfg, &tls, deadline),
+            None => self.log_in_once_per_sitting(&attempt, &mut warnings),
+        };
+        {
+            let mut diagnostics = lock(&self.diagnostics);
+            for w in warnings {
+                diagnostics.push(w);
+            }
+        }
+        let (mut s, outcome) = match result {
             Ok(v) => v,
             Err(e) => {
                 self.two_factor().mark_connect_failed(e.native);
-                s.close();
-                self.dead.store(false, Ordering::Release);
                 log::info!("connect to {} failed: {}", s_peer(&cfg), e.message);
                 return Err(e);
             }
         };
+        let LoginOutcome { server_name, protocol_version, session_id, cancel_key, verification } = outcome;
+        let pending = verification == Verification::Pending;
         s.set_timeout(connection_timeout, SqlState::CONNECTION_TIMEOUT);
         *lock(&self.info) = Some(SessionInfo {
             dsn: cfg.dsn.clone().unwrap_or_default(),
@@ -137,7 +181,12 @@ impl Connection {
             cancel_key,
             tls,
             tls_server_name: cfg.tls_server_name.clone(),
+            ticket_mode: cfg.ticket_mode,
             severer: s.severer().map(Arc::new),
+            verified_by_ticket: match verification {
+                Verification::Ticket { expires_at } => Some(expires_at),
+                _ => None,
+            },
         });
         *lock(&self.session) = Some(s);
         self.second_factor_pending.store(pending, Ordering::Release);
@@ -161,23 +210,38 @@ impl Connection {
         Ok(())
     }
 
-    /// Hello, Login and, when the server asks, the second factor. Returns the server
-    /// name, the protocol version, the cancel credentials, and whether the second factor
-    /// is still pending.
-    fn login(
+    /// Hello; a stored ticket (LoginWithTicket) or Login; when the server asks, the
+    /// second factor from the code sources; then, with tickets on, a new ticket.
+    pub(super) fn login(
         &self,
         s: &mut Session,
         cfg: &ConnectConfig,
+        plan: &LoginPlan<'_>,
         prompting_allowed: bool,
         login_timeout: Option<Duration>,
+        warnings: &mut Warnings,
     ) -> OdbcResult<LoginOutcome> {
         let (server_name, protocol_version) = hello(s)?;
-        let login = ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() };
+        let key = SittingKey { host: cfg.host.clone(), port: cfg.port, user: cfg.user.clone() };
+        let stores = plan.tickets.filter(|_| protocol_version >= twofactor_protocol::TICKETS_SINCE_VERSION);
+        let ticket = stores.and_then(|st| st.find(&key, warnings)).filter(|t| t.server_name == server_name);
+        let login = match &ticket {
+            Some(t) => ticket_exchange::login_message(s, t, cfg.password.clone())?,
+            None if plan.ticket_only => return Err(super::sitting::code_used_by_parallel_connection()),
+            None => ClientMessage::Login { user: cfg.user.clone(), password: cfg.password.clone() },
+        };
         let (session_id, cancel_key, second_factor) = match s.request(&login).map_err(connect_error)? {
             ServerMessage::FirstFactorOk { session_id, cancel_key, second_factor } => {
                 (session_id, cancel_key, second_factor)
             }
             other => return Err(unexpected(&other)),
+        };
+        let outcome = |verification| LoginOutcome {
+            server_name: server_name.clone(),
+            protocol_version,
+            session_id,
+            cancel_key: cancel_key.clone(),
+            verification,
         };
         // Taken in every case: a code set before connect is for this login only.
         let attribute_code = lock(&self.attributes).code_before_connect.take();
@@ -188,19 +252,46 @@ impl Connection {
                 }
                 s.set_ready();
                 self.two_factor().mark_not_required();
-                return Ok((server_name, protocol_version, session_id, cancel_key, false));
+                return Ok(outcome(Verification::NotRequired));
+            }
+            SecondFactor::VerifiedByTicket { expires_at } => {
+                let (Some(mut t), Some(stores)) = (ticket, stores) else {
+                    return Err(OdbcError::new(
+                        SqlState::GENERAL_ERROR,
+                        "the server reported a ticket login, but this login offered no ticket",
+                    ));
+                };
+                s.set_ready();
+                t.last_used = tickets::unix_now();
+                t.expires_at = expires_at;
+                stores.save(&t, warnings);
+                warnings.push(tickets::warning(format!(
+                    "second factor verified by a two-factor ticket (expires {})",
+                    ticket_exchange::describe_expiry(expires_at)
+                )));
+                log::info!("the second factor was verified by a two-factor ticket");
+                self.two_factor().mark_verified_by_ticket(expires_at);
+                return Ok(outcome(Verification::Ticket { expires_at }));
             }
             SecondFactor::Required { method, seconds_left, hint } => {
                 self.two_factor().mark_pending(method, &hint, seconds_left, std::time::Instant::now());
                 (method, seconds_left, hint)
             }
-            SecondFactor::VerifiedByTicket { .. } => {
-                return Err(OdbcError::new(
-                    SqlState::GENERAL_ERROR,
-                    "the server reported a ticket login, but this login offered no ticket",
-                ))
-            }
         };
+        if ticket.is_some() {
+            // Refused (revoked, expired, another key): the server counted it like a wrong
+            // code. Never offered again; the login goes on as after Login.
+            if let Some(stores) = stores {
+                stores.evict(&key, warnings);
+            }
+            warnings.push(tickets::warning(
+                "the stored two-factor ticket was refused by the server (revoked or expired); it was removed \
+                 and the second factor is asked for as usual",
+            ));
+            if plan.ticket_only {
+                return Err(super::sitting::shared_ticket_refused());
+            }
+        }
         let sources = CodeSources {
             attribute: attribute_code,
             key: cfg.code_key.clone(),
@@ -228,11 +319,14 @@ impl Connection {
                 let backup_code = super::two_factor_state::is_backup_code(code.expose());
                 send_second_factor(s, code)?;
                 self.two_factor().mark_verified(backup_code);
-                Ok((server_name, protocol_version, session_id, cancel_key, false))
+                if let Some(stores) = stores {
+                    ticket_exchange::take_ticket(s, &key, &server_name, stores, warnings)?;
+                }
+                Ok(outcome(Verification::Code))
             }
             None => {
                 log::info!("no two-factor code supplied; {} s left to set attribute 1002", seconds_left);
-                Ok((server_name, protocol_version, session_id, cancel_key, true))
+                Ok(outcome(Verification::Pending))
             }
         }
     }

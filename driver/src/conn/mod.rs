@@ -14,7 +14,11 @@ mod files;
 mod pool;
 mod service_login;
 pub mod session;
+mod shared_login;
+pub mod sitting;
 mod socket;
+mod ticket_exchange;
+pub mod tickets;
 pub mod tls;
 pub mod two_factor_state;
 
@@ -52,9 +56,13 @@ pub struct SessionInfo {
     pub cancel_key: Secret<[u8; 16]>,
     pub tls: Arc<ClientConfig>,
     pub tls_server_name: String,
+    /// `TwoFactorTicket` of the connect, for a code set with attribute 1002 afterwards.
+    pub ticket_mode: tickets::TicketMode,
     /// Shuts the session's socket down from a query timer (see `stmt::timeout`); taken
     /// without the session lock, which the request it bounds holds.
     pub severer: Option<Arc<socket::Severer>>,
+    /// The second factor was met by a two-factor ticket valid until then (Unix seconds).
+    pub verified_by_ticket: Option<i64>,
 }
 
 pub struct Connection {

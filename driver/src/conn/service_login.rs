@@ -3,7 +3,9 @@
 //! and a code. Everything is read and checked before the first byte goes to the network,
 //! so a bad key file is an error about the file, not about the server.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use ring::signature::Ed25519KeyPair;
 use rustls::pki_types::pem::PemObject;
@@ -13,8 +15,9 @@ use twofactor_protocol::proof::key_login_message;
 use twofactor_protocol::{ClientMessage, SecondFactor, Secret, ServerMessage, TICKETS_SINCE_VERSION};
 
 use super::config::ConnectConfig;
-use super::session::Session;
-use super::unexpected;
+use super::connect::{connect_error, hello, LoginOutcome, Verification};
+use super::session::{self, Session};
+use super::{unexpected, Connection};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 /// How a service account proves itself on this connection.
@@ -180,6 +183,39 @@ impl ServiceLogin {
                 Ok((session_id, cancel_key))
             }
             other => Err(unexpected(&other)),
+        }
+    }
+}
+
+impl Connection {
+    /// TCP, TLS (presenting the client certificate, if that is the kind), Hello and the
+    /// service login; on failure the session is closed. Outside the sittings: there is
+    /// no second factor to share and no ticket to keep.
+    pub(super) fn log_in_as_service_account(
+        &self,
+        service: &ServiceLogin,
+        cfg: &ConnectConfig,
+        tls: &Arc<ClientConfig>,
+        deadline: Option<Instant>,
+    ) -> OdbcResult<(Session, LoginOutcome)> {
+        self.dead.store(false, Ordering::Release);
+        let mut s = session::open(&cfg.host, cfg.port, tls.clone(), &cfg.tls_server_name, deadline, self.dead.clone())?;
+        let result = hello(&mut s).and_then(|(server_name, protocol_version)| {
+            let (session_id, cancel_key) =
+                service.login(&mut s, &cfg.user, &server_name, protocol_version).map_err(connect_error)?;
+            let verification = Verification::NotRequired;
+            Ok(LoginOutcome { server_name, protocol_version, session_id, cancel_key, verification })
+        });
+        match result {
+            Ok(outcome) => {
+                self.two_factor().mark_service_account(service.method());
+                Ok((s, outcome))
+            }
+            Err(e) => {
+                s.close();
+                self.dead.store(false, Ordering::Release);
+                Err(e)
+            }
         }
     }
 }
