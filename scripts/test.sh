@@ -44,6 +44,7 @@ tests/isql/run-all.sh || status=1
 echo "== tests/python/test_pyodbc.py"
 python3 tests/python/test_pyodbc.py || status=1
 echo "== tests/python/test_pyodbc_pg.py"; python3 tests/python/test_pyodbc_pg.py || status=1
+echo "== tests/python/test_sitting.py"; python3 tests/python/test_sitting.py || status=1
 echo "== tests/clients/run.sh"
 tests/clients/run.sh || status=1
 echo "== tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1
