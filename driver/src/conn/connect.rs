@@ -305,7 +305,9 @@ impl Connection {
         let prompt = if hint.is_empty() {
             format!("{} code for {}@{}: ", method.name(), cfg.user, cfg.host)
         } else {
-            format!("{} code sent to {} for {}@{}: ", method.name(), hint, cfg.user, cfg.host)
+            // The hint is a phrase ("code sent by SMS to +1 ***-***-4567"): only its address.
+            let to = super::two_factor_state::masked_address(&hint);
+            format!("{} code sent to {to} for {}@{}: ", method.name(), cfg.user, cfg.host)
         };
         let found = sources.find(&RealWorld, &prompt)?;
         // A person typing the code at a prompt, or a helper with its own timeout, is not

@@ -85,12 +85,17 @@ fn method_phrase(method: &str) -> String {
 /// The hint is a phrase ("code sent by SMS to +1 ***-***-4567"); the masked address is
 /// what follows its last " to " (a masked number or address has no spaces around "to").
 fn destination(method: SecondFactorMethod, hint: &str) -> String {
-    let address = hint.rsplit_once(" to ").map_or(hint, |(_, address)| address).trim();
+    let address = masked_address(hint);
     if address.is_empty() || method == SecondFactorMethod::Totp {
         String::new()
     } else {
         format!("{} to {address}", method.name())
     }
+}
+
+/// The masked address in the server's hint: what follows its last " to ".
+pub fn masked_address(hint: &str) -> &str {
+    hint.rsplit_once(" to ").map_or(hint, |(_, address)| address).trim()
 }
 
 /// A backup code is the only code with something other than digits: TOTP codes and the
