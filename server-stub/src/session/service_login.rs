@@ -66,9 +66,9 @@ pub(super) async fn service_login<S: AsyncRead + AsyncWrite + Unpin>(
         return conn.store_unavailable().await;
     };
     if account.is_some_and(|a| !a.allows_address(conn.ip)) {
-        let why = Some("the source address is outside the account's networks; not counted");
-        log::info!("{peer}: service-account login as `{user}` refused: {}", why.unwrap_or_default());
-        state.audit.record_why(state.auth.now(), &user, &peer, EVENT, "rejected", Some(method), why);
+        let why = "the source address is outside the account's networks; not counted";
+        log::info!("{peer}: service-account login as `{user}` refused: {why}");
+        state.audit.record_why(state.auth.now(), &user, &peer, EVENT, "rejected", Some(method), Some(why));
         return conn.fail(b"28000", 1012, REFUSED).await;
     }
     let (attempt, (record, account)) = match reserve(state, conn, &user, EVENT, deadline, load).await {
