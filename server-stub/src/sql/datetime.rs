@@ -3,32 +3,45 @@
 
 use twofactor_protocol::{Date, Time, Timestamp};
 
-fn num<T: std::str::FromStr>(s: &str, len: usize) -> Option<T> {
-    (s.len() == len && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse().ok()).flatten()
+// These parse every DATE, TIME and TIMESTAMP cell a SQLite fetch sends (SQLite stores
+// them as text), so they work on bytes at fixed positions: no iterators, no `str::parse`,
+// no allocation. A fetch of 200,000 timestamps spent 40 % of the server's instructions
+// here with `splitn`/`parse`/`format!` (docs/performance.md, "Issue 13, server encoding").
+
+/// The value of a run of ASCII digits; None if any byte is not one.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &c| c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0')))
 }
 
+/// `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Option<Date> {
-    let mut it = s.splitn(3, '-');
-    let d = Date { year: num(it.next()?, 4)?, month: num(it.next()?, 2)?, day: num(it.next()?, 2)? };
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let d = Date { year: digits(&b[..4])? as i16, month: digits(&b[5..7])? as u8, day: digits(&b[8..])? as u8 };
     ((1..=12).contains(&d.month) && (1..=31).contains(&d.day)).then_some(d)
 }
 
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` with 1 to 9 fraction digits.
 pub fn parse_time(s: &str) -> Option<Time> {
-    let (hms, frac) = s.split_once('.').unwrap_or((s, ""));
-    let mut it = hms.splitn(3, ':');
-    let hour: u8 = num(it.next()?, 2)?;
-    let minute: u8 = num(it.next()?, 2)?;
-    let second: u8 = match it.next() {
-        Some(sec) => num(sec, 2)?,
-        None => 0,
+    let (hms, frac) = match s.split_once('.') {
+        Some((hms, frac)) if (1..=9).contains(&frac.len()) => (hms.as_bytes(), frac.as_bytes()),
+        Some(_) => return None,
+        None => (s.as_bytes(), &b""[..]),
     };
-    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) || (frac.is_empty() && s.contains('.')) {
+    if !(hms.len() == 5 || (hms.len() == 8 && hms[5] == b':')) || hms[2] != b':' {
         return None;
     }
-    let nanos = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().ok()? };
+    let hour = digits(&hms[..2])? as u8;
+    let minute = digits(&hms[3..5])? as u8;
+    let second = if hms.len() == 8 { digits(&hms[6..])? as u8 } else { 0 };
+    // Scaled to nanoseconds: "25" is 250 ms.
+    let nanos = digits(frac)? * 10u32.pow(9 - frac.len() as u32);
     (hour < 24 && minute < 60 && second <= 60).then_some(Time { hour, minute, second, nanos })
 }
 
+/// A date, optionally followed by ' ' or 'T' and a time; trailing 'Z's are ignored.
 pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
     let s = s.trim_end_matches('Z');
     match s.split_once([' ', 'T']) {
@@ -55,4 +68,29 @@ pub fn format_time(t: Time) -> String {
 
 pub fn format_timestamp(ts: Timestamp) -> String {
     format!("{} {}", format_date(ts.date), format_time(ts.time))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_take_two_or_three_fields_and_up_to_nine_fraction_digits() {
+        let t = |h, m, s, n| Some(Time { hour: h, minute: m, second: s, nanos: n });
+        assert_eq!(parse_time("07:08"), t(7, 8, 0, 0));
+        assert_eq!(parse_time("07:08:09.5"), t(7, 8, 9, 500_000_000));
+        assert_eq!(parse_time("23:59:60.123456789"), t(23, 59, 60, 123_456_789));
+        for bad in ["07:08:", "07:08:09.", "07:08:09.1234567890", "7:08:09", "07:08:09:10", "07-08-09", "0a:08", ""] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn dates_are_exactly_ten_bytes() {
+        assert_eq!(parse_date("0001-12-31"), Some(Date { year: 1, month: 12, day: 31 }));
+        for bad in ["2024-1-01", "2024-01-001", "2024/01/01", "2024-00-10", "2024-01-32", "２０２4-01-01"] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_timestamp("2024-02-29T13:45:01.250Z").unwrap().time.nanos, 250_000_000);
+    }
 }

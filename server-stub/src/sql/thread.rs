@@ -35,7 +35,11 @@ pub struct Shared {
 }
 
 pub fn encode(msgs: &[ServerMessage]) -> Vec<u8> {
-    let mut out = Vec::new();
+    // A batch of rows is up to a MiB: one allocation of about its size, not a doubling
+    // growth that copies it several times over.
+    let rows: usize =
+        msgs.iter().map(|m| if let ServerMessage::Rows { batch, .. } = m { batch.byte_len() } else { 0 }).sum();
+    let mut out = Vec::with_capacity(rows + 256);
     for m in msgs {
         m.encode(&mut out);
     }
@@ -100,6 +104,7 @@ pub fn serve_cursor(
         }
     };
     let ncols = columns.len() as u16;
+    let mut last_bytes = batch.byte_len();
     send(reply, &[ServerMessage::ResultSet { columns }, ServerMessage::Rows { batch: batch.finish(), last: done }]);
     if done {
         return None;
@@ -109,9 +114,11 @@ pub fn serve_cursor(
         let (req, reply) = inbox.next(true)?;
         match req {
             Request::Fetch { max_rows } => {
-                let mut batch = RowBatchBuilder::with_capacity(ncols, 4096);
+                // Batches of one cursor are alike: the last one's size saves the growth.
+                let mut batch = RowBatchBuilder::with_capacity(ncols, last_bytes.max(4096));
                 match cursor.fill(&mut batch, fetch_size(max_rows, fetch as u32)) {
                     Ok(done) => {
+                        last_bytes = batch.byte_len();
                         send(reply, &[ServerMessage::Rows { batch: batch.finish(), last: done }]);
                         if done {
                             return None;

@@ -173,6 +173,9 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
             // its bytes, never repaired: the driver refuses it as characters (22018) and
             // gives it unchanged to SQL_C_BINARY.
             let Ok(text) = std::str::from_utf8(raw) else { return f(ValueRef::Bytes(raw)) };
+            if kind == Kind::Plain {
+                return f(ValueRef::Text(text));
+            }
             let trimmed = text.trim();
             match kind {
                 Kind::Date => {
