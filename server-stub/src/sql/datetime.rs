@@ -44,9 +44,12 @@ pub fn parse_time(s: &str) -> Option<Time> {
 /// A date, optionally followed by ' ' or 'T' and a time; trailing 'Z's are ignored.
 pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
     let s = s.trim_end_matches('Z');
-    match s.split_once([' ', 'T']) {
-        Some((d, t)) => Some(Timestamp { date: parse_date(d)?, time: parse_time(t)? }),
+    // A date is exactly 10 bytes, so the separator can only be byte 10 (both ends ASCII:
+    // the slices below are on character boundaries).
+    match s.as_bytes().get(10) {
         None => Some(Timestamp { date: parse_date(s)?, time: Time { hour: 0, minute: 0, second: 0, nanos: 0 } }),
+        Some(b' ' | b'T') => Some(Timestamp { date: parse_date(&s[..10])?, time: parse_time(&s[11..])? }),
+        Some(_) => None,
     }
 }
 
