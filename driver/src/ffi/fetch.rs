@@ -97,6 +97,9 @@ enum Direct {
     Timestamp,
     /// Text → SQL_C_CHAR, when it fits with its NUL.
     Char,
+    /// ASCII text → SQL_C_WCHAR of 2-byte units, when it fits with its NUL (pyodbc reads
+    /// text columns so).
+    WChar,
 }
 
 impl Direct {
@@ -107,6 +110,7 @@ impl Direct {
             CType::Double => Direct::F64,
             CType::Timestamp => Direct::Timestamp,
             CType::Char => Direct::Char,
+            CType::WChar => Direct::WChar,
             _ => Direct::None,
         }
     }
@@ -269,6 +273,16 @@ unsafe fn write_identity(
             std::ptr::copy_nonoverlapping(s.as_ptr(), data as *mut u8, s.len());
             (data as *mut u8).add(s.len()).write(0);
             report_len(ind, olen, s.len());
+        }
+        (Direct::WChar, ValueRef::Text(s))
+            if s.is_ascii() && (s.len() + 1) * 2 <= len && crate::ffi::sqlwchar::wide_unit_size() == 2 =>
+        {
+            let units = data as *mut u16;
+            for (k, &b) in s.as_bytes().iter().enumerate() {
+                units.add(k).write_unaligned(u16::from(b));
+            }
+            units.add(s.len()).write_unaligned(0);
+            report_len(ind, olen, s.len() * 2);
         }
         _ => return false,
     }
