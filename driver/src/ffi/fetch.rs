@@ -97,6 +97,23 @@ enum Direct {
     Timestamp,
     /// Text → SQL_C_CHAR, when it fits with its NUL.
     Char,
+    /// ASCII text → SQL_C_WCHAR of 2-byte units, when it fits with its NUL (pyodbc reads
+    /// text columns so).
+    WChar,
+}
+
+impl Direct {
+    /// The identity conversion into `ctype` (already resolved from SQL_C_DEFAULT), if any.
+    fn of(ctype: CType) -> Direct {
+        match ctype {
+            CType::SBigInt => Direct::I64,
+            CType::Double => Direct::F64,
+            CType::Timestamp => Direct::Timestamp,
+            CType::Char => Direct::Char,
+            CType::WChar => Direct::WChar,
+            _ => Direct::None,
+        }
+    }
 }
 
 /// One bound column, resolved once per SQLFetch: everything about it that is the same
@@ -138,14 +155,7 @@ fn plan_columns(plan: &mut Vec<ColumnPlan>, ard: &DescData, offset: isize, colum
         let len = ctype.fixed_size().unwrap_or(rec.octet_length.max(0) as usize);
         let (data_stride, len_stride) =
             if ard.bind_type == 0 { (len, size_of::<isize>()) } else { (ard.bind_type, ard.bind_type) };
-        let direct = match (ctype, sql) {
-            _ if invalid.is_some() || rec.data_ptr == 0 => Direct::None,
-            (CType::SBigInt, _) => Direct::I64,
-            (CType::Double, _) => Direct::F64,
-            (CType::Timestamp, _) => Direct::Timestamp,
-            (CType::Char, _) => Direct::Char,
-            _ => Direct::None,
-        };
+        let direct = if invalid.is_some() || rec.data_ptr == 0 { Direct::None } else { Direct::of(ctype) };
         plan.push(ColumnPlan {
             k,
             sql,
@@ -227,7 +237,25 @@ fn addresses(p: &ColumnPlan, i: usize) -> (usize, usize, usize) {
 unsafe fn write_direct(p: &ColumnPlan, value: ValueRef<'_>, i: usize) -> bool {
     // `direct` is only set when `data` is not 0.
     let (data, ind, olen) = addresses(p, i);
-    match (p.direct, value) {
+    write_identity(p.direct, value, data, ind, olen, p.len)
+}
+
+/// Writes `value` into the buffer at `data` (`len` bytes; not 0) when `direct` is its
+/// identity conversion, and reports its length. False when `value` needs `convert::to_c`.
+///
+/// # Safety
+/// `data` is valid for `len` bytes (for the fixed-size types, their size); `ind` and
+/// `olen` are 0 or writable SQLLENs.
+#[inline(always)]
+unsafe fn write_identity(
+    direct: Direct,
+    value: ValueRef<'_>,
+    data: usize,
+    ind: usize,
+    olen: usize,
+    len: usize,
+) -> bool {
+    match (direct, value) {
         (Direct::I64, ValueRef::Int(v)) => {
             (data as *mut i64).write_unaligned(v);
             report_len(ind, olen, 8);
@@ -241,10 +269,20 @@ unsafe fn write_direct(p: &ColumnPlan, value: ValueRef<'_>, i: usize) -> bool {
             (data as *mut [u8; 16]).write_unaligned(bytes);
             report_len(ind, olen, bytes.len());
         }
-        (Direct::Char, ValueRef::Text(s)) if s.len() < p.len => {
+        (Direct::Char, ValueRef::Text(s)) if s.len() < len => {
             std::ptr::copy_nonoverlapping(s.as_ptr(), data as *mut u8, s.len());
             (data as *mut u8).add(s.len()).write(0);
             report_len(ind, olen, s.len());
+        }
+        (Direct::WChar, ValueRef::Text(s))
+            if s.is_ascii() && (s.len() + 1) * 2 <= len && crate::ffi::sqlwchar::wide_unit_size() == 2 =>
+        {
+            let units = data as *mut u16;
+            for (k, &b) in s.as_bytes().iter().enumerate() {
+                units.add(k).write_unaligned(u16::from(b));
+            }
+            units.add(s.len()).write_unaligned(0);
+            report_len(ind, olen, s.len() * 2);
         }
         _ => return false,
     }
@@ -527,12 +565,19 @@ unsafe fn get_data(
     }
     let resolved = if ctype == CType::Default { CType::default_for(sql) } else { ctype };
     let len = resolved.fixed_size().unwrap_or(buffer_length.max(0) as usize);
-    let buf = std::slice::from_raw_parts_mut(target as *mut u8, len);
     // GetData without ARD precision uses the column's own scale, so decimals keep their digits.
     let scale = if scale < 0 { digits } else { scale };
     let t = Target { ctype: resolved, precision: if precision > 0 { precision as u8 } else { 38 }, scale: scale as i8 };
     let offset = cursor.getdata.offset;
-    let piece = convert::to_c(cursor.current_value(column)?, sql, t, buf, offset).map_err(|e| e.at_column(column))?;
+    let value = cursor.current_value(column)?;
+    // The identity conversions of a value not yet read are written directly, as SQLFetch
+    // does; the rest (NULL, pieces, other types) go through `convert::to_c`.
+    if offset == 0 && write_identity(Direct::of(resolved), value, target, indicator, indicator, len) {
+        cursor.getdata.done = true;
+        return Ok(Completion::Success);
+    }
+    let buf = std::slice::from_raw_parts_mut(target as *mut u8, len);
+    let piece = convert::to_c(value, sql, t, buf, offset).map_err(|e| e.at_column(column))?;
     report(&piece, indicator, indicator)?;
     cursor.getdata.offset += piece.consumed;
     cursor.getdata.done = piece.complete;
