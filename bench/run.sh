@@ -9,6 +9,9 @@
 #   bench/run.sh --only fetch --reps 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+    -h|--help) exec python3 bench/bench.py --help ;;
+esac
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -28,7 +31,9 @@ apt_install() {
 
 need=()
 for pkg in postgresql odbc-postgresql libsqliteodbc unixodbc unixodbc-dev oathtool openssl python3; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+    # "installed", not merely known: a removed package keeps its config files, and
+    # `dpkg -s` still succeeds for it (CI's fresh-demo check removes odbc-postgresql).
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ] || need+=("$pkg")
 done
 PY=/usr/bin/python3
 if ! "$PY" -c 'import pyodbc' 2>/dev/null; then need+=(python3-pyodbc); fi

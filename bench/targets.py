@@ -23,8 +23,12 @@ def odbc_lib(name):
         p = os.path.join(d, name)
         if os.path.exists(p):
             return p
-    hits = glob.glob("/usr/lib/**/" + name, recursive=True)
-    return hits[0] if hits else name
+    # A walk that does not follow symbolic links: a recursive glob does, and loops for
+    # ever in the cycles some packages leave under /usr/lib (llvm-14's, for one).
+    for root, _dirs, files in os.walk("/usr/lib", followlinks=False):
+        if name in files:
+            return os.path.join(root, name)
+    return name
 
 
 def free_port():
