@@ -4,8 +4,6 @@
 //! certificate: a client CA's certificates can never pass as the server, nor the
 //! reverse.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -54,17 +52,7 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
 }
 
 pub(crate) fn write_new(path: &Path, contents: &[u8]) -> Result<(), ClientCaError> {
-    let io = |source| ClientCaError::Io { path: path.to_owned(), source };
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(contents).map_err(io)?;
-    f.sync_all().map_err(io)
+    crate::init::write_private_new(path, contents).map_err(|source| ClientCaError::Io { path: path.to_owned(), source })
 }
 
 /// Makes the client CA in `dir` unless it is there. The key is written first, so a

@@ -46,9 +46,9 @@ impl Default for InitOptions {
 
 /// Writes `contents` to a new file, readable by the owner only (certificates too: the
 /// admin copies `ca.pem` to clients, nobody else on this machine needs to read anything
-/// here).
-fn write_new(path: &Path, contents: &[u8]) -> Result<(), InitError> {
-    let io = |source| InitError::Io { path: path.to_owned(), source };
+/// here). Fails if the file exists. Also the client CA's and the service-account CLI's
+/// writer (`client_ca`).
+pub(crate) fn write_private_new(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -56,9 +56,13 @@ fn write_new(path: &Path, contents: &[u8]) -> Result<(), InitError> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).map_err(io)?;
-    f.write_all(contents).map_err(io)?;
-    f.sync_all().map_err(io)
+    let mut f = opts.open(path)?;
+    f.write_all(contents)?;
+    f.sync_all()
+}
+
+fn write_new(path: &Path, contents: &[u8]) -> Result<(), InitError> {
+    write_private_new(path, contents).map_err(|source| InitError::Io { path: path.to_owned(), source })
 }
 
 pub fn init_data_dir(dir: &Path, opts: &InitOptions) -> Result<(), InitError> {

@@ -183,10 +183,6 @@ impl Connection {
             tls_server_name: cfg.tls_server_name.clone(),
             ticket_mode: cfg.ticket_mode,
             severer: s.severer().map(Arc::new),
-            verified_by_ticket: match verification {
-                Verification::Ticket { expires_at } => Some(expires_at),
-                _ => None,
-            },
         });
         *lock(&self.session) = Some(s);
         self.second_factor_pending.store(pending, Ordering::Release);

@@ -61,8 +61,6 @@ pub struct SessionInfo {
     /// Shuts the session's socket down from a query timer (see `stmt::timeout`); taken
     /// without the session lock, which the request it bounds holds.
     pub severer: Option<Arc<socket::Severer>>,
-    /// The second factor was met by a two-factor ticket valid until then (Unix seconds).
-    pub verified_by_ticket: Option<i64>,
 }
 
 pub struct Connection {

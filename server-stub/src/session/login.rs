@@ -197,15 +197,7 @@ async fn first_factor_ok<S: AsyncRead + AsyncWrite + Unpin>(
         SecondFactor::NotRequired => LoginVia::NoSecondFactor,
     };
     let (session_id, cancel_key) = register_session(state);
-    let logged_in = LoggedIn {
-        user: user.to_owned(),
-        session_id,
-        method,
-        code_proven: false,
-        ticket_issued: false,
-        via,
-        sql_role: None,
-    };
+    let logged_in = LoggedIn { user: user.to_owned(), session_id, method, ticket_issued: false, via, sql_role: None };
     state.audit.record(now, user, &conn.peer, "first_factor", "ok", needs_code.then_some(method));
     if !needs_code {
         // Logged in: the place is given back before the answer, so a client that

@@ -68,13 +68,11 @@ struct LoggedIn {
     session_id: u64,
     /// The active second-factor method, for the audit.
     method: &'static str,
-    /// The second factor was proved by a code on this connection (not by a ticket, and
-    /// not skipped): only then may it ask for a ticket.
-    code_proven: bool,
     /// A ticket was issued on this session (one per session).
     ticket_issued: bool,
-    /// How the login was completed. A service account's session gets no ticket
-    /// (RequestTicket checks this) and never a second factor.
+    /// How the login was completed. Only a Ready session whose second factor was a code
+    /// (`Code`: Ready is reached from AwaitingSecondFactor only through an accepted code)
+    /// may ask for a ticket; a service account never gets a second factor.
     via: LoginVia,
     /// The PostgreSQL role a service account's sessions take instead of the mapping.
     sql_role: Option<String>,

@@ -19,7 +19,7 @@ use crate::throttle::Admitted;
 pub(super) async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     state: &Arc<State>,
     conn: &mut Conn<S>,
-    mut l: LoggedIn,
+    l: LoggedIn,
     code: Secret<String>,
     admitted: &mut Option<Admitted<'_>>,
 ) -> Phase {
@@ -54,7 +54,6 @@ pub(super) async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                     Some(&format!("{d:+} steps")),
                 );
             }
-            l.code_proven = true;
             admitted.take(); // as in `login`: free before the answer
             if !conn.send(ServerMessage::SecondFactorOk).await {
                 return Phase::Closed;

@@ -41,10 +41,8 @@ impl ServiceProof {
     }
 }
 
-type Loaded = (Option<UserRecord>, Option<ServiceAccount>);
-
-fn load(state: &State, name: &str) -> Result<Loaded, StoreError> {
-    Ok((state.auth.store.user(name)?, state.auth.store.service_account(name)?))
+fn load_user(state: &State, name: &str) -> Result<Option<UserRecord>, StoreError> {
+    state.auth.store.user(name)
 }
 
 pub(super) async fn service_login<S: AsyncRead + AsyncWrite + Unpin>(
@@ -65,13 +63,15 @@ pub(super) async fn service_login<S: AsyncRead + AsyncWrite + Unpin>(
     let Some(account) = blocking(move || st.auth.store.service_account(&name)).await else {
         return conn.store_unavailable().await;
     };
-    if account.is_some_and(|a| !a.allows_address(conn.ip)) {
+    if account.as_ref().is_some_and(|a| !a.allows_address(conn.ip)) {
         let why = "the source address is outside the account's networks; not counted";
         log::info!("{peer}: service-account login as `{user}` refused: {why}");
         state.audit.record_why(state.auth.now(), &user, &peer, EVENT, "rejected", Some(method), Some(why));
         return conn.fail(b"28000", 1012, REFUSED).await;
     }
-    let (attempt, (record, account)) = match reserve(state, conn, &user, EVENT, deadline, load).await {
+    // The account read above is the one checked: only the user row (counters, locks) is
+    // read again, under the reservation.
+    let (attempt, record) = match reserve(state, conn, &user, EVENT, deadline, load_user).await {
         Ok(reserved) => reserved,
         Err(phase) => return phase,
     };
@@ -109,7 +109,6 @@ pub(super) async fn service_login<S: AsyncRead + AsyncWrite + Unpin>(
         user,
         session_id,
         method: Method::None.as_str(),
-        code_proven: false,
         ticket_issued: false,
         via: LoginVia::ServiceAccount,
         sql_role: account.sql_role,
@@ -144,7 +143,6 @@ fn refusal<S>(
     };
     let proven = proves(state, conn, user, proof, &account.credential);
     let kind_ok = account.kind == proof.kind();
-    let address_ok = account.allows_address(conn.ip);
     let backend_ok = account.backend.allows(state.config.sql.backend);
     if !kind_ok {
         Some(match account.kind {
@@ -157,8 +155,6 @@ fn refusal<S>(
             ServiceProof::Certificate if conn.tls.client_certificates.is_empty() => "no client certificate",
             ServiceProof::Certificate => "the client certificate is not the one pinned to the account",
         })
-    } else if !address_ok {
-        Some("the source address is outside the account's networks")
     } else if !backend_ok {
         Some("the account may not use this server's SQL backend")
     } else {

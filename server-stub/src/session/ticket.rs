@@ -8,7 +8,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use twofactor_protocol::{ErrorInfo, Secret, ServerMessage};
 
-use super::{audit_address_block, blocking, delay, BusyWait, LoggedIn, Phase, Sql, BUSY, LOCKED, THROTTLED};
+use super::{audit_address_block, blocking, delay, BusyWait, LoggedIn, LoginVia, Phase, Sql, BUSY, LOCKED, THROTTLED};
 use crate::audit::rfc3339;
 use crate::auth::{IssueRefusal, Verdict, TICKET_EVENT, TICKET_METHOD};
 use crate::connection::Conn;
@@ -121,7 +121,7 @@ pub(super) async fn request_ticket<S: AsyncRead + AsyncWrite + Unpin>(
         ServerMessage::Error(ErrorInfo::new(state_code, TICKETS_OFF, message))
     };
     let off = "two-factor tickets are off for this user";
-    let answer = if !l.code_proven {
+    let answer = if l.via != LoginVia::Code {
         refuse(b"28000", off, "this session's second factor was not a code (a ticket, none, or a service login)")
     } else if l.ticket_issued {
         refuse(b"28000", "a two-factor ticket was issued on this session already", "one ticket per session")
