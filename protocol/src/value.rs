@@ -106,37 +106,23 @@ impl ValueRef<'_> {
         matches!(self, ValueRef::Null)
     }
 
+    /// Appends the value's tag and body. Fixed-size values are written as one slice each
+    /// (a result batch is mostly these: one capacity check per value, not one per field).
+    #[inline]
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         match *self {
             ValueRef::Null => out.put_u8(NULL),
-            ValueRef::Int(v) => {
-                out.put_u8(INT);
-                out.put_i64(v);
-            }
-            ValueRef::Double(v) => {
-                out.put_u8(DOUBLE);
-                out.put_f64(v);
-            }
-            ValueRef::Text(v) => {
-                out.put_u8(TEXT);
-                out.put_str(v);
-            }
-            ValueRef::Bytes(v) => {
-                out.put_u8(BYTES);
-                out.put_bytes(v);
-            }
-            ValueRef::Date(d) => {
-                out.put_u8(DATE);
-                put_date(out, d);
-            }
-            ValueRef::Time(t) => {
-                out.put_u8(TIME);
-                put_time(out, t);
-            }
+            ValueRef::Int(v) => put_tagged(out, INT, v.to_le_bytes()),
+            ValueRef::Double(v) => put_tagged(out, DOUBLE, v.to_le_bytes()),
+            ValueRef::Text(v) => put_tagged_bytes(out, TEXT, v.as_bytes()),
+            ValueRef::Bytes(v) => put_tagged_bytes(out, BYTES, v),
+            ValueRef::Date(d) => put_tagged(out, DATE, date_bytes(d)),
+            ValueRef::Time(t) => put_tagged(out, TIME, time_bytes(t)),
             ValueRef::Timestamp(ts) => {
-                out.put_u8(TIMESTAMP);
-                put_date(out, ts.date);
-                put_time(out, ts.time);
+                let mut body = [0u8; 11];
+                body[..4].copy_from_slice(&date_bytes(ts.date));
+                body[4..].copy_from_slice(&time_bytes(ts.time));
+                put_tagged(out, TIMESTAMP, body);
             }
             ValueRef::Decimal(v) => {
                 out.put_u8(DECIMAL);
@@ -150,17 +136,32 @@ impl ValueRef<'_> {
     }
 }
 
-fn put_date(out: &mut Vec<u8>, d: Date) {
-    out.put_i16(d.year);
-    out.put_u8(d.month);
-    out.put_u8(d.day);
+/// `tag` then `body`, with one capacity check for the whole value.
+#[inline(always)]
+fn put_tagged<const N: usize>(out: &mut Vec<u8>, tag: u8, body: [u8; N]) {
+    out.reserve(N + 1);
+    out.push(tag);
+    out.extend_from_slice(&body);
 }
 
-fn put_time(out: &mut Vec<u8>, t: Time) {
-    out.put_u8(t.hour);
-    out.put_u8(t.minute);
-    out.put_u8(t.second);
-    out.put_u32(t.nanos);
+/// `tag`, then `body` with its u32 length, with one capacity check.
+#[inline(always)]
+fn put_tagged_bytes(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+    out.reserve(5 + body.len());
+    out.push(tag);
+    out.put_bytes(body);
+}
+
+#[inline(always)]
+fn date_bytes(d: Date) -> [u8; 4] {
+    let [y0, y1] = d.year.to_le_bytes();
+    [y0, y1, d.month, d.day]
+}
+
+#[inline(always)]
+fn time_bytes(t: Time) -> [u8; 7] {
+    let [n0, n1, n2, n3] = t.nanos.to_le_bytes();
+    [t.hour, t.minute, t.second, n0, n1, n2, n3]
 }
 
 #[inline]

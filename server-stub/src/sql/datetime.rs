@@ -15,7 +15,24 @@ fn digits(b: &[u8]) -> Option<u32> {
 
 /// `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Option<Date> {
-    let b = s.as_bytes();
+    parse_date_bytes(s.as_bytes())
+}
+
+/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` with 1 to 9 fraction digits.
+pub fn parse_time(s: &str) -> Option<Time> {
+    parse_time_bytes(s.as_bytes())
+}
+
+/// A date, optionally followed by ' ' or 'T' and a time; trailing 'Z's are ignored.
+pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
+    parse_timestamp_bytes(s.as_bytes())
+}
+
+// The byte forms accept exactly what the `&str` forms do: every accepted byte is ASCII,
+// so a SQLite cell can be parsed before (and instead of) its UTF-8 check.
+
+/// [`parse_date`] on bytes.
+pub fn parse_date_bytes(b: &[u8]) -> Option<Date> {
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
@@ -23,12 +40,12 @@ pub fn parse_date(s: &str) -> Option<Date> {
     ((1..=12).contains(&d.month) && (1..=31).contains(&d.day)).then_some(d)
 }
 
-/// `HH:MM`, `HH:MM:SS` or `HH:MM:SS.f` with 1 to 9 fraction digits.
-pub fn parse_time(s: &str) -> Option<Time> {
-    let (hms, frac) = match s.split_once('.') {
-        Some((hms, frac)) if (1..=9).contains(&frac.len()) => (hms.as_bytes(), frac.as_bytes()),
+/// [`parse_time`] on bytes.
+pub fn parse_time_bytes(b: &[u8]) -> Option<Time> {
+    let (hms, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(dot) if (1..=9).contains(&(b.len() - dot - 1)) => (&b[..dot], &b[dot + 1..]),
         Some(_) => return None,
-        None => (s.as_bytes(), &b""[..]),
+        None => (b, &b""[..]),
     };
     if !(hms.len() == 5 || (hms.len() == 8 && hms[5] == b':')) || hms[2] != b':' {
         return None;
@@ -41,14 +58,17 @@ pub fn parse_time(s: &str) -> Option<Time> {
     (hour < 24 && minute < 60 && second <= 60).then_some(Time { hour, minute, second, nanos })
 }
 
-/// A date, optionally followed by ' ' or 'T' and a time; trailing 'Z's are ignored.
-pub fn parse_timestamp(s: &str) -> Option<Timestamp> {
-    let s = s.trim_end_matches('Z');
-    // A date is exactly 10 bytes, so the separator can only be byte 10 (both ends ASCII:
-    // the slices below are on character boundaries).
-    match s.as_bytes().get(10) {
-        None => Some(Timestamp { date: parse_date(s)?, time: Time { hour: 0, minute: 0, second: 0, nanos: 0 } }),
-        Some(b' ' | b'T') => Some(Timestamp { date: parse_date(&s[..10])?, time: parse_time(&s[11..])? }),
+/// [`parse_timestamp`] on bytes.
+pub fn parse_timestamp_bytes(b: &[u8]) -> Option<Timestamp> {
+    let mut end = b.len();
+    while end > 0 && b[end - 1] == b'Z' {
+        end -= 1;
+    }
+    let b = &b[..end];
+    // A date is exactly 10 bytes, so the separator can only be byte 10.
+    match b.get(10) {
+        None => Some(Timestamp { date: parse_date_bytes(b)?, time: Time { hour: 0, minute: 0, second: 0, nanos: 0 } }),
+        Some(b' ' | b'T') => Some(Timestamp { date: parse_date_bytes(&b[..10])?, time: parse_time_bytes(&b[11..])? }),
         Some(_) => None,
     }
 }
@@ -95,5 +115,15 @@ mod tests {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
         assert_eq!(parse_timestamp("2024-02-29T13:45:01.250Z").unwrap().time.nanos, 250_000_000);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_refused_not_misread() {
+        assert_eq!(parse_timestamp_bytes(b"2024-02-29 13:45:01.\xff"), None);
+        assert_eq!(parse_timestamp_bytes(b"2024-02-29\xc313:45"), None);
+        assert_eq!(parse_date_bytes(b"2024-02-2\xff"), None);
+        assert_eq!(parse_time_bytes(b"13:45:0\xe9"), None);
+        assert_eq!(parse_timestamp_bytes(b"2024-02-29 13:45:01ZZ"), parse_timestamp("2024-02-29 13:45:01"));
+        assert_eq!(parse_timestamp_bytes(b"ZZ"), None);
     }
 }

@@ -10,6 +10,7 @@ pub mod column_size;
 pub mod cursor;
 pub mod datetime;
 pub mod postgres;
+pub mod read_ahead;
 pub mod sqlite;
 pub mod thread;
 

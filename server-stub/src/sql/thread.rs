@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use twofactor_protocol::{ColumnDesc, ErrorInfo, RowBatchBuilder, ServerMessage};
 
 use super::cursor::RowSource;
+use super::read_ahead::ReadAhead;
 use super::Request;
 
 pub type Reply = oneshot::Sender<Vec<u8>>;
@@ -85,6 +86,11 @@ impl Inbox {
 /// exhausted or closed. Returns the request that ended the cursor, if it was another one.
 /// `batch` may already hold rows (a backend that had to read the first row to type its
 /// columns); an empty one is replaced.
+///
+/// After each batch it sends, it steps the next one at once (`read_ahead.rs`), so the
+/// database works while the session encrypts and writes, and the client decodes; the
+/// first batch is not followed by one, so a statement whose client reads a few rows and
+/// closes steps no more than it asked for.
 pub fn serve_cursor(
     columns: Vec<ColumnDesc>,
     cursor: &mut dyn RowSource,
@@ -104,25 +110,33 @@ pub fn serve_cursor(
         }
     };
     let ncols = columns.len() as u16;
+    // Batches of one cursor are alike: the last one's size saves the growth.
     let mut last_bytes = batch.byte_len();
     send(reply, &[ServerMessage::ResultSet { columns }, ServerMessage::Rows { batch: batch.finish(), last: done }]);
     if done {
         return None;
     }
+    let mut ahead: Option<ReadAhead> = None;
     loop {
         // An open cursor holds a snapshot until it is closed.
         let (req, reply) = inbox.next(true)?;
         match req {
             Request::Fetch { max_rows } => {
-                // Batches of one cursor are alike: the last one's size saves the growth.
-                let mut batch = RowBatchBuilder::with_capacity(ncols, last_bytes.max(4096));
-                match cursor.fill(&mut batch, fetch_size(max_rows, fetch as u32)) {
-                    Ok(done) => {
+                let want = fetch_size(max_rows, fetch as u32);
+                let stepped =
+                    ahead.take().unwrap_or_else(|| ReadAhead::step(cursor, ncols, want, last_bytes.max(4096)));
+                let (answer, rest) = stepped.answer(cursor, want);
+                match answer {
+                    Ok((batch, done)) => {
                         last_bytes = batch.byte_len();
-                        send(reply, &[ServerMessage::Rows { batch: batch.finish(), last: done }]);
+                        send(reply, &[ServerMessage::Rows { batch, last: done }]);
                         if done {
                             return None;
                         }
+                        ahead = Some(match rest {
+                            Some(rest) => rest,
+                            None => ReadAhead::step(cursor, ncols, want, last_bytes.max(4096)),
+                        });
                     }
                     Err(e) => {
                         send_error(reply, e);
@@ -130,6 +144,7 @@ pub fn serve_cursor(
                     }
                 }
             }
+            // A batch read ahead is dropped with the cursor.
             Request::CloseCursor => {
                 send(reply, &[ServerMessage::Ok]);
                 return None;

@@ -8,6 +8,8 @@ pub mod errors;
 mod open;
 mod param_types;
 mod read_only;
+#[cfg(test)]
+mod read_ahead_tests;
 mod type_info;
 pub mod types;
 mod worker;

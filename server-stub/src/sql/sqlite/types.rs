@@ -6,6 +6,7 @@ use twofactor_protocol::{is_plain_decimal, sql_type, ColumnDesc, Nullability, Va
 
 pub use crate::sql::column_size::{UnboundedSize, LONG_SIZE};
 pub use crate::sql::datetime::{format_date, format_time, format_timestamp, parse_date, parse_time, parse_timestamp};
+use crate::sql::datetime::{parse_date_bytes, parse_time_bytes, parse_timestamp_bytes};
 
 /// How a column's stored values are presented, beyond their storage class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +170,13 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
         (SqlRef::Real(r), _) => f(ValueRef::Double(r)),
         (SqlRef::Blob(b), _) => f(ValueRef::Bytes(b)),
         (SqlRef::Text(raw), kind) => {
+            // Dates and times as SQLite's own functions write them (no spaces around) are
+            // parsed on the bytes, which are ASCII if they parse: the UTF-8 check and trim
+            // below are for the rest. A fetch of timestamps spends most of its encoding
+            // time here (docs/performance.md, "Issue 13, server (second round)").
+            if let Some(v) = temporal(raw, kind) {
+                return f(v);
+            }
             // TEXT that another program stored in an encoding other than UTF-8 is sent as
             // its bytes, never repaired: the driver refuses it as characters (22018) and
             // gives it unchanged to SQL_C_BINARY.
@@ -200,6 +208,18 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
             }
             f(ValueRef::Text(text))
         }
+    }
+}
+
+/// A date, time or timestamp cell of a column of that kind, if its bytes are one as they
+/// stand; None sends it through the UTF-8 path (which also trims).
+#[inline]
+fn temporal(raw: &[u8], kind: Kind) -> Option<ValueRef<'static>> {
+    match kind {
+        Kind::Timestamp => parse_timestamp_bytes(raw).map(ValueRef::Timestamp),
+        Kind::Date => parse_date_bytes(raw).map(ValueRef::Date),
+        Kind::Time => parse_time_bytes(raw).map(ValueRef::Time),
+        _ => None,
     }
 }
 
