@@ -11,7 +11,6 @@ pub(crate) trait Put {
     fn put_i32(&mut self, v: i32);
     fn put_u64(&mut self, v: u64);
     fn put_i64(&mut self, v: i64);
-    fn put_f64(&mut self, v: f64);
     fn put_bytes(&mut self, v: &[u8]);
     fn put_str(&mut self, v: &str);
     fn put_opt_str(&mut self, v: Option<&str>);
@@ -38,9 +37,6 @@ impl Put for Vec<u8> {
         self.extend_from_slice(&v.to_le_bytes());
     }
     fn put_i64(&mut self, v: i64) {
-        self.extend_from_slice(&v.to_le_bytes());
-    }
-    fn put_f64(&mut self, v: f64) {
         self.extend_from_slice(&v.to_le_bytes());
     }
     /// Length-prefixed (u32) bytes.
