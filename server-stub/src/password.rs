@@ -220,7 +220,7 @@ impl Memory {
 /// already logged in (their tokio workers, their SQL threads) run first, and the logins
 /// take whatever CPU is left, which on an otherwise idle server is nearly all of it: the
 /// burst is not slowed, the probe is not starved. (SCHED_IDLE would be stricter still, but
-/// rustix, already a dependency, has no call for it, and nice 19 measured enough.)
+/// rustix, already a dependency, has no call for it; nice 19 needs no new crate.)
 pub const HASH_THREAD_NICE: i32 = 19;
 
 /// Lowers the calling thread (Linux: nice applies per thread, by thread id) to

@@ -105,7 +105,7 @@ fn column_buffers(spec: &str) -> Vec<BufferDesc> {
                 "ts" => BufferDesc::Timestamp { nullable: true },
                 "date" => BufferDesc::Date { nullable: true },
                 "text" => BufferDesc::Text { max_str_len: len() },
-                "bin" => BufferDesc::Binary { length: len() },
+                "bin" => BufferDesc::Binary { max_bytes: len() },
                 _ => die(&format!("--cols: unknown kind {kind}")),
             }
         })
