@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -23,6 +24,7 @@ import time
 from common import (NATIVE_PG, NATIVE_SQLITE, ODBC, OURS, OURS_PG, PASSWORD, PSQL, PY, PYBENCH, ROOT, SELECT,
                     SETUP, SQLITE_ODBC, SRVBENCH, STORE_PG, STORE_SQLITE, log)
 from report import Results, add_rate, report
+from tables import TABLES, NARROW
 from targets import OurServer, Postgres, odbc_lib
 
 
@@ -41,6 +43,8 @@ def run(cmd, timeout, env=None, sample_pid=None):
     if sample_pid:
         th = threading.Thread(target=sampler, daemon=True)
         th.start()
+    server_cpu = cpu_seconds(sample_pid) if sample_pid else None
+    client_cpu = children_cpu_seconds()
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
@@ -59,9 +63,47 @@ def run(cmd, timeout, env=None, sample_pid=None):
     except (ValueError, IndexError):
         return {"status": "error", "message": "no JSON: " + p.stdout[-200:]}
     out["status"] = "ok"
+    out["client_cpu_s"] = children_cpu_seconds() - client_cpu
     if sample_pid:
         out["server_peak_rss_kib"] = peak[0]
+        out["server_cpu_s"] = cpu_seconds(sample_pid) - server_cpu
     return out
+
+
+def cpu_seconds(pid, task=None):
+    """utime + stime of a process (or of one of its threads) from /proc, in seconds."""
+    path = "/proc/%s/task/%s/stat" % (pid, task) if task else "/proc/%s/stat" % pid
+    try:
+        with open(path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    # After the command: state is field 3, utime field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds():
+    """CPU of the measurement processes that ended so far (the clients), user + system."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_by_thread_group(pid):
+    """CPU seconds per group of a process's threads, grouped by name without its digits
+    (argon2-0 and argon2-1 are `argon2-`; tokio's workers are `tokio-runtime-w`)."""
+    groups = {}
+    try:
+        tasks = os.listdir("/proc/%s/task" % pid)
+    except OSError:
+        return groups
+    for t in tasks:
+        try:
+            with open("/proc/%s/task/%s/comm" % (pid, t)) as f:
+                name = f.read().strip().rstrip("0123456789")
+        except OSError:
+            continue
+        groups[name] = groups.get(name, 0.0) + cpu_seconds(pid, t)
+    return groups
 
 
 def rss_kib(pid, field="VmRSS:"):
@@ -138,11 +180,19 @@ def main():
     ap.add_argument("--burst", type=int, default=1000)
     ap.add_argument("--idle", type=int, default=10_000)
     ap.add_argument("--big-copies", type=int, default=10, help="0 skips the 10M-row memory check")
+    ap.add_argument("--wide-rows", type=int, default=0, help="rows of the wide20 table (default: --rows / 5)")
+    ap.add_argument("--text-rows", type=int, default=0, help="rows of the text2k table (default: --rows / 20)")
+    ap.add_argument("--tables", default="narrow,wide,text", help="fetch tables: comma list of narrow,wide,text")
+    ap.add_argument("--callgrind-rows", type=int, default=20_000,
+                    help="rows of the callgrind fetches (client instructions per row)")
+    ap.add_argument("--no-callgrind", action="store_true", help="skip the callgrind fetches (valgrind is slow)")
     ap.add_argument("--only", default="", help="comma list: login,fetch,insert,server,store,big")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--results", default=os.path.join(ROOT, "bench", "results.jsonl"))
     a = ap.parse_args()
     only = set(filter(None, a.only.split(",")))
+    counts = {"narrow": a.rows, "wide": a.wide_rows or max(1, a.rows // 5), "text": a.text_rows or max(1, a.rows // 20)}
+    tables = [(TABLES[k], counts[k]) for k in a.tables.split(",") if k]
 
     def want(part):
         return not only or part in only
@@ -173,6 +223,8 @@ def main():
         log("SQLite file for the SQLite ODBC driver and for our server's data.db")
         sqlite_db = os.path.join(work, "bench.sqlite")
         load_sqlite(sqlite_db, csv_path)
+        if want("fetch"):
+            load_wide_tables(work, pg, sqlite_db, [(t, n) for t, n in tables if t is not NARROW])
         log("our server: init, users (bench-setup through the server's own store), data.db")
         ours.init()
         ours.users("bench", 0, two_factor=False)
@@ -205,7 +257,11 @@ def main():
             measure_login(res, a, pg, ours, logins_file, phases_file)
             rss_checkpoint(res, ours, "after the login benchmarks (~%d Argon2 verifies)" % (3 * a.logins + 30))
         if want("fetch"):
-            measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db)
+            for table, n in tables:
+                measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, table, n)
+            if not a.no_callgrind:
+                for table, n in tables:
+                    measure_callgrind(res, a, ours, work, table, min(n, a.callgrind_rows))
             rss_checkpoint(res, ours, "after the fetch benchmarks")
         if want("insert"):
             measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db)
@@ -265,38 +321,112 @@ def measure_login(res, a, pg, ours, logins_file, phases_file):
         res.add(m, PSQL, r.get("median_ms", r.get("status")), "ms", "lower", r)
 
 
-def measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db):
-    log("fetch of %d rows, %d runs each" % (a.rows, a.reps))
+def load_wide_tables(work, pg, sqlite_db, tables):
+    con = sqlite3.connect(sqlite_db)
+    for table, n in tables:
+        log("table %s: %d rows into SQLite and PostgreSQL" % (table.name, n))
+        table.load_sqlite(con, n)
+        con.commit()
+        path = os.path.join(work, table.name + ".csv")
+        table.write_csv(path, n)
+        os.chmod(path, 0o644)
+        pg.psql_tls(table.pg_ddl())
+        pg.psql_tls("\\copy %s FROM '%s' WITH (FORMAT csv)" % (table.name, path))
+        pg.psql_tls("VACUUM ANALYZE %s" % table.name)
+        os.remove(path)
+    con.close()
+
+
+def label(table):
+    """The measures' suffix: none for the narrow table (the names results.jsonl has had)."""
+    return "" if table is NARROW else " [%s]" % table.name
+
+
+def add_cpu_per_row(res, measure, target, r):
+    """Server and client CPU per fetched row (utime + stime from /proc and getrusage)."""
+    if r.get("status") != "ok" or not r.get("rows"):
+        return
+    if r.get("server_cpu_s") is not None:
+        res.add(measure + ": server CPU per row", target, r["server_cpu_s"] / r["rows"] * 1e6, "us/row", "lower",
+                {"server_cpu_s": r["server_cpu_s"], "rows": r["rows"]})
+    res.add(measure + ": client CPU per row", target, r["client_cpu_s"] / r["rows"] * 1e6, "us/row", "lower",
+            {"client_cpu_s": r["client_cpu_s"], "rows": r["rows"]})
+
+
+def measure_fetch(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, table, rows):
+    log("fetch of %s, %d rows, %d runs each" % (table.name, rows, a.reps))
+    sfx = label(table)
+    sql = table.select
     targets = [(OURS, ours.odbc(), ours.proc.pid), (OURS_PG, ours_pg.odbc(), ours_pg.proc.pid),
                (PSQL, pg.odbc(), None), (SQLITE_ODBC, sqlite_odbc, None)]
     for name, conn, pid in targets:
-        r = repeated([ODBC, "fetch", "--conn", conn, "--sql", SELECT, "--batch", "10000"], a.reps, 600,
-                     sample_pid=pid)
-        add_rate(res, "fetch: block cursor, typed columns, 10k rows", name, r)
+        r = repeated([ODBC, "fetch", "--conn", conn, "--sql", sql, "--batch", "10000", "--cols", table.cols],
+                     a.reps, 600, sample_pid=pid)
+        add_rate(res, "fetch: block cursor, typed columns, 10k rows" + sfx, name, r)
+        add_cpu_per_row(res, "fetch: block cursor" + sfx, name, r)
         for mode in ("fetchall", "fetchmany"):
-            r = repeated([PY, PYBENCH, "fetch", "--conn", conn, "--sql", SELECT, "--mode", mode], a.reps, 600)
-            add_rate(res, "fetch: pyodbc %s" % ("fetchall()" if mode == "fetchall" else "fetchmany(10000)"),
-                     name, r)
+            r = repeated([PY, PYBENCH, "fetch", "--conn", conn, "--sql", sql, "--mode", mode], a.reps, 600,
+                         sample_pid=pid)
+            m = "fetch: pyodbc %s" % ("fetchall()" if mode == "fetchall" else "fetchmany(10000)")
+            add_rate(res, m + sfx, name, r)
+            if mode == "fetchall":
+                add_cpu_per_row(res, "fetch: pyodbc fetchall()" + sfx, name, r)
     for mode in ("fetchall", "fetchmany"):
-        r = repeated([PY, PYBENCH, "sqlite-fetch", "--db", sqlite_db, "--sql", SELECT, "--mode", mode],
+        r = repeated([PY, PYBENCH, "sqlite-fetch", "--db", sqlite_db, "--sql", sql, "--mode", mode],
                      a.reps, 600)
-        add_rate(res, "native: python sqlite3 %s" % mode, NATIVE_SQLITE, r)
-    r = run([SETUP, "native-sqlite", "--db", sqlite_db, "--sql", SELECT, "--reps", str(a.reps)], 600)
-    add_rate(res, "native: SQLite C API (rusqlite), every value read", NATIVE_SQLITE, r)
+        add_rate(res, "native: python sqlite3 %s%s" % (mode, sfx), NATIVE_SQLITE, r)
+    r = run([SETUP, "native-sqlite", "--db", sqlite_db, "--sql", sql, "--reps", str(a.reps)], 600)
+    add_rate(res, "native: SQLite C API (rusqlite), every value read" + sfx, NATIVE_SQLITE, r)
     times = []
+    copy = "native: psql \\copy (SELECT ...) TO /dev/null" + sfx
     for _ in range(a.reps):
         t = time.perf_counter()
         try:
-            pg.psql_tls("\\copy (%s) TO '/dev/null'" % SELECT)
+            pg.psql_tls("\\copy (%s) TO '/dev/null'" % sql)
             times.append(time.perf_counter() - t)
         except subprocess.SubprocessError as e:
-            res.add("native: psql \\copy (SELECT ...) TO /dev/null", NATIVE_PG, "error", "rows/s", "higher",
-                    {"message": str(e)[:300]})
+            res.add(copy, NATIVE_PG, "error", "rows/s", "higher", {"message": str(e)[:300]})
             break
     if times:
         s = statistics.median(times)
-        res.add("native: psql \\copy (SELECT ...) TO /dev/null", NATIVE_PG, a.rows / s, "rows/s", "higher",
-                {"seconds": s, "runs": [a.rows / x for x in times], "note": "includes psql start and TLS login"})
+        res.add(copy, NATIVE_PG, rows / s, "rows/s", "higher",
+                {"seconds": s, "runs": [rows / x for x in times], "note": "includes psql start and TLS login"})
+
+
+def callgrind_instructions(cmd, out_file):
+    """Instructions the process ran under callgrind (the `totals:` line of its output)."""
+    p = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out_file] + cmd,
+                       capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        raise RuntimeError((p.stderr.strip().splitlines() or ["exit %d" % p.returncode])[-1][:300])
+    with open(out_file) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    raise RuntimeError("no totals in " + out_file)
+
+
+def measure_callgrind(res, a, ours, work, table, rows):
+    """Client instructions per row through our driver: the same fetch under callgrind with
+    LIMIT rows and with LIMIT 1, the difference divided by rows - 1, so the process start,
+    the login (a few million instructions) and the imports are not counted."""
+    log("callgrind: %s, %d rows, block cursor and pyodbc fetchall" % (table.name, rows))
+    sfx = label(table)
+    clients = (
+        ("fetch: block cursor, client instructions per row (callgrind)",
+         lambda sql: [ODBC, "fetch", "--conn", ours.odbc(), "--sql", sql, "--batch", "10000", "--cols", table.cols]),
+        ("fetch: pyodbc fetchall(), client instructions per row (callgrind)",
+         lambda sql: [PY, PYBENCH, "fetch", "--conn", ours.odbc(), "--sql", sql, "--mode", "fetchall"]),
+    )
+    for measure, cmd in clients:
+        try:
+            counts = [callgrind_instructions(cmd("%s LIMIT %d" % (table.select, n)),
+                                             os.path.join(work, "callgrind.out.%d" % n)) for n in (1, rows)]
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            res.add(measure + sfx, OURS, "error", "instr/row", "lower", {"message": str(e)[:300]})
+            continue
+        res.add(measure + sfx, OURS, (counts[1] - counts[0]) / max(1, rows - 1), "instr/row", "lower",
+                {"rows": rows, "instructions": counts[1], "instructions_limit_1": counts[0]})
 
 
 def measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db):
@@ -336,8 +466,10 @@ def measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db):
 def measure_server(res, a, ours, burst_file):
     log("server: %d concurrent TOTP logins, then %d idle sessions" % (a.burst, a.idle))
     # Every burst user logs in once: a TOTP code is good once per 30 s step.
+    threads_before = cpu_by_thread_group(ours.proc.pid)
     r = run([SRVBENCH, "burst", "--addr", ours.addr, "--ca", ours.dir + "/ca.pem", "--users", burst_file,
              "--password", PASSWORD, "--probe-user", "bench"], 600, sample_pid=ours.proc.pid)
+    threads_after = cpu_by_thread_group(ours.proc.pid)
     if r.get("status") == "ok":
         res.add("burst of %d TOTP logins: time to all ready" % a.burst, OURS, r["all_ready_s"], "s", "lower", r)
         res.add("burst: login p99", OURS, r["login"].get("p99_ms"), "ms", "lower", r["login"])
@@ -346,6 +478,15 @@ def measure_server(res, a, ours, burst_file):
                 r["probe_before"].get("p99_ms"), "ms", "lower", r["probe_before"])
         res.add("burst: SELECT 1 on an established session, p99 during", OURS,
                 r["probe_during"].get("p99_ms"), "ms", "lower", r["probe_during"])
+        res.add("burst: SELECT 1 on an established session, max during", OURS,
+                r["probe_during"].get("max_ms"), "ms", "lower", r["probe_during"])
+        # Where the CPU went during the burst: the server's threads by kind, and the client.
+        for group in sorted(threads_after, key=lambda g: -threads_after[g]):
+            spent = threads_after[group] - threads_before.get(group, 0.0)
+            if spent >= 0.05:
+                res.add("burst: server CPU in %s* threads" % group, OURS, spent, "s", "lower", {})
+        res.add("burst: server CPU in all", OURS, r["server_cpu_s"], "s", "lower", {})
+        res.add("burst: client CPU (the burst's logins and the probe)", OURS, r["client_cpu_s"], "s", "lower", {})
     else:
         res.add("burst of %d TOTP logins: time to all ready" % a.burst, OURS, r)
 

@@ -7,6 +7,8 @@
 #
 #   bench/run.sh                      # everything, ~10-15 minutes on 2 cores
 #   bench/run.sh --only fetch --reps 5
+#   bench/run.sh --rows 20000 --burst 100 --idle 200 --big-copies 0 --reps 1 --logins 5 --no-callgrind
+#                                     # quick: under a minute
 set -euo pipefail
 cd "$(dirname "$0")/.."
 case "${1:-}" in
@@ -35,6 +37,11 @@ for pkg in postgresql odbc-postgresql libsqliteodbc unixodbc unixodbc-dev oathto
     # `dpkg -s` still succeeds for it (CI's fresh-demo check removes odbc-postgresql).
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" = installed ] || need+=("$pkg")
 done
+# valgrind: the client instructions per row (callgrind), unless the run skips them.
+case " $* " in
+    *" --no-callgrind "*) ;;
+    *) [ "$(dpkg-query -W -f='${db:Status-Status}' valgrind 2>/dev/null)" = installed ] || need+=(valgrind) ;;
+esac
 PY=/usr/bin/python3
 if ! "$PY" -c 'import pyodbc' 2>/dev/null; then need+=(python3-pyodbc); fi
 if [ ${#need[@]} -gt 0 ]; then

@@ -58,39 +58,27 @@ fn connect<'e>(env: &'e Environment, args: &Args) -> odbc_api::Connection<'e> {
         .unwrap_or_else(|e| die(&format!("connect: {e}")))
 }
 
-/// `--conn STRING --sql SELECT [--batch 10000]`: the result's columns must be
-/// (BIGINT, VARCHAR(32), DOUBLE, TIMESTAMP), the benchmark table's.
+/// `--conn STRING --sql SELECT [--batch 10000] [--cols SPEC]`: SPEC lists the result's
+/// columns as buffer kinds, comma-separated: `i64`, `i32`, `f64`, `ts`, `date`, `text:N`
+/// (also how decimals are read: as characters), `bin:N`. The default is the narrow
+/// benchmark table's `i64,text:32,f64,ts`. The same buffers for every driver, whatever
+/// each reports for the columns, so all do the same work.
 fn fetch(env: &Environment, args: &Args) {
     let batch: usize = args.num("batch", 10_000);
+    let descs = column_buffers(args.get("cols").unwrap_or("i64,text:32,f64,ts"));
     let conn = connect(env, args);
-    let descs = [
-        BufferDesc::I64 { nullable: true },
-        BufferDesc::Text { max_str_len: 32 },
-        BufferDesc::F64 { nullable: true },
-        BufferDesc::Timestamp { nullable: true },
-    ];
     let t = Instant::now();
     let cursor = conn
         .execute(args.req("sql"), (), None)
         .unwrap_or_else(|e| die(&format!("execute: {e}")))
         .unwrap_or_else(|| die("the statement returned no result set"));
-    let buffer = ColumnarDynBuffer::from_descs(batch, descs);
+    let buffer = ColumnarDynBuffer::from_descs(batch, descs.iter().copied());
     let mut block = cursor.bind_buffer(buffer).unwrap_or_else(|e| die(&format!("bind: {e}")));
-    let (mut rows, mut id_sum, mut name_bytes, mut score_sum, mut secs) = (0u64, 0i64, 0u64, 0f64, 0i64);
+    let mut rows = 0u64;
+    let mut sums = vec![0f64; descs.len()];
     while let Some(set) = block.fetch().unwrap_or_else(|e| die(&format!("fetch: {e}"))) {
-        let ids = set.column(0).as_nullable_slice::<i64>().unwrap();
-        for id in ids.flatten() {
-            id_sum = id_sum.wrapping_add(*id);
-        }
-        let names = set.column(1).as_text().unwrap();
-        for name in names.iter().flatten() {
-            name_bytes += name.len() as u64;
-        }
-        for s in set.column(2).as_nullable_slice::<f64>().unwrap().flatten() {
-            score_sum += *s;
-        }
-        for ts in set.column(3).as_nullable_slice::<Timestamp>().unwrap().flatten() {
-            secs += i64::from(ts.second);
+        for (c, desc) in descs.iter().enumerate() {
+            sums[c] += read_column(set.column(c), desc);
         }
         rows += set.num_rows() as u64;
     }
@@ -100,9 +88,46 @@ fn fetch(env: &Environment, args: &Args) {
         json!({
             "rows": rows, "seconds": elapsed, "rows_per_s": rows as f64 / elapsed,
             "client_peak_rss_kib": peak_rss_kib(),
-            "checksum": [id_sum, name_bytes, score_sum, secs],
+            "checksum": sums,
         })
     );
+}
+
+fn column_buffers(spec: &str) -> Vec<BufferDesc> {
+    spec.split(',')
+        .map(|kind| {
+            let (name, len) = kind.split_once(':').unwrap_or((kind, ""));
+            let len = || len.parse::<usize>().unwrap_or_else(|_| die(&format!("--cols {kind}: no length")));
+            match name {
+                "i64" => BufferDesc::I64 { nullable: true },
+                "i32" => BufferDesc::I32 { nullable: true },
+                "f64" => BufferDesc::F64 { nullable: true },
+                "ts" => BufferDesc::Timestamp { nullable: true },
+                "date" => BufferDesc::Date { nullable: true },
+                "text" => BufferDesc::Text { max_str_len: len() },
+                "bin" => BufferDesc::Binary { max_bytes: len() },
+                _ => die(&format!("--cols: unknown kind {kind}")),
+            }
+        })
+        .collect()
+}
+
+/// Reads every value of one column of a rowset into a number, so nothing is skipped.
+fn read_column(column: odbc_api::buffers::AnyColumnBufferSlice<'_>, desc: &BufferDesc) -> f64 {
+    match desc {
+        BufferDesc::I64 { .. } => column.as_nullable_slice::<i64>().unwrap().flatten().map(|v| *v as f64).sum(),
+        BufferDesc::I32 { .. } => column.as_nullable_slice::<i32>().unwrap().flatten().map(|v| f64::from(*v)).sum(),
+        BufferDesc::F64 { .. } => column.as_nullable_slice::<f64>().unwrap().flatten().sum(),
+        BufferDesc::Timestamp { .. } => {
+            column.as_nullable_slice::<Timestamp>().unwrap().flatten().map(|t| f64::from(t.second)).sum()
+        }
+        BufferDesc::Date { .. } => {
+            column.as_nullable_slice::<odbc_api::sys::Date>().unwrap().flatten().map(|d| f64::from(d.day)).sum()
+        }
+        BufferDesc::Text { .. } => column.as_text().unwrap().iter().flatten().map(|t| t.len() as f64).sum(),
+        BufferDesc::Binary { .. } => column.as_binary().unwrap().iter().flatten().map(|b| b.len() as f64).sum(),
+        _ => 0.0,
+    }
 }
 
 /// `--conn STRING --table T --rows N [--batch 10000] [--dollar-markers]`: the table must

@@ -145,24 +145,41 @@ fn main() {
     }
 }
 
-/// `--addr --ca --users FILE --password PW [--probe-user U]`: all users of FILE at once.
+/// `--addr --ca --users FILE --password PW [--probe-user U] [--probe-on-burst-runtime]`:
+/// all users of FILE at once.
 async fn burst(args: &Args) {
     let addr = args.req("addr").to_owned();
     let connector = connector(args.req("ca"));
     let password = args.req("password").to_owned();
     let users = read_users(args.req("users"));
-    // An established session whose query latency the burst should leave alone.
-    let mut probe = match args.get("probe-user") {
-        Some(u) => Some(Session::login(&addr, &connector, u, &password, None).await.unwrap_or_else(|e| die(&e))),
-        None => None,
-    };
-    let mut before = Vec::new();
-    if let Some(p) = probe.as_mut() {
-        for _ in 0..200 {
-            let t = Instant::now();
-            p.select_one().await.unwrap_or_else(|e| die(&e));
-            before.push(t.elapsed());
+    // An established session whose query latency the burst should leave alone. It runs on
+    // a thread and runtime of its own, as a separate client would: on the burst's runtime
+    // its every request would also wait behind the client side of 1,000 TLS handshakes,
+    // and the figure would say more about this client than about the server.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    // `--probe-on-burst-runtime` puts it back on the burst's runtime, to show that effect.
+    let shared = args.flag("probe-on-burst-runtime");
+    let probing = args.get("probe-user").map(|u| {
+        let (addr, connector, password, user, stop) =
+            (addr.clone(), connector.clone(), password.clone(), u.to_owned(), stop.clone());
+        let probing = probe(addr, connector, user, password, stop, ready_tx);
+        if shared {
+            Probing::Task(tokio::spawn(probing))
+        } else {
+            Probing::Thread(
+                std::thread::Builder::new()
+                    .name("probe".into())
+                    .spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                        rt.block_on(probing)
+                    })
+                    .unwrap(),
+            )
         }
+    });
+    if probing.is_some() && ready_rx.recv().is_err() {
+        die("the probe session ended before the burst");
     }
     let start = Instant::now();
     let mut tasks = Vec::with_capacity(users.len());
@@ -174,23 +191,6 @@ async fn burst(args: &Args) {
             (r.map(|s| (s, t.elapsed())), Instant::now())
         }));
     }
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop_probe = stop.clone();
-    let probing = tokio::spawn(async move {
-        let mut during = Vec::new();
-        if let Some(mut p) = probe {
-            let until = Instant::now() + Duration::from_secs(300);
-            while Instant::now() < until && !stop_probe.load(std::sync::atomic::Ordering::Relaxed) {
-                let t = Instant::now();
-                if p.select_one().await.is_err() {
-                    break;
-                }
-                during.push(t.elapsed());
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        }
-        during
-    });
     let (mut latencies, mut sessions, mut errors, mut last_ready) = (Vec::new(), Vec::new(), Vec::new(), start);
     for task in tasks {
         let (r, at) = task.await.unwrap();
@@ -205,7 +205,11 @@ async fn burst(args: &Args) {
     }
     let all_ready = last_ready - start;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let during = probing.await.unwrap_or_default();
+    let (before, during) = match probing {
+        Some(Probing::Thread(t)) => t.join().unwrap_or_default(),
+        Some(Probing::Task(t)) => t.await.unwrap_or_default(),
+        None => Default::default(),
+    };
     let ok = sessions.len();
     drop(sessions);
     errors.sort();
@@ -222,6 +226,46 @@ async fn burst(args: &Args) {
             "probe_during": summary_ms(&during),
         })
     );
+}
+
+type ProbeTimes = (Vec<Duration>, Vec<Duration>);
+
+enum Probing {
+    Thread(std::thread::JoinHandle<ProbeTimes>),
+    Task(tokio::task::JoinHandle<ProbeTimes>),
+}
+
+/// The probe session: logs in, times 200 `SELECT 1` (before), says it is ready, then one
+/// every 10 ms until `stop` (during); a failed request ends the probing.
+async fn probe(
+    addr: String,
+    connector: TlsConnector,
+    user: String,
+    password: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    ready: std::sync::mpsc::Sender<()>,
+) -> ProbeTimes {
+    let mut p = Session::login(&addr, &connector, &user, &password, None).await.unwrap_or_else(|e| die(&e));
+    let mut before = Vec::new();
+    for _ in 0..200 {
+        let t = Instant::now();
+        p.select_one().await.unwrap_or_else(|e| die(&e));
+        before.push(t.elapsed());
+        // The same pacing as during the burst, so both figures measure the same thing.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = ready.send(());
+    let mut during = Vec::new();
+    let until = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let t = Instant::now();
+        if p.select_one().await.is_err() {
+            break;
+        }
+        during.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (before, during)
 }
 
 /// `--addr --ca --user U --password PW --sessions N --server-pid PID [--parallel 64]`.

@@ -115,6 +115,7 @@ fn native_sqlite(args: &Args) {
                     rusqlite::types::ValueRef::Integer(i) => checksum += i as f64,
                     rusqlite::types::ValueRef::Real(f) => checksum += f,
                     rusqlite::types::ValueRef::Text(t) => checksum += t.len() as f64,
+                    rusqlite::types::ValueRef::Blob(b) => checksum += b.len() as f64,
                     _ => {}
                 }
             }
