@@ -14,7 +14,8 @@
 #
 # Not part of scripts/test.sh: the packages (wine, mingw-w64, rustc-web, rust-web-src)
 # and the standard library built from source take longer than CI's budget allows. Run it
-# by hand: tests/windows/run.sh. TWOFACTOR_KEEP_TEST_DIRS=1 keeps the work directory.
+# by hand: tests/windows/run.sh. TWOFACTOR_KEEP_TEST_DIRS=1 keeps the work directory;
+# WINEDEBUG=+odbc,+loaddll (say) traces Wine.
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -23,6 +24,8 @@ ensure_packages wine wine64 oathtool gcc-mingw-w64-x86-64 || exit 1
 
 dll="$("$root/scripts/build-windows.sh" | tail -n 1)" || exit 1
 . "$root/tests/isql/test-server.sh"   # $server_bin, add_user
+# TWOFACTOR_SERVER_BIN: a twofactor-server built elsewhere (the server is the Linux one).
+server_bin="${TWOFACTOR_SERVER_BIN:-$server_bin}"
 [ -x "$server_bin" ] || (cd "$root" && cargo build -p twofactor-server) || exit 1
 
 work="$(mktemp -d /tmp/twofactor-wine.XXXXXX)"
@@ -46,12 +49,22 @@ wine=wine64; command -v wine64 >/dev/null || wine=/usr/lib/wine/wine64
 "$wine" wineboot --init >"$work/wineboot.log" 2>&1 || { cat "$work/wineboot.log"; exit 1; }
 
 x86_64-w64-mingw32-gcc -Wall -Werror -O1 -o "$work/iris_flow.exe" "$here/iris_flow.c" -lodbccp32 || exit 1
+# Wine 8 has no bcryptprimitives.dll; the stand-in goes where the loader looks first, the
+# program's directory (see bcryptprimitives_shim.c).
+x86_64-w64-mingw32-gcc -Wall -Werror -O1 -shared -o "$work/bcryptprimitives.dll" "$here/bcryptprimitives_shim.c" \
+    -lbcrypt || exit 1
 # Wine maps the Unix root to drive Z:.
-winpath() { printf 'Z:%s' "$1" | sed 's#/#\\\\#g'; }
-sed -e "s#@DLL@#$(winpath "$dll")#g" -e "s#@PORT@#$port#g" -e "s#@CAFILE@#$(winpath "$data/ca.pem")#g" \
-    "$here/twofactor-test.reg.in" >"$work/twofactor.reg"
-"$wine" regedit /S "$(winpath "$work/twofactor.reg" | sed 's#\\\\#\\#g')" || exit 1
-"$wine" wineserver -w 2>/dev/null || true
+winpath() { local p="$1"; printf 'Z:%s' "${p//\//\\}"; }
+# The .reg file with the paths filled in (backslashes doubled, as .reg strings want).
+python3 - "$here/twofactor-test.reg.in" "$work/twofactor.reg" "$(winpath "$dll")" "$port" "$(winpath "$data/ca.pem")" <<'PY' || exit 1
+import sys
+src, dst, dll, port, ca = sys.argv[1:]
+reg = lambda p: p.replace("\\", "\\\\")
+text = open(src).read().replace("@DLL@", reg(dll)).replace("@PORT@", port).replace("@CAFILE@", reg(ca))
+open(dst, "w").write(text)
+PY
+"$wine" regedit /S "$(winpath "$work/twofactor.reg")" || exit 1
+wineserver -w
 
 passed=0 failed=0
 step() { # name command...
@@ -64,9 +77,9 @@ step() { # name command...
     sed 's/^/    /' "$log"
 }
 exe() { "$wine" "$work/iris_flow.exe" "$@"; }
-dllw="$(winpath "$dll" | sed 's#\\\\#\\#g')"
-step "the DLL loads and every .def export resolves" exe exports "$dllw" "$(winpath "$root/driver/windows/twofactorodbc.def" | sed 's#\\\\#\\#g')"
-step "ConfigDSN adds, refuses a secret, removes" exe configdsn "$dllw" "$port" "$(winpath "$data/ca.pem" | sed 's#\\\\#\\#g')"
+dllw="$(winpath "$dll")"
+step "the DLL loads and every .def export resolves" exe exports "$dllw" "$(winpath "$root/driver/windows/twofactorodbc.def")"
+step "ConfigDSN adds, refuses a secret, removes" exe configdsn "$dllw" "$port" "$(winpath "$data/ca.pem")"
 secret="$(add_user wine1 pw-wine1)" || exit 1
 step "IRIS flow: SQLConnect, 1002 = 1, set 1002 = code, 1002 = 0, SELECT" \
     exe flow "$dllw" TwoFactorWine wine1 pw-wine1 "$(oathtool --totp -b "$secret")"
