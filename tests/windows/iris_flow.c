@@ -10,7 +10,8 @@
  *   iris_flow configdsn DLL PORT CAFILE ConfigDSN adds, refuses a secret, removes
  *   iris_flow flow DLL DSN USER PWD CODE  SQLConnect, Get 1002 (1), Set 1002 (code),
  *                                       Get 1002 (0), SELECT 6 * 7 -> 42
- *   iris_flow badcode DLL DSN USER PWD CODE  Set 1002 with a wrong code -> 28000
+ *   iris_flow badcode DLL DSN USER PWD CODE  Set 1002 to an unreadable pointer -> HY024,
+ *                                       then to a wrong code -> 28000
  *
  * Each check prints "ok: ..." or "FAIL: ..." and the exit status is 0 only if all passed.
  */
@@ -187,6 +188,15 @@ static int flow(const char *dll, const char *dsn, const char *user, const char *
     if (!SQL_SUCCEEDED(rc)) return failures;
     rc = api.GetConnectAttr(dbc, SQL_ATTR_TWO_FACTOR, &pending, sizeof pending, NULL);
     check(SQL_SUCCEEDED(rc) && pending == 1, "SQLGetConnectAttr(1002) is 1: a second factor is pending");
+    if (bad) {
+        /* A pointer to memory just freed: the driver reads it with ReadProcessMemory, so
+         * this is HY024, not an access violation in the client. */
+        void *gone = VirtualAlloc(NULL, 65536, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE);
+        VirtualFree(gone, 0, MEM_RELEASE);
+        rc = api.SetConnectAttr(dbc, SQL_ATTR_TWO_FACTOR, gone, SQL_NTS);
+        diag(SQL_HANDLE_DBC, dbc, state);
+        check(rc == SQL_ERROR && strcmp(state, "HY024") == 0, "1002 set to an unreadable pointer is HY024, no crash");
+    }
     rc = api.SetConnectAttr(dbc, SQL_ATTR_TWO_FACTOR, (SQLPOINTER)code, SQL_NTS);
     if (bad) {
         diag(SQL_HANDLE_DBC, dbc, state);

@@ -85,6 +85,6 @@ step "IRIS flow: SQLConnect, 1002 = 1, set 1002 = code, 1002 = 0, SELECT" \
     exe flow "$dllw" TwoFactorWine wine1 pw-wine1 "$(oathtool --totp -b "$secret")"
 secret2="$(add_user wine2 pw-wine2)" || exit 1
 bad=123456; [ "$(oathtool --totp -b "$secret2")" = "$bad" ] && bad=654321
-step "a wrong code is refused with 28000" exe badcode "$dllw" TwoFactorWine wine2 pw-wine2 "$bad"
+step "an unreadable 1002 pointer is HY024; a wrong code is refused with 28000" exe badcode "$dllw" TwoFactorWine wine2 pw-wine2 "$bad"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
