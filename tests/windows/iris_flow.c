@@ -10,6 +10,9 @@
  *   iris_flow configdsn DLL PORT CAFILE ConfigDSN adds, refuses a secret, removes
  *   iris_flow flow DLL DSN USER PWD CODE  SQLConnect, Get 1002 (1), Set 1002 (code),
  *                                       Get 1002 (0), SELECT 6 * 7 -> 42
+ *   iris_flow certstore DLL DSN USER PWD CODE CAPEM  DSN without CAFile: refused (08001)
+ *                                       until CAPEM is added to the ROOT store, then
+ *                                       the flow as above
  *   iris_flow badcode DLL DSN USER PWD CODE  Set 1002 to an unreadable pointer -> HY024,
  *                                       then to a wrong code -> 28000
  *
@@ -19,6 +22,7 @@
 #include <sql.h>
 #include <sqlext.h>
 #include <odbcinst.h>
+#include <wincrypt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -230,11 +234,58 @@ static int flow(const char *dll, const char *dsn, const char *user, const char *
     return failures;
 }
 
+/* Adds the PEM certificate in `path` to the ROOT system store (the Windows trust list). */
+static int trust_ca(const char *path) {
+    char pem[16384];
+    BYTE der[8192];
+    DWORD der_len = sizeof der;
+    FILE *f = fopen(path, "rb");
+    size_t n;
+    if (!f) { printf("FAIL: cannot open %s\n", path); return 0; }
+    n = fread(pem, 1, sizeof pem - 1, f);
+    fclose(f);
+    pem[n] = 0;
+    if (!CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &der_len, NULL, NULL)) {
+        printf("FAIL: %s is not PEM\n", path);
+        return 0;
+    }
+    return CertAddEncodedCertificateToSystemStoreA("ROOT", der, der_len);
+}
+
+/* With no CAFile the driver trusts the Windows ROOT store: refused before the CA is in
+ * it, the whole flow after. */
+static int certstore(const char *dll, const char *dsn, const char *user, const char *pwd, const char *code,
+                     const char *ca) {
+    HMODULE m = load(dll);
+    SQLHENV env;
+    SQLHDBC dbc;
+    SQLRETURN rc;
+    char state[6];
+    api.AllocHandle = (AllocHandle_t)need(m, "SQLAllocHandle");
+    api.SetEnvAttr = (SetEnvAttr_t)need(m, "SQLSetEnvAttr");
+    api.Connect = (Connect_t)need(m, "SQLConnect");
+    api.GetDiagRec = (GetDiagRec_t)need(m, "SQLGetDiagRec");
+    api.FreeHandle = (FreeHandle_t)need(m, "SQLFreeHandle");
+    api.AllocHandle(SQL_HANDLE_ENV, SQL_NULL_HANDLE, &env);
+    api.SetEnvAttr(env, SQL_ATTR_ODBC_VERSION, (SQLPOINTER)SQL_OV_ODBC3, 0);
+    api.AllocHandle(SQL_HANDLE_DBC, env, &dbc);
+    rc = api.Connect(dbc, (SQLCHAR *)dsn, SQL_NTS, (SQLCHAR *)user, SQL_NTS, (SQLCHAR *)pwd, SQL_NTS);
+    diag(SQL_HANDLE_DBC, dbc, state);
+    check(rc == SQL_ERROR && strcmp(state, "08001") == 0,
+          "without CAFile, a server whose CA is not in the ROOT store is refused (08001)");
+    api.FreeHandle(SQL_HANDLE_DBC, dbc);
+    api.FreeHandle(SQL_HANDLE_ENV, env);
+    check(trust_ca(ca), "the server's CA is added to the ROOT system store");
+    return flow(dll, dsn, user, pwd, code, 0);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     if (argc == 4 && strcmp(argv[1], "exports") == 0) return exports(argv[2], argv[3]);
     if (argc == 5 && strcmp(argv[1], "configdsn") == 0) return configdsn(argv[2], argv[3], argv[4]);
     if (argc == 7 && strcmp(argv[1], "flow") == 0) return flow(argv[2], argv[3], argv[4], argv[5], argv[6], 0);
+    if (argc == 8 && strcmp(argv[1], "certstore") == 0)
+        return certstore(argv[2], argv[3], argv[4], argv[5], argv[6], argv[7]);
     if (argc == 7 && strcmp(argv[1], "badcode") == 0) return flow(argv[2], argv[3], argv[4], argv[5], argv[6], 1);
     fprintf(stderr, "usage: see the comment at the top of iris_flow.c\n");
     return 2;

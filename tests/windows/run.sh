@@ -8,7 +8,9 @@
 #  - iris_flow.exe (iris_flow.c, built with mingw) loads the DLL, resolves every .def
 #    export, runs ConfigDSN (add, refuse a secret, remove; read back through odbccp32),
 #    and logs in: SQLConnect with the registry DSN, 1002 reads 1, 1002 set to the TOTP
-#    code (oathtool), 1002 reads 0, SELECT 6 * 7 -> 42; and a wrong code -> 28000.
+#    code (oathtool), 1002 reads 0, SELECT 6 * 7 -> 42; a pointer to freed memory as
+#    1002 -> HY024; a wrong code -> 28000; and, with a DSN without CAFile, refused (08001)
+#    until the server's CA is in the Windows ROOT store, then the flow again.
 # Wine 8's odbc32.dll forwards to the host's unixODBC and never loads a Windows driver
 # (docs/windows.md), so iris_flow does the driver manager's part itself.
 #
@@ -48,7 +50,7 @@ export WINEPREFIX="$work/wine" WINEDEBUG="${WINEDEBUG:--all}" WINEDLLOVERRIDES="
 wine=wine64; command -v wine64 >/dev/null || wine=/usr/lib/wine/wine64
 "$wine" wineboot --init >"$work/wineboot.log" 2>&1 || { cat "$work/wineboot.log"; exit 1; }
 
-x86_64-w64-mingw32-gcc -Wall -Werror -O1 -o "$work/iris_flow.exe" "$here/iris_flow.c" -lodbccp32 || exit 1
+x86_64-w64-mingw32-gcc -Wall -Werror -O1 -o "$work/iris_flow.exe" "$here/iris_flow.c" -lodbccp32 -lcrypt32 || exit 1
 # Wine 8 has no bcryptprimitives.dll; the stand-in goes where the loader looks first, the
 # program's directory (see bcryptprimitives_shim.c).
 x86_64-w64-mingw32-gcc -Wall -Werror -O1 -shared -o "$work/bcryptprimitives.dll" "$here/bcryptprimitives_shim.c" \
@@ -86,5 +88,8 @@ step "IRIS flow: SQLConnect, 1002 = 1, set 1002 = code, 1002 = 0, SELECT" \
 secret2="$(add_user wine2 pw-wine2)" || exit 1
 bad=123456; [ "$(oathtool --totp -b "$secret2")" = "$bad" ] && bad=654321
 step "an unreadable 1002 pointer is HY024; a wrong code is refused with 28000" exe badcode "$dllw" TwoFactorWine wine2 pw-wine2 "$bad"
+secret3="$(add_user wine3 pw-wine3)" || exit 1
+step "no CAFile: the Windows ROOT store is the trust source" \
+    exe certstore "$dllw" TwoFactorWineStore wine3 pw-wine3 "$(oathtool --totp -b "$secret3")" "$(winpath "$data/ca.pem")"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

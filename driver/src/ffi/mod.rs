@@ -30,7 +30,7 @@ mod token;
 #[cfg(test)]
 mod two_factor_state_tests;
 #[cfg(windows)]
-mod windows;
+pub(crate) mod windows;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
