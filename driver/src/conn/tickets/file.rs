@@ -223,9 +223,7 @@ impl FileStore {
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 options.mode(0o600);
-                let written = options
-                    .open(&path)
-                    .and_then(|mut f| f.write_all(&key[..]).and_then(|_| f.sync_all()));
+                let written = options.open(&path).and_then(|mut f| f.write_all(&key[..]).and_then(|_| f.sync_all()));
                 match written {
                     Ok(()) => Some(key),
                     // Another connection made it first: use that one.

@@ -102,15 +102,24 @@ fn write_dsn(driver: &str, pairs: &[(String, String)]) -> Result<(), SetupError>
     // not, and writing the same value again is harmless.
     // SAFETY: four NUL-terminated strings that outlive the call.
     unsafe {
-        SQLWritePrivateProfileString(c"ODBC Data Sources".as_ptr(), dsn_c.as_ptr(), driver_c.as_ptr(), odbc_ini.as_ptr())
+        SQLWritePrivateProfileString(
+            c"ODBC Data Sources".as_ptr(),
+            dsn_c.as_ptr(),
+            driver_c.as_ptr(),
+            odbc_ini.as_ptr(),
+        )
     };
     for (key, value) in pairs.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("DSN")) {
         let (key_c, value_c) = (c_string(key)?, c_string(value)?);
         // SAFETY: four NUL-terminated strings that outlive the call.
-        let ok =
-            unsafe { SQLWritePrivateProfileString(dsn_c.as_ptr(), key_c.as_ptr(), value_c.as_ptr(), odbc_ini.as_ptr()) };
+        let ok = unsafe {
+            SQLWritePrivateProfileString(dsn_c.as_ptr(), key_c.as_ptr(), value_c.as_ptr(), odbc_ini.as_ptr())
+        };
         if ok == 0 {
-            return Err(SetupError(ODBC_ERROR_REQUEST_FAILED, format!("{key} of the DSN {dsn:?} could not be written")));
+            return Err(SetupError(
+                ODBC_ERROR_REQUEST_FAILED,
+                format!("{key} of the DSN {dsn:?} could not be written"),
+            ));
         }
     }
     log::info!("DSN {dsn} written ({} keys)", pairs.len() - 1);
@@ -149,7 +158,12 @@ fn post(result: Result<(), SetupError>) -> i32 {
 /// `driver` is null or a NUL-terminated string; `attributes` is null or a
 /// double-NUL-terminated list.
 #[unsafe(no_mangle)]
-pub unsafe extern "system" fn ConfigDSN(_window: *mut c_void, request: u16, driver: *const c_char, attributes: *const c_char) -> i32 {
+pub unsafe extern "system" fn ConfigDSN(
+    _window: *mut c_void,
+    request: u16,
+    driver: *const c_char,
+    attributes: *const c_char,
+) -> i32 {
     let run = || -> Result<(), SetupError> {
         // SAFETY: the caller's contract, above.
         let pairs = unsafe { attribute_pairs(attributes)? };
@@ -197,6 +211,8 @@ pub unsafe extern "system" fn ConfigDriver(
     }
     match request {
         ODBC_INSTALL_DRIVER | ODBC_REMOVE_DRIVER | ODBC_CONFIG_DRIVER => 1,
-        other => post(Err(SetupError(ODBC_ERROR_INVALID_REQUEST_TYPE, format!("ConfigDriver request {other} is unknown")))),
+        other => {
+            post(Err(SetupError(ODBC_ERROR_INVALID_REQUEST_TYPE, format!("ConfigDriver request {other} is unknown"))))
+        }
     }
 }
