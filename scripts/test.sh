@@ -50,5 +50,8 @@ tests/clients/run.sh || status=1
 echo "== tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1
 echo "== tests/ffi-abuse/run.sh"; tests/ffi-abuse/run.sh || status=1
 echo "== fuzz/run.sh"; fuzz/run.sh || status=1
+# The Windows export list matches the source (the DLL build and Wine test are separate:
+# tests/windows/run.sh, docs/windows.md).
+echo "== driver/windows/def.sh --check"; driver/windows/def.sh --check || status=1
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED (see above)"; fi
 exit "$status"

@@ -13,6 +13,7 @@ use crate::diag::{OdbcError, OdbcResult, SqlState};
 
 /// CA bundles of common distributions, used when no CAFile is given (a server with a
 /// certificate from a public CA).
+#[cfg(not(windows))]
 const SYSTEM_BUNDLES: &[&str] =
     &["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/cert.pem"];
 
@@ -71,6 +72,9 @@ fn build(ca_file: Option<&str>, verify: bool, auth: Option<ClientAuth>) -> OdbcR
     } else {
         let roots = match ca_file {
             Some(path) => load_roots(path, "CAFile")?,
+            #[cfg(windows)]
+            None => windows_roots()?,
+            #[cfg(not(windows))]
             None => match SYSTEM_BUNDLES.iter().find(|p| std::path::Path::new(p).exists()) {
                 Some(bundle) => load_roots(bundle, "system CA bundle")?,
                 None => {
@@ -85,6 +89,22 @@ fn build(ca_file: Option<&str>, verify: bool, auth: Option<ClientAuth>) -> OdbcR
         finish(builder.with_root_certificates(roots))?
     };
     Ok(Arc::new(config))
+}
+
+/// Without a CAFile on Windows: the trusted roots of the Windows certificate store.
+#[cfg(windows)]
+fn windows_roots() -> OdbcResult<RootCertStore> {
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(crate::ffi::windows::cert_store::root_certificates());
+    log::debug!("Windows ROOT store: {added} certificates trusted, {ignored} unusable ones ignored");
+    if roots.is_empty() {
+        return Err(tls_error(
+            "no CAFile given and the Windows ROOT certificate store holds no usable certificate: set CAFile to the \
+             server's CA certificate (ca.pem in the server's data directory)"
+                .into(),
+        ));
+    }
+    Ok(roots)
 }
 
 pub fn server_name(name: &str) -> OdbcResult<ServerName<'static>> {

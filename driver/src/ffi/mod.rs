@@ -12,6 +12,7 @@ mod diag;
 mod env;
 pub(crate) mod fetch;
 mod handles;
+#[cfg(unix)]
 mod host;
 mod info;
 pub(crate) mod odbcinst;
@@ -28,6 +29,8 @@ pub(crate) mod text;
 mod token;
 #[cfg(test)]
 mod two_factor_state_tests;
+#[cfg(windows)]
+pub(crate) mod windows;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;

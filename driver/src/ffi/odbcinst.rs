@@ -6,13 +6,19 @@
 //! `SQLGetPrivateProfileString` is looked up at run time (`host::installer_symbol`), not
 //! linked: the driver builds without any ODBC development package, and on an iODBC host
 //! it reads iODBC's files, not unixODBC's.
+//!
+//! On Windows the same function is odbccp32.dll's (linked: every Windows has it), which
+//! reads the registry's ODBC.INI and ODBCINST.INI keys for the file names "odbc.ini" and
+//! "odbcinst.ini".
 
 use std::ffi::{c_char, c_int, CString};
+#[cfg(unix)]
 use std::sync::OnceLock;
 
+#[cfg(unix)]
 use super::host;
 
-type GetPrivateProfileString = unsafe extern "C" fn(
+type GetPrivateProfileString = unsafe extern "system" fn(
     section: *const c_char,
     entry: *const c_char,
     default: *const c_char,
@@ -21,7 +27,14 @@ type GetPrivateProfileString = unsafe extern "C" fn(
     filename: *const c_char,
 ) -> c_int;
 
+/// odbccp32's function (Windows).
+#[cfg(windows)]
+fn installer() -> Option<GetPrivateProfileString> {
+    Some(super::windows::installer::SQLGetPrivateProfileString)
+}
+
 /// The installer's function, resolved once (`None`: no installer library at all).
+#[cfg(unix)]
 fn installer() -> Option<GetPrivateProfileString> {
     static FUNCTION: OnceLock<Option<GetPrivateProfileString>> = OnceLock::new();
     *FUNCTION.get_or_init(|| {
@@ -96,7 +109,10 @@ pub(crate) fn dsn_keys(dsn: &str) -> Option<Vec<String>> {
 /// The value of `key` in the odbcinst.ini section that registers this driver's file
 /// (its `Driver` or `Driver64` line names the library the process loaded).
 pub(crate) fn own_driver_value(key: &str) -> Option<String> {
+    #[cfg(unix)]
     let own = host::own_path()?;
+    #[cfg(windows)]
+    let own = super::windows::host::own_path()?;
     let own = std::fs::canonicalize(&own).unwrap_or(own);
     let sections = names(&profile_bytes(None, None, "odbcinst.ini")?);
     let registers_us = |section: &str| {

@@ -56,6 +56,10 @@ fn decide_wide_unit() -> u8 {
             None
         }
     });
+    // Windows has one driver manager, odbc32.dll, and its SQLWCHAR is UTF-16.
+    #[cfg(windows)]
+    let size = configured.unwrap_or(2);
+    #[cfg(unix)]
     let size = configured.unwrap_or_else(|| match super::host::driver_manager() {
         super::host::DriverManager::Iodbc => std::mem::size_of::<libc::wchar_t>() as u8,
         super::host::DriverManager::UnixOdbc => 2,

@@ -14,7 +14,11 @@
 //! that is not mapped, so a wrong pointer becomes HY024, never SIGSEGV in the host.
 
 use std::ffi::c_void;
+#[cfg(unix)]
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+#[cfg(windows)]
+pub(super) use super::windows::memory::readable_copy;
 
 use super::text::Encoding;
 use crate::conn::attributes::check_token;
@@ -161,6 +165,7 @@ fn is_readable(addr: usize) -> bool {
 /// the kernel reads them (a `write` from that address into a pipe fails with EFAULT
 /// instead of faulting), so no address, however wrong, can crash the host. Copies
 /// 4096-byte-aligned pieces, which never straddle a page.
+#[cfg(unix)]
 pub(super) fn readable_copy(addr: usize, len: usize) -> Vec<u8> {
     const PIECE: usize = 4096;
     let mut out = Vec::with_capacity(len);
@@ -197,6 +202,7 @@ pub(super) fn readable_copy(addr: usize, len: usize) -> Vec<u8> {
 
 /// A close-on-exec pipe; both ends close when dropped. We hold the read end, so the
 /// write end can never raise SIGPIPE.
+#[cfg(unix)]
 fn pipe() -> Option<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: `fds` has room for the two descriptors pipe(2) returns.

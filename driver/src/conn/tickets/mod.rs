@@ -294,6 +294,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // the file store has no directory on Windows (file.rs)
     fn keyring_mode_without_a_keyring_uses_the_file_store_and_says_so() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join(file::DIR_NAME);
