@@ -14,8 +14,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # python3-aiosmtpd: the real SMTP server the SMS and e-mail code tests deliver to.
 # tmux: the terminal the twofactor-sql tests type into and read (tests/tests/twofactor_sql.rs).
 ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev python3-aiosmtpd \
-    postgresql openssl haproxy tmux
+    postgresql openssl haproxy tmux chromium
 python3 -c 'import pyodbc' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyodbc </dev/null
+# The enrolment page's browser test: Playwright drives Debian's chromium (no browser
+# download), zxing-cpp decodes the QR code, Pillow reads the screenshot it is decoded from.
+python3 -c 'import playwright, zxingcpp, PIL' 2>/dev/null ||
+    python3 -m pip install -q --disable-pip-version-check playwright zxing-cpp pillow </dev/null
 # Those tests skip only where no SMTP server can be had; here one is installed, so a
 # skip would hide a failure.
 export TWOFACTOR_REQUIRE_SMTP=1
@@ -45,6 +49,7 @@ echo "== tests/python/test_pyodbc.py"
 python3 tests/python/test_pyodbc.py || status=1
 echo "== tests/python/test_pyodbc_pg.py"; python3 tests/python/test_pyodbc_pg.py || status=1
 echo "== tests/python/test_sitting.py"; python3 tests/python/test_sitting.py || status=1
+echo "== tests/python/test_enrol_web.py"; python3 tests/python/test_enrol_web.py || status=1
 echo "== tests/clients/run.sh"
 tests/clients/run.sh || status=1
 echo "== tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::totp::Algorithm;
 
+mod enrol_web;
 mod service_accounts;
 mod sql_postgres;
 mod tickets;
@@ -16,6 +17,7 @@ pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
 };
 pub use tickets::TicketsSection;
+pub use enrol_web::{EnrolWebSection, MAX_LINK_TTL_SECS as MAX_ENROL_LINK_TTL_SECS};
 
 pub const CONFIG_FILE: &str = "server.toml";
 
@@ -364,6 +366,7 @@ pub struct Config {
     pub store: StoreSection,
     pub tickets: TicketsSection,
     pub service_accounts: ServiceAccountsSection,
+    pub enrol_web: EnrolWebSection,
 }
 
 impl Config {
@@ -566,6 +569,9 @@ impl Config {
         if let Err((key, message)) = self.tickets.validate() {
             return bad(key, message);
         }
+        if let Err((key, message)) = self.enrol_web.validate() {
+            return bad(key, message);
+        }
         Ok(())
     }
 
@@ -760,6 +766,15 @@ max_per_user = 20
 # its own certificate's SHA-256.
 [service_accounts]
 trusted_client_ca_files = []
+
+# The enrolment web page one-time links open (`enrol-link NAME`), HTTPS with the server's
+# certificate; off by default. See docs/enrolment-links.md.
+[enrol_web]
+enabled = false
+listen = "127.0.0.1:8443"
+# What links start with; a name in the server certificate. Empty: https://localhost:PORT.
+public_url = ""
+default_ttl_secs = 86400
 "#
     )
 }

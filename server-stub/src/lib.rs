@@ -14,6 +14,7 @@ pub mod config;
 mod connection;
 pub mod contact;
 pub mod crypto;
+mod enrol_web;
 mod health;
 pub mod init;
 mod key_check;

@@ -54,6 +54,8 @@ pub enum StartError {
     Sql(String),
     #[error("service accounts' client CAs: {0}")]
     ClientCa(String),
+    #[error("enrolment page ([enrol_web]): {0}")]
+    EnrolWeb(String),
 }
 
 /// A live session as a cancel request finds it.
@@ -101,6 +103,8 @@ pub struct ServerHandle {
     /// The accept loop; it ends once every session has ended.
     task: JoinHandle<()>,
     health: Option<JoinHandle<()>>,
+    /// The enrolment page (`[enrol_web]`), when it is on.
+    enrol_web: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 /// How long the accept loop waits for sessions after telling them to close at once.
@@ -114,6 +118,11 @@ impl ServerHandle {
     /// Where the readiness check listens (`server.health_listen`), if it is on.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health_addr
+    }
+
+    /// Where the enrolment page listens (`[enrol_web]`), if it is on.
+    pub fn enrol_web_addr(&self) -> Option<SocketAddr> {
+        self.enrol_web.as_ref().map(|(a, _)| *a)
     }
 
     /// Stops accepting, tells every session to close (rolling back open transactions)
@@ -183,6 +192,9 @@ impl ServerHandle {
         if let Some(h) = self.health {
             h.abort();
         }
+        if let Some((_, h)) = self.enrol_web {
+            h.abort();
+        }
     }
 }
 
@@ -230,6 +242,7 @@ impl Server {
             }
             None => None,
         };
+        let enrol_web = crate::enrol_web::prepare(&config).await?;
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
         let auth = Authenticator::new(&config, store, key, clock);
@@ -265,6 +278,7 @@ impl Server {
         if let Some(listener) = relay_listener {
             listener.start(&state);
         }
+        let enrol_web = enrol_web.map(|web| (web.local_addr(), web.start(&state)));
         let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), connections.clone()));
         Ok(ServerHandle {
             local_addr,
@@ -276,6 +290,7 @@ impl Server {
             drain_timeout,
             task,
             health,
+            enrol_web,
         })
     }
 }

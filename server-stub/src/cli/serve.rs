@@ -22,6 +22,9 @@ pub(super) fn serve(dir: &Path, listen: Option<String>) -> CliResult {
         let mut signals = StopSignals::register().map_err(|e| format!("cannot watch for signals: {e}"))?;
         let handle = Server::start(config, Arc::new(SystemClock)).await.map_err(|e| e.to_string())?;
         println!("listening on {}", handle.local_addr());
+        if let Some(web) = handle.enrol_web_addr() {
+            println!("enrolment page on https://{web}/enrol/");
+        }
         if let Some(health) = handle.health_addr() {
             println!("readiness on http://{health}/ready");
         }

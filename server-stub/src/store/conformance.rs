@@ -3,6 +3,7 @@
 
 use super::*;
 
+mod enrol_links;
 mod service_accounts;
 
 pub type NewStore<'a> = &'a dyn Fn() -> Box<dyn UserStore>;
@@ -50,6 +51,11 @@ pub fn run_all(new: NewStore<'_>) {
         (
             "a_service_account_changes_and_goes_with_its_user",
             service_accounts::a_service_account_changes_and_goes_with_its_user,
+        ),
+        ("a_link_is_spent_once_and_only_while_valid", enrol_links::a_link_is_spent_once_and_only_while_valid),
+        (
+            "a_revoked_link_is_refused_and_links_need_and_go_with_their_user",
+            enrol_links::a_revoked_link_is_refused_and_links_need_and_go_with_their_user,
         ),
     ];
     for (name, rule) in rules {

@@ -428,6 +428,20 @@ pub trait UserStore: Send + Sync + 'static {
     fn service_accounts(&self) -> Result<Vec<ServiceAccount>, StoreError>;
     /// Replaces the credential, networks, backend and role of an existing service account.
     fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError>;
+
+    // One-time enrolment links (store/enrol_links.rs, docs/enrolment-links.md).
+    /// Stores a link; NoSuchUser for a user the store does not have.
+    fn issue_enrol_link(&self, link: &NewEnrolLink<'_>) -> Result<(), StoreError>;
+    /// The link with this token hash, in whatever state.
+    fn enrol_link(&self, id_hash: &[u8]) -> Result<Option<EnrolLinkRecord>, StoreError>;
+    /// Spends the link, in one atomic statement: iff it is unused, unrevoked and before its
+    /// end, `used_at` becomes `now` and the record (as updated) is returned; otherwise None.
+    fn spend_enrol_link(&self, id_hash: &[u8], now: i64) -> Result<Option<EnrolLinkRecord>, StoreError>;
+    /// Every link (of one user, or of all), oldest first, spent and revoked ones included.
+    fn enrol_links(&self, name: Option<&str>) -> Result<Vec<EnrolLinkRecord>, StoreError>;
+    /// Revokes a link not used yet; false if there is none with this hash or it was used
+    /// or revoked already.
+    fn revoke_enrol_link(&self, id_hash: &[u8], now: i64) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]
@@ -438,8 +452,10 @@ mod service_account;
 pub use service_account::{
     networks_to_text, parse_networks, AllowedBackend, ServiceAccount, ServiceKind, CREDENTIAL_LEN,
 };
+mod enrol_links;
 mod sqlite;
 mod tickets;
+pub use enrol_links::{EnrolLinkRecord, EnrolLinkState, NewEnrolLink};
 pub use open::{open, open_for_server};
 pub use postgres::{PgStoreSettings, PostgresUserStore, SCHEMA_VERSION};
 pub use sqlite::SqliteUserStore;

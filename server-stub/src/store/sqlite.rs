@@ -11,6 +11,7 @@ use super::*;
 
 mod attempts;
 mod codes;
+mod enrol_links;
 mod service_accounts;
 mod tickets;
 
@@ -111,6 +112,7 @@ impl SqliteUserStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(tickets::SCHEMA)?;
+        conn.execute_batch(enrol_links::SCHEMA)?;
         let mut conn = conn;
         Self::migrate(&mut conn)?;
         Ok(SqliteUserStore { conn: Mutex::new(conn) })
@@ -245,6 +247,7 @@ impl UserStore for SqliteUserStore {
                 tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [name])?;
             }
             tickets::delete_all(&tx, name)?;
+            enrol_links::delete_all(&tx, name)?;
             tx.commit()?;
             Self::changed_or_missing(name, n)
         })
@@ -524,6 +527,26 @@ impl UserStore for SqliteUserStore {
 
     fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError> {
         self.with(|c| tickets::revoke(c, name, None, now))
+    }
+
+    fn issue_enrol_link(&self, link: &NewEnrolLink<'_>) -> Result<(), StoreError> {
+        self.immediate(|tx| enrol_links::issue(tx, link))
+    }
+
+    fn enrol_link(&self, id_hash: &[u8]) -> Result<Option<EnrolLinkRecord>, StoreError> {
+        self.with(|c| enrol_links::link(c, id_hash))
+    }
+
+    fn spend_enrol_link(&self, id_hash: &[u8], now: i64) -> Result<Option<EnrolLinkRecord>, StoreError> {
+        self.with(|c| enrol_links::spend(c, id_hash, now))
+    }
+
+    fn enrol_links(&self, name: Option<&str>) -> Result<Vec<EnrolLinkRecord>, StoreError> {
+        self.with(|c| enrol_links::links(c, name))
+    }
+
+    fn revoke_enrol_link(&self, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        self.with(|c| enrol_links::revoke(c, id_hash, now))
     }
 
     fn create_service_account(&self, account: &ServiceAccount, password_hash: &str) -> Result<(), StoreError> {

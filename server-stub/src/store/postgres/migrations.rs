@@ -14,7 +14,7 @@ use crate::store::{StoreError, DEFAULT_CARRIERS};
 const MIGRATION_LOCK: i64 = 0x7466_5f73_746f_7265;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[V1, TICKETS, V_SERVICE_ACCOUNTS];
+const MIGRATIONS: &[&str] = &[V1, TICKETS, V_SERVICE_ACCOUNTS, ENROL_LINKS];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -178,3 +178,18 @@ pub fn migrate(client: &mut postgres::Client, url: &str) -> Result<(i32, i32), S
     tx.commit().map_err(backend)?;
     Ok((before, SCHEMA_VERSION.max(before)))
 }
+
+/// One-time enrolment links (docs/enrolment-links.md): keyed by the SHA-256 of the token.
+const ENROL_LINKS: &str = "
+CREATE TABLE enrol_links (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    id_hash bytea NOT NULL UNIQUE,
+    name text NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    issued_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    reset boolean NOT NULL,
+    used_at bigint,
+    revoked_at bigint
+);
+CREATE INDEX enrol_links_by_name ON enrol_links (name, seq);
+";

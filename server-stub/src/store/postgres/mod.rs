@@ -10,6 +10,7 @@ use super::*;
 
 mod attempts;
 mod codes;
+mod enrol_links;
 pub mod migrations;
 mod pool;
 mod service_accounts;
@@ -257,6 +258,26 @@ impl UserStore for PostgresUserStore {
 
     fn revoke_tickets(&self, name: &str, now: i64) -> Result<u32, StoreError> {
         tickets::revoke(&mut **self.conn()?, name, None, now)
+    }
+
+    fn issue_enrol_link(&self, link: &NewEnrolLink<'_>) -> Result<(), StoreError> {
+        enrol_links::issue(&mut **self.conn()?, link)
+    }
+
+    fn enrol_link(&self, id_hash: &[u8]) -> Result<Option<EnrolLinkRecord>, StoreError> {
+        enrol_links::link(&mut **self.conn()?, id_hash)
+    }
+
+    fn spend_enrol_link(&self, id_hash: &[u8], now: i64) -> Result<Option<EnrolLinkRecord>, StoreError> {
+        enrol_links::spend(&mut **self.conn()?, id_hash, now)
+    }
+
+    fn enrol_links(&self, name: Option<&str>) -> Result<Vec<EnrolLinkRecord>, StoreError> {
+        enrol_links::links(&mut **self.conn()?, name)
+    }
+
+    fn revoke_enrol_link(&self, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
+        enrol_links::revoke(&mut **self.conn()?, id_hash, now)
     }
 
     fn create_service_account(&self, account: &ServiceAccount, password_hash: &str) -> Result<(), StoreError> {
