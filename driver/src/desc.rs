@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use twofactor_protocol::ColumnDesc;
 
 use crate::conn::Connection;
-use crate::diag::{Diagnostics, OdbcError, OdbcResult, SqlState};
+use crate::diag::{DiagArea, OdbcError, OdbcResult, SqlState};
 use crate::handles::{self, RawHandle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +240,7 @@ pub enum FieldValue {
 }
 
 pub struct Descriptor {
-    pub(crate) diagnostics: Mutex<Diagnostics>,
+    pub(crate) diagnostics: DiagArea,
     pub kind: DescKind,
     /// Allocated by the application (SQLAllocHandle(SQL_HANDLE_DESC)).
     pub explicit: bool,
@@ -252,7 +252,7 @@ pub struct Descriptor {
 impl Descriptor {
     pub fn new(conn: Arc<Connection>, kind: DescKind, explicit: bool) -> Self {
         Descriptor {
-            diagnostics: Mutex::default(),
+            diagnostics: DiagArea::default(),
             kind,
             explicit,
             conn,
@@ -267,7 +267,7 @@ impl Descriptor {
         self.data.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn diagnostics(&self) -> &Mutex<Diagnostics> {
+    pub fn diagnostics(&self) -> &DiagArea {
         &self.diagnostics
     }
 

@@ -2,6 +2,8 @@
 //! handle keeps for SQLGetDiagRec / SQLGetDiagField.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicI16, Ordering};
+use std::sync::{LockResult, Mutex, MutexGuard};
 
 /// A five-character SQLSTATE.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -213,8 +215,6 @@ pub struct Diagnostics {
     records: Vec<OdbcError>,
     /// SQL_DIAG_ROW_COUNT: rows affected by the last statement.
     pub row_count: i64,
-    /// SQL_DIAG_RETURNCODE of the last call.
-    pub return_code: i16,
     /// SQL_DIAG_DYNAMIC_FUNCTION(_CODE) of the last executed statement.
     pub dynamic_function: Option<(&'static str, i32)>,
 }
@@ -263,6 +263,54 @@ impl Diagnostics {
     /// The ODBC 2 SQLError path consumes records one by one.
     pub fn take_first(&mut self) -> Option<OdbcError> {
         (!self.records.is_empty()).then(|| self.records.remove(0))
+    }
+}
+
+/// A handle's diagnostic area: the records behind their lock, and lock-free answers to
+/// the two things every call does to it (clear it, record its return code). A call that
+/// succeeds without warnings on an area already empty takes no lock at all, which is
+/// most SQLFetch and SQLGetData calls.
+#[derive(Debug, Default)]
+pub struct DiagArea {
+    /// False only while the records are known to be empty. Whoever takes the lock may
+    /// push, so `lock` sets it (under the lock); `clear` resets it after clearing, under
+    /// the lock too, so the last holder of the lock decides it.
+    may_have_records: AtomicBool,
+    /// SQL_DIAG_RETURNCODE of the last call.
+    return_code: AtomicI16,
+    records: Mutex<Diagnostics>,
+}
+
+impl DiagArea {
+    /// The records, to read or change. Marks the area as possibly not empty.
+    pub fn lock(&self) -> LockResult<MutexGuard<'_, Diagnostics>> {
+        let guard = self.records.lock();
+        self.may_have_records.store(true, Ordering::Release);
+        guard
+    }
+
+    /// Every function but the diagnostic ones starts by clearing the area; an area
+    /// known to be empty is left alone without taking the lock.
+    pub fn clear(&self) {
+        if !self.may_have_records.load(Ordering::Acquire) {
+            return;
+        }
+        let mut records = self.records.lock().unwrap_or_else(|e| e.into_inner());
+        records.clear();
+        self.may_have_records.store(false, Ordering::Release);
+    }
+
+    /// Whether the records may hold something (false: certainly empty).
+    pub fn may_have_records(&self) -> bool {
+        self.may_have_records.load(Ordering::Acquire)
+    }
+
+    pub fn set_return_code(&self, code: i16) {
+        self.return_code.store(code, Ordering::Relaxed);
+    }
+
+    pub fn return_code(&self) -> i16 {
+        self.return_code.load(Ordering::Relaxed)
     }
 }
 

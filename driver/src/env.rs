@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
-use crate::diag::{Diagnostics, OdbcError, OdbcResult};
+use crate::diag::{DiagArea, OdbcError, OdbcResult};
 use crate::handles::RawHandle;
 
 pub const SQL_ATTR_ODBC_VERSION: i32 = 200;
@@ -21,7 +21,7 @@ pub const SQL_OV_ODBC3: u32 = 3;
 pub const SQL_OV_ODBC3_80: u32 = 380;
 
 pub struct Environment {
-    pub(crate) diagnostics: Mutex<Diagnostics>,
+    pub(crate) diagnostics: DiagArea,
     odbc_version: AtomicU32,
     connection_pooling: AtomicU32,
     cp_match: AtomicU32,
@@ -34,7 +34,7 @@ impl Environment {
     pub fn new() -> Self {
         crate::log::install_from_environment();
         Environment {
-            diagnostics: Mutex::default(),
+            diagnostics: DiagArea::default(),
             // The DM always sets the version before allocating a connection; ODBC 3 is the
             // safer default for a caller that talks to us directly.
             odbc_version: AtomicU32::new(SQL_OV_ODBC3),

@@ -5,13 +5,11 @@
 //! handle fails the lookup and is answered with SQL_INVALID_HANDLE without anything
 //! being dereferenced.
 
-use std::sync::{Arc, Mutex, RwLock};
-
-use once_cell::sync::Lazy;
+use std::sync::{Arc, RwLock};
 
 use crate::conn::Connection;
 use crate::desc::Descriptor;
-use crate::diag::Diagnostics;
+use crate::diag::DiagArea;
 use crate::env::Environment;
 use crate::stmt::Statement;
 
@@ -42,7 +40,7 @@ impl Object {
         }
     }
 
-    pub fn diagnostics(&self) -> &Mutex<Diagnostics> {
+    pub fn diagnostics(&self) -> &DiagArea {
         match self {
             Object::Environment(o) => o.diagnostics(),
             Object::Connection(o) => o.diagnostics(),
@@ -57,7 +55,7 @@ pub trait HandleObject: Sized {
     const KIND: HandleKind;
     fn from_object(object: &Object) -> Option<Arc<Self>>;
     fn into_object(this: Arc<Self>) -> Object;
-    fn diagnostics(&self) -> &Mutex<Diagnostics>;
+    fn diagnostics(&self) -> &DiagArea;
 }
 
 macro_rules! handle_object {
@@ -73,7 +71,7 @@ macro_rules! handle_object {
             fn into_object(this: Arc<Self>) -> Object {
                 Object::$variant(this)
             }
-            fn diagnostics(&self) -> &Mutex<Diagnostics> {
+            fn diagnostics(&self) -> &DiagArea {
                 &self.diagnostics
             }
         }
@@ -99,6 +97,14 @@ struct Slot {
 pub struct HandleTable {
     slots: Vec<Slot>,
     free: Vec<u32>,
+}
+
+impl HandleTable {
+    /// An empty table (`const`, so the process-wide one needs no lazy initialisation on
+    /// every lookup).
+    pub const fn new() -> Self {
+        HandleTable { slots: Vec::new(), free: Vec::new() }
+    }
 }
 
 #[cfg(target_pointer_width = "64")]
@@ -178,7 +184,7 @@ impl HandleTable {
 }
 
 /// The process-wide table the FFI layer uses.
-pub static HANDLES: Lazy<RwLock<HandleTable>> = Lazy::new(|| RwLock::new(HandleTable::default()));
+pub static HANDLES: RwLock<HandleTable> = RwLock::new(HandleTable::new());
 
 /// Registers an object and returns its handle value. `None` when the table is full.
 pub fn register<T: HandleObject>(object: Arc<T>) -> Option<RawHandle> {

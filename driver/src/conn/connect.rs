@@ -151,7 +151,7 @@ impl Connection {
             None => self.log_in_once_per_sitting(&attempt, &mut warnings),
         };
         {
-            let mut diagnostics = lock(&self.diagnostics);
+            let mut diagnostics = self.diagnostics.lock().unwrap_or_else(|e| e.into_inner());
             for w in warnings {
                 diagnostics.push(w);
             }

@@ -32,7 +32,7 @@ use twofactor_protocol::{ClientMessage, Secret, ServerMessage};
 pub use attributes::{AttrOut, Attributes};
 pub use session::Session;
 
-use crate::diag::{Diagnostics, OdbcError, OdbcResult, SqlState};
+use crate::diag::{DiagArea, OdbcError, OdbcResult, SqlState};
 use crate::env::Environment;
 use crate::handles::RawHandle;
 
@@ -64,7 +64,7 @@ pub struct SessionInfo {
 }
 
 pub struct Connection {
-    pub(crate) diagnostics: Mutex<Diagnostics>,
+    pub(crate) diagnostics: DiagArea,
     env: Arc<Environment>,
     /// The environment handle this connection was allocated on.
     pub(crate) env_handle: RawHandle,
@@ -99,7 +99,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Connection {
     pub fn new(env: Arc<Environment>, env_handle: RawHandle) -> Self {
         Connection {
-            diagnostics: Mutex::default(),
+            diagnostics: DiagArea::default(),
             env,
             env_handle,
             session: Mutex::new(None),

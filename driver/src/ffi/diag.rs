@@ -226,7 +226,7 @@ unsafe fn get_diag_field<C: AppChar>(
             let is_stmt = object.kind() == HandleKind::Statement;
             match diag_id {
                 SQL_DIAG_NUMBER => Field::I32(diag.len() as i32),
-                SQL_DIAG_RETURNCODE => Field::I16(diag.return_code),
+                SQL_DIAG_RETURNCODE => Field::I16(object.diagnostics().return_code()),
                 SQL_DIAG_ROW_COUNT if is_stmt => Field::Len(diag.row_count as isize),
                 SQL_DIAG_CURSOR_ROW_COUNT if is_stmt => Field::Len(-1),
                 SQL_DIAG_DYNAMIC_FUNCTION if is_stmt => Field::Str(diag.dynamic_function.map_or("", |d| d.0).into()),

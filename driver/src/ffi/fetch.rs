@@ -552,11 +552,11 @@ unsafe fn get_data(
     if buffer_length < 0 && ctype.fixed_size().is_none() {
         return Err(OdbcError::buffer_length("BufferLength", buffer_length as i64));
     }
-    let col = s.ird().lock().columns.get(column - 1).map(|c| (c.sql_type, c.decimal_digits));
-    let Some((sql, digits)) = col else {
+    let cursor = inner.cursor.as_mut().expect("checked above");
+    let ird_types = || s.ird().lock().columns.iter().map(|c| (c.sql_type, c.decimal_digits)).collect();
+    let Some((sql, digits)) = cursor.column_type(column, ird_types) else {
         return Err(OdbcError::new(SqlState::INVALID_DESCRIPTOR_INDEX, format!("invalid descriptor index {column}")));
     };
-    let cursor = inner.cursor.as_mut().expect("checked above");
     if cursor.getdata.column != column {
         cursor.getdata = crate::stmt::cursor::GetDataProgress { column, offset: 0, done: false };
     }

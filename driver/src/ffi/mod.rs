@@ -10,6 +10,8 @@ mod connection;
 mod desc;
 mod diag;
 mod env;
+#[cfg(test)]
+mod fast_path_tests;
 pub(crate) mod fetch;
 mod handles;
 #[cfg(unix)]
@@ -37,7 +39,7 @@ use std::sync::Arc;
 
 use odbc_sys::SqlReturn;
 
-use crate::diag::{Completion, Diagnostics, OdbcError, OdbcResult, SqlState};
+use crate::diag::{Completion, DiagArea, Diagnostics, OdbcError, OdbcResult, SqlState};
 use crate::handles::HandleObject;
 
 /// Warnings a call raises on its way to success (01004 truncation and the like).
@@ -53,8 +55,8 @@ impl Warnings {
     }
 }
 
-fn lock_diagnostics<T: HandleObject>(object: &T) -> std::sync::MutexGuard<'_, Diagnostics> {
-    object.diagnostics().lock().unwrap_or_else(|e| e.into_inner())
+fn lock_diagnostics(area: &DiagArea) -> std::sync::MutexGuard<'_, Diagnostics> {
+    area.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs `body` for the live handle `raw` of type `T`. An unknown, freed or wrong-kind
@@ -67,7 +69,7 @@ where
     let Some(object) = crate::handles::lookup::<T>(raw as usize) else {
         return SqlReturn::INVALID_HANDLE;
     };
-    lock_diagnostics(&*object).clear();
+    object.diagnostics().clear();
     run(&object, body)
 }
 
@@ -78,15 +80,38 @@ where
 {
     let mut warnings = Warnings::default();
     let outcome = catch_unwind(AssertUnwindSafe(|| panic_hook::in_driver(|| body(object, &mut warnings))));
-    let mut diag = lock_diagnostics(&**object);
+    let area = object.diagnostics();
+    let code = match outcome {
+        // Nothing to record: the area stays as `call` left it, and no lock is taken.
+        Ok(Ok(done)) if warnings.0.is_empty() && !area.may_have_records() => plain_code(done),
+        outcome => record(area, outcome, warnings),
+    };
+    area.set_return_code(code.0);
+    code
+}
+
+/// The return code of a call that added no diagnostic record.
+fn plain_code(done: Completion) -> SqlReturn {
+    match done {
+        Completion::Success => SqlReturn::SUCCESS,
+        Completion::NoData => SqlReturn::NO_DATA,
+        Completion::NeedData => SqlReturn::NEED_DATA,
+    }
+}
+
+/// Puts the call's warnings, error or panic into the area and returns the code they make.
+fn record(
+    area: &DiagArea,
+    outcome: std::thread::Result<OdbcResult<Completion>>,
+    warnings: Warnings,
+) -> SqlReturn {
+    let mut diag = lock_diagnostics(area);
     for w in warnings.0 {
         diag.push(w);
     }
-    let code = match outcome {
+    match outcome {
         Ok(Ok(Completion::Success)) if diag.has_warnings() => SqlReturn::SUCCESS_WITH_INFO,
-        Ok(Ok(Completion::Success)) => SqlReturn::SUCCESS,
-        Ok(Ok(Completion::NoData)) => SqlReturn::NO_DATA,
-        Ok(Ok(Completion::NeedData)) => SqlReturn::NEED_DATA,
+        Ok(Ok(done)) => plain_code(done),
         Ok(Err(error)) => {
             log::debug!("{error}");
             diag.push(error);
@@ -102,9 +127,7 @@ where
             diag.push(OdbcError::new(SqlState::GENERAL_ERROR, format!("internal driver error: {what}")));
             SqlReturn::ERROR
         }
-    };
-    diag.return_code = code.0;
-    code
+    }
 }
 
 /// For functions that have no handle to report on (or whose handle is being created):

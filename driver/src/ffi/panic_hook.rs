@@ -31,15 +31,20 @@ fn install() {
 /// Runs `body` as driver code: a panic in it is logged, not printed.
 pub(crate) fn in_driver<R>(body: impl FnOnce() -> R) -> R {
     install();
-    struct Leave;
-    impl Drop for Leave {
+    /// Leaves the driver when dropped, on return or unwind alike.
+    struct Leave<'a>(&'a Cell<u32>);
+    impl Drop for Leave<'_> {
         fn drop(&mut self) {
-            DEPTH.with(|d| d.set(d.get().saturating_sub(1)));
+            self.0.set(self.0.get().saturating_sub(1));
         }
     }
-    DEPTH.with(|d| d.set(d.get().saturating_add(1)));
-    let _leave = Leave;
-    body()
+    // One thread-local access per call (in a shared library each costs a call to
+    // `__tls_get_addr`), its cell kept for the way out.
+    DEPTH.with(|depth| {
+        depth.set(depth.get().saturating_add(1));
+        let _leave = Leave(depth);
+        body()
+    })
 }
 
 #[cfg(test)]

@@ -162,19 +162,28 @@ pub unsafe extern "system" fn SQLNumResultCols(stmt: *mut c_void, count: *mut i1
     })
 }
 
-/// The column `n` (1-based) of the current result or prepared statement.
-fn column(s: &Statement, inner: &Inner, n: u16) -> OdbcResult<twofactor_protocol::ColumnDesc> {
+/// Runs `f` on the column `n` (1-based) of the current result or prepared statement and
+/// the number of columns, under the IRD's lock: the column's names are not copied (pyodbc
+/// describes every column of every result).
+fn with_column<R>(
+    s: &Statement,
+    inner: &Inner,
+    n: u16,
+    f: impl FnOnce(&twofactor_protocol::ColumnDesc, usize) -> OdbcResult<R>,
+) -> OdbcResult<R> {
     require_description(inner)?;
     let ird = s.ird().lock();
     if ird.columns.is_empty() {
         return Err(OdbcError::new(SqlState(*b"07005"), "prepared statement not a cursor-specification"));
     }
-    usize::from(n).checked_sub(1).and_then(|i| ird.columns.get(i)).cloned().ok_or_else(|| {
-        OdbcError::new(
+    let count = ird.columns.len();
+    match usize::from(n).checked_sub(1).and_then(|i| ird.columns.get(i)) {
+        Some(c) => f(c, count),
+        None => Err(OdbcError::new(
             SqlState::INVALID_DESCRIPTOR_INDEX,
-            format!("invalid descriptor index {n}: the result has {} columns", ird.columns.len()),
-        )
-    })
+            format!("invalid descriptor index {n}: the result has {count} columns"),
+        )),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -191,15 +200,17 @@ unsafe fn describe_col<C: AppChar>(
 ) -> SqlReturn {
     call::<Statement, _>(stmt, |s, w| {
         let inner = s.lock_idle()?;
-        let c = column(s, &inner, n)?;
-        if write_str(&c.name, name, buffer_length.into(), name_length, "ColumnName")? {
-            w.push(OdbcError::truncated("column name"));
-        }
-        write_opt(data_type, columns::app_sql_type(c.sql_type, s.conn.odbc_version()));
-        write_opt(size, columns::column_size(&c) as usize);
-        write_opt(digits, c.decimal_digits);
-        write_opt(nullable, c.nullable.odbc_code());
-        Ok(Completion::Success)
+        let version = s.conn.odbc_version();
+        with_column(s, &inner, n, |c, _| {
+            if write_str(&c.name, name, buffer_length.into(), name_length, "ColumnName")? {
+                w.push(OdbcError::truncated("column name"));
+            }
+            write_opt(data_type, columns::app_sql_type(c.sql_type, version));
+            write_opt(size, columns::column_size(c) as usize);
+            write_opt(digits, c.decimal_digits);
+            write_opt(nullable, c.nullable.odbc_code());
+            Ok(Completion::Success)
+        })
     })
 }
 
@@ -249,9 +260,8 @@ unsafe fn col_attribute<C: AppChar>(
             require_description(&inner)?;
             FieldValue::Int(s.ird().lock().columns.len() as i64)
         } else {
-            let c = column(s, &inner, n)?;
-            let count = s.ird().lock().columns.len();
-            columns::attribute(&c, field, count, s.conn.odbc_version())?
+            let version = s.conn.odbc_version();
+            with_column(s, &inner, n, |c, count| columns::attribute(c, field, count, version))?
         };
         match value {
             FieldValue::Str(v) => {

@@ -38,6 +38,14 @@ pub struct Cursor {
     held: Vec<(u64, RowBatch)>,
     /// The row of the rowset SQLGetData reads (0-based; SQLSetPos moves it).
     position: usize,
+    /// Where that row is, found by the first SQLGetData after the rowset or the position
+    /// changed (`None`: not looked up since), so the values after the first do not walk
+    /// `runs` again.
+    current: Option<Place>,
+    /// The result's columns' SQL type and decimal digits, copied from the IRD by the
+    /// first SQLGetData (the IRD is the statement's, behind its own lock; the result's
+    /// columns do not change while this cursor lives).
+    column_types: Vec<(i16, i16)>,
     /// The whole result, for a static cursor.
     snapshot: Option<Snapshot>,
     /// More rows may come from the spill or the server.
@@ -62,6 +70,8 @@ impl Cursor {
             runs: Vec::new(),
             held: Vec::new(),
             position: 0,
+            current: None,
+            column_types: Vec::new(),
             snapshot: None,
             more: !last,
             row_number: 0,
@@ -92,6 +102,7 @@ impl Cursor {
         self.runs.clear();
         self.held.clear();
         self.position = 0;
+        self.current = None;
         self.getdata = GetDataProgress::default();
     }
 
@@ -110,6 +121,7 @@ impl Cursor {
         }
         self.row_number = self.row_number + row - 1 - self.position;
         self.position = row - 1;
+        self.current = None;
         self.getdata = GetDataProgress::default();
         Ok(())
     }
@@ -180,6 +192,8 @@ impl Cursor {
         want: usize,
         first_of_rowset: bool,
     ) -> OdbcResult<Option<std::ops::Range<usize>>> {
+        // The rowset's runs and batches change below.
+        self.current = None;
         let mut want = want.max(1);
         if max_rows != 0 {
             if self.returned >= max_rows {
@@ -311,31 +325,46 @@ impl Cursor {
         self.batch.as_ref()
     }
 
-    /// The batch and row of the current row (the rowset's row SQLSetPos chose).
-    fn current_row(&self) -> Option<(&RowBatch, usize)> {
-        if let Some(s) = &self.snapshot {
-            return match s.position {
-                Position::Rowset { start, len } if self.position < len => s.locate(start + self.position),
-                _ => None,
-            };
-        }
+    /// Where the current row (the rowset's row SQLSetPos chose) is, walking the runs.
+    fn locate_current(&self) -> Place {
         let mut p = self.position;
         for &(seq, start, len) in &self.runs {
             if p < len {
                 // A rowset that reached the end of the result holds its last batch too.
-                let batch = match &self.batch {
-                    Some(b) if seq == self.seq => Some(b),
-                    _ => self.held.iter().find(|(s, _)| *s == seq).map(|(_, b)| b),
+                if self.batch.is_some() && seq == self.seq {
+                    return Place::Batch(start + p);
+                }
+                return match self.held.iter().position(|(s, _)| *s == seq) {
+                    Some(h) => Place::Held(h, start + p),
+                    None => Place::Nowhere,
                 };
-                return batch.map(|b| (b, start + p));
             }
             p -= len;
         }
-        None
+        Place::Nowhere
+    }
+
+    /// The batch and row of the current row.
+    fn current_row(&mut self) -> Option<(&RowBatch, usize)> {
+        if self.snapshot.is_none() && self.current.is_none() {
+            self.current = Some(self.locate_current());
+        }
+        let this = &*self;
+        if let Some(s) = &this.snapshot {
+            return match s.position {
+                Position::Rowset { start, len } if this.position < len => s.locate(start + this.position),
+                _ => None,
+            };
+        }
+        match this.current? {
+            Place::Batch(row) => this.batch.as_ref().map(|b| (b, row)),
+            Place::Held(h, row) => this.held.get(h).map(|(_, b)| (b, row)),
+            Place::Nowhere => None,
+        }
     }
 
     /// Column `column` (1-based) of the current row, for SQLGetData.
-    pub fn current_value(&self, column: usize) -> OdbcResult<ValueRef<'_>> {
+    pub fn current_value(&mut self, column: usize) -> OdbcResult<ValueRef<'_>> {
         match self.current_row() {
             Some((b, row)) if column >= 1 && column <= b.columns() => Ok(b.value(row, column - 1)),
             Some((b, _)) => Err(OdbcError::new(
@@ -345,4 +374,24 @@ impl Cursor {
             _ => Err(OdbcError::new(SqlState::INVALID_CURSOR_STATE, "invalid cursor state: no current row")),
         }
     }
+
+    /// SQL type and decimal digits of column `column` (1-based), `None` past the last;
+    /// `ird` is asked for them only the first time.
+    pub fn column_type(&mut self, column: usize, ird: impl FnOnce() -> Vec<(i16, i16)>) -> Option<(i16, i16)> {
+        if self.column_types.is_empty() {
+            self.column_types = ird();
+        }
+        column.checked_sub(1).and_then(|k| self.column_types.get(k).copied())
+    }
+}
+
+/// Where the current row of a forward-only cursor is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// Row of `Cursor::batch`.
+    Batch(usize),
+    /// Row of the `Cursor::held` batch at that index.
+    Held(usize, usize),
+    /// No current row.
+    Nowhere,
 }

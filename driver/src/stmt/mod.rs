@@ -36,7 +36,7 @@ use twofactor_protocol::{ClientMessage, ParamDesc, RowBatch};
 
 use crate::conn::Connection;
 use crate::desc::{DescKind, Descriptor};
-use crate::diag::{Diagnostics, OdbcError, OdbcResult, SqlState};
+use crate::diag::{DiagArea, OdbcError, OdbcResult, SqlState};
 use crate::handles::{self, RawHandle};
 
 pub use attrs::StmtAttrs;
@@ -91,7 +91,7 @@ pub struct Inner {
 }
 
 pub struct Statement {
-    pub(crate) diagnostics: Mutex<Diagnostics>,
+    pub(crate) diagnostics: DiagArea,
     pub conn: Arc<Connection>,
     /// Unique in the process: names the statement as the session's cursor owner.
     pub serial: u64,
@@ -113,7 +113,7 @@ impl Statement {
     fn new(conn: &Arc<Connection>) -> Self {
         let d = |k| Arc::new(Descriptor::new(Arc::clone(conn), k, false));
         Statement {
-            diagnostics: Mutex::default(),
+            diagnostics: DiagArea::default(),
             conn: Arc::clone(conn),
             serial: NEXT_SERIAL.fetch_add(1, Ordering::Relaxed),
             handle: OnceLock::new(),
@@ -139,7 +139,7 @@ impl Statement {
         }
     }
 
-    pub fn diagnostics(&self) -> &Mutex<Diagnostics> {
+    pub fn diagnostics(&self) -> &DiagArea {
         &self.diagnostics
     }
 
