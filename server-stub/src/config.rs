@@ -8,9 +8,11 @@ use serde::Deserialize;
 
 use crate::totp::Algorithm;
 
+mod hook;
 mod service_accounts;
 mod sql_postgres;
 mod tickets;
+pub use hook::HookSection;
 pub use service_accounts::ServiceAccountsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
@@ -364,6 +366,7 @@ pub struct Config {
     pub store: StoreSection,
     pub tickets: TicketsSection,
     pub service_accounts: ServiceAccountsSection,
+    pub hook: HookSection,
 }
 
 impl Config {
@@ -566,6 +569,9 @@ impl Config {
         if let Err((key, message)) = self.tickets.validate() {
             return bad(key, message);
         }
+        if let Err((key, message)) = self.hook.validate(self.server.login_timeout_secs) {
+            return bad(key, message);
+        }
         Ok(())
     }
 
@@ -760,6 +766,14 @@ max_per_user = 20
 # its own certificate's SHA-256.
 [service_accounts]
 trusted_client_ca_files = []
+
+# The delegated second factor (docs/delegated-second-factor.md): your program or HTTPS
+# endpoint answers for users whose method is DELEGATED (`user method NAME delegated`).
+# [hook]
+# program = ["/usr/local/lib/twofactor/hotp_hook.py", "/var/lib/twofactor-hotp/tokens.json"]
+# url = "https://mfa.example.org/twofactor"
+# timeout_secs = 5
+# replay_window_secs = 600
 "#
     )
 }

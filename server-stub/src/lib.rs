@@ -15,6 +15,7 @@ mod connection;
 pub mod contact;
 pub mod crypto;
 mod health;
+pub mod hook;
 pub mod init;
 mod key_check;
 mod lifecycle;

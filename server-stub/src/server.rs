@@ -54,6 +54,8 @@ pub enum StartError {
     Sql(String),
     #[error("service accounts' client CAs: {0}")]
     ClientCa(String),
+    #[error("{0}")]
+    Hook(String),
 }
 
 /// A live session as a cancel request finds it.
@@ -232,7 +234,8 @@ impl Server {
         };
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
-        let auth = Authenticator::new(&config, store, key, clock);
+        let hook = crate::hook::Hook::open(&config).map_err(StartError::Hook)?;
+        let auth = Authenticator::new(&config, store, key, clock).with_hook(hook);
         let frame_budget = FrameBudget::new(config.server.frame_memory_mib);
         let sql_settings = sql_settings(&config)?;
         let lifecycle = Arc::new(Lifecycle::new());
