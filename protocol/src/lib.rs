@@ -32,9 +32,13 @@ pub const MAGIC: [u8; 4] = *b"2FAQ";
 /// the unknown request), answering them empty itself otherwise. Version 4 added
 /// two-factor tickets (`RequestTicket`, `Ticket`, `LoginWithTicket`) and service-account
 /// logins (`KeyLogin`, `CertLogin`), which a driver sends only to a version 4 server.
-pub const PROTOCOL_VERSION: u16 = 4;
+/// Version 5 added the second-factor method `Delegated` (4) in `FirstFactorOk`, which a
+/// server sends only to a driver that negotiated 5 (older ones get `Totp`).
+pub const PROTOCOL_VERSION: u16 = 5;
 /// The first version with tickets and service-account logins.
 pub const TICKETS_SINCE_VERSION: u16 = 4;
+/// The first version whose drivers understand the second-factor method `Delegated`.
+pub const DELEGATED_SINCE_VERSION: u16 = 5;
 /// The oldest protocol version this build still speaks: a server serves version 1
 /// drivers (which never send `SessionOptions`).
 pub const MIN_PROTOCOL_VERSION: u16 = 1;

@@ -11,6 +11,9 @@ pub enum SecondFactorMethod {
     Totp,
     Sms,
     Email,
+    /// Version 5: the site's own hook checks the code (the hint says where it went, if
+    /// anywhere). Sent only to drivers that negotiated version 5.
+    Delegated,
 }
 
 impl SecondFactorMethod {
@@ -19,6 +22,7 @@ impl SecondFactorMethod {
             SecondFactorMethod::Totp => 1,
             SecondFactorMethod::Sms => 2,
             SecondFactorMethod::Email => 3,
+            SecondFactorMethod::Delegated => 4,
         }
     }
     fn from_code(v: u8) -> Result<Self, ProtocolError> {
@@ -26,6 +30,7 @@ impl SecondFactorMethod {
             1 => SecondFactorMethod::Totp,
             2 => SecondFactorMethod::Sms,
             3 => SecondFactorMethod::Email,
+            4 => SecondFactorMethod::Delegated,
             _ => return Err(ProtocolError::InvalidField { what: "second-factor method", value: v.into() }),
         })
     }
@@ -34,6 +39,7 @@ impl SecondFactorMethod {
             SecondFactorMethod::Totp => "TOTP",
             SecondFactorMethod::Sms => "SMS",
             SecondFactorMethod::Email => "e-mail",
+            SecondFactorMethod::Delegated => "delegated",
         }
     }
 }

@@ -197,6 +197,8 @@ enum MethodArg {
     Sms,
     Email,
     None,
+    /// The site's hook decides (`[hook]`, docs/delegated-second-factor.md).
+    Delegated,
 }
 
 impl MethodArg {
@@ -206,6 +208,7 @@ impl MethodArg {
             MethodArg::Sms => Method::Sms,
             MethodArg::Email => Method::Email,
             MethodArg::None => Method::None,
+            MethodArg::Delegated => Method::Delegated,
         }
     }
 }

@@ -9,9 +9,11 @@ use serde::Deserialize;
 use crate::totp::Algorithm;
 
 mod enrol_web;
+mod hook;
 mod service_accounts;
 mod sql_postgres;
 mod tickets;
+pub use hook::HookSection;
 pub use service_accounts::ServiceAccountsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
@@ -367,6 +369,7 @@ pub struct Config {
     pub tickets: TicketsSection,
     pub service_accounts: ServiceAccountsSection,
     pub enrol_web: EnrolWebSection,
+    pub hook: HookSection,
 }
 
 impl Config {
@@ -572,6 +575,9 @@ impl Config {
         if let Err((key, message)) = self.enrol_web.validate() {
             return bad(key, message);
         }
+        if let Err((key, message)) = self.hook.validate(self.server.login_timeout_secs) {
+            return bad(key, message);
+        }
         Ok(())
     }
 
@@ -775,6 +781,14 @@ listen = "127.0.0.1:8443"
 # What links start with; a name in the server certificate. Empty: https://localhost:PORT.
 public_url = ""
 default_ttl_secs = 86400
+
+# The delegated second factor (docs/delegated-second-factor.md): your program or HTTPS
+# endpoint answers for users whose method is DELEGATED (`user method NAME delegated`).
+# [hook]
+# program = ["/usr/local/lib/twofactor/hotp_hook.py", "/var/lib/twofactor-hotp/tokens.json"]
+# url = "https://mfa.example.org/twofactor"
+# timeout_secs = 5
+# replay_window_secs = 600
 "#
     )
 }

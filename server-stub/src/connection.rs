@@ -75,6 +75,8 @@ pub(crate) struct Conn<S> {
     limits: IoLimits,
     /// The TLS exporter and client certificates (proofs of possession, service accounts).
     pub tls: crate::tls::TlsFacts,
+    /// The version the Hello negotiated (0 before it): what the driver can decode.
+    pub protocol_version: u16,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -97,6 +99,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             frame_started: None,
             limits,
             tls,
+            protocol_version: 0,
         }
     }
 

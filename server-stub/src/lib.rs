@@ -16,6 +16,7 @@ pub mod contact;
 pub mod crypto;
 mod enrol_web;
 mod health;
+pub mod hook;
 pub mod init;
 mod key_check;
 mod lifecycle;

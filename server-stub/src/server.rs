@@ -56,6 +56,8 @@ pub enum StartError {
     ClientCa(String),
     #[error("enrolment page ([enrol_web]): {0}")]
     EnrolWeb(String),
+    #[error("{0}")]
+    Hook(String),
 }
 
 /// A live session as a cancel request finds it.
@@ -245,7 +247,8 @@ impl Server {
         let enrol_web = crate::enrol_web::prepare(&config).await?;
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
-        let auth = Authenticator::new(&config, store, key, clock);
+        let hook = crate::hook::Hook::open(&config).map_err(StartError::Hook)?;
+        let auth = Authenticator::new(&config, store, key, clock).with_hook(hook);
         let frame_budget = FrameBudget::new(config.server.frame_memory_mib);
         let sql_settings = sql_settings(&config)?;
         let lifecycle = Arc::new(Lifecycle::new());

@@ -49,7 +49,8 @@ enum Until {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TwoFactorState {
     state: State,
-    /// "TOTP", "SMS", "e-mail", "backup code", "ticket", "key", "certificate" or "".
+    /// "TOTP", "SMS", "e-mail", "delegated" (the site's hook checks the code), "backup
+    /// code", "ticket", "key", "certificate" or "".
     method: &'static str,
     /// Where a sent code went, masked by the server ("SMS to +1 ***-***-4567").
     destination: String,
@@ -85,6 +86,10 @@ fn method_phrase(method: &str) -> String {
 /// The hint is a phrase ("code sent by SMS to +1 ***-***-4567"); the masked address is
 /// what follows its last " to " (a masked number or address has no spaces around "to").
 fn destination(method: SecondFactorMethod, hint: &str) -> String {
+    // The site's hook words its own hint ("code sent to your token"): shown as it came.
+    if method == SecondFactorMethod::Delegated {
+        return hint.trim().to_owned();
+    }
     let address = masked_address(hint);
     if address.is_empty() || method == SecondFactorMethod::Totp {
         String::new()
@@ -318,6 +323,7 @@ mod tests {
         assert_eq!(destination(SecondFactorMethod::Sms, "+1 ***-***-4567"), "SMS to +1 ***-***-4567");
         assert_eq!(destination(SecondFactorMethod::Email, ""), "");
         assert_eq!(destination(SecondFactorMethod::Totp, "whatever"), "");
+        assert_eq!(destination(SecondFactorMethod::Delegated, " code sent to token 42 "), "code sent to token 42");
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::store::{
 };
 use crate::throttle::throttle_key;
 
+mod delegated;
 mod second_factor;
 mod tickets;
 pub use tickets::{IssueRefusal, IssuedTicket, TicketChecked, TICKET_EVENT, TICKET_METHOD};
@@ -33,6 +34,8 @@ pub enum Requirement {
     Unenrolled,
     /// The user's method is switched off server-wide (`[methods]`): the login is refused.
     MethodOff(Method),
+    /// The site's hook (`[hook]`) is asked after the password (auth/delegated.rs).
+    Delegated,
 }
 
 impl Requirement {
@@ -41,6 +44,7 @@ impl Requirement {
             Requirement::Totp => Some(Method::Totp),
             Requirement::Sms => Some(Method::Sms),
             Requirement::Email => Some(Method::Email),
+            Requirement::Delegated => Some(Method::Delegated),
             Requirement::MethodOff(m) => Some(m),
             _ => None,
         }
@@ -142,11 +146,19 @@ pub struct Authenticator {
     pub clock: Arc<dyn Clock>,
     key: SecretsKey,
     config: Config,
+    /// The delegated second factor's hook (`[hook]`), when one is configured.
+    hook: Option<Arc<crate::hook::Hook>>,
 }
 
 impl Authenticator {
     pub fn new(config: &Config, store: Arc<dyn UserStore>, key: SecretsKey, clock: Arc<dyn Clock>) -> Self {
-        Authenticator { store, clock, key, config: config.clone() }
+        Authenticator { store, clock, key, config: config.clone(), hook: None }
+    }
+
+    /// The hook DELEGATED users are checked by (`crate::hook::Hook::open`).
+    pub fn with_hook(mut self, hook: Option<Arc<crate::hook::Hook>>) -> Self {
+        self.hook = hook;
+        self
     }
 
     pub fn now(&self) -> i64 {
@@ -164,6 +176,7 @@ impl Authenticator {
             Method::Sms => self.config.methods.sms,
             Method::Email => self.config.methods.email,
             Method::None => true,
+            Method::Delegated => self.hook.is_some(),
         }
     }
 
@@ -181,6 +194,7 @@ impl Authenticator {
         Ok(match method {
             Method::Sms => Requirement::Sms,
             Method::Email => Requirement::Email,
+            Method::Delegated => Requirement::Delegated,
             _ => Requirement::Totp,
         })
     }

@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 
 use super::{normalize_backup_code, Authenticator, Checked, Verdict};
+use crate::hook::HookError;
 use crate::store::{
     AttemptEnd, AttemptFinished, CodeUse, DriftState, Factor, FailureOutcome, Method, Reservation, StoreError,
     UserRecord,
@@ -16,7 +17,22 @@ impl Authenticator {
     /// codes. A failure counts against the user's second factor (never the password) and
     /// the address; a replay of the code accepted last counts against neither.
     pub fn check_second_factor(&self, name: &str, code: &str, ip: IpAddr) -> Result<Checked, StoreError> {
-        self.counted_second_factor(name, ip, || self.check_code(name, code))
+        Ok(self.check_second_factor_on(name, code, ip, 0)?.0)
+    }
+
+    /// As [`Self::check_second_factor`], on session `session_id` (a DELEGATED user's hook
+    /// is told it); also returns the hook's error when it had one (the check then counted
+    /// as a rejection).
+    pub fn check_second_factor_on(
+        &self,
+        name: &str,
+        code: &str,
+        ip: IpAddr,
+        session_id: u64,
+    ) -> Result<(Checked, Option<HookError>), StoreError> {
+        let mut failure = None;
+        let checked = self.counted_second_factor(name, ip, || self.check_code(name, code, session_id, &mut failure))?;
+        Ok((checked, failure))
     }
 
     /// The attempt machinery every second-factor proof goes through (a code, a ticket):
@@ -80,7 +96,13 @@ impl Authenticator {
     /// What `code` is for the user: checked against the active method, then, if that
     /// refuses it, against the backup codes. A wrong SMS/e-mail code spends a try of the
     /// pending code.
-    fn check_code(&self, name: &str, code: &str) -> Result<(CodeUse, Checked), StoreError> {
+    fn check_code(
+        &self,
+        name: &str,
+        code: &str,
+        session_id: u64,
+        failure: &mut Option<HookError>,
+    ) -> Result<(CodeUse, Checked), StoreError> {
         let now = self.now();
         let Some(user) = self.store.user(name)? else {
             return Err(StoreError::NoSuchUser(name.to_owned()));
@@ -94,6 +116,14 @@ impl Authenticator {
             counted: AttemptFinished::default(),
         };
         let code = code.trim();
+        // A backup code is ours: it is tried before the hook, so the hook never sees one.
+        if method == Method::Delegated {
+            let backup = self.check_backup_code(&user, code, now, &mut checked)?;
+            if backup != CodeUse::Rejected {
+                return Ok((backup, checked));
+            }
+            return Ok((self.check_delegated_code(name, code, session_id, failure)?, checked));
+        }
         let by_method = match method {
             Method::Totp => match self.totp_step(&user, code, now) {
                 Some((step, drift, learned)) => {
@@ -106,13 +136,26 @@ impl Authenticator {
                 None => CodeUse::Rejected,
             },
             Method::Sms | Method::Email => self.store.use_code(name, &self.otp_hash(name, code), now)?,
-            Method::None => CodeUse::Rejected,
+            Method::None | Method::Delegated => CodeUse::Rejected,
         };
         if by_method != CodeUse::Rejected {
             return Ok((by_method, checked));
         }
+        let backup = self.check_backup_code(&user, code, now, &mut checked)?;
+        Ok((backup, checked))
+    }
+
+    /// `code` against the user's unused backup codes.
+    fn check_backup_code(
+        &self,
+        user: &UserRecord,
+        code: &str,
+        now: i64,
+        checked: &mut Checked,
+    ) -> Result<CodeUse, StoreError> {
+        let name = user.name.as_str();
         let Some(normalized) = normalize_backup_code(code) else {
-            return Ok((CodeUse::Rejected, checked));
+            return Ok(CodeUse::Rejected);
         };
         // A backup code used within a code's lifetime is the retry of that login.
         let replay_since = now - self.config.code_lifetime_secs() as i64;
@@ -123,7 +166,7 @@ impl Authenticator {
         if backup == CodeUse::Accepted {
             checked.backup_left = Some(user.backup_codes_left.saturating_sub(1));
         }
-        Ok((backup, checked))
+        Ok(backup)
     }
 
     /// The matching step within the window, and the drift state to store with it. The

@@ -123,7 +123,9 @@ pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
             store.set_method(&name, m).map_err(err)?;
             audit.record(now, &name, "cli", "user_method", "ok", Some(m.as_str()));
             println!("second factor of `{name}`: {}", m.as_str());
-            if !method_enabled(&config, m) {
+            if m == Method::Delegated && !config.hook.is_configured() {
+                println!("warning: no [hook] is configured in server.toml; this user cannot log in until one is");
+            } else if !method_enabled(&config, m) {
                 println!(
                     "warning: {} is switched off in [methods]; this user cannot log in until it is on",
                     m.as_str()
@@ -176,6 +178,7 @@ fn method_enabled(config: &Config, m: Method) -> bool {
         Method::Sms => config.methods.sms,
         Method::Email => config.methods.email,
         Method::None => true,
+        Method::Delegated => config.hook.is_configured(),
     }
 }
 

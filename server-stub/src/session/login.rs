@@ -146,6 +146,9 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
             TicketOutcome::Closed(phase) => return phase,
         }
     }
+    if requirement == Requirement::Delegated {
+        return super::delegated::begin(state, conn, &user, deadline, admitted).await;
+    }
     let timeout = state.config.auth.two_factor_timeout_secs;
     let (second, method) = match requirement {
         Requirement::Totp => (
@@ -189,6 +192,21 @@ async fn first_factor_ok<S: AsyncRead + AsyncWrite + Unpin>(
     method: &'static str,
     admitted: &mut Option<Admitted<'_>>,
 ) -> Phase {
+    let registered = register_session(state);
+    first_factor_ok_registered(state, conn, user, registered, second, method, admitted).await
+}
+
+/// As [`first_factor_ok`], for a session registered already (the delegated hook is told
+/// the session's identifier before the answer).
+pub(super) async fn first_factor_ok_registered<S: AsyncRead + AsyncWrite + Unpin>(
+    state: &Arc<State>,
+    conn: &mut Conn<S>,
+    user: &str,
+    (session_id, cancel_key): (u64, [u8; 16]),
+    second: SecondFactor,
+    method: &'static str,
+    admitted: &mut Option<Admitted<'_>>,
+) -> Phase {
     let now = state.auth.now();
     let needs_code = matches!(second, SecondFactor::Required { .. });
     let via = match second {
@@ -196,7 +214,6 @@ async fn first_factor_ok<S: AsyncRead + AsyncWrite + Unpin>(
         SecondFactor::VerifiedByTicket { .. } => LoginVia::Ticket,
         SecondFactor::NotRequired => LoginVia::NoSecondFactor,
     };
-    let (session_id, cancel_key) = register_session(state);
     let logged_in = LoggedIn { user: user.to_owned(), session_id, method, ticket_issued: false, via, sql_role: None };
     state.audit.record(now, user, &conn.peer, "first_factor", "ok", needs_code.then_some(method));
     if !needs_code {

@@ -20,6 +20,7 @@ use crate::sql::{Request, SqlWorker};
 use crate::store::AttemptFinished;
 use crate::tls::TlsFacts;
 
+mod delegated;
 mod first_factor;
 mod login;
 mod second_factor;
@@ -226,6 +227,7 @@ pub(crate) async fn run<S>(
                 Ok(ClientMessage::Hello { min_version, max_version, .. }) => {
                     match negotiate_version(min_version, max_version) {
                         Some(version) => {
+                            conn.protocol_version = version;
                             let server_name = state.config.server.name.clone();
                             let ok = ServerMessage::HelloOk { version, server_name };
                             conn.reply(ok, Phase::AwaitingFirstFactor).await

@@ -11,7 +11,9 @@ use twofactor_protocol::{Secret, ServerMessage};
 use super::{
     audit_address_block, blocking, delay, ready, BusyWait, LoggedIn, Phase, BUSY, CODE_REJECTED, LOCKED, THROTTLED,
 };
+use super::delegated::{HOOK_FAILED, NATIVE_HOOK_FAILED};
 use crate::auth::Verdict;
+use crate::hook::HookError;
 use crate::connection::Conn;
 use crate::server::State;
 use crate::throttle::Admitted;
@@ -27,12 +29,13 @@ pub(super) async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
     let name = l.user.clone();
     let ip = conn.ip;
     let mut wait = BusyWait::until(Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs));
-    let checked = loop {
+    let session_id = l.session_id;
+    let (checked, hook_failure) = loop {
         let (st, name, code) = (st.clone(), name.clone(), code.clone());
-        match blocking(move || st.auth.check_second_factor(&name, code.expose(), ip)).await {
+        match blocking(move || st.auth.check_second_factor_on(&name, code.expose(), ip, session_id)).await {
             None => return conn.store_unavailable().await,
-            Some(c) if c.verdict == Verdict::Busy && wait.again().await => {}
-            Some(c) => break c,
+            Some((c, _)) if c.verdict == Verdict::Busy && wait.again().await => {}
+            Some(found) => break found,
         }
     };
     let now = state.auth.now();
@@ -59,6 +62,17 @@ pub(super) async fn second_factor<S: AsyncRead + AsyncWrite + Unpin>(
                 return Phase::Closed;
             }
             ready(conn, l)
+        }
+        // The hook failed or timed out: counted as a rejection (fail closed), and said so.
+        Verdict::Rejected { failures } if hook_failure.is_some() => {
+            let e = hook_failure.unwrap_or(HookError::Failed(String::new()));
+            log::warn!("{peer}: user `{}`: the delegated hook's check failed ({failures} in a row): {e}", l.user);
+            let outcome = if matches!(e, HookError::TimedOut(_)) { "hook_timeout" } else { "hook_failed" };
+            let why = format!("{e}; counted as a rejected code ({failures} in a row)");
+            state.audit.record_why(now, &l.user, &peer, "second_factor", outcome, method, Some(&why));
+            audit_address_block(state, &checked.counted, &l.user, &peer, now);
+            delay(state.auth.backoff(failures)).await;
+            conn.fail(b"HY000", NATIVE_HOOK_FAILED, HOOK_FAILED).await
         }
         Verdict::Rejected { failures } => {
             log::info!("{peer}: user `{}`: two-factor code rejected ({failures} in a row)", l.user);

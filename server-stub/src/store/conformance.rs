@@ -44,6 +44,7 @@ pub fn run_all(new: NewStore<'_>) {
         ("issuing_past_the_limit_revokes_the_oldest_tickets", issuing_past_the_limit_revokes_the_oldest_tickets),
         ("credential_changes_and_removal_delete_tickets", credential_changes_and_removal_delete_tickets),
         ("the_ticket_policy_is_per_user_and_needs_the_user", the_ticket_policy_is_per_user_and_needs_the_user),
+        ("a_delegated_code_is_fresh_once_then_a_replay_in_its_window", a_delegated_code_is_fresh_once_then_a_replay_in_its_window),
         (
             "a_service_account_is_a_user_without_a_second_factor",
             service_accounts::a_service_account_is_a_user_without_a_second_factor,
@@ -220,6 +221,17 @@ fn a_backup_code_is_used_once_then_a_replay_for_a_while(s: &dyn UserStore) {
     assert_eq!(s.use_backup_code("alice", b"b1", 150, 50).unwrap(), CodeUse::Replayed);
     assert_eq!(s.use_backup_code("alice", b"b1", 300, 200).unwrap(), CodeUse::Rejected, "long ago");
     assert_eq!(s.use_backup_code("alice", b"b3", 300, 200).unwrap(), CodeUse::Rejected);
+}
+
+fn a_delegated_code_is_fresh_once_then_a_replay_in_its_window(s: &dyn UserStore) {
+    assert!(!s.delegated_code_used("alice", b"d1", 0).unwrap());
+    assert_eq!(s.record_delegated_code("alice", b"d1", 100, 0).unwrap(), CodeUse::Accepted);
+    assert!(s.delegated_code_used("alice", b"d1", 50).unwrap());
+    assert_eq!(s.record_delegated_code("alice", b"d1", 120, 50).unwrap(), CodeUse::Replayed);
+    assert!(!s.delegated_code_used("alice", b"d2", 50).unwrap(), "another code");
+    // Past the window the code is forgotten: the hook decides again.
+    assert!(!s.delegated_code_used("alice", b"d1", 100).unwrap());
+    assert_eq!(s.record_delegated_code("alice", b"d1", 800, 100).unwrap(), CodeUse::Accepted);
 }
 
 fn unlock_resets_the_counts_and_the_switch_is_unset_at_first(s: &dyn UserStore) {

@@ -37,6 +37,9 @@ pub enum Method {
     Email,
     /// No second factor for this user (other enrolments are kept).
     None,
+    /// The site's own hook decides (`[hook]`, server-stub/src/hook/): nothing is enrolled
+    /// here, the hook knows the user's token.
+    Delegated,
 }
 
 impl Method {
@@ -47,6 +50,7 @@ impl Method {
             Method::Sms => "SMS",
             Method::Email => "EMAIL",
             Method::None => "NONE",
+            Method::Delegated => "DELEGATED",
         }
     }
 
@@ -56,6 +60,7 @@ impl Method {
             "SMS" => Some(Method::Sms),
             "EMAIL" => Some(Method::Email),
             "NONE" => Some(Method::None),
+            "DELEGATED" => Some(Method::Delegated),
             _ => None,
         }
     }
@@ -66,7 +71,7 @@ pub struct UserRecord {
     pub name: String,
     pub password_hash: String,
     pub two_factor_required: bool,
-    /// `TOTP`, `SMS`, `EMAIL` or `NONE`: the active method (see [`Method`]).
+    /// `TOTP`, `SMS`, `EMAIL`, `NONE` or `DELEGATED`: the active method (see [`Method`]).
     pub method: String,
     pub totp: Option<TotpEnrolment>,
     pub last_totp_step: Option<i64>,
@@ -129,7 +134,7 @@ impl UserRecord {
             Method::Totp => self.totp.is_some(),
             Method::Sms => self.phone.is_some(),
             Method::Email => self.email.is_some(),
-            Method::None => true,
+            Method::None | Method::Delegated => true,
         }
     }
     pub fn status(&self, now: i64) -> &'static str {
@@ -442,6 +447,15 @@ pub trait UserStore: Send + Sync + 'static {
     /// Revokes a link not used yet; false if there is none with this hash or it was used
     /// or revoked already.
     fn revoke_enrol_link(&self, id_hash: &[u8], now: i64) -> Result<bool, StoreError>;
+    // The delegated second factor's used-code ledger (docs/delegated-second-factor.md):
+    // keyed hashes of the codes the hook accepted.
+    /// Whether the user had this code accepted after `since` (a replay, the hook not asked).
+    fn delegated_code_used(&self, name: &str, code_hash: &[u8], since: i64) -> Result<bool, StoreError>;
+    /// Records a code the hook accepted, in one atomic step: Accepted if it was not
+    /// accepted after `since`, else Replayed (a concurrent login with the same code took
+    /// it); entries of the user from before `since` are forgotten.
+    fn record_delegated_code(&self, name: &str, code_hash: &[u8], now: i64, since: i64)
+        -> Result<CodeUse, StoreError>;
 }
 
 #[cfg(test)]

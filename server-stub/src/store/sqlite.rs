@@ -12,6 +12,7 @@ use super::*;
 mod attempts;
 mod codes;
 mod enrol_links;
+mod delegated;
 mod service_accounts;
 mod tickets;
 
@@ -113,6 +114,7 @@ impl SqliteUserStore {
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(tickets::SCHEMA)?;
         conn.execute_batch(enrol_links::SCHEMA)?;
+        conn.execute_batch(delegated::SCHEMA)?;
         let mut conn = conn;
         Self::migrate(&mut conn)?;
         Ok(SqliteUserStore { conn: Mutex::new(conn) })
@@ -563,6 +565,14 @@ impl UserStore for SqliteUserStore {
 
     fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
         self.with(|c| service_accounts::update(c, account))
+    }
+
+    fn delegated_code_used(&self, name: &str, code_hash: &[u8], since: i64) -> Result<bool, StoreError> {
+        self.with(|c| delegated::used_since(c, name, code_hash, since))
+    }
+
+    fn record_delegated_code(&self, name: &str, code_hash: &[u8], now: i64, since: i64) -> Result<CodeUse, StoreError> {
+        self.immediate(|tx| delegated::record(tx, name, code_hash, now, since))
     }
 }
 

@@ -14,7 +14,7 @@ use crate::store::{StoreError, DEFAULT_CARRIERS};
 const MIGRATION_LOCK: i64 = 0x7466_5f73_746f_7265;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[V1, TICKETS, V_SERVICE_ACCOUNTS, ENROL_LINKS];
+const MIGRATIONS: &[&str] = &[V1, TICKETS, V_SERVICE_ACCOUNTS, ENROL_LINKS, super::delegated::V_DELEGATED_CODES];
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

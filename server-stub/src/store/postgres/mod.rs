@@ -11,6 +11,7 @@ use super::*;
 mod attempts;
 mod codes;
 mod enrol_links;
+mod delegated;
 pub mod migrations;
 mod pool;
 mod service_accounts;
@@ -294,5 +295,13 @@ impl UserStore for PostgresUserStore {
 
     fn update_service_account(&self, account: &ServiceAccount) -> Result<(), StoreError> {
         service_accounts::update(&mut **self.conn()?, account)
+    }
+
+    fn delegated_code_used(&self, name: &str, code_hash: &[u8], since: i64) -> Result<bool, StoreError> {
+        delegated::used_since(&mut **self.conn()?, name, code_hash, since)
+    }
+
+    fn record_delegated_code(&self, name: &str, code_hash: &[u8], now: i64, since: i64) -> Result<CodeUse, StoreError> {
+        delegated::record(&mut **self.conn()?, name, code_hash, now, since)
     }
 }
