@@ -22,6 +22,7 @@ mod audit_log;
 mod backup_codes;
 mod carrier;
 mod enrol;
+mod letter;
 mod serve;
 mod service_account;
 mod store;
@@ -94,6 +95,8 @@ enum Command {
     /// Accounts for unattended jobs: a key pair or a client certificate, no second factor.
     #[command(subcommand)]
     ServiceAccount(service_account::ServiceAccountCommand),
+    /// Enrol a user's TOTP key and write it as a printable activation letter (PDF, 0600).
+    Letter(letter::LetterArgs),
 }
 
 #[derive(Subcommand)]
@@ -294,6 +297,7 @@ fn run(cli: Cli) -> CliResult {
         }
         Command::Store(cmd) => store::run(&dir, cmd),
         Command::ServiceAccount(cmd) => service_account::run(&dir, cmd),
+        Command::Letter(args) => letter::run(&dir, args),
         Command::TwoFactor { state } => {
             let (_, store, audit) = open(&dir)?;
             store.set_two_factor_setting(state.on()).map_err(|e| e.to_string())?;

@@ -17,6 +17,7 @@ pub mod crypto;
 mod health;
 pub mod init;
 mod key_check;
+pub mod letter;
 mod lifecycle;
 pub mod notify;
 pub mod password;
