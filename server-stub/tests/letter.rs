@@ -12,6 +12,7 @@ use std::process::Command;
 use common::*;
 use twofactor_protocol::ServerMessage;
 use twofactor_server::totp::{self, TotpParams};
+use twofactor_server::Clock;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twofactor-server");
 

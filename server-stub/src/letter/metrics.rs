@@ -97,17 +97,7 @@ pub(super) fn wrap(text: &str, font: Font, size: f32, max_width: f32) -> Vec<Str
         }
         let mut rest = word;
         while font.width(rest, size) > max_width {
-            let mut cut = rest.len();
-            while font.width(&rest[..cut], size) > max_width {
-                match rest[..cut].char_indices().last() {
-                    Some((i, _)) if i > 0 => cut = i,
-                    // Not even one character fits: print it anyway, so the loop ends.
-                    _ => {
-                        cut = rest.chars().next().map_or(rest.len(), char::len_utf8);
-                        break;
-                    }
-                }
-            }
+            let cut = fitting_prefix(rest, font, size, max_width);
             lines.push(rest[..cut].to_string());
             rest = &rest[cut..];
         }
@@ -115,6 +105,20 @@ pub(super) fn wrap(text: &str, font: Font, size: f32, max_width: f32) -> Vec<Str
     }
     lines.push(line);
     lines
+}
+
+/// The byte length of the longest prefix of `word` no wider than `max_width`: at least
+/// one character, so that cutting always makes progress. One pass, widths summed.
+fn fitting_prefix(word: &str, font: Font, size: f32, max_width: f32) -> usize {
+    let mut width = 0.0;
+    for (i, c) in word.char_indices() {
+        let mut buf = [0u8; 4];
+        width += font.width(c.encode_utf8(&mut buf), size);
+        if width > max_width {
+            return if i == 0 { c.len_utf8() } else { i };
+        }
+    }
+    word.len()
 }
 
 #[cfg(test)]
