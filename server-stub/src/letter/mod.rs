@@ -178,7 +178,11 @@ fn lay_out(sheet: &mut Sheet, letter: &Letter<'_>) -> Result<(), String> {
         indent + 8.0,
         Font::Mono,
         9.0,
-        &format!("isql -v -k \"DSN=YourDSN;UID={};PWD=your-password;TwoFactorCode=123456\"", letter.account),
+        &format!(
+            "isql -v -k \"DSN=YourDSN;UID={};PWD=your-password;TwoFactorCode={}\"",
+            letter.account,
+            "12345678".get(..digits as usize).unwrap_or("123456")
+        ),
     );
     sheet.paragraph(
         indent,
