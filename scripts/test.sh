@@ -13,8 +13,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # python3-aiosmtpd: the real SMTP server the SMS and e-mail code tests deliver to.
 # tmux: the terminal the twofactor-sql tests type into and read (tests/tests/twofactor_sql.rs).
+# poppler-utils: pdftoppm and pdftotext read the activation letter back (server-stub/tests/letter.rs).
 ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev python3-aiosmtpd \
-    postgresql openssl haproxy tmux chromium
+    postgresql openssl haproxy tmux chromium poppler-utils
 python3 -c 'import pyodbc' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyodbc </dev/null
 # The enrolment page's browser test: Playwright drives Debian's chromium (no browser
 # download), zxing-cpp decodes the QR code, Pillow reads the screenshot it is decoded from.

@@ -23,6 +23,7 @@ mod backup_codes;
 mod carrier;
 mod enrol;
 mod enrol_link;
+mod letter;
 mod serve;
 mod service_account;
 mod store;
@@ -97,6 +98,8 @@ enum Command {
     ServiceAccount(service_account::ServiceAccountCommand),
     /// One-time links to the enrolment web page (`[enrol_web]`, docs/enrolment-links.md).
     EnrolLink(enrol_link::EnrolLinkArgs),
+    /// Enrol a user's TOTP key and write it as a printable activation letter (PDF, 0600).
+    Letter(letter::LetterArgs),
 }
 
 #[derive(Subcommand)]
@@ -301,6 +304,7 @@ fn run(cli: Cli) -> CliResult {
         Command::Store(cmd) => store::run(&dir, cmd),
         Command::ServiceAccount(cmd) => service_account::run(&dir, cmd),
         Command::EnrolLink(args) => enrol_link::run(&dir, args),
+        Command::Letter(args) => letter::run(&dir, args),
         Command::TwoFactor { state } => {
             let (_, store, audit) = open(&dir)?;
             store.set_two_factor_setting(state.on()).map_err(|e| e.to_string())?;

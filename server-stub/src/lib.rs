@@ -19,6 +19,7 @@ mod health;
 pub mod hook;
 pub mod init;
 mod key_check;
+pub mod letter;
 mod lifecycle;
 pub mod notify;
 pub mod password;
