@@ -61,7 +61,11 @@ fi
 if want node; then
     node_dir="$cache/node"
     if ! (cd "$node_dir" 2>/dev/null && node -e "require('odbc')" 2>/dev/null); then
-        apt_install nodejs npm g++ make python3 unixodbc-dev && mkdir -p "$node_dir" &&
+        # Debian's npm only where no npm is on PATH: a Node.js from elsewhere (NodeSource
+        # bundles npm) conflicts with Debian's npm package, and apt then refuses both.
+        node_pkgs=(g++ make python3 unixodbc-dev)
+        command -v npm >/dev/null || node_pkgs+=(nodejs npm)
+        apt_install "${node_pkgs[@]}" && mkdir -p "$node_dir" &&
             (cd "$node_dir" && timeout "$install_timeout" npm install --no-audit --no-fund odbc >/dev/null 2>&1 &&
              { node -e "require('odbc')" 2>/dev/null ||
                timeout "$install_timeout" npm rebuild odbc --foreground-scripts >/dev/null 2>&1; })

@@ -20,7 +20,7 @@ fn hotp(counter: u64) -> String {
         .with_algorithm(totp_rs::Algorithm::SHA1)
         .with_digits(6)
         .with_step_duration(1)
-        .with_secret(totp_rs::Secret::Raw(TOKEN_SECRET.to_vec()))
+        .with_secret(totp_rs::Secret::new(TOKEN_SECRET.into()))
         .build_noncompliant()
         .generate(counter)
         .to_string()
