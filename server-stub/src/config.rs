@@ -13,13 +13,13 @@ mod hook;
 mod service_accounts;
 mod sql_postgres;
 mod tickets;
+pub use enrol_web::{EnrolWebSection, MAX_LINK_TTL_SECS as MAX_ENROL_LINK_TTL_SECS};
 pub use hook::HookSection;
 pub use service_accounts::ServiceAccountsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
 };
 pub use tickets::TicketsSection;
-pub use enrol_web::{EnrolWebSection, MAX_LINK_TTL_SECS as MAX_ENROL_LINK_TTL_SECS};
 
 pub const CONFIG_FILE: &str = "server.toml";
 

@@ -61,7 +61,15 @@ unsafe fn record_count(h: *mut c_void) -> usize {
 
 unsafe fn diag_return_code(h: *mut c_void) -> i16 {
     let mut code = 99i16;
-    let r = SQLGetDiagField(SQL_HANDLE_STMT, h, 0, SQL_DIAG_RETURNCODE, &mut code as *mut i16 as *mut c_void, 0, null_mut());
+    let r = SQLGetDiagField(
+        SQL_HANDLE_STMT,
+        h,
+        0,
+        SQL_DIAG_RETURNCODE,
+        &mut code as *mut i16 as *mut c_void,
+        0,
+        null_mut(),
+    );
     assert_eq!(r, SqlReturn::SUCCESS);
     code
 }

@@ -100,11 +100,7 @@ fn plain_code(done: Completion) -> SqlReturn {
 }
 
 /// Puts the call's warnings, error or panic into the area and returns the code they make.
-fn record(
-    area: &DiagArea,
-    outcome: std::thread::Result<OdbcResult<Completion>>,
-    warnings: Warnings,
-) -> SqlReturn {
+fn record(area: &DiagArea, outcome: std::thread::Result<OdbcResult<Completion>>, warnings: Warnings) -> SqlReturn {
     let mut diag = lock_diagnostics(area);
     for w in warnings.0 {
         diag.push(w);

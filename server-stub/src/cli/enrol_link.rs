@@ -95,7 +95,8 @@ fn issue(dir: &Path, name: &str, ttl: Option<&str>, reset: bool) -> CliResult {
         .issue_enrol_link(&NewEnrolLink { id_hash: &id_hash, user: name, issued_at: now, expires_at, reset })
         .map_err(|e| e.to_string())?;
     let id = short_id(&id_hash);
-    let why = format!("link {id}, {}, expires {}", if reset { "reset" } else { "enrol" }, crate::audit::rfc3339(expires_at));
+    let why =
+        format!("link {id}, {}, expires {}", if reset { "reset" } else { "enrol" }, crate::audit::rfc3339(expires_at));
     audit.record_why(now, name, "cli", "enrol_link_issue", "ok", Some("TOTP"), Some(&why));
     println!("{}/enrol/{token}", config.enrol_web.base_url());
     eprintln!(

@@ -57,7 +57,10 @@ impl HookSection {
         }
         if let Some(path) = self.program.first() {
             if !path.starts_with('/') {
-                return Err(("hook.program", format!("`{path}`: the program must be an absolute path (no PATH search)")));
+                return Err((
+                    "hook.program",
+                    format!("`{path}`: the program must be an absolute path (no PATH search)"),
+                ));
             }
             if self.program.iter().any(|a| a.contains('\0')) {
                 return Err(("hook.program", "an argument contains a NUL byte".into()));

@@ -15,8 +15,8 @@ use super::pages::{self, NewKey};
 use super::sessions::{Enrolment, Stage};
 use super::{qr, Web};
 use crate::store::{
-    ticket_id_hash, AttemptEnd, AttemptFinished, DriftState, EnrolLinkRecord, EnrolLinkState, Factor,
-    FailureOutcome, Reservation, StoreError, TotpEnrolment, UserRecord,
+    ticket_id_hash, AttemptEnd, AttemptFinished, DriftState, EnrolLinkRecord, EnrolLinkState, Factor, FailureOutcome,
+    Reservation, StoreError, TotpEnrolment, UserRecord,
 };
 use crate::totp::{self, TotpParams};
 
@@ -25,7 +25,8 @@ use crate::totp::{self, TotpParams};
 const LINK_OPENER: &str = "enrol-link:";
 
 const THROTTLED: &str = "Too many failed attempts came from your network. Try again later.";
-const LOCKED: &str = "Your account is locked after too many failed attempts. Try again later or ask your administrator.";
+const LOCKED: &str =
+    "Your account is locked after too many failed attempts. Try again later or ask your administrator.";
 const BUSY: &str = "Too many attempts are in progress for this account. Try again in a moment.";
 
 /// Store calls run on the blocking pool (PostgreSQL's client blocks).
@@ -82,7 +83,15 @@ fn link_and_user(web: &Web, hash: &[u8]) -> Result<(Option<EnrolLinkRecord>, Opt
 fn invalid(web: &Web, short: &str, user: Option<&str>, peer: &str, why: &str) -> Reply {
     let now = web.state.auth.now();
     log::info!("{peer}: enrolment link {short} refused: {why}");
-    web.state.audit.record_why(now, user.unwrap_or("*"), peer, "enrol_web_open", "invalid", None, Some(&format!("link {short}: {why}")));
+    web.state.audit.record_why(
+        now,
+        user.unwrap_or("*"),
+        peer,
+        "enrol_web_open",
+        "invalid",
+        None,
+        Some(&format!("link {short}: {why}")),
+    );
     http::html(StatusCode::NOT_FOUND, pages::invalid_link())
 }
 
@@ -143,10 +152,15 @@ pub(super) async fn open_link(web: &Arc<Web>, token: &str, ip: IpAddr, peer: &st
     let Some(link) = link else { return unavailable() };
     let Some((session_id, e)) = web.sessions.start(&hash, &link.user, &short) else {
         log::warn!("{peer}: enrolment refused: enrol_web.max_sessions enrolments in progress");
-        return refused(StatusCode::SERVICE_UNAVAILABLE, "Busy", "Too many enrolments are in progress. Try again later.");
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Too many enrolments are in progress. Try again later.",
+        );
     };
     web.state.audit.record_why(now, &link.user, peer, "enrol_web_open", "ok", None, Some(&format!("link {short}")));
-    let mut reply = http::html(StatusCode::OK, pages::password_form(&web.account(&e.user), &action(token), &e.csrf, None));
+    let mut reply =
+        http::html(StatusCode::OK, pages::password_form(&web.account(&e.user), &action(token), &e.csrf, None));
     http::set_cookie(&mut reply, &session_id, web.state.config.enrol_web.session_secs);
     reply
 }
@@ -156,7 +170,14 @@ fn action(token: &str) -> String {
 }
 
 /// POST /enrol/TOKEN: the password or the first code, with the form's CSRF token.
-pub(super) async fn post(web: &Arc<Web>, token: &str, ip: IpAddr, peer: &str, cookie: Option<String>, body: Bytes) -> Reply {
+pub(super) async fn post(
+    web: &Arc<Web>,
+    token: &str,
+    ip: IpAddr,
+    peer: &str,
+    cookie: Option<String>,
+    body: Bytes,
+) -> Reply {
     let Some(fields) = http::form(&body) else {
         return refused(StatusCode::BAD_REQUEST, "Bad request", "The form could not be read.");
     };
@@ -191,11 +212,16 @@ pub(super) async fn post(web: &Arc<Web>, token: &str, ip: IpAddr, peer: &str, co
             password_step(web, token, &session_id, &e, password, ip, peer).await
         }
         (Some("confirm"), Stage::Confirm { secret, algorithm, digits }) => {
-            let code: String = http::field(&fields, "code").unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
+            let code: String =
+                http::field(&fields, "code").unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
             let key = PendingKey { secret, algorithm, digits };
             confirm_step(web, token, &session_id, &e, &key, &code, ip, peer).await
         }
-        _ => refused(StatusCode::CONFLICT, "Step done already", "This step is over. Open your enrolment link again to start afresh."),
+        _ => refused(
+            StatusCode::CONFLICT,
+            "Step done already",
+            "This step is over. Open your enrolment link again to start afresh.",
+        ),
     }
 }
 
@@ -260,13 +286,19 @@ async fn password_step(
     let link = format!("link {}", e.short_id);
     if !ok {
         let locked = matches!(counted.user, Some(FailureOutcome::LockedNow { .. }));
-        let why = if locked { format!("{link}: wrong password; password locked") } else { format!("{link}: wrong password") };
+        let why =
+            if locked { format!("{link}: wrong password; password locked") } else { format!("{link}: wrong password") };
         web.state.audit.record_why(now, &e.user, peer, "enrol_web_password", "failed", None, Some(&why));
         after_failure(web, &counted, &e.user, peer).await;
         if locked {
             return refused(StatusCode::TOO_MANY_REQUESTS, "Account locked", LOCKED);
         }
-        let page = pages::password_form(&web.account(&e.user), &action(token), &e.csrf, Some("That password is not right. Try again."));
+        let page = pages::password_form(
+            &web.account(&e.user),
+            &action(token),
+            &e.csrf,
+            Some("That password is not right. Try again."),
+        );
         return http::html(StatusCode::OK, page);
     }
     web.state.audit.record_why(now, &e.user, peer, "enrol_web_password", "ok", None, Some(&link));
@@ -355,7 +387,11 @@ pub(super) fn download(web: &Web, token: &str, cookie: Option<String>) -> Reply 
     let hash = ticket_id_hash(token.as_bytes());
     let taken = cookie.as_deref().and_then(|sid| web.sessions.take_codes(sid, &hash).map(|t| (sid, t)));
     let Some((sid, (e, codes))) = taken else {
-        return refused(StatusCode::NOT_FOUND, "Not available", "The backup codes can be downloaded once, right after the enrolment.");
+        return refused(
+            StatusCode::NOT_FOUND,
+            "Not available",
+            "The backup codes can be downloaded once, right after the enrolment.",
+        );
     };
     web.sessions.end(sid);
     http::attachment("backup-codes.txt", pages::codes_text(&web.account(&e.user), &codes))

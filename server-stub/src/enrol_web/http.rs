@@ -87,11 +87,8 @@ pub(super) enum BodyError {
 /// The body, refused before reading when its declared length is over the limit and cut
 /// off when a chunked one grows past it.
 pub(super) async fn read_body(req: Request<Incoming>) -> Result<Bytes, BodyError> {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
         return Err(BodyError::TooLarge);
     }

@@ -145,7 +145,11 @@ async fn accept_loop(web: Arc<Web>, listener: TcpListener, acceptor: TlsAcceptor
     }
 }
 
-async fn serve_connection(web: Arc<Web>, tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>, peer: SocketAddr) {
+async fn serve_connection(
+    web: Arc<Web>,
+    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    peer: SocketAddr,
+) {
     let mut closing = web.state.lifecycle.closing();
     let handler = web.clone();
     let service = service_fn(move |req| {
@@ -186,7 +190,10 @@ fn not_found() -> Reply {
 }
 
 fn method_not_allowed(allow: &'static str) -> Reply {
-    let mut r = http::html(StatusCode::METHOD_NOT_ALLOWED, pages::message("Not allowed", "This page does not take that request."));
+    let mut r = http::html(
+        StatusCode::METHOD_NOT_ALLOWED,
+        pages::message("Not allowed", "This page does not take that request."),
+    );
     r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static(allow));
     r
 }
@@ -213,7 +220,10 @@ async fn route(web: &Arc<Web>, peer: SocketAddr, req: Request<Incoming>) -> Repl
             Ok(body) => flow::post(web, token, ip, &peer_text, cookie, body).await,
             Err(http::BodyError::TooLarge) => {
                 log::info!("{peer}: enrolment page: request body over {} bytes refused", http::MAX_BODY_BYTES);
-                http::html(StatusCode::PAYLOAD_TOO_LARGE, pages::message("Request too large", "The form sent was too large."))
+                http::html(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    pages::message("Request too large", "The form sent was too large."),
+                )
             }
             Err(http::BodyError::Unreadable) => {
                 http::html(StatusCode::BAD_REQUEST, pages::message("Bad request", "The request could not be read."))

@@ -18,7 +18,12 @@ pub(super) struct Endpoint {
 }
 
 impl Endpoint {
-    pub(super) fn new(url: &str, ca_file: Option<&Path>, bearer_token: &str, timeout: Duration) -> Result<Self, String> {
+    pub(super) fn new(
+        url: &str,
+        ca_file: Option<&Path>,
+        bearer_token: &str,
+        timeout: Duration,
+    ) -> Result<Self, String> {
         let roots = match ca_file {
             None => RootCerts::WebPki,
             Some(path) => {
@@ -61,7 +66,9 @@ impl Transport for Endpoint {
         match response.body_mut().with_config().limit(MAX_ANSWER_BYTES as u64).read_to_vec() {
             Ok(body) => Ok(body),
             Err(ureq::Error::Timeout(_)) => Err(HookError::TimedOut(self.timeout)),
-            Err(e) => Err(HookError::Failed(format!("{}: reading the answer: {}", self.url, printable(&e.to_string(), code)))),
+            Err(e) => {
+                Err(HookError::Failed(format!("{}: reading the answer: {}", self.url, printable(&e.to_string(), code))))
+            }
         }
     }
 }

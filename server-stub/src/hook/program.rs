@@ -62,7 +62,8 @@ impl Transport for Program {
             .spawn()
             .map_err(|e| HookError::Failed(format!("cannot run {}: {e}", self.argv[0])))?;
         let pid = child.id();
-        let (Some(mut stdin), Some(stdout), Some(stderr)) = (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        let (Some(mut stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
             kill_group(pid);
             let _ = child.wait();

@@ -20,8 +20,7 @@ use crate::store::Method;
 use crate::throttle::Admitted;
 
 /// The hook refused to start a second factor for this user.
-pub(super) const HOOK_REFUSED: &str =
-    "the two-factor service refused this login; ask the administrator";
+pub(super) const HOOK_REFUSED: &str = "the two-factor service refused this login; ask the administrator";
 /// The hook failed (garbage, an error exit, unreachable) or did not answer in time.
 pub(super) const HOOK_FAILED: &str =
     "the two-factor service failed or did not answer in time; try again later or ask the administrator";

@@ -8,13 +8,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 use twofactor_protocol::{Secret, ServerMessage};
 
+use super::delegated::{HOOK_FAILED, NATIVE_HOOK_FAILED};
 use super::{
     audit_address_block, blocking, delay, ready, BusyWait, LoggedIn, Phase, BUSY, CODE_REJECTED, LOCKED, THROTTLED,
 };
-use super::delegated::{HOOK_FAILED, NATIVE_HOOK_FAILED};
 use crate::auth::Verdict;
-use crate::hook::HookError;
 use crate::connection::Conn;
+use crate::hook::HookError;
 use crate::server::State;
 use crate::throttle::Admitted;
 

@@ -44,7 +44,10 @@ pub fn run_all(new: NewStore<'_>) {
         ("issuing_past_the_limit_revokes_the_oldest_tickets", issuing_past_the_limit_revokes_the_oldest_tickets),
         ("credential_changes_and_removal_delete_tickets", credential_changes_and_removal_delete_tickets),
         ("the_ticket_policy_is_per_user_and_needs_the_user", the_ticket_policy_is_per_user_and_needs_the_user),
-        ("a_delegated_code_is_fresh_once_then_a_replay_in_its_window", a_delegated_code_is_fresh_once_then_a_replay_in_its_window),
+        (
+            "a_delegated_code_is_fresh_once_then_a_replay_in_its_window",
+            a_delegated_code_is_fresh_once_then_a_replay_in_its_window,
+        ),
         (
             "a_service_account_is_a_user_without_a_second_factor",
             service_accounts::a_service_account_is_a_user_without_a_second_factor,

@@ -454,8 +454,7 @@ pub trait UserStore: Send + Sync + 'static {
     /// Records a code the hook accepted, in one atomic step: Accepted if it was not
     /// accepted after `since`, else Replayed (a concurrent login with the same code took
     /// it); entries of the user from before `since` are forgotten.
-    fn record_delegated_code(&self, name: &str, code_hash: &[u8], now: i64, since: i64)
-        -> Result<CodeUse, StoreError>;
+    fn record_delegated_code(&self, name: &str, code_hash: &[u8], now: i64, since: i64) -> Result<CodeUse, StoreError>;
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use super::*;
 
 mod attempts;
 mod codes;
-mod enrol_links;
 mod delegated;
+mod enrol_links;
 mod service_accounts;
 mod tickets;
 

@@ -7,9 +7,9 @@ mod cursor;
 pub mod errors;
 mod open;
 mod param_types;
-mod read_only;
 #[cfg(test)]
 mod read_ahead_tests;
+mod read_only;
 mod type_info;
 pub mod types;
 mod worker;

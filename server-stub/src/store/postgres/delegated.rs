@@ -18,7 +18,12 @@ CREATE TABLE delegated_codes (
 );
 ";
 
-pub(super) fn used_since(c: &mut impl GenericClient, name: &str, code_hash: &[u8], since: i64) -> Result<bool, StoreError> {
+pub(super) fn used_since(
+    c: &mut impl GenericClient,
+    name: &str,
+    code_hash: &[u8],
+    since: i64,
+) -> Result<bool, StoreError> {
     let rows = c
         .query_typed(
             "SELECT 1 FROM delegated_codes WHERE name = $1 AND code_hash = $2 AND used_at > $3",

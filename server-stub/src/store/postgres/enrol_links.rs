@@ -40,13 +40,16 @@ pub(super) fn issue(c: &mut impl GenericClient, l: &NewEnrolLink<'_>) -> Result<
 }
 
 pub(super) fn link(c: &mut impl GenericClient, id_hash: &[u8]) -> Result<Option<EnrolLinkRecord>, StoreError> {
-    let row = c
-        .query_opt(&format!("SELECT {COLUMNS} FROM enrol_links WHERE id_hash = $1"), &[&id_hash])
-        .map_err(backend)?;
+    let row =
+        c.query_opt(&format!("SELECT {COLUMNS} FROM enrol_links WHERE id_hash = $1"), &[&id_hash]).map_err(backend)?;
     row.as_ref().map(row_to_link).transpose()
 }
 
-pub(super) fn spend(c: &mut impl GenericClient, id_hash: &[u8], now: i64) -> Result<Option<EnrolLinkRecord>, StoreError> {
+pub(super) fn spend(
+    c: &mut impl GenericClient,
+    id_hash: &[u8],
+    now: i64,
+) -> Result<Option<EnrolLinkRecord>, StoreError> {
     let row = c
         .query_opt(
             &format!(

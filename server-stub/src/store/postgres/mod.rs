@@ -10,8 +10,8 @@ use super::*;
 
 mod attempts;
 mod codes;
-mod enrol_links;
 mod delegated;
+mod enrol_links;
 pub mod migrations;
 mod pool;
 mod service_accounts;

@@ -27,7 +27,13 @@ pub(super) fn used_since(c: &Connection, name: &str, code_hash: &[u8], since: i6
 
 /// One upsert decides: a row that is new, or older than `since`, is (re)written and the
 /// use is fresh; a row used after `since` stays and the use is a replay.
-pub(super) fn record(tx: &Transaction<'_>, name: &str, code_hash: &[u8], now: i64, since: i64) -> Result<CodeUse, StoreError> {
+pub(super) fn record(
+    tx: &Transaction<'_>,
+    name: &str,
+    code_hash: &[u8],
+    now: i64,
+    since: i64,
+) -> Result<CodeUse, StoreError> {
     tx.execute("DELETE FROM delegated_codes WHERE name = ?1 AND used_at <= ?2", params![name, since])?;
     let fresh = tx
         .query_row(
