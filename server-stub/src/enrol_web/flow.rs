@@ -29,20 +29,8 @@ const LOCKED: &str =
     "Your account is locked after too many failed attempts. Try again later or ask your administrator.";
 const BUSY: &str = "Too many attempts are in progress for this account. Try again in a moment.";
 
-/// Store calls run on the blocking pool (PostgreSQL's client blocks).
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, StoreError> + Send + 'static) -> Option<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Some(v),
-        Ok(Err(e)) => {
-            log::error!("enrolment page: {e}");
-            None
-        }
-        Err(e) => {
-            log::error!("enrolment page: store task failed: {e}");
-            None
-        }
-    }
-}
+// Store calls run on the blocking pool (PostgreSQL's client blocks), as the login's do.
+use crate::session::blocking;
 
 fn unavailable() -> Reply {
     http::html(

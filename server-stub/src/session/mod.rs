@@ -424,8 +424,9 @@ async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, e:
     }
 }
 
-/// Runs a store call on the blocking pool; a store failure closes the connection.
-async fn blocking<T: Send + 'static>(
+/// Runs a store call on the blocking pool; a store failure is logged and comes back as
+/// None (the login closes the connection, the enrolment page answers with an error page).
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Option<T> {
     match tokio::task::spawn_blocking(f).await {
