@@ -10,6 +10,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/packages.sh
+# Each step's heading carries the time since the start, so a slow CI shows where it went.
+step() { echo "== $* [$((SECONDS / 60))m$((SECONDS % 60))s]"; }
 
 # python3-aiosmtpd: the real SMTP server the SMS and e-mail code tests deliver to.
 # tmux: the terminal the twofactor-sql tests type into and read (tests/tests/twofactor_sql.rs).
@@ -38,26 +40,27 @@ export TWOFACTOR_REQUIRE_HAPROXY=1
 # tmux too: the twofactor-sql terminal tests must run, not skip.
 export TWOFACTOR_REQUIRE_TMUX=1
 
-echo "== cargo build --workspace"
+step "cargo build --workspace"
 cargo build --workspace
 # Both suites run even if the first fails, so one run shows every failure.
 status=0
-echo "== cargo test --workspace"
+step "cargo test --workspace"
 cargo test --workspace --no-fail-fast || status=1
-echo "== tests/isql/run-all.sh"
+step "tests/isql/run-all.sh"
 tests/isql/run-all.sh || status=1
-echo "== tests/python/test_pyodbc.py"
+step "tests/python/test_pyodbc.py"
 python3 tests/python/test_pyodbc.py || status=1
-echo "== tests/python/test_pyodbc_pg.py"; python3 tests/python/test_pyodbc_pg.py || status=1
-echo "== tests/python/test_sitting.py"; python3 tests/python/test_sitting.py || status=1
-echo "== tests/python/test_enrol_web.py"; python3 tests/python/test_enrol_web.py || status=1
-echo "== tests/clients/run.sh"
+step "tests/python/test_pyodbc_pg.py"; python3 tests/python/test_pyodbc_pg.py || status=1
+step "tests/python/test_sitting.py"; python3 tests/python/test_sitting.py || status=1
+step "tests/python/test_enrol_web.py"; python3 tests/python/test_enrol_web.py || status=1
+step "tests/clients/run.sh"
 tests/clients/run.sh || status=1
-echo "== tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1
-echo "== tests/ffi-abuse/run.sh"; tests/ffi-abuse/run.sh || status=1
-echo "== fuzz/run.sh"; fuzz/run.sh || status=1
+step "tests/iodbc/run.sh"; tests/iodbc/run.sh || status=1
+step "tests/ffi-abuse/run.sh"; tests/ffi-abuse/run.sh || status=1
+step "fuzz/run.sh"; fuzz/run.sh || status=1
 # The Windows export list matches the source (the DLL build and Wine test are separate:
 # tests/windows/run.sh, docs/windows.md).
-echo "== driver/windows/def.sh --check"; driver/windows/def.sh --check || status=1
+step "driver/windows/def.sh --check"; driver/windows/def.sh --check || status=1
+step "done"
 if [ "$status" -ne 0 ]; then echo "test.sh: FAILED (see above)"; fi
 exit "$status"

@@ -14,7 +14,7 @@ mod fleet;
 use std::time::Duration;
 
 use common::assert_error;
-use fleet::smtp::SmtpSink;
+use twofactor_smtp_testkit::SmtpSink;
 use fleet::{code_now, login, set, Instance, Layout};
 use twofactor_pg_testkit::PgServer;
 use twofactor_protocol::{ClientMessage, SecondFactor, ServerMessage};
@@ -166,14 +166,14 @@ fn an_email_code_issued_by_one_instance_is_completed_on_the_other() {
         let mut on_a = a.connect().await;
         let first = login(&mut on_a, "erin", "erin-pw", None).await;
         assert!(matches!(first, ServerMessage::FirstFactorOk { second_factor: SecondFactor::Required { .. }, .. }));
-        let code = smtp.code(1);
+        let code = smtp.wait_for(1).code(6).expect("a 6-digit code in the message");
         // The client goes away (a dropped link, a balancer's other choice) and comes back
         // through B, which finds the code A issued still pending and sends none.
         drop(on_a);
         let mut on_b = b.connect().await;
         assert_eq!(login(&mut on_b, "erin", "erin-pw", Some(&code)).await, ServerMessage::SecondFactorOk);
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(smtp.codes().len(), 1, "B sent no code of its own");
+        assert_eq!(smtp.messages().len(), 1, "B sent no code of its own");
     });
 }
 

@@ -5,10 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::TcpListener as StdListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,145 +18,25 @@ use twofactor_server::auth::Authenticator;
 use twofactor_server::crypto::SecretsKey;
 use twofactor_server::store::{Method, SqliteUserStore, UserRecord, UserStore};
 use twofactor_server::{Clock, Config};
+use twofactor_smtp_testkit::{Mail, SmtpSink};
 
 const PHONE: &str = "+15551234567";
 const GATEWAY_TO: &str = "5551234567@txt.att.net";
 const EMAIL: &str = "erin@example.com";
 
 // ---------------------------------------------------------------------------------------
-// A real SMTP server: aiosmtpd's Mailbox handler, one Maildir file per message.
-
-struct Smtp {
-    child: Child,
-    port: u16,
-    maildir: tempfile::TempDir,
+/// The first run of exactly six digits in the message body (after the headers).
+fn code_in(text: &str) -> String {
+    let mail = Mail { to: String::new(), text: text.to_owned() };
+    mail.code(6).unwrap_or_else(|| panic!("no 6-digit code in {text:?}"))
 }
 
-impl Drop for Smtp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn python_with_aiosmtpd() -> Option<&'static str> {
-    ["python3", "/usr/bin/python3"].into_iter().find(|py| {
-        Command::new(py)
-            .args(["-c", "import aiosmtpd.handlers"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    })
+fn start_smtp() -> Option<SmtpSink> {
+    SmtpSink::start()
 }
 
 fn free_port() -> u16 {
     StdListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts aiosmtpd on a free loopback port, or None (with a message) when neither apt's
-/// `python3-aiosmtpd` nor pip's `aiosmtpd` is installed.
-fn start_smtp() -> Option<Smtp> {
-    let Some(py) = python_with_aiosmtpd() else {
-        let msg = "no real SMTP server: install Debian's python3-aiosmtpd (apt-get install python3-aiosmtpd) or `pip install aiosmtpd`";
-        // CI sets this so a missing package fails instead of passing silently.
-        if std::env::var_os("TWOFACTOR_REQUIRE_SMTP").is_some() {
-            panic!("{msg} (TWOFACTOR_REQUIRE_SMTP is set)");
-        }
-        eprintln!("SKIPPED: {msg}");
-        return None;
-    };
-    let maildir = tempfile::tempdir().unwrap();
-    for _ in 0..5 {
-        let port = free_port();
-        let mut child = Command::new(py)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(maildir.path().join("mail"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn aiosmtpd");
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                break;
-            }
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                // A greeting proves it is aiosmtpd and not another process on the port.
-                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                let mut line = String::new();
-                let _ = BufReader::new(&mut s).read_line(&mut line);
-                let _ = s.write_all(b"QUIT\r\n");
-                if line.starts_with("220") {
-                    return Some(Smtp { child, port, maildir });
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    panic!("aiosmtpd did not start");
-}
-
-#[derive(Debug, Clone)]
-struct Mail {
-    to: String,
-    text: String,
-}
-
-impl Smtp {
-    fn messages(&self) -> Vec<Mail> {
-        let mut files: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
-        for sub in ["new", "cur"] {
-            if let Ok(rd) = std::fs::read_dir(self.maildir.path().join("mail").join(sub)) {
-                for e in rd.flatten() {
-                    let t = e.metadata().and_then(|m| m.modified()).unwrap();
-                    files.push((t, e.path()));
-                }
-            }
-        }
-        files.sort();
-        files
-            .into_iter()
-            .map(|(_, p)| {
-                let text = std::fs::read_to_string(p).unwrap();
-                let to = text.lines().find_map(|l| l.strip_prefix("X-RcptTo: ")).unwrap_or("").trim().to_owned();
-                Mail { to, text }
-            })
-            .collect()
-    }
-
-    /// Waits for the `n`-th message (1-based) and returns it.
-    fn wait_for(&self, n: usize) -> Mail {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let m = self.messages();
-            if m.len() >= n {
-                return m[n - 1].clone();
-            }
-            assert!(Instant::now() < deadline, "message {n} not delivered; have {}", m.len());
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// The first run of exactly six digits in the message body (after the headers).
-fn code_in(text: &str) -> String {
-    let body = text.split_once("\n\n").or_else(|| text.split_once("\r\n\r\n")).map(|(_, b)| b).unwrap_or(text);
-    let mut run = String::new();
-    for c in body.chars().chain(std::iter::once(' ')) {
-        if c.is_ascii_digit() {
-            run.push(c);
-        } else {
-            if run.len() == 6 {
-                return run;
-            }
-            run.clear();
-        }
-    }
-    panic!("no 6-digit code in {body:?}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -147,7 +147,7 @@ async fn accept_loop(web: Arc<Web>, listener: TcpListener, acceptor: TlsAcceptor
 
 async fn serve_connection(
     web: Arc<Web>,
-    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    mut tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
     peer: SocketAddr,
 ) {
     let mut closing = web.state.lifecycle.closing();
@@ -156,11 +156,12 @@ async fn serve_connection(
         let web = handler.clone();
         async move { Ok::<_, Infallible>(route(&web, peer, req).await) }
     });
+    // hyper borrows the stream, so it is still here for the lingering close below.
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEAD_BYTES)
-        .serve_connection(TokioIo::new(tls), service);
+        .serve_connection(TokioIo::new(&mut tls), service);
     tokio::pin!(conn);
     let life = tokio::time::sleep(CONNECTION_LIFE);
     tokio::pin!(life);
@@ -171,7 +172,7 @@ async fn serve_connection(
                 if let Err(e) = r {
                     log::debug!("{peer}: enrolment page connection: {e}");
                 }
-                return;
+                break;
             }
             _ = &mut life, if !shutting => {
                 conn.as_mut().graceful_shutdown();
@@ -183,6 +184,33 @@ async fn serve_connection(
             }
         }
     }
+    linger(&mut tls).await;
+}
+
+/// How long, and how many bytes, a closing connection's unread input is drained.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// A lingering close. A request refused before it was read in full (431 for an oversized
+/// head, 413 for a body) leaves the rest of it unread, and a socket closed with unread
+/// input makes the kernel answer with RST, which can destroy the refusal before the
+/// client reads it (the client sees a reset instead of the status). So the server stops
+/// writing first (close_notify, then FIN) and reads and discards what still comes, for
+/// a bounded time and amount, before the socket is dropped.
+async fn linger<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: &mut S) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let _ = tokio::time::timeout(LINGER_TIME, async {
+        let _ = stream.shutdown().await;
+        let mut buf = [0u8; 8192];
+        let mut left = LINGER_BYTES;
+        while left > 0 {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
+        }
+    })
+    .await;
 }
 
 fn not_found() -> Reply {
