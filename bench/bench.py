@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import sqlite3
@@ -406,6 +407,34 @@ def callgrind_instructions(cmd, out_file):
     raise RuntimeError("no totals in " + out_file)
 
 
+def self_cost_by_object(out_file):
+    """Instructions of a callgrind output file by shared object (self cost: the cost lines
+    that follow a `calls=` line are a callee's inclusive cost and are not counted again).
+    Names are the object's file name (libtwofactorodbc.so, libodbc.so.2, python3.11...)."""
+    names, by_obj, obj, after_call = {}, {}, "?", False
+    with open(out_file) as f:
+        for line in f:
+            if line.startswith(("ob=", "cob=")):
+                # A compressed name, "(id) path", is defined where it first appears, which
+                # may be a callee's object (cob=); "(id)" alone refers to it.
+                m = re.match(r"c?ob=(?:\((\d+)\))?\s*(.*)", line.rstrip("\n"))
+                ident, name = m.group(1), m.group(2)
+                if name:
+                    names[ident] = os.path.basename(name)
+                if line.startswith("ob="):
+                    obj = names.get(ident, os.path.basename(name) or "?")
+            elif line.startswith("calls="):
+                after_call = True
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                if after_call:
+                    after_call = False
+                    continue
+                parts = line.split()
+                if len(parts) >= 2:
+                    by_obj[obj] = by_obj.get(obj, 0) + int(parts[1])
+    return by_obj
+
+
 def measure_callgrind(res, a, ours, work, table, rows):
     """Client instructions per row through our driver: the same fetch under callgrind with
     LIMIT rows and with LIMIT 1, the difference divided by rows - 1, so the process start,
@@ -427,6 +456,16 @@ def measure_callgrind(res, a, ours, work, table, rows):
             continue
         res.add(measure + sfx, OURS, (counts[1] - counts[0]) / max(1, rows - 1), "instr/row", "lower",
                 {"rows": rows, "instructions": counts[1], "instructions_limit_1": counts[0]})
+        # Where they go: our driver, the driver manager, the client (odbc-api or pyodbc and
+        # Python), libc; each as the same difference of the two runs.
+        try:
+            small, big = (self_cost_by_object(os.path.join(work, "callgrind.out.%d" % n)) for n in (1, rows))
+        except (OSError, ValueError) as e:
+            log("  callgrind split by object failed: %s" % e)
+            continue
+        split = {o: (big[o] - small.get(o, 0)) / max(1, rows - 1) for o in big}
+        for obj, per_row in sorted(split.items(), key=lambda kv: -kv[1])[:4]:
+            res.add("%s, of it in %s" % (measure, obj) + sfx, OURS, per_row, "instr/row", "lower")
 
 
 def measure_insert(res, a, pg, ours, ours_pg, sqlite_odbc, sqlite_db, data_db):
