@@ -16,7 +16,9 @@ mod sql_postgres;
 mod tickets;
 pub use enrol_web::{EnrolWebSection, MAX_LINK_TTL_SECS as MAX_ENROL_LINK_TTL_SECS};
 pub use hook::HookSection;
-pub use ldap::{FirstFactorOrder, LdapSection, BIND_PASSWORD as LDAP_BIND_PASSWORD, BIND_PASSWORD_ENV as LDAP_BIND_PASSWORD_ENV};
+pub use ldap::{
+    FirstFactorOrder, LdapSection, BIND_PASSWORD as LDAP_BIND_PASSWORD, BIND_PASSWORD_ENV as LDAP_BIND_PASSWORD_ENV,
+};
 pub use service_accounts::ServiceAccountsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,

@@ -250,7 +250,8 @@ async fn a_service_password_file_open_to_others_or_missing_stops_the_start() {
     let Some(d) = slapd() else { return };
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let opts = twofactor_server::init::InitOptions { listen: "127.0.0.1:0".into(), hostnames: vec!["localhost".into()] };
+    let opts =
+        twofactor_server::init::InitOptions { listen: "127.0.0.1:0".into(), hostnames: vec!["localhost".into()] };
     twofactor_server::init::init_data_dir(&data, &opts).unwrap();
     let mut config = Config::load(&data).unwrap();
     directory(&mut config, &d, Find::Search);

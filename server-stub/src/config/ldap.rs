@@ -186,7 +186,10 @@ impl LdapSection {
         if self.pool_size == 0 || self.pool_size > 256 {
             return Err(("ldap.pool_size", "must be between 1 and 256".into()));
         }
-        for (key, ms) in [("ldap.connect_timeout_ms", self.connect_timeout_ms), ("ldap.operation_timeout_ms", self.operation_timeout_ms)] {
+        for (key, ms) in [
+            ("ldap.connect_timeout_ms", self.connect_timeout_ms),
+            ("ldap.operation_timeout_ms", self.operation_timeout_ms),
+        ] {
             if ms == 0 || ms > MAX_TIMEOUT_MS {
                 return Err((key, format!("must be between 1 and {MAX_TIMEOUT_MS}")));
             }

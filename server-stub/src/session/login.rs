@@ -12,9 +12,9 @@ use twofactor_protocol::{SecondFactor, SecondFactorMethod, Secret, ServerMessage
 use super::first_factor::{after_failure, register_session, reserve};
 use super::ticket::{check_offered, TicketOffer, TicketOutcome};
 use super::{blocking, ready, LoggedIn, LoginVia, Phase, LOCKED, SEND_FAILED};
-use crate::first_factor::{Decision, Mechanism, Verdict, DIRECTORY_ONLY_HASH};
 use crate::auth::{CodeIssue, Requirement, TICKET_METHOD};
 use crate::connection::Conn;
+use crate::first_factor::{Decision, Mechanism, Verdict, DIRECTORY_ONLY_HASH};
 use crate::server::State;
 use crate::store::{AttemptEnd, Method};
 use crate::throttle::Admitted;
@@ -272,7 +272,16 @@ pub(super) async fn first_factor_ok_registered<S: AsyncRead + AsyncWrite + Unpin
     };
     let logged_in = LoggedIn { user: user.to_owned(), session_id, method, ticket_issued: false, via, sql_role: None };
     let (peer, mechanism) = (&conn.peer, conn.first_factor);
-    state.audit.record_first_factor(now, user, peer, "first_factor", "ok", needs_code.then_some(method), None, mechanism);
+    state.audit.record_first_factor(
+        now,
+        user,
+        peer,
+        "first_factor",
+        "ok",
+        needs_code.then_some(method),
+        None,
+        mechanism,
+    );
     if !needs_code {
         // Logged in: the place is given back before the answer, so a client that
         // connects again at once finds it free.

@@ -84,13 +84,40 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 fn make_certificates(dir: &Path) -> Result<(), String> {
     let ssl = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(dir));
     ssl(&[
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
-        "-out", "ca.pem", "-days", "2", "-subj", "/CN=TwoFactor test LDAP CA",
-        "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=TwoFactor test LDAP CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
     ])?;
     ssl(&[
-        "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
-        "-out", "server.csr", "-subj", "/CN=localhost",
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
     ])?;
     fs::write(
         dir.join("server.ext"),
@@ -99,8 +126,21 @@ fn make_certificates(dir: &Path) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     ssl(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out",
-        "server.pem", "-days", "2", "-extfile", "server.ext",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
     ])?;
     Ok(())
 }
@@ -199,9 +239,7 @@ impl Slapd {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let up = [self.ldap_port, self.ldaps_port]
-                .iter()
-                .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok());
+            let up = [self.ldap_port, self.ldaps_port].iter().all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok());
             if up {
                 return;
             }

@@ -134,7 +134,11 @@ impl Directory {
         } else {
             user_dn(&s.user_dn_template, user)
         };
-        let bound = ldap.with_timeout(self.timeout).simple_bind(&dn, password).await.map_err(|e| format!("directory bind: {e}"))?;
+        let bound = ldap
+            .with_timeout(self.timeout)
+            .simple_bind(&dn, password)
+            .await
+            .map_err(|e| format!("directory bind: {e}"))?;
         match bound.rc {
             SUCCESS => {}
             INVALID_CREDENTIALS => return Ok(Verdict::Rejected("wrong directory password")),

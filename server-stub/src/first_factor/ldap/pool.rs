@@ -41,7 +41,16 @@ impl Pool {
         wait: Duration,
         idle_for: Duration,
     ) -> Self {
-        Pool { url, tls, starttls, connect_timeout, wait, idle_for, idle: Mutex::new(Vec::new()), permits: Semaphore::new(size) }
+        Pool {
+            url,
+            tls,
+            starttls,
+            connect_timeout,
+            wait,
+            idle_for,
+            idle: Mutex::new(Vec::new()),
+            permits: Semaphore::new(size),
+        }
     }
 
     /// An idle connection that is still open, or a new one. `fresh`: never an idle one.
@@ -74,7 +83,9 @@ impl Pool {
         let (conn, ldap) = match tokio::time::timeout(self.connect_timeout, connecting).await {
             Ok(Ok(pair)) => pair,
             Ok(Err(e)) => return Err(format!("cannot reach the directory at {}: {e}", self.url)),
-            Err(_) => return Err(format!("the directory at {} did not answer within ldap.connect_timeout_ms", self.url)),
+            Err(_) => {
+                return Err(format!("the directory at {} did not answer within ldap.connect_timeout_ms", self.url))
+            }
         };
         ldap3::drive!(conn);
         Ok(ldap)

@@ -165,8 +165,10 @@ impl UserStore for PostgresUserStore {
     }
 
     fn first_factor(&self, name: &str) -> Result<Option<Mechanism>, StoreError> {
-        let row =
-            self.conn()?.query_opt("SELECT first_factor FROM users WHERE name = $1", &[&name]).map_err(pool::backend)?;
+        let row = self
+            .conn()?
+            .query_opt("SELECT first_factor FROM users WHERE name = $1", &[&name])
+            .map_err(pool::backend)?;
         let stored = row.map(|r| pool::col::<Option<String>>(&r, 0)).transpose()?.flatten();
         Ok(stored.as_deref().and_then(Mechanism::parse))
     }
