@@ -17,7 +17,7 @@ step() { echo "== $* [$((SECONDS / 60))m$((SECONDS % 60))s]"; }
 # tmux: the terminal the twofactor-sql tests type into and read (tests/tests/twofactor_sql.rs).
 # poppler-utils: pdftoppm and pdftotext read the activation letter back (server-stub/tests/letter.rs).
 ensure_packages unixodbc unixodbc-dev odbcinst oathtool gcc libc6-dev python3-aiosmtpd \
-    postgresql openssl haproxy tmux chromium poppler-utils
+    postgresql openssl haproxy tmux chromium poppler-utils slapd ldap-utils
 python3 -c 'import pyodbc' 2>/dev/null || python3 -m pip install -q --disable-pip-version-check pyodbc </dev/null
 # The enrolment page's browser test: Playwright drives Debian's chromium (no browser
 # download), zxing-cpp decodes the QR code, Pillow reads the screenshot it is decoded from.
@@ -39,6 +39,8 @@ export TWOFACTOR_REQUIRE_PG=1
 export TWOFACTOR_REQUIRE_HAPROXY=1
 # tmux too: the twofactor-sql terminal tests must run, not skip.
 export TWOFACTOR_REQUIRE_TMUX=1
+# slapd and ldap-utils too: the directory first-factor tests (testkit/slapd) must run.
+export TWOFACTOR_REQUIRE_SLAPD=1
 
 step "cargo build --workspace"
 cargo build --workspace

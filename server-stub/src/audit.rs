@@ -21,6 +21,10 @@ pub struct AuditEvent<'a> {
     /// Why, for failures: never a password, code or secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    /// The first-factor mechanism that decided a password check (`local`, `ldap`;
+    /// docs/ldap.md), on the events that follow one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_factor: Option<&'a str>,
 }
 
 pub struct AuditLog {
@@ -58,8 +62,29 @@ impl AuditLog {
         method: Option<&str>,
         reason: Option<&str>,
     ) {
-        let e = AuditEvent { time: rfc3339(now), user, peer, event, outcome, method, reason };
-        let line = match serde_json::to_string(&e) {
+        self.write(&AuditEvent { time: rfc3339(now), user, peer, event, outcome, method, reason, first_factor: None })
+    }
+
+    /// The same, naming the first-factor mechanism that decided (None: no mechanism knew
+    /// the user).
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_first_factor(
+        &self,
+        now: i64,
+        user: &str,
+        peer: &str,
+        event: &str,
+        outcome: &str,
+        method: Option<&str>,
+        reason: Option<&str>,
+        mechanism: Option<&str>,
+    ) {
+        let first_factor = mechanism;
+        self.write(&AuditEvent { time: rfc3339(now), user, peer, event, outcome, method, reason, first_factor })
+    }
+
+    fn write(&self, e: &AuditEvent<'_>) {
+        let line = match serde_json::to_string(e) {
             Ok(l) => l,
             Err(err) => {
                 log::error!("audit: cannot encode an event: {err}");

@@ -146,6 +146,9 @@ enum UserCommand {
         /// Read the password from one line of standard input instead of a prompt.
         #[arg(long)]
         password_stdin: bool,
+        /// A directory user ([ldap], docs/ldap.md): no local password, first factor `ldap`.
+        #[arg(long, conflicts_with = "password_stdin")]
+        directory: bool,
     },
     /// List users with method, status, 2FA requirement and failed attempts.
     List,
@@ -172,6 +175,12 @@ enum UserCommand {
         name: String,
         method: MethodArg,
     },
+    /// Which mechanism checks this user's password (docs/ldap.md): `ldap`, `local`, or
+    /// `default` for the server's auth.first_factor list.
+    FirstFactor {
+        name: String,
+        mechanism: FirstFactorArg,
+    },
     /// Enrol a phone number for SMS codes (E.164, e.g. +15551234567).
     Phone {
         name: String,
@@ -192,6 +201,25 @@ enum UserCommand {
         #[command(subcommand)]
         action: tickets::TicketsCommand,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FirstFactorArg {
+    Ldap,
+    Local,
+    /// The server's `auth.first_factor` list.
+    Default,
+}
+
+impl FirstFactorArg {
+    fn mechanism(self) -> Option<crate::first_factor::Mechanism> {
+        use crate::first_factor::Mechanism;
+        match self {
+            FirstFactorArg::Ldap => Some(Mechanism::Ldap),
+            FirstFactorArg::Local => Some(Mechanism::Local),
+            FirstFactorArg::Default => None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -10,11 +10,15 @@ use crate::totp::Algorithm;
 
 mod enrol_web;
 mod hook;
+mod ldap;
 mod service_accounts;
 mod sql_postgres;
 mod tickets;
 pub use enrol_web::{EnrolWebSection, MAX_LINK_TTL_SECS as MAX_ENROL_LINK_TTL_SECS};
 pub use hook::HookSection;
+pub use ldap::{
+    FirstFactorOrder, LdapSection, BIND_PASSWORD as LDAP_BIND_PASSWORD, BIND_PASSWORD_ENV as LDAP_BIND_PASSWORD_ENV,
+};
 pub use service_accounts::ServiceAccountsSection;
 pub use sql_postgres::{
     RoleMap, RollbackOnError, SqlBackend, SqlPostgresSection, PASSWORD as SQL_PG_PASSWORD, PASSWORD_ENV,
@@ -118,6 +122,10 @@ pub struct AuthSection {
     pub address_block_secs: u64,
     /// Connections from one address (IPv6: one /64) not logged in yet, per instance.
     pub address_max_pending_logins: usize,
+    /// Which mechanisms check the password, in order (docs/ldap.md): `"local"` (the
+    /// default), `"ldap"`, or a cascade such as `["ldap", "local"]`. A user's own setting
+    /// (`user first-factor`) replaces the list for that user.
+    pub first_factor: FirstFactorOrder,
 }
 
 /// One password thread fewer than the CPUs (at least one), so a burst of logins leaves a
@@ -146,6 +154,7 @@ impl Default for AuthSection {
             address_window_secs: 600,
             address_block_secs: 600,
             address_max_pending_logins: 64,
+            first_factor: FirstFactorOrder::default(),
         }
     }
 }
@@ -370,6 +379,7 @@ pub struct Config {
     pub service_accounts: ServiceAccountsSection,
     pub enrol_web: EnrolWebSection,
     pub hook: HookSection,
+    pub ldap: LdapSection,
 }
 
 impl Config {
@@ -576,6 +586,15 @@ impl Config {
             return bad(key, message);
         }
         if let Err((key, message)) = self.hook.validate(self.server.login_timeout_secs) {
+            return bad(key, message);
+        }
+        if let Err(message) = self.auth.first_factor.validate() {
+            return bad("auth.first_factor", message);
+        }
+        // A user's own `ldap` setting needs the directory as much as the server's list does,
+        // but is only known at login: such a login fails closed (docs/ldap.md).
+        let uses_ldap = self.auth.first_factor.mechanisms().contains(&crate::first_factor::Mechanism::Ldap);
+        if let Err((key, message)) = self.ldap.validate(uses_ldap, self.server.login_timeout_secs) {
             return bad(key, message);
         }
         Ok(())

@@ -77,6 +77,9 @@ pub(crate) struct Conn<S> {
     pub tls: crate::tls::TlsFacts,
     /// The version the Hello negotiated (0 before it): what the driver can decode.
     pub protocol_version: u16,
+    /// The first-factor mechanism that accepted this connection's password (`local`,
+    /// `ldap`), for the audit lines that follow; None for a service-account login.
+    pub first_factor: Option<&'static str>,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
@@ -100,6 +103,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             limits,
             tls,
             protocol_version: 0,
+            first_factor: None,
         }
     }
 

@@ -15,6 +15,7 @@ mod connection;
 pub mod contact;
 pub mod crypto;
 mod enrol_web;
+pub mod first_factor;
 mod health;
 pub mod hook;
 pub mod init;

@@ -58,6 +58,10 @@ pub enum StartError {
     EnrolWeb(String),
     #[error("{0}")]
     Hook(String),
+    /// A bad `[ldap]`: an unreadable or non-private service-account password file, a CA
+    /// file that does not load.
+    #[error("directory ([ldap]): {0}")]
+    Ldap(String),
 }
 
 /// A live session as a cancel request finds it.
@@ -71,6 +75,8 @@ pub(crate) struct State {
     pub config: Config,
     pub auth: Authenticator,
     pub passwords: PasswordChecker,
+    /// The mechanisms that check passwords, in the server's order (docs/ldap.md).
+    pub first_factors: crate::first_factor::FirstFactors,
     pub audit: AuditLog,
     pub notifier: Notifier,
     pub admission: LoginAdmission,
@@ -248,6 +254,7 @@ impl Server {
         let notifier = Notifier::new(&config).map_err(StartError::Notify)?;
         let admission = LoginAdmission::new(config.auth.address_max_pending_logins);
         let hook = crate::hook::Hook::open(&config).map_err(StartError::Hook)?;
+        let first_factors = crate::first_factor::FirstFactors::open(&config).map_err(StartError::Ldap)?;
         let auth = Authenticator::new(&config, store, key, clock).with_hook(hook);
         let frame_budget = FrameBudget::new(config.server.frame_memory_mib);
         let sql_settings = sql_settings(&config)?;
@@ -269,6 +276,7 @@ impl Server {
             config,
             auth,
             passwords,
+            first_factors,
             audit,
             notifier,
             admission,

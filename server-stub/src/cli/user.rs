@@ -29,12 +29,18 @@ pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
     let now = SystemClock.now();
     let err = |e: crate::store::StoreError| e.to_string();
     match cmd {
-        UserCommand::Add { name, password_stdin } => {
+        UserCommand::Add { name, password_stdin, directory } => {
             if name.is_empty() || name.contains(':') || name.chars().any(char::is_control) {
                 return Err("a user name must be non-empty, without `:` or control characters".into());
             }
-            let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
-            store.create_user(&name, &hash).map_err(err)?;
+            if directory {
+                // No local password at all: the directory is the only thing that checks it.
+                store.create_user(&name, crate::first_factor::DIRECTORY_ONLY_HASH).map_err(err)?;
+                store.set_first_factor(&name, Some(crate::first_factor::Mechanism::Ldap)).map_err(err)?;
+            } else {
+                let hash = hash_password(&read_password(password_stdin)?, HashCost::from_config(&config.auth))?;
+                store.create_user(&name, &hash).map_err(err)?;
+            }
             audit.record(now, &name, "cli", "user_add", "ok", None);
             println!("added user `{name}` (two-factor required; enrol with: twofactor-server totp enrol --data-dir {} {name})", dir.display());
         }
@@ -99,6 +105,16 @@ pub(super) fn run(dir: &Path, cmd: UserCommand) -> CliResult {
             store.set_password(&name, &hash).map_err(err)?;
             audit.record_why(now, &name, "cli", "password_change", "ok", None, Some(&dying));
             println!("password of `{name}` changed");
+        }
+        UserCommand::FirstFactor { name, mechanism } => {
+            let m = mechanism.mechanism();
+            store.set_first_factor(&name, m).map_err(err)?;
+            let shown = m.map(|m| m.as_str()).unwrap_or("default");
+            audit.record_why(now, &name, "cli", "first_factor_set", "ok", None, Some(shown));
+            match m {
+                Some(m) => println!("`{name}`: the password is checked by {} only", m.as_str()),
+                None => println!("`{name}`: the password is checked as auth.first_factor says"),
+            }
         }
         UserCommand::Method { name, method } => {
             let Some(u) = store.user(&name).map_err(err)? else {

@@ -14,6 +14,7 @@ use super::ticket::{check_offered, TicketOffer, TicketOutcome};
 use super::{blocking, ready, LoggedIn, LoginVia, Phase, LOCKED, SEND_FAILED};
 use crate::auth::{CodeIssue, Requirement, TICKET_METHOD};
 use crate::connection::Conn;
+use crate::first_factor::{Decision, Mechanism, Verdict, DIRECTORY_ONLY_HASH};
 use crate::server::State;
 use crate::store::{AttemptEnd, Method};
 use crate::throttle::Admitted;
@@ -29,20 +30,34 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> Phase {
     let peer = conn.peer.clone();
     // The attempt is reserved before the password is checked, so attempts in flight count
-    // against the user's and the address's budgets.
-    let load = |st: &State, name: &str| st.auth.store.user(name);
-    let (attempt, record) = match reserve(state, conn, &user, "login", deadline, load).await {
+    // against the user's and the address's budgets; a locked user gets no check at all (so
+    // no directory bind either: our retries never trip the directory's own lockout).
+    let load = |st: &State, name: &str| Ok((st.auth.store.user(name)?, st.auth.store.first_factor(name)?));
+    let (attempt, (record, own)) = match reserve(state, conn, &user, "login", deadline, load).await {
         Ok(reserved) => reserved,
         Err(phase) => return phase,
     };
+    let order = state.first_factors.order_for(own);
     let hash = record.as_ref().map(|r| r.password_hash.clone());
-    let verified = tokio::time::timeout_at(deadline, state.passwords.verify(password, hash, conn.ip)).await;
-    let ok = matches!(verified, Ok(true));
-    let end = match verified {
-        Ok(true) => AttemptEnd::Succeeded,
-        Ok(false) => AttemptEnd::Failed,
-        // Still queued at the login deadline: no answer, so no guess.
-        Err(_) => AttemptEnd::Abandoned,
+    let checking = state.first_factors.check(&state.passwords, &order, &user, &password, hash, conn.ip);
+    let decision = tokio::time::timeout_at(deadline, checking).await.ok();
+    let mechanism = decision.as_ref().and_then(|d| d.mechanism);
+    conn.first_factor = mechanism.map(Mechanism::as_str);
+    let mut record = record;
+    if matches!(decision, Some(Decision { verdict: Verdict::Accepted, .. })) && record.is_none() {
+        // Only a directory accepts a user the store does not have.
+        record = match provision(state, &user, &peer).await {
+            Ok(provisioned) => provisioned,
+            Err(()) => return conn.store_unavailable().await,
+        };
+    }
+    let ok = record.is_some() && matches!(decision, Some(Decision { verdict: Verdict::Accepted, .. }));
+    let end = match &decision {
+        Some(_) if ok => AttemptEnd::Succeeded,
+        // Still checking at the login deadline, or a directory that could not answer: no
+        // answer, so no guess to count.
+        None | Some(Decision { verdict: Verdict::Unavailable(_), .. }) => AttemptEnd::Abandoned,
+        Some(_) => AttemptEnd::Failed,
     };
     let st = state.clone();
     let accepted = record.clone().filter(|_| ok);
@@ -59,23 +74,29 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     let Some((counted, requirement)) = finished else {
         return conn.store_unavailable().await;
     };
-    if end == AttemptEnd::Abandoned {
+    let now = state.auth.now();
+    let audit = |outcome: &str, reason: &str| {
+        let by = mechanism.map(Mechanism::as_str);
+        state.audit.record_first_factor(now, &user, &peer, "login", outcome, None, Some(reason), by);
+    };
+    let Some(decision) = decision else {
         log::info!("{peer}: login as `{user}`: password not checked within the login timeout");
         return conn.fail(b"HYT00", 0, "login timeout expired").await;
+    };
+    if let Verdict::Unavailable(reason) = &decision.verdict {
+        // Fails closed: the cascade never falls through to another password (docs/ldap.md).
+        log::warn!("{peer}: login as `{user}` refused: {reason}");
+        audit("unavailable", reason);
+        return conn.fail(b"08004", 1023, DIRECTORY_UNAVAILABLE).await;
     }
-    let now = state.auth.now();
-    let known = record.is_some();
     let Some(record) = record.filter(|_| ok) else {
         log::info!("{peer}: login as `{user}` refused: invalid user name or password");
-        state.audit.record_why(
-            now,
-            &user,
-            &peer,
-            "login",
-            "rejected",
-            None,
-            Some(if known { "wrong password" } else { "unknown user" }),
-        );
+        let why = match decision.verdict {
+            Verdict::Rejected(why) => why,
+            Verdict::Accepted => "accepted by the directory but not a user here (ldap.auto_provision is off)",
+            _ => "unknown user",
+        };
+        audit("rejected", why);
         after_failure(state, &counted, &user, &peer).await;
         return conn.fail(b"28000", 1001, "invalid user name or password").await;
     };
@@ -182,6 +203,41 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     first_factor_ok(state, conn, &user, second, method, admitted).await
 }
 
+/// What a login whose directory is down is told (08004, native 1023).
+const DIRECTORY_UNAVAILABLE: &str = "the directory that checks passwords is unavailable; try again later";
+
+/// A user the directory accepted but the store does not have: created when
+/// `ldap.auto_provision` is on (no local password, first factor `ldap`, two-factor
+/// required and nothing enrolled, so the login goes on to "not enrolled" until the admin
+/// enrols them). Ok(None) when it is off; Err when the store failed.
+async fn provision(state: &Arc<State>, user: &str, peer: &str) -> Result<Option<crate::store::UserRecord>, ()> {
+    if !state.first_factors.directory().is_some_and(|d| d.auto_provision()) {
+        return Ok(None);
+    }
+    let st = state.clone();
+    let name = user.to_owned();
+    let created = blocking(move || {
+        let store = &st.auth.store;
+        match store.create_user(&name, DIRECTORY_ONLY_HASH) {
+            // A concurrent first login created it: the same user, take it as it is.
+            Ok(()) | Err(crate::store::StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+        store.set_first_factor(&name, Some(Mechanism::Ldap))?;
+        store.user(&name)
+    })
+    .await;
+    match created {
+        Some(record) => {
+            log::info!("{peer}: user `{user}` provisioned from the directory");
+            let why = Some("first directory login (ldap.auto_provision)");
+            state.audit.record_first_factor(state.auth.now(), user, peer, "provision", "ok", None, why, Some("ldap"));
+            Ok(record)
+        }
+        None => Err(()),
+    }
+}
+
 /// Answers FirstFactorOk: a new session (identifier and cancel key) awaiting the code
 /// `second` asks for, or logged in (no code due, or a ticket stood in for it).
 async fn first_factor_ok<S: AsyncRead + AsyncWrite + Unpin>(
@@ -215,7 +271,17 @@ pub(super) async fn first_factor_ok_registered<S: AsyncRead + AsyncWrite + Unpin
         SecondFactor::NotRequired => LoginVia::NoSecondFactor,
     };
     let logged_in = LoggedIn { user: user.to_owned(), session_id, method, ticket_issued: false, via, sql_role: None };
-    state.audit.record(now, user, &conn.peer, "first_factor", "ok", needs_code.then_some(method));
+    let (peer, mechanism) = (&conn.peer, conn.first_factor);
+    state.audit.record_first_factor(
+        now,
+        user,
+        peer,
+        "first_factor",
+        "ok",
+        needs_code.then_some(method),
+        None,
+        mechanism,
+    );
     if !needs_code {
         // Logged in: the place is given back before the answer, so a client that
         // connects again at once finds it free.

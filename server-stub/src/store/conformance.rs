@@ -57,6 +57,7 @@ pub fn run_all(new: NewStore<'_>) {
             service_accounts::a_service_account_changes_and_goes_with_its_user,
         ),
         ("a_link_is_spent_once_and_only_while_valid", enrol_links::a_link_is_spent_once_and_only_while_valid),
+        ("the_first_factor_is_per_user_and_needs_the_user", the_first_factor_is_per_user_and_needs_the_user),
         (
             "a_revoked_link_is_refused_and_links_need_and_go_with_their_user",
             enrol_links::a_revoked_link_is_refused_and_links_need_and_go_with_their_user,
@@ -389,4 +390,23 @@ fn the_ticket_policy_is_per_user_and_needs_the_user(s: &dyn UserStore) {
     s.remove_user("bob").unwrap();
     s.create_user("bob", "$argon2id$fake").unwrap();
     assert_eq!(s.ticket_policy("bob").unwrap(), TicketPolicy::Default);
+}
+
+fn the_first_factor_is_per_user_and_needs_the_user(s: &dyn UserStore) {
+    assert_eq!(s.first_factor("alice").unwrap(), None);
+    assert_eq!(s.first_factor("nobody").unwrap(), None);
+    s.set_first_factor("alice", Some(Mechanism::Ldap)).unwrap();
+    assert_eq!(s.first_factor("alice").unwrap(), Some(Mechanism::Ldap));
+    s.create_user("bob", "$argon2id$fake").unwrap();
+    assert_eq!(s.first_factor("bob").unwrap(), None, "one user's setting is not another's");
+    s.set_first_factor("alice", Some(Mechanism::Local)).unwrap();
+    assert_eq!(s.first_factor("alice").unwrap(), Some(Mechanism::Local));
+    s.set_first_factor("alice", None).unwrap();
+    assert_eq!(s.first_factor("alice").unwrap(), None);
+    assert!(matches!(s.set_first_factor("nobody", Some(Mechanism::Ldap)), Err(StoreError::NoSuchUser(_))));
+    // A user created again after removal starts from the server's list.
+    s.set_first_factor("bob", Some(Mechanism::Ldap)).unwrap();
+    s.remove_user("bob").unwrap();
+    s.create_user("bob", "$argon2id$fake").unwrap();
+    assert_eq!(s.first_factor("bob").unwrap(), None);
 }

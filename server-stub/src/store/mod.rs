@@ -5,6 +5,8 @@
 
 pub const USERS_FILE: &str = "users.db";
 
+pub use crate::first_factor::Mechanism;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("user `{0}` already exists")]
@@ -455,6 +457,13 @@ pub trait UserStore: Send + Sync + 'static {
     /// accepted after `since`, else Replayed (a concurrent login with the same code took
     /// it); entries of the user from before `since` are forgotten.
     fn record_delegated_code(&self, name: &str, code_hash: &[u8], now: i64, since: i64) -> Result<CodeUse, StoreError>;
+
+    // The user's own first-factor mechanism (docs/ldap.md), replacing the server's
+    // `auth.first_factor` list for that user.
+    /// None: the server's list (also for a user the store does not have).
+    fn first_factor(&self, name: &str) -> Result<Option<Mechanism>, StoreError>;
+    /// Sets (None: clears) it; NoSuchUser for a user the store does not have.
+    fn set_first_factor(&self, name: &str, mechanism: Option<Mechanism>) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

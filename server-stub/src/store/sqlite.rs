@@ -89,6 +89,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     // Used codes stay until replaced, so the retry of an accepted code is recognised.
     ("pending_codes", "used_at", "INTEGER"),
     ("backup_codes", "used_at", "INTEGER"),
+    // The user's own first-factor mechanism (`local`, `ldap`); NULL: the server's list.
+    ("users", "first_factor", "TEXT"),
 ];
 
 /// The SQLite store. WAL and a busy timeout let the admin CLI change users while the
@@ -360,6 +362,19 @@ impl UserStore for SqliteUserStore {
 
     fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), StoreError> {
         self.update_user(name, "UPDATE users SET email = ?1 WHERE name = ?2", &[&email, &name])
+    }
+
+    fn first_factor(&self, name: &str) -> Result<Option<Mechanism>, StoreError> {
+        self.with(|c| {
+            let stored: Option<Option<String>> =
+                c.query_row("SELECT first_factor FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+            Ok(stored.flatten().as_deref().and_then(Mechanism::parse))
+        })
+    }
+
+    fn set_first_factor(&self, name: &str, mechanism: Option<Mechanism>) -> Result<(), StoreError> {
+        let value = mechanism.map(Mechanism::as_str);
+        self.update_user(name, "UPDATE users SET first_factor = ?1 WHERE name = ?2", &[&value, &name])
     }
 
     fn issue_code(&self, name: &str, q: &CodeRequest<'_>) -> Result<IssueOutcome, StoreError> {

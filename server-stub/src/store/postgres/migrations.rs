@@ -14,7 +14,12 @@ use crate::store::{StoreError, DEFAULT_CARRIERS};
 const MIGRATION_LOCK: i64 = 0x7466_5f73_746f_7265;
 
 /// Migration `n` is `MIGRATIONS[n - 1]`. Never edit one that has shipped: add the next.
-const MIGRATIONS: &[&str] = &[V1, TICKETS, V_SERVICE_ACCOUNTS, ENROL_LINKS, super::delegated::V_DELEGATED_CODES];
+const MIGRATIONS: &[&str] =
+    &[V1, TICKETS, V_SERVICE_ACCOUNTS, ENROL_LINKS, super::delegated::V_DELEGATED_CODES, FIRST_FACTOR];
+
+/// The user's own first-factor mechanism (`local`, `ldap`; docs/ldap.md); NULL: the
+/// server's `auth.first_factor` list.
+const FIRST_FACTOR: &str = "ALTER TABLE users ADD COLUMN first_factor text;";
 
 /// The newest schema version this binary knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
