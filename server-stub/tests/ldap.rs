@@ -13,7 +13,7 @@ use twofactor_protocol::ServerMessage;
 use twofactor_server::config::FirstFactorOrder;
 use twofactor_server::crypto::SecretsKey;
 use twofactor_server::first_factor::Mechanism;
-use twofactor_server::store::{SqliteUserStore, TotpEnrolment, UserStore};
+use twofactor_server::store::{NewEnrolLink, SqliteUserStore, TotpEnrolment, UserStore};
 use twofactor_server::{Clock, Config, ManualClock, Server};
 use twofactor_slapd_testkit::{person_dn, Person, Slapd, GROUP_DN, PEOPLE, SERVICE_DN};
 
@@ -266,4 +266,67 @@ async fn a_service_password_file_open_to_others_or_missing_stops_the_start() {
     let e = Server::start(config, clock).await.err().expect("refused");
     assert!(e.to_string().contains("ldap.bind_password_file"), "{e}");
     assert!(!e.to_string().contains("service-secret"));
+}
+
+/// One HTTP/1.1 request to the enrolment page over TLS verified against the server's CA
+/// (the fixture's connector); the whole response as text.
+async fn web_request(f: &Fixture, request: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = f.server.enrol_web_addr().expect("[enrol_web] is on");
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls = f.connector.connect(name, tcp).await.unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tls.read_to_end(&mut out).await;
+    String::from_utf8(out).unwrap()
+}
+
+fn between<'a>(text: &'a str, before: &str, after: &str) -> &'a str {
+    let start = text.find(before).unwrap_or_else(|| panic!("no {before:?} in {text}")) + before.len();
+    &text[start..start + text[start..].find(after).unwrap()]
+}
+
+#[tokio::test]
+async fn the_enrolment_page_takes_the_directory_password_not_a_stale_local_one() {
+    let Some(d) = slapd() else { return };
+    // erin is a directory user with a local password left over from before the site moved
+    // to the directory: the page must ask for what a login asks for.
+    let f = start_with(
+        |c| {
+            directory(c, &d, Find::Template);
+            c.enrol_web.enabled = true;
+            c.enrol_web.listen = "127.0.0.1:0".into();
+        },
+        |data| add_user(data, "erin", "erin-old-local", false),
+    )
+    .await;
+    let token = "ldap-enrolment-link-token-0123456789abcdef";
+    let store = SqliteUserStore::open(&f.data.join("users.db")).unwrap();
+    let id_hash = twofactor_server::store::ticket_id_hash(token.as_bytes());
+    let link = NewEnrolLink { id_hash: &id_hash, user: "erin", issued_at: T0, expires_at: T0 + 3600, reset: false };
+    store.issue_enrol_link(&link).unwrap();
+
+    let path = format!("/enrol/{token}");
+    let page = web_request(&f, format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")).await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let cookie = between(&page, "__Host-tf-enrol=", ";").to_owned();
+    let csrf = between(&page, "name=\"csrf\" value=\"", "\"").to_owned();
+    let post = |password: &str| {
+        let csrf: String = csrf.bytes().map(|b| format!("%{b:02X}")).collect();
+        let body = format!("csrf={csrf}&step=password&password={password}");
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nCookie: __Host-tf-enrol={cookie}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let stale = web_request(&f, post("erin-old-local")).await;
+    assert!(stale.contains("That password is not right"), "{stale}");
+    let refused = audit_with(&f, "enrol_web_password", "failed");
+    assert_eq!(refused.len(), 1, "the stale local password is a counted failure");
+    let key_page = web_request(&f, post("erin-dir")).await;
+    assert!(key_page.starts_with("HTTP/1.1 200") && key_page.contains("data:image/png"), "{key_page}");
+    assert_eq!(audit_with(&f, "enrol_web_password", "ok").len(), 1);
+    assert!(d.binds_for(&person_dn("erin")) >= 2, "both passwords were checked by the directory");
 }

@@ -14,10 +14,10 @@ mod fleet;
 use std::time::Duration;
 
 use common::assert_error;
-use twofactor_smtp_testkit::SmtpSink;
 use fleet::{code_now, login, set, Instance, Layout};
 use twofactor_pg_testkit::PgServer;
 use twofactor_protocol::{ClientMessage, SecondFactor, ServerMessage};
+use twofactor_smtp_testkit::SmtpSink;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()

@@ -30,6 +30,7 @@ const LOCKED: &str =
 const BUSY: &str = "Too many attempts are in progress for this account. Try again in a moment.";
 
 // Store calls run on the blocking pool (PostgreSQL's client blocks), as the login's do.
+use crate::first_factor::Verdict;
 use crate::session::blocking;
 
 fn unavailable() -> Reply {
@@ -250,13 +251,15 @@ async fn password_step(
     peer: &str,
 ) -> Reply {
     let (w, user) = (web.clone(), e.user.clone());
-    let Some((reservation, stored)) = blocking(move || {
+    let Some((reservation, stored, own)) = blocking(move || {
         let r = w.state.auth.reserve(Factor::Password, &user, ip)?;
-        let stored = match r {
-            Reservation::Reserved(_) => w.state.auth.store.user(&user)?.map(|u| u.password_hash),
-            _ => None,
+        let (stored, own) = match r {
+            Reservation::Reserved(_) => {
+                (w.state.auth.store.user(&user)?.map(|u| u.password_hash), w.state.auth.store.first_factor(&user)?)
+            }
+            _ => (None, None),
         };
-        Ok((r, stored))
+        Ok((r, stored, own))
     })
     .await
     else {
@@ -266,12 +269,27 @@ async fn password_step(
         Reservation::Reserved(a) => a,
         r => return refusal_reply(web, &r, &e.user, peer, "enrol_web_password"),
     };
-    let ok = web.state.passwords.verify(Secret::new(password), stored, ip).await;
+    // The password a login would take: the same cascade of mechanisms as the ODBC login
+    // (a directory user's password is the directory's, not a local hash left over).
+    let order = web.state.first_factors.order_for(own);
+    let secret = Secret::new(password);
+    let decision = web.state.first_factors.check(&web.state.passwords, &order, &e.user, &secret, stored, ip).await;
+    let ok = decision.verdict == Verdict::Accepted;
+    let end = match decision.verdict {
+        Verdict::Accepted => AttemptEnd::Succeeded,
+        // No answer from the directory: nothing was guessed, so nothing is counted.
+        Verdict::Unavailable(_) => AttemptEnd::Abandoned,
+        Verdict::NotFound | Verdict::Rejected(_) => AttemptEnd::Failed,
+    };
     let w = web.clone();
-    let end = if ok { AttemptEnd::Succeeded } else { AttemptEnd::Failed };
     let Some(counted) = blocking(move || w.state.auth.finish(&attempt, end)).await else { return unavailable() };
     let now = web.state.auth.now();
     let link = format!("link {}", e.short_id);
+    if let Verdict::Unavailable(why) = &decision.verdict {
+        let why = format!("{link}: {why}");
+        web.state.audit.record_why(now, &e.user, peer, "enrol_web_password", "unavailable", None, Some(&why));
+        return unavailable();
+    }
     if !ok {
         let locked = matches!(counted.user, Some(FailureOutcome::LockedNow { .. }));
         let why =

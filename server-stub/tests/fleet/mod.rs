@@ -10,7 +10,6 @@
 //! they reach it the way an administrator's would.
 #![allow(dead_code)]
 
-
 use std::io::{BufRead, BufReader, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
