@@ -62,7 +62,7 @@ impl AuditLog {
         method: Option<&str>,
         reason: Option<&str>,
     ) {
-        self.write(&AuditEvent { time: rfc3339(now), user, peer, event, outcome, method, reason, first_factor: None })
+        self.record_first_factor(now, user, peer, event, outcome, method, reason, None)
     }
 
     /// The same, naming the first-factor mechanism that decided (None: no mechanism knew

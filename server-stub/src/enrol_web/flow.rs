@@ -251,15 +251,13 @@ async fn password_step(
     peer: &str,
 ) -> Reply {
     let (w, user) = (web.clone(), e.user.clone());
-    let Some((reservation, stored, own)) = blocking(move || {
+    let Some((reservation, stored)) = blocking(move || {
         let r = w.state.auth.reserve(Factor::Password, &user, ip)?;
-        let (stored, own) = match r {
-            Reservation::Reserved(_) => {
-                (w.state.auth.store.user(&user)?.map(|u| u.password_hash), w.state.auth.store.first_factor(&user)?)
-            }
-            _ => (None, None),
+        let stored = match r {
+            Reservation::Reserved(_) => w.state.auth.store.user(&user)?,
+            _ => None,
         };
-        Ok((r, stored, own))
+        Ok((r, stored))
     })
     .await
     else {
@@ -271,9 +269,10 @@ async fn password_step(
     };
     // The password a login would take: the same cascade of mechanisms as the ODBC login
     // (a directory user's password is the directory's, not a local hash left over).
-    let order = web.state.first_factors.order_for(own);
+    let order = web.state.first_factors.order_for(stored.as_ref().and_then(|u| u.first_factor));
+    let hash = stored.map(|u| u.password_hash);
     let secret = Secret::new(password);
-    let decision = web.state.first_factors.check(&web.state.passwords, &order, &e.user, &secret, stored, ip).await;
+    let decision = web.state.first_factors.check(&web.state.passwords, &order, &e.user, &secret, hash, ip).await;
     let ok = decision.verdict == Verdict::Accepted;
     let end = match decision.verdict {
         Verdict::Accepted => AttemptEnd::Succeeded,

@@ -32,12 +32,12 @@ pub(super) async fn login<S: AsyncRead + AsyncWrite + Unpin>(
     // The attempt is reserved before the password is checked, so attempts in flight count
     // against the user's and the address's budgets; a locked user gets no check at all (so
     // no directory bind either: our retries never trip the directory's own lockout).
-    let load = |st: &State, name: &str| Ok((st.auth.store.user(name)?, st.auth.store.first_factor(name)?));
-    let (attempt, (record, own)) = match reserve(state, conn, &user, "login", deadline, load).await {
+    let load = |st: &State, name: &str| st.auth.store.user(name);
+    let (attempt, record) = match reserve(state, conn, &user, "login", deadline, load).await {
         Ok(reserved) => reserved,
         Err(phase) => return phase,
     };
-    let order = state.first_factors.order_for(own);
+    let order = state.first_factors.order_for(record.as_ref().and_then(|r| r.first_factor));
     let hash = record.as_ref().map(|r| r.password_hash.clone());
     let checking = state.first_factors.check(&state.passwords, &order, &user, &password, hash, conn.ip);
     let decision = tokio::time::timeout_at(deadline, checking).await.ok();

@@ -93,6 +93,10 @@ pub struct UserRecord {
     pub drift_candidate: Option<i64>,
     pub drift_streak: u32,
     pub backup_codes_left: u32,
+    /// The user's own first-factor mechanism (docs/ldap.md); None: the server's
+    /// `auth.first_factor` list. Read with the rest of the row, so a login's first look
+    /// at the user is one query.
+    pub first_factor: Option<Mechanism>,
 }
 
 impl UserRecord {
@@ -116,6 +120,7 @@ impl UserRecord {
             drift_candidate: None,
             drift_streak: 0,
             backup_codes_left: 0,
+            first_factor: None,
         }
     }
 
@@ -460,8 +465,11 @@ pub trait UserStore: Send + Sync + 'static {
 
     // The user's own first-factor mechanism (docs/ldap.md), replacing the server's
     // `auth.first_factor` list for that user.
-    /// None: the server's list (also for a user the store does not have).
-    fn first_factor(&self, name: &str) -> Result<Option<Mechanism>, StoreError>;
+    /// None: the server's list (also for a user the store does not have). It is
+    /// `UserRecord::first_factor`; a login reads it there, with the rest of the user.
+    fn first_factor(&self, name: &str) -> Result<Option<Mechanism>, StoreError> {
+        Ok(self.user(name)?.and_then(|u| u.first_factor))
+    }
     /// Sets (None: clears) it; NoSuchUser for a user the store does not have.
     fn set_first_factor(&self, name: &str, mechanism: Option<Mechanism>) -> Result<(), StoreError>;
 }

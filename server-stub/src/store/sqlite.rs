@@ -185,7 +185,8 @@ impl SqliteUserStore {
 const SELECT_USER: &str = "SELECT name, password_hash, two_factor, method, totp_secret, totp_algorithm, totp_digits,
     last_totp_step, failed_second_factor, locked_until, failed_first_factor, password_locked_until,
     phone, carrier, email, totp_drift, drift_candidate, drift_streak,
-    (SELECT COUNT(*) FROM backup_codes b WHERE b.name = users.name AND b.used_at IS NULL) FROM users";
+    (SELECT COUNT(*) FROM backup_codes b WHERE b.name = users.name AND b.used_at IS NULL), first_factor
+    FROM users";
 
 fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
     let secret: Option<Vec<u8>> = r.get(4)?;
@@ -215,6 +216,7 @@ fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
         drift_candidate: r.get(16)?,
         drift_streak: r.get(17)?,
         backup_codes_left: r.get(18)?,
+        first_factor: r.get::<_, Option<String>>(19)?.as_deref().and_then(Mechanism::parse),
     })
 }
 
@@ -362,14 +364,6 @@ impl UserStore for SqliteUserStore {
 
     fn set_email(&self, name: &str, email: Option<&str>) -> Result<(), StoreError> {
         self.update_user(name, "UPDATE users SET email = ?1 WHERE name = ?2", &[&email, &name])
-    }
-
-    fn first_factor(&self, name: &str) -> Result<Option<Mechanism>, StoreError> {
-        self.with(|c| {
-            let stored: Option<Option<String>> =
-                c.query_row("SELECT first_factor FROM users WHERE name = ?1", [name], |r| r.get(0)).optional()?;
-            Ok(stored.flatten().as_deref().and_then(Mechanism::parse))
-        })
     }
 
     fn set_first_factor(&self, name: &str, mechanism: Option<Mechanism>) -> Result<(), StoreError> {

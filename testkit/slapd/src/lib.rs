@@ -83,42 +83,14 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 /// A CA and a server certificate for 127.0.0.1 and localhost, with the openssl CLI.
 fn make_certificates(dir: &Path) -> Result<(), String> {
     let ssl = |args: &[&str]| run(Command::new("openssl").args(args).current_dir(dir));
-    ssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=TwoFactor test LDAP CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-    ])?;
-    ssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-        "-subj",
-        "/CN=localhost",
-    ])?;
+    // A new P-256 key, unencrypted, for each request.
+    const NEW_KEY: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ca_request = ["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=TwoFactor test LDAP CA"];
+    let ca_extensions =
+        ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"];
+    ssl(&[&["req", "-x509"][..], NEW_KEY, &ca_request, &ca_extensions].concat())?;
+    let server_request = ["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"];
+    ssl(&[&["req", "-new"][..], NEW_KEY, &server_request].concat())?;
     fs::write(
         dir.join("server.ext"),
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n\

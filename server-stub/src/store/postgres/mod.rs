@@ -164,15 +164,6 @@ impl UserStore for PostgresUserStore {
         users::update_user(&mut **self.conn()?, name, sql, &[&phone, &carrier, &name])
     }
 
-    fn first_factor(&self, name: &str) -> Result<Option<Mechanism>, StoreError> {
-        let row = self
-            .conn()?
-            .query_opt("SELECT first_factor FROM users WHERE name = $1", &[&name])
-            .map_err(pool::backend)?;
-        let stored = row.map(|r| pool::col::<Option<String>>(&r, 0)).transpose()?.flatten();
-        Ok(stored.as_deref().and_then(Mechanism::parse))
-    }
-
     fn set_first_factor(&self, name: &str, mechanism: Option<Mechanism>) -> Result<(), StoreError> {
         let sql = "UPDATE users SET first_factor = $1 WHERE name = $2";
         users::update_user(&mut **self.conn()?, name, sql, &[&mechanism.map(Mechanism::as_str), &name])

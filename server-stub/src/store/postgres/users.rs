@@ -5,12 +5,12 @@
 use postgres::{GenericClient, Row};
 
 use super::pool::{backend, col, is_unique_violation};
-use crate::store::{Carrier, StoreError, TotpEnrolment, UserRecord};
+use crate::store::{Carrier, Mechanism, StoreError, TotpEnrolment, UserRecord};
 
 const SELECT_USER: &str = "SELECT name, password_hash, two_factor, method, totp_secret, totp_algorithm, totp_digits,
     last_totp_step, failed_second_factor, locked_until, failed_first_factor, password_locked_until,
     phone, carrier, email, totp_drift, drift_candidate, drift_streak,
-    (SELECT count(*) FROM backup_codes b WHERE b.name = users.name AND b.used_at IS NULL)
+    (SELECT count(*) FROM backup_codes b WHERE b.name = users.name AND b.used_at IS NULL), first_factor
     FROM users";
 
 /// A stored count (never negative) as the interface has it.
@@ -50,6 +50,7 @@ fn row_to_user(r: &Row) -> Result<UserRecord, StoreError> {
         drift_candidate: col(r, 16)?,
         drift_streak: count(col(r, 17)?),
         backup_codes_left: u32::try_from(col::<i64>(r, 18)?).unwrap_or(0),
+        first_factor: col::<Option<String>>(r, 19)?.as_deref().and_then(Mechanism::parse),
     })
 }
 
