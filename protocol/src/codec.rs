@@ -129,7 +129,7 @@ impl<'a> Reader<'a> {
         self.take(len)
     }
     pub(crate) fn str(&mut self) -> Result<&'a str, ProtocolError> {
-        std::str::from_utf8(self.bytes()?).map_err(|_| ProtocolError::InvalidUtf8)
+        crate::utf8(self.bytes()?).ok_or(ProtocolError::InvalidUtf8)
     }
     pub(crate) fn string(&mut self) -> Result<String, ProtocolError> {
         self.str().map(str::to_owned)
@@ -140,7 +140,7 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let raw = self.take(len as usize)?;
-        std::str::from_utf8(raw).map(|s| Some(s.to_owned())).map_err(|_| ProtocolError::InvalidUtf8)
+        crate::utf8(raw).map(|s| Some(s.to_owned())).ok_or(ProtocolError::InvalidUtf8)
     }
     /// A count of items that each take at least `min_item_len` bytes: refusing counts the
     /// rest of the frame cannot hold stops a tiny frame from making us allocate gigabytes.

@@ -24,6 +24,14 @@ pub use rows::{RowBatch, RowBatchBuilder};
 pub use secret::Secret;
 pub use value::{is_plain_decimal, Date, Time, Timestamp, Value, ValueRef};
 
+/// The UTF-8 check both sides run on every text value they receive or read from a
+/// database: simdutf8's vectorised check (the same answer as `std::str::from_utf8`, several
+/// times faster on long text, which a fetch of long rows spends a good part of its time in).
+#[inline]
+pub fn utf8(bytes: &[u8]) -> Option<&str> {
+    simdutf8::basic::from_utf8(bytes).ok()
+}
+
 /// Bytes every Hello starts with, so a stray client of another protocol is refused at once.
 pub const MAGIC: [u8; 4] = *b"2FAQ";
 /// The newest protocol version this build speaks. Version 2 added `SessionOptions`;

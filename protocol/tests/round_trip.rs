@@ -351,3 +351,37 @@ fn rows_without_columns_are_refused_however_few_bytes_they_take() {
         .encode(&mut message);
     assert!(ClientMessage::decode(&message, MAX_FRAME_LEN).unwrap().is_some(), "no columns and no rows still decode");
 }
+
+#[test]
+fn a_rows_frame_from_the_batch_buffer_is_the_encoded_message_for_built_and_received_batches() {
+    for last in [false, true] {
+        let built = sample_batch();
+        let mut encoded = Vec::new();
+        ServerMessage::Rows { batch: built.clone(), last }.encode(&mut encoded);
+        // A built batch fills the room it kept before its values.
+        let frame = ServerMessage::Rows { batch: built.clone(), last }.into_frame();
+        assert_eq!(frame, encoded, "built batch, last = {last}");
+        // A received batch has no such room and is copied after a header.
+        let (received, used) = ServerMessage::decode(&frame, MAX_FRAME_LEN).unwrap().unwrap();
+        assert_eq!(used, frame.len());
+        assert_eq!(received.clone().into_frame(), encoded, "received batch, last = {last}");
+        let ServerMessage::Rows { batch, last: got } = received else { panic!("not rows") };
+        assert_eq!((batch, got), (built, last));
+    }
+    // An empty batch, and the text of a received batch read in place: bytes and `&str` agree.
+    let empty = RowBatchBuilder::new(3).finish();
+    let frame = ServerMessage::Rows { batch: empty.clone(), last: true }.into_frame();
+    let (ServerMessage::Rows { batch, .. }, _) = ServerMessage::decode(&frame, MAX_FRAME_LEN).unwrap().unwrap() else {
+        panic!()
+    };
+    assert_eq!((batch.rows(), batch.byte_len()), (0, 0));
+    let built = sample_batch();
+    let frame = ServerMessage::Rows { batch: built, last: false }.into_frame();
+    let (ServerMessage::Rows { batch, .. }, _) = ServerMessage::decode(&frame, MAX_FRAME_LEN).unwrap().unwrap() else {
+        panic!()
+    };
+    assert_eq!(batch.text_bytes(0, 3), Some("grüß dich €".as_bytes()));
+    assert_eq!(batch.value(0, 3), ValueRef::Text("grüß dich €"));
+    // Only text gives its bytes: a decimal, bytes or NULL cell does not.
+    assert_eq!((batch.text_bytes(0, 8), batch.text_bytes(0, 4), batch.text_bytes(0, 0)), (None, None, None));
+}

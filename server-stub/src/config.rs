@@ -199,6 +199,9 @@ pub struct SqlSection {
     pub max_statement_bytes: u32,
     /// Largest string, BLOB or row (`SQLITE_LIMIT_LENGTH`), in bytes.
     pub max_value_bytes: u32,
+    /// MiB of the database file SQLite reads through a memory map (`PRAGMA mmap_size`);
+    /// 0 reads every page with `pread`.
+    pub mmap_mib: u32,
     pub postgres: Option<SqlPostgresSection>,
     /// ODBC user -> PostgreSQL role, winning over `role_map = "same"`.
     pub roles: std::collections::BTreeMap<String, String>,
@@ -211,6 +214,7 @@ impl Default for SqlSection {
             fetch_rows: 1024,
             max_statement_bytes: 1 << 20,
             max_value_bytes: 16 << 20,
+            mmap_mib: 256,
             backend: SqlBackend::Sqlite,
             postgres: None,
             roles: Default::default(),
@@ -762,6 +766,8 @@ fetch_rows = 1024
 # SQLite's limits: longest SQL text, largest string/BLOB/row (bytes).
 max_statement_bytes = 1048576
 max_value_bytes = 16777216
+# MiB of the database file read through a memory map (faster scans); 0: pread only.
+mmap_mib = 256
 
 [audit]
 file = "audit.log"

@@ -315,6 +315,7 @@ fn sql_settings(config: &Config) -> Result<SqlSettings, StartError> {
             limits: SqlLimits {
                 max_statement_bytes: config.sql.max_statement_bytes,
                 max_value_bytes: config.sql.max_value_bytes,
+                mmap_bytes: u64::from(config.sql.mmap_mib) << 20,
             },
         }),
         SqlBackend::Postgres => {

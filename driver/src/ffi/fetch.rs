@@ -192,12 +192,11 @@ unsafe fn write_row(
         if p.k >= batch.columns() {
             continue;
         }
-        let value = batch.value(row, p.k);
-        if write_direct(p, value, i) {
+        if write_direct(p, batch, row, i) {
             continue;
         }
         let col = p.k + 1;
-        match write_converted(p, value, i) {
+        match write_converted(p, batch.value(row, p.k), i) {
             Ok(None) => {}
             Ok(Some(w)) => {
                 warnings.push(w.at_row(i + 1).at_column(col));
@@ -228,34 +227,46 @@ fn addresses(p: &ColumnPlan, i: usize) -> (usize, usize, usize) {
     (at(p.data, p.data_stride), at(p.ind, p.len_stride), at(p.olen, p.len_stride))
 }
 
-/// The identity conversions. False when `value` needs `write_converted` (NULL, another
+/// The identity conversions. False when the value needs `write_converted` (NULL, another
 /// type, text that does not fit).
 ///
 /// # Safety
 /// The plan's addresses are the application's bound buffers, valid for element `i`.
 #[inline(always)]
-unsafe fn write_direct(p: &ColumnPlan, value: ValueRef<'_>, i: usize) -> bool {
+unsafe fn write_direct(p: &ColumnPlan, batch: &RowBatch, row: usize, i: usize) -> bool {
     // `direct` is only set when `data` is not 0.
     let (data, ind, olen) = addresses(p, i);
-    write_identity(p.direct, value, data, ind, olen, p.len)
+    write_identity(p.direct, batch, row, p.k, data, ind, olen, p.len)
 }
 
-/// Writes `value` into the buffer at `data` (`len` bytes; not 0) when `direct` is its
-/// identity conversion, and reports its length. False when `value` needs `convert::to_c`.
+/// Writes the value at `row`, `column` of `batch` into the buffer at `data` (`len` bytes;
+/// not 0) when `direct` is its identity conversion, and reports its length. False when
+/// the value needs `convert::to_c`.
 ///
 /// # Safety
 /// `data` is valid for `len` bytes (for the fixed-size types, their size); `ind` and
 /// `olen` are 0 or writable SQLLENs.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn write_identity(
     direct: Direct,
-    value: ValueRef<'_>,
+    batch: &RowBatch,
+    row: usize,
+    column: usize,
     data: usize,
     ind: usize,
     olen: usize,
     len: usize,
 ) -> bool {
-    match (direct, value) {
+    if matches!(direct, Direct::Char | Direct::WChar) {
+        // Text is copied from its bytes, checked as UTF-8 when the batch was decoded:
+        // making them a `&str` again (`RowBatch::value`) would check them a second time.
+        return match batch.text_bytes(row, column) {
+            Some(text) => write_text(direct, text, data, ind, olen, len),
+            None => false,
+        };
+    }
+    match (direct, batch.value(row, column)) {
         (Direct::I64, ValueRef::Int(v)) => {
             (data as *mut i64).write_unaligned(v);
             report_len(ind, olen, 8);
@@ -269,20 +280,33 @@ unsafe fn write_identity(
             (data as *mut [u8; 16]).write_unaligned(bytes);
             report_len(ind, olen, bytes.len());
         }
-        (Direct::Char, ValueRef::Text(s)) if s.len() < len => {
-            std::ptr::copy_nonoverlapping(s.as_ptr(), data as *mut u8, s.len());
-            (data as *mut u8).add(s.len()).write(0);
-            report_len(ind, olen, s.len());
+        _ => return false,
+    }
+    true
+}
+
+/// `write_identity` for UTF-8 text into SQL_C_CHAR, or ASCII text into SQL_C_WCHAR of
+/// 2-byte units, when it fits with its NUL.
+///
+/// # Safety
+/// As `write_identity`.
+#[inline(always)]
+unsafe fn write_text(direct: Direct, text: &[u8], data: usize, ind: usize, olen: usize, len: usize) -> bool {
+    match direct {
+        Direct::Char if text.len() < len => {
+            std::ptr::copy_nonoverlapping(text.as_ptr(), data as *mut u8, text.len());
+            (data as *mut u8).add(text.len()).write(0);
+            report_len(ind, olen, text.len());
         }
-        (Direct::WChar, ValueRef::Text(s))
-            if s.is_ascii() && (s.len() + 1) * 2 <= len && crate::ffi::sqlwchar::wide_unit_size() == 2 =>
+        Direct::WChar
+            if (text.len() + 1) * 2 <= len && crate::ffi::sqlwchar::wide_unit_size() == 2 && text.is_ascii() =>
         {
             let units = data as *mut u16;
-            for (k, &b) in s.as_bytes().iter().enumerate() {
+            for (k, &b) in text.iter().enumerate() {
                 units.add(k).write_unaligned(u16::from(b));
             }
-            units.add(s.len()).write_unaligned(0);
-            report_len(ind, olen, s.len() * 2);
+            units.add(text.len()).write_unaligned(0);
+            report_len(ind, olen, text.len() * 2);
         }
         _ => return false,
     }
@@ -569,13 +593,14 @@ unsafe fn get_data(
     let scale = if scale < 0 { digits } else { scale };
     let t = Target { ctype: resolved, precision: if precision > 0 { precision as u8 } else { 38 }, scale: scale as i8 };
     let offset = cursor.getdata.offset;
-    let value = cursor.current_value(column)?;
+    let (batch, row) = cursor.current_cell(column)?;
     // The identity conversions of a value not yet read are written directly, as SQLFetch
     // does; the rest (NULL, pieces, other types) go through `convert::to_c`.
-    if offset == 0 && write_identity(Direct::of(resolved), value, target, indicator, indicator, len) {
+    if offset == 0 && write_identity(Direct::of(resolved), batch, row, column - 1, target, indicator, indicator, len) {
         cursor.getdata.done = true;
         return Ok(Completion::Success);
     }
+    let value = batch.value(row, column - 1);
     let buf = std::slice::from_raw_parts_mut(target as *mut u8, len);
     let piece = convert::to_c(value, sql, t, buf, offset).map_err(|e| e.at_column(column))?;
     report(&piece, indicator, indicator)?;

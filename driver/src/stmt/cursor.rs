@@ -3,7 +3,7 @@
 //! rowset (SQLSetPos and SQLGetData read any of them), and the progress of piecewise
 //! SQLGetData. A static cursor keeps the whole result instead (`super::scroll`).
 
-use twofactor_protocol::{ClientMessage, RowBatch, ServerMessage, ValueRef};
+use twofactor_protocol::{ClientMessage, RowBatch, ServerMessage};
 
 use crate::conn::unexpected;
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -363,10 +363,11 @@ impl Cursor {
         }
     }
 
-    /// Column `column` (1-based) of the current row, for SQLGetData.
-    pub fn current_value(&mut self, column: usize) -> OdbcResult<ValueRef<'_>> {
+    /// The batch and row that hold column `column` (1-based) of the current row, for
+    /// SQLGetData.
+    pub fn current_cell(&mut self, column: usize) -> OdbcResult<(&RowBatch, usize)> {
         match self.current_row() {
-            Some((b, row)) if column >= 1 && column <= b.columns() => Ok(b.value(row, column - 1)),
+            Some((b, row)) if column >= 1 && column <= b.columns() => Ok((b, row)),
             Some((b, _)) => Err(OdbcError::new(
                 SqlState::INVALID_DESCRIPTOR_INDEX,
                 format!("invalid descriptor index {column}: the result has {} columns", b.columns()),

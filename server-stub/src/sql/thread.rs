@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 use tokio::sync::oneshot;
-use twofactor_protocol::{ColumnDesc, ErrorInfo, RowBatchBuilder, ServerMessage};
+use twofactor_protocol::{ColumnDesc, ErrorInfo, RowBatch, RowBatchBuilder, ServerMessage};
 
 use super::cursor::RowSource;
 use super::read_ahead::ReadAhead;
@@ -50,6 +50,11 @@ pub fn encode(msgs: &[ServerMessage]) -> Vec<u8> {
 pub fn send(reply: Reply, msgs: &[ServerMessage]) {
     // The session may have gone; then nobody wants the answer.
     let _ = reply.send(encode(msgs));
+}
+
+/// Sends a batch of rows: its frame is the batch's own buffer (no copy of up to a MiB).
+pub fn send_rows(reply: Reply, batch: RowBatch, last: bool) {
+    let _ = reply.send(ServerMessage::Rows { batch, last }.into_frame());
 }
 
 pub fn send_error(reply: Reply, e: ErrorInfo) {
@@ -112,7 +117,10 @@ pub fn serve_cursor(
     let ncols = columns.len() as u16;
     // Batches of one cursor are alike: the last one's size saves the growth.
     let mut last_bytes = batch.byte_len();
-    send(reply, &[ServerMessage::ResultSet { columns }, ServerMessage::Rows { batch: batch.finish(), last: done }]);
+    // The first batch follows the result set's description in the same reply.
+    let mut first = encode(&[ServerMessage::ResultSet { columns }]);
+    first.extend_from_slice(&ServerMessage::Rows { batch: batch.finish(), last: done }.into_frame());
+    let _ = reply.send(first);
     if done {
         return None;
     }
@@ -129,7 +137,7 @@ pub fn serve_cursor(
                 match answer {
                     Ok((batch, done)) => {
                         last_bytes = batch.byte_len();
-                        send(reply, &[ServerMessage::Rows { batch, last: done }]);
+                        send_rows(reply, batch, done);
                         if done {
                             return None;
                         }

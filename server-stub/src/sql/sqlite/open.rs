@@ -28,6 +28,9 @@ pub struct SqlLimits {
     /// `SQLITE_LIMIT_LENGTH`: largest string, BLOB or row, in bytes; bounds the memory
     /// `randomblob`, `zeroblob`, `printf`, `group_concat`... can ask for.
     pub max_value_bytes: u32,
+    /// `PRAGMA mmap_size`: how much of the database file SQLite reads through a memory
+    /// map instead of `pread` (0: none). See `sql.mmap_mib` in docs/server.md.
+    pub mmap_bytes: u64,
 }
 
 pub(super) fn open(path: &Path, limits: SqlLimits, shared: &Arc<Shared>) -> rusqlite::Result<Connection> {
@@ -44,6 +47,10 @@ pub(super) fn open(path: &Path, limits: SqlLimits, shared: &Arc<Shared>) -> rusq
     // VACUUM attaches internally, so VACUUM INTO cannot write a copy anywhere either.
     conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
     let shared = shared.clone();
+    // A scan through `pread` copies every page from the kernel's page cache into SQLite's
+    // own (a quarter of the server's CPU in a fetch of long rows: docs/performance.md,
+    // "Issue 13, third round"); mapped pages are read where they are.
+    conn.pragma_update(None, "mmap_size", limits.mmap_bytes)?;
     conn.progress_handler(ABANDON_CHECK_STEPS, Some(move || shared.abandoned.load(Ordering::Acquire)));
     Ok(conn)
 }
@@ -117,5 +124,39 @@ pub(super) fn prepare_one<'c>(conn: &'c Connection, sql: &str) -> rusqlite::Resu
         Some(_) => Err(rusqlite::Error::MultipleStatement),
         // Only comments and semicolons.
         None => conn.prepare_cached("").map(Prepared::Cached),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(mmap_bytes: u64) -> SqlLimits {
+        SqlLimits { max_statement_bytes: 1 << 20, max_value_bytes: 16 << 20, mmap_bytes }
+    }
+
+    #[test]
+    fn a_session_reads_the_database_through_the_configured_memory_map() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data.db");
+        let shared = Arc::new(Shared::default());
+        let size = |conn: &Connection| conn.query_row("PRAGMA mmap_size", [], |r| r.get::<_, i64>(0)).unwrap();
+        let conn = open(&path, limits(256 << 20), &shared).unwrap();
+        assert_eq!(size(&conn), 256 << 20);
+        // Rows written and read back through the map are the rows stored.
+        conn.execute_batch("CREATE TABLE t (id INTEGER, body TEXT); INSERT INTO t VALUES (1, 'one'), (2, 'two');")
+            .unwrap();
+        let other = open(&path, limits(1 << 20), &shared).unwrap();
+        assert_eq!(size(&other), 1 << 20);
+        let bodies: Vec<String> = other
+            .prepare("SELECT body FROM t ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(bodies, ["one", "two"]);
+        // 0 reads every page with pread.
+        assert_eq!(size(&open(&path, limits(0), &shared).unwrap()), 0);
     }
 }

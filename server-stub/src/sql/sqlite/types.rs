@@ -1,6 +1,8 @@
 //! Declared SQLite types to ODBC SQL types, stored values to protocol values, and
 //! protocol parameters to SQLite bindings.
 
+use std::fmt::Write as _;
+
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef as SqlRef};
 use twofactor_protocol::{is_plain_decimal, sql_type, ColumnDesc, Nullability, ValueRef};
 
@@ -158,13 +160,20 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
         (SqlRef::Null, _) => f(ValueRef::Null),
         (SqlRef::Integer(i), Kind::Bool) => f(ValueRef::Bool(i != 0)),
         (SqlRef::Integer(i), Kind::Decimal { scale }) => {
-            let zeros = "0".repeat(scale as usize);
-            f(ValueRef::Decimal(&if scale == 0 { i.to_string() } else { format!("{i}.{zeros}") }))
+            let mut text = DecimalText::new();
+            if scale == 0 {
+                let _ = write!(text, "{i}");
+            } else {
+                let _ = write!(text, "{i}.{:0<width$}", "", width = scale as usize);
+            }
+            text.with(f)
         }
         // SQLite's NUMERIC affinity stores 1.50 as the REAL 1.5; the declared scale puts
         // the digits back. Rust prints floats in plain notation, never with an exponent.
         (SqlRef::Real(r), Kind::Decimal { scale }) if r.is_finite() => {
-            f(ValueRef::Decimal(&if scale == 0 { format!("{r}") } else { format!("{r:.*}", scale as usize) }))
+            let mut text = DecimalText::new();
+            let _ = if scale == 0 { write!(text, "{r}") } else { write!(text, "{r:.*}", scale as usize) };
+            text.with(f)
         }
         (SqlRef::Integer(i), _) => f(ValueRef::Int(i)),
         (SqlRef::Real(r), _) => f(ValueRef::Double(r)),
@@ -180,7 +189,7 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
             // TEXT that another program stored in an encoding other than UTF-8 is sent as
             // its bytes, never repaired: the driver refuses it as characters (22018) and
             // gives it unchanged to SQL_C_BINARY.
-            let Ok(text) = std::str::from_utf8(raw) else { return f(ValueRef::Bytes(raw)) };
+            let Some(text) = twofactor_protocol::utf8(raw) else { return f(ValueRef::Bytes(raw)) };
             if kind == Kind::Plain {
                 return f(ValueRef::Text(text));
             }
@@ -211,6 +220,51 @@ pub fn with_value<R>(v: SqlRef<'_>, kind: Kind, f: impl FnOnce(ValueRef<'_>) -> 
     }
 }
 
+/// A decimal cell's digits, formatted on the stack: a DECIMAL column stored as INTEGER or
+/// REAL costs no allocation per cell (a result of wide rows has several such columns).
+/// The rare number longer than the buffer (a REAL near 1e308 printed in full) is formatted
+/// into a `String` instead; both give the same text.
+struct DecimalText {
+    buf: [u8; 64],
+    len: usize,
+    /// Set when the text did not fit.
+    long: Option<String>,
+}
+
+impl DecimalText {
+    fn new() -> Self {
+        DecimalText { buf: [0; 64], len: 0, long: None }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(ValueRef<'_>) -> R) -> R {
+        match &self.long {
+            Some(text) => f(ValueRef::Decimal(text)),
+            // Only `write_str` fills the buffer, with whole `&str`s.
+            None => f(ValueRef::Decimal(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default())),
+        }
+    }
+}
+
+impl std::fmt::Write for DecimalText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if let Some(long) = &mut self.long {
+            long.push_str(s);
+            return Ok(());
+        }
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            let mut long = String::with_capacity(end * 2);
+            long.push_str(std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default());
+            long.push_str(s);
+            self.long = Some(long);
+            return Ok(());
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
 /// A date, time or timestamp cell of a column of that kind, if its bytes are one as they
 /// stand; None sends it through the UTF-8 path (which also trims).
 #[inline]
@@ -237,6 +291,21 @@ mod tests {
         assert_eq!(from_decl("DOUBLE PRECISION").sql_type, sql_type::DOUBLE);
         assert_eq!(from_decl("UNSIGNED BIG INT").sql_type, sql_type::BIGINT);
         assert_eq!(from_decl("JSON").sql_type, sql_type::VARCHAR);
+    }
+
+    #[test]
+    fn decimals_stored_as_numbers_get_their_declared_scale_however_long() {
+        let dec = |v: SqlRef<'_>, scale: u8| with_value(v, Kind::Decimal { scale }, |pv| pv.to_owned());
+        let d = |s: &str| twofactor_protocol::Value::Decimal(s.into());
+        assert_eq!(dec(SqlRef::Real(1.5), 2), d("1.50"));
+        assert_eq!(dec(SqlRef::Real(1234567.0012), 4), d("1234567.0012"));
+        assert_eq!(dec(SqlRef::Real(-0.125), 0), d("-0.125"));
+        assert_eq!(dec(SqlRef::Integer(-42), 3), d("-42.000"));
+        assert_eq!(dec(SqlRef::Integer(i64::MIN), 0), d(&i64::MIN.to_string()));
+        // Longer than the stack buffer: the same text as `format!`, nothing cut.
+        assert_eq!(dec(SqlRef::Real(1e300), 2), d(&format!("{:.2}", 1e300)));
+        assert_eq!(dec(SqlRef::Integer(7), 38), d(&format!("7.{}", "0".repeat(38))));
+        assert_eq!(dec(SqlRef::Real(f64::MAX), 38), d(&format!("{:.38}", f64::MAX)));
     }
 
     #[test]
