@@ -537,7 +537,6 @@ impl ClientMessage {
 }
 
 impl ServerMessage {
-    /// Appends this message, framed, to `out`.
     /// The message's frame on its own. A Rows message of a batch built here is sent from
     /// the batch's own buffer, not copied (a result batch is up to a MiB).
     pub fn into_frame(self) -> Vec<u8> {
@@ -551,6 +550,7 @@ impl ServerMessage {
         }
     }
 
+    /// Appends this message, framed, to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let start = begin_frame(out, self.tag());
         match self {

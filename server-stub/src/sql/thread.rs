@@ -117,10 +117,9 @@ pub fn serve_cursor(
     let ncols = columns.len() as u16;
     // Batches of one cursor are alike: the last one's size saves the growth.
     let mut last_bytes = batch.byte_len();
-    // The first batch follows the result set's description in the same reply.
-    let mut first = encode(&[ServerMessage::ResultSet { columns }]);
-    first.extend_from_slice(&ServerMessage::Rows { batch: batch.finish(), last: done }.into_frame());
-    let _ = reply.send(first);
+    // The first batch shares its reply with the result set's description, so it is copied
+    // into that reply once either way; `send_rows` saves the copy for the batches after it.
+    send(reply, &[ServerMessage::ResultSet { columns }, ServerMessage::Rows { batch: batch.finish(), last: done }]);
     if done {
         return None;
     }
