@@ -26,18 +26,23 @@ impl<'a> Frame<'a> {
 /// Cuts the first frame from `buf`. `Ok(None)` means the buffer holds only part of a
 /// frame: read more bytes and call again.
 pub fn decode_frame(buf: &[u8], max_len: usize) -> Result<Option<Frame<'_>>, ProtocolError> {
-    if buf.len() < FRAME_HEADER_LEN {
-        return Ok(None);
+    let Some(len) = frame_payload_len(buf, max_len)? else { return Ok(None) };
+    match buf.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len) {
+        Some(payload) => Ok(Some(Frame { tag: buf[0], payload })),
+        None => Ok(None),
     }
-    let tag = buf[0];
-    let len = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+}
+
+/// The payload length the header at the start of `buf` announces, checked against
+/// `max_len`; `Ok(None)` until the header is there. A reader that learns a frame is large
+/// can read the rest of it into a buffer of its own (`ServerMessage::decode_frame_buffer`).
+pub fn frame_payload_len(buf: &[u8], max_len: usize) -> Result<Option<usize>, ProtocolError> {
+    let Some(header) = buf.get(..FRAME_HEADER_LEN) else { return Ok(None) };
+    let len = u32::from_le_bytes([header[1], header[2], header[3], header[4]]) as usize;
     if len > max_len {
         return Err(ProtocolError::FrameTooLarge { len, max: max_len });
     }
-    match buf.get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len) {
-        Some(payload) => Ok(Some(Frame { tag, payload })),
-        None => Ok(None),
-    }
+    Ok(Some(len))
 }
 
 /// Starts a frame in `out`; returns the offset `end_frame` needs to patch the length.

@@ -15,7 +15,7 @@ pub mod sql_type;
 mod value;
 
 pub use error::ProtocolError;
-pub use frame::{decode_frame, Frame, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
+pub use frame::{decode_frame, frame_payload_len, Frame, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
 pub use message::{
     CatalogRequest, ClientMessage, ColumnDesc, ErrorInfo, Nullability, ParamDesc, SecondFactor, SecondFactorMethod,
     ServerMessage, SessionOptions,

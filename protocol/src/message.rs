@@ -3,6 +3,7 @@
 
 use crate::codec::{Put, Reader};
 use crate::frame::{begin_frame, decode_frame, end_frame};
+use crate::rows::CheckedBatch;
 use crate::{ProtocolError, RowBatch, Secret, MAGIC};
 
 /// How the server checks the second factor of a user.
@@ -682,6 +683,30 @@ impl ServerMessage {
         };
         r.finish()?;
         Ok(Some((msg, frame.wire_len())))
+    }
+
+    /// Decodes `buffer`, which holds exactly one frame (header included). A Rows message
+    /// keeps `buffer` as its batch's storage, so a large batch read into a buffer of its own
+    /// is not copied again; any other message decodes as `decode` would.
+    pub fn decode_frame_buffer(buffer: Vec<u8>, max_frame_len: usize) -> Result<ServerMessage, ProtocolError> {
+        let (checked, last) = {
+            let frame = decode_frame(&buffer, max_frame_len)?
+                .ok_or(ProtocolError::Truncated { tag: buffer.first().copied().unwrap_or(0), needed: 1 })?;
+            if frame.wire_len() != buffer.len() {
+                return Err(ProtocolError::TrailingBytes { tag: frame.tag, extra: buffer.len() - frame.wire_len() });
+            }
+            if frame.tag != tag::ROWS {
+                let (message, _) = Self::decode(&buffer, max_frame_len)?.expect("a whole frame decodes");
+                return Ok(message);
+            }
+            let mut r = Reader::new(frame.tag, frame.payload);
+            let last = r.bool()?;
+            let (checked, _) = CheckedBatch::read(&mut r)?;
+            // The values are the frame's last bytes, so the batch can own the whole buffer.
+            r.finish()?;
+            (checked, last)
+        };
+        Ok(ServerMessage::Rows { batch: checked.with_buffer(buffer), last })
     }
 }
 

@@ -240,6 +240,24 @@ impl RowBatch {
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<RowBatch, ProtocolError> {
+        let (checked, data) = CheckedBatch::read(r)?;
+        Ok(checked.with_buffer(data.to_vec()))
+    }
+}
+
+/// A batch read and validated from a message, whose values are the `values_len` bytes
+/// that end its reader's buffer so far: `ServerMessage::decode_frame_buffer` gives it the
+/// whole frame's buffer, which ends with them, instead of copying them out.
+pub(crate) struct CheckedBatch {
+    columns: u16,
+    rows: u32,
+    values_len: usize,
+    index: Index,
+}
+
+impl CheckedBatch {
+    /// Columns, rows and values (returned too) with their index, all checked.
+    pub(crate) fn read<'a>(r: &mut Reader<'a>) -> Result<(CheckedBatch, &'a [u8]), ProtocolError> {
         let columns = r.u16()?;
         let rows = r.u32()?;
         let data = r.bytes()?;
@@ -254,7 +272,13 @@ impl RowBatch {
             return Err(ProtocolError::InvalidField { what: "row count", value: i64::from(rows) });
         }
         let index = Index::build(data, cells)?;
-        Ok(RowBatch { columns, rows, data: data.to_vec(), start: 0, index: OnceLock::from(index) })
+        Ok((CheckedBatch { columns, rows, values_len: data.len(), index }, data))
+    }
+
+    /// The batch over `buffer`, whose last `values_len` bytes are the values `read` checked.
+    pub(crate) fn with_buffer(self, buffer: Vec<u8>) -> RowBatch {
+        let start = buffer.len() - self.values_len;
+        RowBatch { columns: self.columns, rows: self.rows, data: buffer, start, index: OnceLock::from(self.index) }
     }
 }
 

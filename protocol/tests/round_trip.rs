@@ -385,3 +385,45 @@ fn a_rows_frame_from_the_batch_buffer_is_the_encoded_message_for_built_and_recei
     // Only text gives its bytes: a decimal, bytes or NULL cell does not.
     assert_eq!((batch.text_bytes(0, 8), batch.text_bytes(0, 4), batch.text_bytes(0, 0)), (None, None, None));
 }
+
+#[test]
+fn a_frame_decoded_in_its_own_buffer_is_the_message_decode_gives() {
+    // Rows (the batch keeps the buffer), and a message of another kind.
+    let rows = ServerMessage::Rows { batch: sample_batch(), last: true };
+    let other = ServerMessage::ExecuteDone { row_count: -1 };
+    for message in [rows, other] {
+        let frame = message.clone().into_frame();
+        let decoded = ServerMessage::decode_frame_buffer(frame.clone(), MAX_FRAME_LEN).unwrap();
+        assert_eq!(decoded, message);
+        // Received that way, it encodes to the same bytes again (its values are the
+        // buffer's tail, not the whole buffer).
+        assert_eq!(decoded.into_frame(), frame);
+    }
+    let frame = ServerMessage::Rows { batch: sample_batch(), last: false }.into_frame();
+    let ServerMessage::Rows { batch, .. } = ServerMessage::decode_frame_buffer(frame.clone(), MAX_FRAME_LEN).unwrap()
+    else {
+        panic!("not rows")
+    };
+    assert_eq!(batch.text_bytes(0, 3), Some("grüß dich €".as_bytes()));
+    assert_eq!(batch.byte_len(), sample_batch().byte_len());
+    // A buffer must hold exactly one whole frame: not less, not more, within the limit.
+    for cut in [0, 1, FRAME_HEADER_LEN, frame.len() - 1] {
+        assert!(ServerMessage::decode_frame_buffer(frame[..cut].to_vec(), MAX_FRAME_LEN).is_err(), "cut at {cut}");
+    }
+    let mut longer = frame.clone();
+    longer.push(0);
+    assert!(ServerMessage::decode_frame_buffer(longer, MAX_FRAME_LEN).is_err(), "a trailing byte was accepted");
+    assert!(ServerMessage::decode_frame_buffer(frame.clone(), frame.len() - FRAME_HEADER_LEN - 1).is_err());
+    // A Rows frame whose values end before the frame does (a byte after them) is refused.
+    let mut padded = frame.clone();
+    padded.push(0);
+    let len = (padded.len() - FRAME_HEADER_LEN) as u32;
+    padded[1..FRAME_HEADER_LEN].copy_from_slice(&len.to_le_bytes());
+    assert!(ServerMessage::decode_frame_buffer(padded.clone(), MAX_FRAME_LEN).is_err());
+    assert!(ServerMessage::decode(&padded, MAX_FRAME_LEN).is_err(), "decode and decode_frame_buffer agree");
+    // The header's length as a reader sees it, before the rest arrives.
+    let announced = frame.len() - FRAME_HEADER_LEN;
+    assert_eq!(frame_payload_len(&frame[..FRAME_HEADER_LEN], MAX_FRAME_LEN).unwrap(), Some(announced));
+    assert_eq!(frame_payload_len(&frame[..FRAME_HEADER_LEN - 1], MAX_FRAME_LEN).unwrap(), None);
+    assert!(frame_payload_len(&frame, announced - 1).is_err());
+}

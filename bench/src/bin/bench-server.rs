@@ -223,12 +223,15 @@ async fn burst(args: &Args) {
             "logins_per_s": ok as f64 / all_ready.as_secs_f64(),
             "login": summary_ms(&latencies),
             "probe_before": summary_ms(&before),
-            "probe_during": summary_ms(&during),
+            "probe_during": summary_ms(&during.iter().map(|(_, d)| *d).collect::<Vec<_>>()),
+            "probe_during_connect_phase": summary_ms(&split_by_phase(&during).0),
+            "probe_during_hash_phase": summary_ms(&split_by_phase(&during).1),
         })
     );
 }
 
-type ProbeTimes = (Vec<Duration>, Vec<Duration>);
+/// Before the burst; during it, each with its start from the burst's start.
+type ProbeTimes = (Vec<Duration>, Vec<(Duration, Duration)>);
 
 enum Probing {
     Thread(std::thread::JoinHandle<ProbeTimes>),
@@ -256,16 +259,27 @@ async fn probe(
     }
     let _ = ready.send(());
     let mut during = Vec::new();
-    let until = Instant::now() + Duration::from_secs(300);
+    let start = Instant::now();
+    let until = start + Duration::from_secs(300);
     while Instant::now() < until && !stop.load(std::sync::atomic::Ordering::Relaxed) {
         let t = Instant::now();
         if p.select_one().await.is_err() {
             break;
         }
-        during.push(t.elapsed());
+        during.push((t - start, t.elapsed()));
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     (before, during)
+}
+
+/// Where in the burst the probe's slow requests fell: its samples of the first
+/// `CONNECT_PHASE` (the burst's TLS handshakes and attempt reservations, all at once) and
+/// of the rest (the logins waiting for, and getting, their password hashes).
+const CONNECT_PHASE: Duration = Duration::from_secs(2);
+
+fn split_by_phase(during: &[(Duration, Duration)]) -> (Vec<Duration>, Vec<Duration>) {
+    let (connect, rest): (Vec<_>, Vec<_>) = during.iter().partition(|(at, _)| *at < CONNECT_PHASE);
+    (connect.into_iter().map(|(_, d)| d).collect(), rest.into_iter().map(|(_, d)| d).collect())
 }
 
 /// `--addr --ca --user U --password PW --sessions N --server-pid PID [--parallel 64]`.

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
-use twofactor_protocol::{ClientMessage, ServerMessage, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN};
+use twofactor_protocol::{
+    frame_payload_len, ClientMessage, ServerMessage, FRAME_HEADER_LEN, MAX_FRAME_LEN, MAX_PREAUTH_FRAME_LEN,
+};
 
 use super::socket::{Severer, Socket};
 use crate::diag::{OdbcError, OdbcResult, SqlState};
@@ -18,6 +20,9 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Below this much free room at the end of the read buffer, it is compacted or grown
 /// before the next read (a TLS record holds up to 16 KiB).
 const MIN_READ: usize = 16 * 1024;
+/// A frame at least this long (a batch of rows, in practice) is read into a buffer of its
+/// own rather than through `rbuf` (`receive_into_own_buffer`).
+const OWN_BUFFER_FRAME_LEN: usize = READ_CHUNK;
 
 /// A request sent ahead of need (a Fetch for the open cursor), at most one.
 enum Ahead {
@@ -395,6 +400,11 @@ impl Session {
                 Ok(None) => {}
                 Err(e) => return Err(self.fail(link_failure(&format!("malformed message from the server: {e}")))),
             }
+            if let Ok(Some(len)) = frame_payload_len(&self.rbuf[self.rpos..self.rend], MAX_FRAME_LEN) {
+                if len >= OWN_BUFFER_FRAME_LEN {
+                    return self.receive_into_own_buffer(FRAME_HEADER_LEN + len);
+                }
+            }
             if self.rbuf.len() - self.rend < MIN_READ {
                 // Move the start of the partial message to the front (it is at most one
                 // message, and only when the room at the end runs short), then grow if
@@ -416,6 +426,34 @@ impl Session {
                 Err(e) => return Err(self.io_error(e)),
             }
         }
+    }
+
+    /// Reads the rest of the frame of `total` bytes that starts at `rbuf[rpos..]` into a
+    /// buffer of its own, which a Rows message's batch then keeps: a batch of a MiB is
+    /// copied once from TLS into it, instead of into `rbuf` and again out of it.
+    fn receive_into_own_buffer(&mut self, total: usize) -> OdbcResult<ServerMessage> {
+        let mut have = self.rend - self.rpos;
+        let mut frame = Vec::with_capacity(total);
+        frame.extend_from_slice(&self.rbuf[self.rpos..self.rend]);
+        self.rpos = 0;
+        self.rend = 0;
+        while have < total {
+            // Safe Rust reads only into initialised bytes, so the buffer is zero-filled
+            // ahead of the reads (one pass of writes, cheaper than the copy it replaces),
+            // a step at a time: a header that announces 64 MiB and sends nothing more
+            // costs address space, not memory.
+            if have == frame.len() {
+                frame.resize(total.min(have + 4 * READ_CHUNK), 0);
+            }
+            match self.stream.read(&mut frame[have..]) {
+                Ok(0) => return Err(self.fail(closed_by_server())),
+                Ok(n) => have += n,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(self.io_error(e)),
+            }
+        }
+        ServerMessage::decode_frame_buffer(frame, MAX_FRAME_LEN)
+            .map_err(|e| self.fail(link_failure(&format!("malformed message from the server: {e}"))))
     }
 
     /// Whether the server has closed this idle session, asked without blocking (a pool

@@ -8,8 +8,10 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::*;
+use cached::Cached;
 
 mod attempts;
+mod cached;
 mod codes;
 mod delegated;
 mod enrol_links;
@@ -111,6 +113,7 @@ impl SqliteUserStore {
 
     fn setup(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(Duration::from_secs(5))?;
+        conn.set_prepared_statement_cache_capacity(cached::STATEMENT_CACHE);
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
@@ -126,7 +129,7 @@ impl SqliteUserStore {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for (table, col, decl) in ADDED_COLUMNS {
             let exists = tx
-                .query_row(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"), [col], |_| Ok(()))
+                .one(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"), [col], |_| Ok(()))
                 .optional()?
                 .is_some();
             if !exists {
@@ -135,12 +138,12 @@ impl SqliteUserStore {
         }
         // The carrier list is seeded once; after that it is the admin's to edit.
         let seeded: Option<String> =
-            tx.query_row("SELECT value FROM settings WHERE key = 'carriers_seeded'", [], |r| r.get(0)).optional()?;
+            tx.one("SELECT value FROM settings WHERE key = 'carriers_seeded'", [], |r| r.get(0)).optional()?;
         if seeded.is_none() {
             for (name, gateway) in DEFAULT_CARRIERS {
-                tx.execute("INSERT OR IGNORE INTO carriers (name, gateway) VALUES (?1, ?2)", params![name, gateway])?;
+                tx.exec("INSERT OR IGNORE INTO carriers (name, gateway) VALUES (?1, ?2)", params![name, gateway])?;
             }
-            tx.execute("INSERT INTO settings (key, value) VALUES ('carriers_seeded', '1')", [])?;
+            tx.exec("INSERT INTO settings (key, value) VALUES ('carriers_seeded', '1')", [])?;
         }
         tx.commit()?;
         Ok(())
@@ -176,7 +179,7 @@ impl SqliteUserStore {
 
     fn update_user(&self, name: &str, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<(), StoreError> {
         self.with(|c| {
-            let n = c.execute(sql, p)?;
+            let n = c.exec(sql, p)?;
             Self::changed_or_missing(name, n)
         })
     }
@@ -223,7 +226,7 @@ fn row_to_user(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRecord> {
 impl UserStore for SqliteUserStore {
     fn create_user(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
         self.with(|c| {
-            match c.execute("INSERT INTO users (name, password_hash) VALUES (?1, ?2)", params![name, password_hash]) {
+            match c.exec("INSERT INTO users (name, password_hash) VALUES (?1, ?2)", params![name, password_hash]) {
                 Ok(_) => Ok(()),
                 Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
                     Err(StoreError::AlreadyExists(name.to_owned()))
@@ -234,7 +237,7 @@ impl UserStore for SqliteUserStore {
     }
 
     fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        self.with(|c| Ok(c.query_row(&format!("{SELECT_USER} WHERE name = ?1"), [name], row_to_user).optional()?))
+        self.with(|c| Ok(c.one(&format!("{SELECT_USER} WHERE name = ?1"), [name], row_to_user).optional()?))
     }
 
     fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -248,9 +251,9 @@ impl UserStore for SqliteUserStore {
     fn remove_user(&self, name: &str) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = tx.execute("DELETE FROM users WHERE name = ?1", [name])?;
+            let n = tx.exec("DELETE FROM users WHERE name = ?1", [name])?;
             for t in ["pending_codes", "code_sends", "backup_codes", "ticket_policies", "service_accounts"] {
-                tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [name])?;
+                tx.exec(&format!("DELETE FROM {t} WHERE name = ?1"), [name])?;
             }
             tickets::delete_all(&tx, name)?;
             enrol_links::delete_all(&tx, name)?;
@@ -261,7 +264,7 @@ impl UserStore for SqliteUserStore {
 
     fn set_password(&self, name: &str, password_hash: &str) -> Result<(), StoreError> {
         self.immediate(|tx| {
-            let n = tx.execute("UPDATE users SET password_hash = ?1 WHERE name = ?2", params![password_hash, name])?;
+            let n = tx.exec("UPDATE users SET password_hash = ?1 WHERE name = ?2", params![password_hash, name])?;
             tickets::delete_all(tx, name)?;
             Self::changed_or_missing(name, n)
         })
@@ -275,7 +278,7 @@ impl UserStore for SqliteUserStore {
         // The ledger restarts with the key: old codes die with the old key anyway, and so
         // do the tickets the old key's codes earned.
         self.immediate(|tx| {
-            let n = tx.execute(
+            let n = tx.exec(
                 "UPDATE users SET totp_secret = ?1, totp_algorithm = ?2, totp_digits = ?3, method = 'TOTP',
                  last_totp_step = NULL, totp_drift = 0, drift_candidate = NULL, drift_streak = 0
                  WHERE name = ?4",
@@ -288,7 +291,7 @@ impl UserStore for SqliteUserStore {
 
     fn accept_totp(&self, name: &str, step: i64, d: DriftState) -> Result<CodeUse, StoreError> {
         self.immediate(|tx| {
-            let n = tx.execute(
+            let n = tx.exec(
                 "UPDATE users SET last_totp_step = ?1, failed_second_factor = 0,
                  totp_drift = ?3, drift_candidate = ?4, drift_streak = ?5
                  WHERE name = ?2 AND (last_totp_step IS NULL OR last_totp_step < ?1)",
@@ -298,7 +301,7 @@ impl UserStore for SqliteUserStore {
                 CodeUse::Accepted
             } else {
                 let last: Option<i64> = tx
-                    .query_row("SELECT last_totp_step FROM users WHERE name = ?1", [name], |r| r.get(0))
+                    .one("SELECT last_totp_step FROM users WHERE name = ?1", [name], |r| r.get(0))
                     .optional()?
                     .flatten();
                 // Only the step accepted last is a replay; an older unused step is a guess.
@@ -338,14 +341,14 @@ impl UserStore for SqliteUserStore {
     fn two_factor_setting(&self) -> Result<Option<bool>, StoreError> {
         self.with(|c| {
             let v: Option<String> =
-                c.query_row("SELECT value FROM settings WHERE key = 'two_factor'", [], |r| r.get(0)).optional()?;
+                c.one("SELECT value FROM settings WHERE key = 'two_factor'", [], |r| r.get(0)).optional()?;
             Ok(v.map(|v| v == "on"))
         })
     }
 
     fn set_two_factor_setting(&self, on: bool) -> Result<(), StoreError> {
         self.with(|c| {
-            c.execute(
+            c.exec(
                 "INSERT INTO settings (key, value) VALUES ('two_factor', ?1)
                  ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [if on { "on" } else { "off" }],
@@ -415,7 +418,7 @@ impl UserStore for SqliteUserStore {
 
     fn carrier(&self, name: &str) -> Result<Option<Carrier>, StoreError> {
         self.with(|c| {
-            Ok(c.query_row("SELECT name, gateway FROM carriers WHERE name = ?1 COLLATE NOCASE", [name], |r| {
+            Ok(c.one("SELECT name, gateway FROM carriers WHERE name = ?1 COLLATE NOCASE", [name], |r| {
                 Ok(Carrier { name: r.get(0)?, gateway: r.get(1)? })
             })
             .optional()?)
@@ -425,7 +428,7 @@ impl UserStore for SqliteUserStore {
     fn put_carrier(&self, carrier: &Carrier, create: bool) -> Result<(), StoreError> {
         self.with(|c| {
             if create {
-                match c.execute(
+                match c.exec(
                     "INSERT INTO carriers (name, gateway) VALUES (?1, ?2)",
                     params![carrier.name, carrier.gateway],
                 ) {
@@ -436,10 +439,8 @@ impl UserStore for SqliteUserStore {
                     Err(e) => Err(e.into()),
                 }
             } else {
-                let n = c.execute(
-                    "UPDATE carriers SET gateway = ?1 WHERE name = ?2",
-                    params![carrier.gateway, carrier.name],
-                )?;
+                let n =
+                    c.exec("UPDATE carriers SET gateway = ?1 WHERE name = ?2", params![carrier.gateway, carrier.name])?;
                 if n == 0 {
                     Err(StoreError::Backend(format!("no carrier `{}`", carrier.name)))
                 } else {
@@ -451,7 +452,7 @@ impl UserStore for SqliteUserStore {
 
     fn remove_carrier(&self, name: &str) -> Result<(), StoreError> {
         self.with(|c| {
-            let n = c.execute("DELETE FROM carriers WHERE name = ?1", [name])?;
+            let n = c.exec("DELETE FROM carriers WHERE name = ?1", [name])?;
             if n == 0 {
                 Err(StoreError::Backend(format!("no carrier `{name}`")))
             } else {
@@ -463,13 +464,12 @@ impl UserStore for SqliteUserStore {
     fn import_user(&self, u: &UserRecord, backup_hashes: &[Vec<u8>], replace: bool) -> Result<(), StoreError> {
         self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let exists =
-                tx.query_row("SELECT 1 FROM users WHERE name = ?1", [&u.name], |_| Ok(())).optional()?.is_some();
+            let exists = tx.one("SELECT 1 FROM users WHERE name = ?1", [&u.name], |_| Ok(())).optional()?.is_some();
             if exists && !replace {
                 return Err(StoreError::AlreadyExists(u.name.clone()));
             }
             for t in ["users", "pending_codes", "code_sends", "backup_codes", "service_accounts"] {
-                tx.execute(&format!("DELETE FROM {t} WHERE name = ?1"), [&u.name])?;
+                tx.exec(&format!("DELETE FROM {t} WHERE name = ?1"), [&u.name])?;
             }
             // An imported user's password and key may differ from the replaced one's.
             tickets::delete_all(&tx, &u.name)?;
@@ -477,7 +477,7 @@ impl UserStore for SqliteUserStore {
                 Some(t) => (Some(t.sealed_secret.clone()), Some(t.algorithm.clone()), Some(t.digits)),
                 None => (None, None, None),
             };
-            tx.execute(
+            tx.exec(
                 "INSERT INTO users (name, password_hash, two_factor, method, totp_secret, totp_algorithm,
                  totp_digits, last_totp_step, phone, carrier, email, totp_drift)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -497,7 +497,7 @@ impl UserStore for SqliteUserStore {
                 ],
             )?;
             for h in backup_hashes {
-                tx.execute("INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)", params![u.name, h])?;
+                tx.exec("INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)", params![u.name, h])?;
             }
             tx.commit()?;
             Ok(())
@@ -505,7 +505,7 @@ impl UserStore for SqliteUserStore {
     }
 
     fn check_health(&self) -> Result<(), StoreError> {
-        self.with(|c| Ok(c.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.with(|c| Ok(c.one("SELECT 1", [], |_| Ok(()))?))
     }
 
     fn ticket_policy(&self, name: &str) -> Result<TicketPolicy, StoreError> {

@@ -4,6 +4,7 @@
 //! write lock, so a check and the update it decides are one step for every process that
 //! shares the file.
 
+use super::cached::Cached;
 use rusqlite::{params, OptionalExtension, Transaction};
 
 use crate::store::{
@@ -29,7 +30,7 @@ struct AddressWindow {
 impl AddressWindow {
     fn load(tx: &Transaction<'_>, address: &str) -> Result<Option<AddressWindow>, StoreError> {
         Ok(tx
-            .query_row(
+            .one(
                 "SELECT window_start, failures, blocked_until FROM address_failures WHERE address = ?1",
                 [address],
                 |r| Ok(AddressWindow { window_start: r.get(0)?, failures: r.get(1)?, blocked_until: r.get(2)? }),
@@ -52,7 +53,7 @@ impl AddressWindow {
 }
 
 fn count_in_flight(tx: &Transaction<'_>, sql: &str, p: &[&dyn rusqlite::ToSql]) -> Result<u32, StoreError> {
-    Ok(tx.query_row(sql, p, |r| r.get(0))?)
+    Ok(tx.one(sql, p, |r| r.get(0))?)
 }
 
 pub(super) fn reserve(
@@ -62,7 +63,7 @@ pub(super) fn reserve(
 ) -> Result<Reservation, StoreError> {
     let now = req.now;
     // Reservations of a server that stopped mid-attempt give their place back.
-    tx.execute("DELETE FROM login_attempts WHERE expires_at <= ?1", [now])?;
+    tx.exec("DELETE FROM login_attempts WHERE expires_at <= ?1", [now])?;
 
     let window = AddressWindow::load(tx, req.address)?;
     if let Some(until) = window.as_ref().and_then(|w| w.blocked_at(now)) {
@@ -76,7 +77,7 @@ pub(super) fn reserve(
 
     let (count_col, lock_col) = columns(req.factor);
     let row: Option<(u32, Option<i64>)> = tx
-        .query_row(&format!("SELECT {count_col}, {lock_col} FROM users WHERE name = ?1"), [req.user], |r| {
+        .one(&format!("SELECT {count_col}, {lock_col} FROM users WHERE name = ?1"), [req.user], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
@@ -97,7 +98,7 @@ pub(super) fn reserve(
         }
     }
 
-    tx.execute(
+    tx.exec(
         "INSERT INTO login_attempts (name, address, factor, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![req.user, req.address, req.factor.as_str(), now.saturating_add(l.hold_secs)],
     )?;
@@ -117,11 +118,11 @@ pub(super) fn finish(
     now: i64,
     l: &AttemptLimits,
 ) -> Result<AttemptFinished, StoreError> {
-    tx.execute("DELETE FROM login_attempts WHERE id = ?1", [attempt.id])?;
+    tx.exec("DELETE FROM login_attempts WHERE id = ?1", [attempt.id])?;
     match end {
         AttemptEnd::Failed => {}
         AttemptEnd::LoggedIn => {
-            tx.execute(
+            tx.exec(
                 "UPDATE users SET failed_second_factor = 0, locked_until = NULL,
                  failed_first_factor = 0, password_locked_until = NULL WHERE name = ?1",
                 [&attempt.user],
@@ -146,7 +147,7 @@ fn count_user_failure(
 ) -> Result<Option<FailureOutcome>, StoreError> {
     let (count_col, lock_col) = columns(factor);
     let row: Option<(u32, Option<i64>)> = tx
-        .query_row(&format!("SELECT {count_col}, {lock_col} FROM users WHERE name = ?1"), [name], |r| {
+        .one(&format!("SELECT {count_col}, {lock_col} FROM users WHERE name = ?1"), [name], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()?;
@@ -163,7 +164,7 @@ fn count_user_failure(
     } else {
         (None, FailureOutcome::Counted(failed))
     };
-    tx.execute(
+    tx.exec(
         &format!("UPDATE users SET {count_col} = ?1, {lock_col} = ?2 WHERE name = ?3"),
         params![failed, until, name],
     )?;
@@ -179,7 +180,7 @@ fn count_address_failure(
 ) -> Result<(u32, bool), StoreError> {
     // Addresses whose window and block have run out are forgotten, so the table holds only
     // the addresses that failed recently.
-    tx.execute("DELETE FROM address_failures WHERE forget_at <= ?1", [now])?;
+    tx.exec("DELETE FROM address_failures WHERE forget_at <= ?1", [now])?;
     let window = AddressWindow::load(tx, address)?;
     if let Some(w) = window.as_ref().filter(|w| w.blocked_at(now).is_some()) {
         return Ok((w.failures, false));
@@ -190,7 +191,7 @@ fn count_address_failure(
     };
     let blocked_until = (failures >= l.address_max_failures).then(|| now.saturating_add(l.address_block_secs));
     let forget_at = blocked_until.unwrap_or_else(|| window_start.saturating_add(l.address_window_secs));
-    tx.execute(
+    tx.exec(
         "INSERT INTO address_failures (address, window_start, failures, blocked_until, forget_at)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(address) DO UPDATE SET window_start = excluded.window_start, failures = excluded.failures,

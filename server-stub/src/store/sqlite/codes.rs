@@ -3,6 +3,7 @@
 //! hour (`code_sends`) and backup codes (`backup_codes`). Each check and the update it
 //! decides run in one transaction.
 
+use super::cached::Cached;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use subtle::ConstantTimeEq;
 
@@ -11,7 +12,7 @@ use crate::store::{CodeRequest, CodeUse, IssueOutcome, PendingCode, StoreError};
 pub(super) fn issue_code(c: &mut Connection, name: &str, q: &CodeRequest<'_>) -> Result<IssueOutcome, StoreError> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let pending: Option<(String, String, i64, u32)> = tx
-        .query_row(
+        .one(
             "SELECT method, destination, expires_at, tries_left FROM pending_codes
              WHERE name = ?1 AND used_at IS NULL",
             [name],
@@ -24,15 +25,13 @@ pub(super) fn issue_code(c: &mut Connection, name: &str, q: &CodeRequest<'_>) ->
         }
     }
     let hour_ago = q.now - 3600;
-    tx.execute("DELETE FROM code_sends WHERE name = ?1 AND at <= ?2", params![name, hour_ago])?;
+    tx.exec("DELETE FROM code_sends WHERE name = ?1 AND at <= ?2", params![name, hour_ago])?;
     let (sent, oldest): (u32, Option<i64>) =
-        tx.query_row("SELECT COUNT(*), MIN(at) FROM code_sends WHERE name = ?1", [name], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        tx.one("SELECT COUNT(*), MIN(at) FROM code_sends WHERE name = ?1", [name], |r| Ok((r.get(0)?, r.get(1)?)))?;
     if sent >= q.max_sends_per_hour {
         return Ok(IssueOutcome::Limited { retry_at: oldest.unwrap_or(q.now) + 3600 });
     }
-    tx.execute(
+    tx.exec(
         "INSERT INTO pending_codes (name, code_hash, method, destination, issued_at, expires_at, tries_left)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          ON CONFLICT(name) DO UPDATE SET code_hash = excluded.code_hash, method = excluded.method,
@@ -40,7 +39,7 @@ pub(super) fn issue_code(c: &mut Connection, name: &str, q: &CodeRequest<'_>) ->
          expires_at = excluded.expires_at, tries_left = excluded.tries_left, used_at = NULL",
         params![name, q.code_hash, q.method.as_str(), q.destination, q.now, q.expires_at, q.max_tries],
     )?;
-    tx.execute("INSERT INTO code_sends (name, at) VALUES (?1, ?2)", params![name, q.now])?;
+    tx.exec("INSERT INTO code_sends (name, at) VALUES (?1, ?2)", params![name, q.now])?;
     tx.commit()?;
     Ok(IssueOutcome::Issued)
 }
@@ -48,14 +47,14 @@ pub(super) fn issue_code(c: &mut Connection, name: &str, q: &CodeRequest<'_>) ->
 pub(super) fn cancel_code(c: &mut Connection, name: &str, code_hash: &[u8]) -> Result<(), StoreError> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let issued_at: Option<i64> = tx
-        .query_row(
+        .one(
             "DELETE FROM pending_codes WHERE name = ?1 AND code_hash = ?2 RETURNING issued_at",
             params![name, code_hash],
             |r| r.get(0),
         )
         .optional()?;
     if let Some(at) = issued_at {
-        tx.execute(
+        tx.exec(
             "DELETE FROM code_sends WHERE rowid = (SELECT MAX(rowid) FROM code_sends WHERE name = ?1 AND at = ?2)",
             params![name, at],
         )?;
@@ -66,11 +65,9 @@ pub(super) fn cancel_code(c: &mut Connection, name: &str, code_hash: &[u8]) -> R
 
 pub(super) fn use_code(tx: &Transaction<'_>, name: &str, code_hash: &[u8], now: i64) -> Result<CodeUse, StoreError> {
     let row: Option<(Vec<u8>, i64, u32, Option<i64>)> = tx
-        .query_row(
-            "SELECT code_hash, expires_at, tries_left, used_at FROM pending_codes WHERE name = ?1",
-            [name],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        .one("SELECT code_hash, expires_at, tries_left, used_at FROM pending_codes WHERE name = ?1", [name], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     let Some((stored, expires_at, tries_left, used_at)) = row else {
         return Ok(CodeUse::Rejected);
@@ -78,7 +75,7 @@ pub(super) fn use_code(tx: &Transaction<'_>, name: &str, code_hash: &[u8], now: 
     let same: bool = stored.as_slice().ct_eq(code_hash).into();
     let used = if expires_at <= now {
         // Expired: it can never be used (nor replayed) again.
-        tx.execute("DELETE FROM pending_codes WHERE name = ?1", [name])?;
+        tx.exec("DELETE FROM pending_codes WHERE name = ?1", [name])?;
         CodeUse::Rejected
     } else if used_at.is_some() {
         if same {
@@ -87,20 +84,20 @@ pub(super) fn use_code(tx: &Transaction<'_>, name: &str, code_hash: &[u8], now: 
             CodeUse::Rejected
         }
     } else if same && tries_left > 0 {
-        tx.execute("UPDATE pending_codes SET used_at = ?2 WHERE name = ?1", params![name, now])?;
+        tx.exec("UPDATE pending_codes SET used_at = ?2 WHERE name = ?1", params![name, now])?;
         CodeUse::Accepted
     } else {
         // A wrong submission spends one try, in the same step as the check, so
         // concurrent guesses cannot share a try; the last one voids the code.
-        tx.execute("UPDATE pending_codes SET tries_left = tries_left - 1 WHERE name = ?1 AND tries_left > 0", [name])?;
-        tx.execute("DELETE FROM pending_codes WHERE name = ?1 AND tries_left <= 0", [name])?;
+        tx.exec("UPDATE pending_codes SET tries_left = tries_left - 1 WHERE name = ?1 AND tries_left > 0", [name])?;
+        tx.exec("DELETE FROM pending_codes WHERE name = ?1 AND tries_left <= 0", [name])?;
         CodeUse::Rejected
     };
     Ok(used)
 }
 
 pub(super) fn pending_code(c: &mut Connection, name: &str, now: i64) -> Result<Option<PendingCode>, StoreError> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT method, destination, issued_at, expires_at, tries_left FROM pending_codes
          WHERE name = ?1 AND expires_at > ?2 AND tries_left > 0 AND used_at IS NULL",
         params![name, now],
@@ -119,13 +116,13 @@ pub(super) fn pending_code(c: &mut Connection, name: &str, now: i64) -> Result<O
 
 pub(super) fn set_backup_codes(c: &mut Connection, name: &str, hashes: &[Vec<u8>]) -> Result<(), StoreError> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let exists: bool = tx.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
+    let exists: bool = tx.one("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(())).optional()?.is_some();
     if !exists {
         return Err(StoreError::NoSuchUser(name.to_owned()));
     }
-    tx.execute("DELETE FROM backup_codes WHERE name = ?1", [name])?;
+    tx.exec("DELETE FROM backup_codes WHERE name = ?1", [name])?;
     for h in hashes {
-        tx.execute("INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)", params![name, h])?;
+        tx.exec("INSERT OR IGNORE INTO backup_codes (name, code_hash) VALUES (?1, ?2)", params![name, h])?;
     }
     tx.commit()?;
     Ok(())
@@ -139,16 +136,14 @@ pub(super) fn use_backup_code(
     replay_since: i64,
 ) -> Result<CodeUse, StoreError> {
     let used_at: Option<Option<i64>> = tx
-        .query_row(
-            "SELECT used_at FROM backup_codes WHERE name = ?1 AND code_hash = ?2",
-            params![name, code_hash],
-            |r| r.get(0),
-        )
+        .one("SELECT used_at FROM backup_codes WHERE name = ?1 AND code_hash = ?2", params![name, code_hash], |r| {
+            r.get(0)
+        })
         .optional()?;
     let used = match used_at {
         None => CodeUse::Rejected,
         Some(None) => {
-            tx.execute(
+            tx.exec(
                 "UPDATE backup_codes SET used_at = ?3 WHERE name = ?1 AND code_hash = ?2",
                 params![name, code_hash, now],
             )?;

@@ -2,6 +2,7 @@
 //! the hook accepted, with when, so the same code sent again within the replay window is
 //! refused without asking the hook (hooks need not keep their own ledger).
 
+use super::cached::Cached;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::store::{CodeUse, StoreError};
@@ -16,7 +17,7 @@ CREATE TABLE IF NOT EXISTS delegated_codes (
 ";
 
 pub(super) fn used_since(c: &Connection, name: &str, code_hash: &[u8], since: i64) -> Result<bool, StoreError> {
-    Ok(c.query_row(
+    Ok(c.one(
         "SELECT 1 FROM delegated_codes WHERE name = ?1 AND code_hash = ?2 AND used_at > ?3",
         params![name, code_hash, since],
         |_| Ok(()),
@@ -34,9 +35,9 @@ pub(super) fn record(
     now: i64,
     since: i64,
 ) -> Result<CodeUse, StoreError> {
-    tx.execute("DELETE FROM delegated_codes WHERE name = ?1 AND used_at <= ?2", params![name, since])?;
+    tx.exec("DELETE FROM delegated_codes WHERE name = ?1 AND used_at <= ?2", params![name, since])?;
     let fresh = tx
-        .query_row(
+        .one(
             "INSERT INTO delegated_codes (name, code_hash, used_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (name, code_hash) DO UPDATE SET used_at = excluded.used_at
              WHERE delegated_codes.used_at <= ?4 RETURNING 1",

@@ -2,6 +2,7 @@
 //! Spending a link is one conditional UPDATE ... RETURNING, so of two confirmations racing
 //! for one link exactly one wins, and a link revoked or expired a moment before is refused.
 
+use super::cached::Cached;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::store::{EnrolLinkRecord, NewEnrolLink, StoreError};
@@ -37,12 +38,12 @@ fn row_to_link(r: &rusqlite::Row<'_>) -> rusqlite::Result<EnrolLinkRecord> {
 }
 
 pub(super) fn issue(c: &Connection, l: &NewEnrolLink<'_>) -> Result<(), StoreError> {
-    if c.query_row("SELECT 1 FROM users WHERE name = ?1", [l.user], |_| Ok(())).optional()?.is_none() {
+    if c.one("SELECT 1 FROM users WHERE name = ?1", [l.user], |_| Ok(())).optional()?.is_none() {
         return Err(StoreError::NoSuchUser(l.user.to_owned()));
     }
     // Links long past their end are forgotten as new ones come (a week keeps `list` useful).
-    c.execute("DELETE FROM enrol_links WHERE expires_at <= ?1", [l.issued_at - 7 * 86400])?;
-    c.execute(
+    c.exec("DELETE FROM enrol_links WHERE expires_at <= ?1", [l.issued_at - 7 * 86400])?;
+    c.exec(
         "INSERT INTO enrol_links (id_hash, name, issued_at, expires_at, reset) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![l.id_hash, l.user, l.issued_at, l.expires_at, l.reset],
     )?;
@@ -50,12 +51,11 @@ pub(super) fn issue(c: &Connection, l: &NewEnrolLink<'_>) -> Result<(), StoreErr
 }
 
 pub(super) fn link(c: &Connection, id_hash: &[u8]) -> Result<Option<EnrolLinkRecord>, StoreError> {
-    Ok(c.query_row(&format!("SELECT {COLUMNS} FROM enrol_links WHERE id_hash = ?1"), [id_hash], row_to_link)
-        .optional()?)
+    Ok(c.one(&format!("SELECT {COLUMNS} FROM enrol_links WHERE id_hash = ?1"), [id_hash], row_to_link).optional()?)
 }
 
 pub(super) fn spend(c: &Connection, id_hash: &[u8], now: i64) -> Result<Option<EnrolLinkRecord>, StoreError> {
-    Ok(c.query_row(
+    Ok(c.one(
         &format!(
             "UPDATE enrol_links SET used_at = ?2 WHERE id_hash = ?1
              AND used_at IS NULL AND revoked_at IS NULL AND expires_at > ?2 RETURNING {COLUMNS}"
@@ -74,7 +74,7 @@ pub(super) fn links(c: &Connection, name: Option<&str>) -> Result<Vec<EnrolLinkR
 }
 
 pub(super) fn revoke(c: &Connection, id_hash: &[u8], now: i64) -> Result<bool, StoreError> {
-    let n = c.execute(
+    let n = c.exec(
         "UPDATE enrol_links SET revoked_at = ?2 WHERE id_hash = ?1 AND revoked_at IS NULL AND used_at IS NULL",
         params![id_hash, now],
     )?;
@@ -83,6 +83,6 @@ pub(super) fn revoke(c: &Connection, id_hash: &[u8], now: i64) -> Result<bool, S
 
 /// A removed user's links go with it.
 pub(super) fn delete_all(c: &Connection, name: &str) -> Result<(), StoreError> {
-    c.execute("DELETE FROM enrol_links WHERE name = ?1", [name])?;
+    c.exec("DELETE FROM enrol_links WHERE name = ?1", [name])?;
     Ok(())
 }

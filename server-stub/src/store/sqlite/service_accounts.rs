@@ -2,6 +2,7 @@
 //! in one transaction, so there is never a service account without its user or a user
 //! half made into one.
 
+use super::cached::Cached;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::store::{networks_to_text, parse_networks, AllowedBackend, ServiceAccount, ServiceKind, StoreError};
@@ -32,17 +33,17 @@ fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<ServiceAccount, St
 
 pub(super) fn create(c: &mut Connection, a: &ServiceAccount, password_hash: &str) -> Result<(), StoreError> {
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let exists = tx.query_row("SELECT 1 FROM users WHERE name = ?1", [&a.name], |_| Ok(())).optional()?.is_some();
+    let exists = tx.one("SELECT 1 FROM users WHERE name = ?1", [&a.name], |_| Ok(())).optional()?.is_some();
     if exists {
         return Err(StoreError::AlreadyExists(a.name.clone()));
     }
-    tx.execute(
+    tx.exec(
         "INSERT INTO users (name, password_hash, two_factor, method) VALUES (?1, ?2, 0, 'NONE')",
         params![a.name, password_hash],
     )?;
     // A row left by a user removed by an older binary that did not know this table.
-    tx.execute("DELETE FROM service_accounts WHERE name = ?1", [&a.name])?;
-    tx.execute(
+    tx.exec("DELETE FROM service_accounts WHERE name = ?1", [&a.name])?;
+    tx.exec(
         "INSERT INTO service_accounts (name, kind, credential, networks, backend, sql_role, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
@@ -63,7 +64,7 @@ pub(super) fn one(c: &mut Connection, name: &str) -> Result<Option<ServiceAccoun
     // Only with its user row: a service row whose user is gone is no account.
     let sql =
         format!("{SELECT} WHERE name = ?1 AND EXISTS (SELECT 1 FROM users u WHERE u.name = service_accounts.name)");
-    c.query_row(&sql, [name], from_row).optional()?.transpose()
+    c.one(&sql, [name], from_row).optional()?.transpose()
 }
 
 pub(super) fn all(c: &mut Connection) -> Result<Vec<ServiceAccount>, StoreError> {
@@ -79,7 +80,7 @@ pub(super) fn all(c: &mut Connection) -> Result<Vec<ServiceAccount>, StoreError>
 }
 
 pub(super) fn update(c: &mut Connection, a: &ServiceAccount) -> Result<(), StoreError> {
-    let n = c.execute(
+    let n = c.exec(
         "UPDATE service_accounts SET kind = ?2, credential = ?3, networks = ?4, backend = ?5, sql_role = ?6
          WHERE name = ?1",
         params![a.name, a.kind.as_str(), a.credential, networks_to_text(&a.networks), a.backend.as_str(), a.sql_role],

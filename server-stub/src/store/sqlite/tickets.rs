@@ -3,6 +3,7 @@
 //! default). A use is one conditional UPDATE ... RETURNING, so a ticket revoked or
 //! expired a moment before is never used.
 
+use super::cached::Cached;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::store::{NewTicket, StoreError, TicketPolicy, TicketRecord};
@@ -48,24 +49,24 @@ fn row_to_ticket(r: &rusqlite::Row<'_>) -> rusqlite::Result<TicketRecord> {
 /// Every ticket of a user whose password or TOTP key changed or who is removed: a ticket
 /// stands for a second factor proved under the old credentials.
 pub(super) fn delete_all(tx: &Transaction<'_>, name: &str) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM tickets WHERE name = ?1", [name])?;
+    tx.exec("DELETE FROM tickets WHERE name = ?1", [name])?;
     Ok(())
 }
 
 pub(super) fn policy(c: &Connection, name: &str) -> Result<TicketPolicy, StoreError> {
     let stored: Option<String> =
-        c.query_row("SELECT policy FROM ticket_policies WHERE name = ?1", [name], |r| r.get(0)).optional()?;
+        c.one("SELECT policy FROM ticket_policies WHERE name = ?1", [name], |r| r.get(0)).optional()?;
     Ok(stored.as_deref().and_then(TicketPolicy::parse).unwrap_or(TicketPolicy::Default))
 }
 
 pub(super) fn set_policy(tx: &Transaction<'_>, name: &str, policy: TicketPolicy) -> Result<(), StoreError> {
-    if tx.query_row("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(())).optional()?.is_none() {
+    if tx.one("SELECT 1 FROM users WHERE name = ?1", [name], |_| Ok(())).optional()?.is_none() {
         return Err(StoreError::NoSuchUser(name.to_owned()));
     }
     if policy == TicketPolicy::Default {
-        tx.execute("DELETE FROM ticket_policies WHERE name = ?1", [name])?;
+        tx.exec("DELETE FROM ticket_policies WHERE name = ?1", [name])?;
     } else {
-        tx.execute(
+        tx.exec(
             "INSERT INTO ticket_policies (name, policy) VALUES (?1, ?2)
              ON CONFLICT(name) DO UPDATE SET policy = excluded.policy",
             params![name, policy.as_str()],
@@ -76,13 +77,13 @@ pub(super) fn set_policy(tx: &Transaction<'_>, name: &str, policy: TicketPolicy)
 
 pub(super) fn issue(tx: &Transaction<'_>, t: &NewTicket<'_>, max_per_user: u32) -> Result<u32, StoreError> {
     let now = t.issued_at;
-    tx.execute("DELETE FROM tickets WHERE name = ?1 AND expires_at <= ?2", params![t.user, now])?;
-    tx.execute(
+    tx.exec("DELETE FROM tickets WHERE name = ?1 AND expires_at <= ?2", params![t.user, now])?;
+    tx.exec(
         "INSERT INTO tickets (id_hash, name, public_key, issued_at, expires_at, last_used_at, idle_secs, peer)
          VALUES (?1, ?2, ?3, ?4, ?5, ?4, ?6, ?7)",
         params![t.id_hash, t.user, t.public_key, now, t.expires_at, t.idle_secs, t.peer],
     )?;
-    let revoked = tx.execute(
+    let revoked = tx.exec(
         &format!(
             "UPDATE tickets SET revoked_at = :now WHERE name = :name AND {USABLE} AND seq NOT IN
              (SELECT seq FROM tickets WHERE name = :name AND {USABLE} ORDER BY seq DESC LIMIT :max)"
@@ -93,8 +94,7 @@ pub(super) fn issue(tx: &Transaction<'_>, t: &NewTicket<'_>, max_per_user: u32) 
 }
 
 pub(super) fn ticket(c: &Connection, id_hash: &[u8]) -> Result<Option<TicketRecord>, StoreError> {
-    Ok(c.query_row(&format!("SELECT {COLUMNS} FROM tickets WHERE id_hash = ?1"), [id_hash], row_to_ticket)
-        .optional()?)
+    Ok(c.one(&format!("SELECT {COLUMNS} FROM tickets WHERE id_hash = ?1"), [id_hash], row_to_ticket).optional()?)
 }
 
 pub(super) fn use_ticket(
@@ -103,7 +103,7 @@ pub(super) fn use_ticket(
     user: &str,
     now: i64,
 ) -> Result<Option<TicketRecord>, StoreError> {
-    Ok(c.query_row(
+    Ok(c.one(
         &format!(
             "UPDATE tickets SET last_used_at = :now WHERE id_hash = :id AND name = :name AND {USABLE}
              RETURNING {COLUMNS}"
@@ -121,7 +121,7 @@ pub(super) fn tickets(c: &Connection, name: &str) -> Result<Vec<TicketRecord>, S
 }
 
 pub(super) fn revoke(c: &Connection, name: &str, id_hash: Option<&[u8]>, now: i64) -> Result<u32, StoreError> {
-    let n = c.execute(
+    let n = c.exec(
         "UPDATE tickets SET revoked_at = ?1 WHERE name = ?2 AND revoked_at IS NULL AND (?3 IS NULL OR id_hash = ?3)",
         params![now, name, id_hash],
     )?;
