@@ -3,7 +3,7 @@
 //! `Connection::execute` and `query_row` parse and plan their SQL on every call; a login
 //! runs about a dozen statements (reserve, user, second factor, finish), and during a burst
 //! of logins that parsing was over half of the store's CPU (docs/performance.md, "Issue 13,
-//! login burst, second round"). The store has one connection, so one cache serves all of
+//! fourth round", *Login burst*). The store has one connection, so one cache serves all of
 //! them; a statement whose text is built at run time (a column name chosen by factor) is
 //! cached by that text, of which there are a handful.
 
