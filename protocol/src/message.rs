@@ -696,8 +696,10 @@ impl ServerMessage {
                 return Err(ProtocolError::TrailingBytes { tag: frame.tag, extra: buffer.len() - frame.wire_len() });
             }
             if frame.tag != tag::ROWS {
-                let (message, _) = Self::decode(&buffer, max_frame_len)?.expect("a whole frame decodes");
-                return Ok(message);
+                return match Self::decode(&buffer, max_frame_len)? {
+                    Some((message, _)) => Ok(message),
+                    None => Err(ProtocolError::Truncated { tag: frame.tag, needed: 1 }),
+                };
             }
             let mut r = Reader::new(frame.tag, frame.payload);
             let last = r.bool()?;

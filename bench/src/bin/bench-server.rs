@@ -210,6 +210,7 @@ async fn burst(args: &Args) {
         Some(Probing::Task(t)) => t.await.unwrap_or_default(),
         None => Default::default(),
     };
+    let (connect_phase, hash_phase) = split_by_phase(&during);
     let ok = sessions.len();
     drop(sessions);
     errors.sort();
@@ -224,8 +225,8 @@ async fn burst(args: &Args) {
             "login": summary_ms(&latencies),
             "probe_before": summary_ms(&before),
             "probe_during": summary_ms(&during.iter().map(|(_, d)| *d).collect::<Vec<_>>()),
-            "probe_during_connect_phase": summary_ms(&split_by_phase(&during).0),
-            "probe_during_hash_phase": summary_ms(&split_by_phase(&during).1),
+            "probe_during_connect_phase": summary_ms(&connect_phase),
+            "probe_during_hash_phase": summary_ms(&hash_phase),
         })
     );
 }

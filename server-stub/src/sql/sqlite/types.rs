@@ -247,25 +247,11 @@ impl DecimalText {
     /// formats with `{:.*}`. The sign is kept as the formatter keeps it (-0.001 at scale 2 is
     /// "-0.00"). Empty buffer only.
     fn fixed_point(&mut self, r: f64, scale: usize) -> bool {
-        const POW10: [u64; 16] = [
-            1,
-            10,
-            100,
-            1_000,
-            10_000,
-            100_000,
-            1_000_000,
-            10_000_000,
-            100_000_000,
-            1_000_000_000,
-            10_000_000_000,
-            100_000_000_000,
-            1_000_000_000_000,
-            10_000_000_000_000,
-            100_000_000_000_000,
-            1_000_000_000_000_000,
-        ];
-        let Some(&p) = POW10.get(scale) else { return false };
+        // 10^15 and below: the scale of any DECIMAL whose values an f64 holds to the unit.
+        if scale > 15 {
+            return false;
+        }
+        let p = 10u64.pow(scale as u32);
         let m = r.abs() * p as f64;
         if m >= 4.0e15 || self.len != 0 {
             return false;
@@ -275,29 +261,9 @@ impl DecimalText {
         if (m.fract() - 0.5).abs() <= margin {
             return false;
         }
-        let mut n = m.round() as u64;
-        // Digits from the right: `scale` of them after the point, at least one before it.
-        let mut digits = [0u8; 40];
-        let mut at = digits.len();
-        for k in 0.. {
-            if k == scale && scale > 0 {
-                at -= 1;
-                digits[at] = b'.';
-            }
-            if n == 0 && k > scale {
-                break;
-            }
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-        }
-        if r.is_sign_negative() {
-            at -= 1;
-            digits[at] = b'-';
-        }
-        let text = &digits[at..];
-        self.buf[..text.len()].copy_from_slice(text);
-        self.len = text.len();
+        let n = m.round() as u64;
+        let sign = if r.is_sign_negative() { "-" } else { "" };
+        let _ = if scale == 0 { write!(self, "{sign}{n}") } else { write!(self, "{sign}{}.{:0scale$}", n / p, n % p) };
         true
     }
 
