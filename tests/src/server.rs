@@ -331,22 +331,30 @@ impl User {
 
     /// A code the server has not seen yet: the earliest step of the skew window later
     /// than the last one handed out; waits for the clock when the window is used up.
+    /// The code stays valid for at least 2 s.
     pub fn fresh_code(&self) -> String {
+        self.fresh_code_lasting(Duration::from_secs(2))
+    }
+
+    /// As `fresh_code`, for a code that reaches the server only after `lasting` (a helper
+    /// that sleeps first): the step handed out is still in the window then.
+    pub fn fresh_code_lasting(&self, lasting: Duration) -> String {
         let mut last = self.last_step.lock().unwrap();
         let deadline = Instant::now() + Duration::from_secs(95);
         loop {
-            let now = unix_now() / 30;
+            let now_secs = unix_now();
+            let now = now_secs / 30;
             let lowest = now.saturating_sub(self.skew_steps as u64);
-            let candidate = match *last {
+            let first = match *last {
                 Some(l) if l >= lowest => l + 1,
                 _ => lowest,
             };
-            // Keep a second of margin before a step slides out of the window.
-            let in_window = candidate <= now + self.skew_steps as u64;
-            let expiring = candidate < now && unix_now() % 30 >= 28;
-            if in_window && !expiring {
-                *last = Some(candidate);
-                return self.code_at_step(candidate);
+            // The server accepts a step until that step plus the skew has passed; the
+            // earliest one that is still accepted after `lasting` is taken.
+            let lasts = |step: u64| now_secs + lasting.as_secs().max(1) < (step + self.skew_steps as u64 + 1) * 30;
+            if let Some(step) = (first..=now + self.skew_steps as u64).find(|&step| lasts(step)) {
+                *last = Some(step);
+                return self.code_at_step(step);
             }
             assert!(Instant::now() < deadline, "no fresh TOTP step within 95 s");
             std::thread::sleep(Duration::from_millis(500));

@@ -105,7 +105,8 @@ fn a_server_without_tickets_gives_a_warning_and_a_working_connection() {
 fn a_follower_waits_for_the_leader_no_longer_than_its_own_login_timeout() {
     let server = TestServer::start();
     let user = server.user("slow_leader");
-    let code = user.fresh_code();
+    // The code reaches the server after the helper's 4 s and the login's own time.
+    let code = user.fresh_code_lasting(Duration::from_secs(10));
     let started = server.scratch().join("leader-helper-started");
     // The leader's helper takes 4 s; the follower allows itself 1 s.
     let helper = format!("sh -c 'touch {}; sleep 4; echo {code}'", started.display());
