@@ -11,7 +11,6 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_rustls::TlsAcceptor;
 
 use crate::audit::AuditLog;
 use crate::auth::Authenticator;
@@ -290,7 +289,7 @@ impl Server {
             listener.start(&state);
         }
         let enrol_web = enrol_web.map(|web| (web.local_addr(), web.start(&state)));
-        let task = tokio::spawn(accept_loop(state, listener, TlsAcceptor::from(tls), connections.clone()));
+        let task = tokio::spawn(accept_loop(state, listener, Arc::new(tls::Handshaker::new(tls)), connections.clone()));
         Ok(ServerHandle {
             local_addr,
             health_addr,
@@ -325,7 +324,12 @@ fn sql_settings(config: &Config) -> Result<SqlSettings, StartError> {
 }
 
 /// Accepts until the drain stops taking connections, then waits for the sessions to end.
-async fn accept_loop(state: Arc<State>, listener: TcpListener, acceptor: TlsAcceptor, permits: Arc<Semaphore>) {
+async fn accept_loop(
+    state: Arc<State>,
+    listener: TcpListener,
+    handshaker: Arc<tls::Handshaker>,
+    permits: Arc<Semaphore>,
+) {
     let max = state.config.server.max_connections;
     let refusing = state.lifecycle.reached(Stage::Refusing);
     tokio::pin!(refusing);
@@ -357,7 +361,7 @@ async fn accept_loop(state: Arc<State>, listener: TcpListener, acceptor: TlsAcce
         };
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
-        let acceptor = acceptor.clone();
+        let handshaker = handshaker.clone();
         let shutdown = state.lifecycle.closing();
         let balancers = balancers.clone();
         tokio::spawn(async move {
@@ -380,7 +384,7 @@ async fn accept_loop(state: Arc<State>, listener: TcpListener, acceptor: TlsAcce
             } else {
                 peer
             };
-            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
+            let tls = match tokio::time::timeout_at(deadline, handshaker.accept(tcp)).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     log::info!("{peer}: TLS handshake failed: {e}");

@@ -424,12 +424,44 @@ async fn on_read_error<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>, e:
     }
 }
 
+/// Store calls that may run on the blocking pool at once, process-wide: one per core, at
+/// least two.
+///
+/// The SQLite store serialises its calls on one connection, and the PostgreSQL store's
+/// pool is a few connections, so more calls in flight only wait on their lock; but each
+/// waits as a runnable thread. At the start of a login burst a thousand attempts were
+/// reserved at once, a hundred threads queued on the store's lock, and the scheduler shared
+/// the CPU between them and the logged-in sessions' threads. Queued here they are tasks
+/// that nobody polls.
+static STORE_CALLS: std::sync::LazyLock<tokio::sync::Semaphore> = std::sync::LazyLock::new(|| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    tokio::sync::Semaphore::new(cores.max(2))
+});
+
+/// How long a call keeps its place in [`STORE_CALLS`]. A store call takes well under a
+/// millisecond; one that takes longer (a delegated-factor hook, a PostgreSQL server that
+/// is slow to answer) gives its place back and goes on, so slow calls never hold up the
+/// others.
+const STORE_CALL_PLACE: Duration = Duration::from_millis(20);
+
 /// Runs a store call on the blocking pool; a store failure is logged and comes back as
 /// None (the login closes the connection, the enrolment page answers with an error page).
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Option<T> {
-    match tokio::task::spawn_blocking(f).await {
+    // The semaphore is never closed.
+    let place = STORE_CALLS.acquire().await.ok();
+    let mut call = tokio::task::spawn_blocking(f);
+    let joined = tokio::select! {
+        joined = &mut call => Some(joined),
+        _ = tokio::time::sleep(STORE_CALL_PLACE) => None,
+    };
+    drop(place);
+    let joined = match joined {
+        Some(joined) => joined,
+        None => call.await,
+    };
+    match joined {
         Ok(Ok(v)) => Some(v),
         Ok(Err(e)) => {
             log::error!("{e}");
@@ -486,4 +518,36 @@ fn audit_address_block(state: &State, counted: &AttemptFinished, user: &str, pee
 fn ready<S>(conn: &Conn<S>, l: LoggedIn) -> Phase {
     log::info!("{}: user `{}` logged in ({:?})", conn.peer, l.user, l.via);
     Phase::Ready(l, Sql { worker: None, autocommit: true })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Calls slower than their place's time (a hook, a slow PostgreSQL) fill every place
+    /// of `STORE_CALLS`; a quick call after them still runs at once, not after them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_store_calls_give_their_places_back() {
+        let places = STORE_CALLS.available_permits().max(2);
+        let slow: Vec<_> = (0..places)
+            .map(|_| {
+                tokio::spawn(blocking(|| {
+                    std::thread::sleep(Duration::from_secs(3));
+                    Ok(())
+                }))
+            })
+            .collect();
+        while STORE_CALLS.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let start = Instant::now();
+        assert_eq!(blocking(|| Ok(7)).await, Some(7));
+        let waited = start.elapsed();
+        assert!(waited < Duration::from_millis(1500), "the quick call waited {waited:?}");
+        for call in slow {
+            assert_eq!(call.await.unwrap(), Some(()));
+        }
+    }
 }
