@@ -131,6 +131,12 @@ pub struct AuthSection {
 /// One password thread fewer than the CPUs (at least one), so a burst of logins leaves a
 /// core to the sessions already logged in.
 pub fn default_hash_workers() -> usize {
+    cores_but_one()
+}
+
+/// The CPUs less one, at least one: how much of the machine login work (password hashes,
+/// TLS handshakes) may take at once, leaving a core to the sessions already logged in.
+pub fn cores_but_one() -> usize {
     std::thread::available_parallelism().map(|n| n.get().saturating_sub(1)).unwrap_or(1).max(1)
 }
 

@@ -69,8 +69,7 @@ pub fn server_config(
     Ok(Arc::new(config))
 }
 
-/// A client that trusts only the CA in `ca_pem` (tests, tools).
-/// Server handshakes, at most one computing per core but one (at least one), the rule
+/// Server handshakes, at most [`crate::config::cores_but_one`] computing at once, the rule
 /// `auth.hash_workers` follows too: a burst of new connections leaves a core to the
 /// sessions already logged in.
 ///
@@ -88,8 +87,7 @@ pub struct Handshaker {
 
 impl Handshaker {
     pub fn new(config: Arc<rustls::ServerConfig>) -> Self {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Self::with_slots(config, cores.saturating_sub(1).max(1))
+        Self::with_slots(config, crate::config::cores_but_one())
     }
 
     fn with_slots(config: Arc<rustls::ServerConfig>, slots: usize) -> Self {
@@ -115,6 +113,7 @@ impl Handshaker {
     }
 }
 
+/// A client that trusts only the CA in `ca_pem` (tests, tools).
 pub fn client_config(ca_pem: &Path) -> Result<Arc<rustls::ClientConfig>, TlsError> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in load_certs(ca_pem)? {
