@@ -16,6 +16,7 @@ pub mod contact;
 pub mod crypto;
 mod enrol_web;
 pub mod first_factor;
+mod handshake_runtime;
 mod health;
 pub mod hook;
 pub mod init;

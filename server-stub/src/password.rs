@@ -223,18 +223,6 @@ impl Memory {
 /// rustix, already a dependency, has no call for it; nice 19 needs no new crate.)
 pub const HASH_THREAD_NICE: i32 = 19;
 
-/// Lowers the calling thread (Linux: nice applies per thread, by thread id) to
-/// [`HASH_THREAD_NICE`]. Failure is logged and harmless: the thread runs at normal priority.
-fn lower_this_threads_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let tid = rustix::thread::gettid();
-        if let Err(e) = rustix::process::setpriority_process(Some(tid), HASH_THREAD_NICE) {
-            log::warn!("cannot lower the priority of a password thread to nice {HASH_THREAD_NICE}: {e}");
-        }
-    }
-}
-
 /// Verifies passwords on `workers` dedicated threads, each owning one Argon2 memory block
 /// that it reuses, so memory stays at `workers` x the configured cost however many logins
 /// come (a fresh 19 MiB allocation per verify left glibc's arenas holding gigabytes).
@@ -265,7 +253,7 @@ impl PasswordChecker {
                 .name(format!("argon2-{i}"))
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    lower_this_threads_priority();
+                    crate::resources::lower_this_threads_priority(HASH_THREAD_NICE, "password");
                     while let Some(job) = rx.next() {
                         // Whoever asked has gone (timed out, shut down): nobody would learn
                         // the answer, so the hash is not computed.
@@ -462,25 +450,6 @@ mod tests {
         assert_eq!(done.load(Ordering::SeqCst), 40);
     }
 
-    /// The nice value of each of this process's threads named `name`, from /proc (not from
-    /// the call that set it).
-    #[cfg(target_os = "linux")]
-    fn nice_of_threads_named(name: &str) -> Vec<i32> {
-        let mut nices = Vec::new();
-        for task in std::fs::read_dir("/proc/self/task").unwrap() {
-            let dir = task.unwrap().path();
-            let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-            if comm.trim_end() != name {
-                continue;
-            }
-            let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-            // After the ")" that ends the command: state is field 3, nice field 19.
-            let after = &stat[stat.rfind(')').unwrap() + 2..];
-            nices.push(after.split(' ').nth(16).unwrap().parse().unwrap());
-        }
-        nices
-    }
-
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn the_argon2_threads_run_at_the_lowest_priority() {
@@ -497,7 +466,11 @@ mod tests {
         // thread of this process must be at nice 19, and ours are among them.
         let mut nices = Vec::new();
         for _ in 0..100 {
-            nices = [nice_of_threads_named("argon2-0"), nice_of_threads_named("argon2-1")].concat();
+            nices = [
+                crate::resources::nice_of_threads_named("argon2-0"),
+                crate::resources::nice_of_threads_named("argon2-1"),
+            ]
+            .concat();
             if nices.len() >= 2 && nices.iter().all(|&n| n == HASH_THREAD_NICE) {
                 break;
             }

@@ -106,6 +106,42 @@ fn raise_fd_limit() -> Option<u64> {
     None
 }
 
+/// Lowers the calling thread to nice `nice` (Linux: nice applies per thread, by thread
+/// id), so that the kernel runs the server's session threads first whenever both are
+/// runnable. `what` names the thread in the log. Failure is logged and harmless: the
+/// thread runs at normal priority.
+pub fn lower_this_threads_priority(nice: i32, what: &str) {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), nice) {
+            log::warn!("cannot lower the priority of a {what} thread to nice {nice}: {e}");
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (nice, what);
+}
+
+/// The nice value of each of this process's threads named `name`, from /proc (not from
+/// the call that set it).
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn nice_of_threads_named(name: &str) -> Vec<i32> {
+    let mut nices = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        // A thread that ended between the listing and here has no stat left.
+        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
+        // After the ")" that ends the command: state is field 3, nice field 19.
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        nices.push(after.split(' ').nth(16).unwrap().parse().unwrap());
+    }
+    nices
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,7 @@
-//! The listener: accepts TCP, finishes TLS within the handshake timeout, bounds the number
-//! of connections, and runs one session task per connection until shutdown; and the
+//! The listener: accepts TCP, finishes TLS within the handshake timeout and runs the login
+//! (all three on the handshake runtime, [`crate::handshake_runtime`]), bounds the number
+//! of connections, and serves each logged-in session as a task of the caller's runtime
+//! until shutdown; and the
 //! drain that ends it gracefully (see [`ServerHandle::drain`] and [`crate::lifecycle`]).
 
 use std::collections::HashMap;
@@ -19,6 +21,7 @@ use crate::config::Config;
 use crate::config::SqlBackend;
 use crate::connection::FrameBudget;
 use crate::crypto::{SecretsKey, KEY_FILE};
+use crate::handshake_runtime::{self, MovableTcp};
 use crate::health::{self, Readiness};
 use crate::lifecycle::{Lifecycle, Stage};
 use crate::notify::Notifier;
@@ -206,8 +209,8 @@ impl ServerHandle {
 }
 
 impl Server {
-    /// Binds `config.server.listen` (port 0 picks a free port) and serves on the current
-    /// tokio runtime until [`ServerHandle::shutdown`].
+    /// Binds `config.server.listen` (port 0 picks a free port) and serves, its sessions on
+    /// the current tokio runtime, until [`ServerHandle::shutdown`].
     /// Also sets the process umask to 077 and raises its file descriptor limit
     /// ([`resources`]).
     pub async fn start(mut config: Config, clock: Arc<dyn Clock>) -> Result<ServerHandle, StartError> {
@@ -289,7 +292,18 @@ impl Server {
             listener.start(&state);
         }
         let enrol_web = enrol_web.map(|web| (web.local_addr(), web.start(&state)));
-        let task = tokio::spawn(accept_loop(state, listener, Arc::new(tls::Handshaker::new(tls)), connections.clone()));
+        // The listener moves to the handshake runtime, the sessions come back here.
+        let listener = listener.into_std().map_err(|source| StartError::Bind { addr, source })?;
+        let sessions = tokio::runtime::Handle::current();
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let permits = connections.clone();
+        let task = handshake_runtime::spawn_accept_loop(crate::config::cores_but_one(), async move {
+            match TcpListener::from_std(listener) {
+                Ok(listener) => accept_loop(state, listener, acceptor, permits, sessions).await,
+                Err(e) => log::error!("cannot listen on the handshake runtime: {e}"),
+            }
+        })
+        .map_err(|source| StartError::Bind { addr, source })?;
         Ok(ServerHandle {
             local_addr,
             health_addr,
@@ -327,8 +341,9 @@ fn sql_settings(config: &Config) -> Result<SqlSettings, StartError> {
 async fn accept_loop(
     state: Arc<State>,
     listener: TcpListener,
-    handshaker: Arc<tls::Handshaker>,
+    acceptor: tokio_rustls::TlsAcceptor,
     permits: Arc<Semaphore>,
+    sessions: tokio::runtime::Handle,
 ) {
     let max = state.config.server.max_connections;
     let refusing = state.lifecycle.reached(Stage::Refusing);
@@ -361,11 +376,11 @@ async fn accept_loop(
         };
         let _ = tcp.set_nodelay(true);
         let state = state.clone();
-        let handshaker = handshaker.clone();
+        let acceptor = acceptor.clone();
         let shutdown = state.lifecycle.closing();
         let balancers = balancers.clone();
+        let sessions = sessions.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             let mut tcp = tcp;
             // The PROXY header and the TLS handshake share the handshake timeout.
             let deadline = Instant::now() + handshake_timeout;
@@ -384,7 +399,7 @@ async fn accept_loop(
             } else {
                 peer
             };
-            let tls = match tokio::time::timeout_at(deadline, handshaker.accept(tcp)).await {
+            let tls = match tokio::time::timeout_at(deadline, acceptor.accept(MovableTcp::new(tcp))).await {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
                     log::info!("{peer}: TLS handshake failed: {e}");
@@ -399,7 +414,27 @@ async fn accept_loop(
                 log::warn!("{peer}: no TLS exporter after the handshake; dropped");
                 return;
             };
-            session::run(state, tls, facts, peer, shutdown).await;
+            // The login runs here too; only a logged-in session moves to the sessions' runtime.
+            let Some(mut session) = session::log_in(state, tls, facts, peer, shutdown).await else {
+                return;
+            };
+            let transit = match session.stream_mut().get_mut().0.depart() {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("{peer}: cannot hand the session to the sessions' runtime: {e}; closed");
+                    return;
+                }
+            };
+            // Spawned on a runtime that has shut down, the task is dropped and the
+            // connection closed.
+            sessions.spawn(async move {
+                let _permit = permit;
+                if let Err(e) = session.stream_mut().get_mut().0.arrive(transit) {
+                    log::warn!("{peer}: cannot register the session with the sessions' runtime: {e}; closed");
+                    return;
+                }
+                session.serve().await;
+            });
         });
     }
     // Closed at once, so a balancer's next connection is refused and goes elsewhere.

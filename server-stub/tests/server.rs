@@ -370,3 +370,26 @@ async fn batches_stop_near_one_mebibyte_and_a_long_result_streams() {
     }
     assert_eq!(total, 200_000);
 }
+
+/// The login runs on the handshake runtime and the session moves to the server's runtime
+/// when it is logged in: requests the client sent in the same write as its code (already in
+/// the server's buffers, or still in the socket, at the move) are answered all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_sent_with_the_code_are_answered_after_the_session_moves() {
+    let f = start(|_| {}).await;
+    let mut c = Client::connect(&f).await;
+    assert!(matches!(c.login("alice", "alice-pw").await, ServerMessage::FirstFactorOk { .. }));
+    let mut out = Vec::new();
+    ClientMessage::SecondFactor { code: code_now(&f).into() }.encode(&mut out);
+    ClientMessage::ExecDirect { sql: "SELECT 41 + 1".into(), params: no_params(), fetch_rows: 10 }.encode(&mut out);
+    ClientMessage::Ping.encode(&mut out);
+    c.send_raw(&out).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::SecondFactorOk));
+    assert!(matches!(c.recv().await, Some(ServerMessage::ResultSet { .. })));
+    let Some(ServerMessage::Rows { batch, last: true }) = c.recv().await else { panic!("no rows") };
+    assert_eq!((batch.rows(), batch.value(0, 0)), (1, ValueRef::Int(42)));
+    assert_eq!(c.recv().await, Some(ServerMessage::Pong));
+    // And the session goes on as any other.
+    c.send(ClientMessage::Ping).await;
+    assert_eq!(c.recv().await, Some(ServerMessage::Pong));
+}

@@ -169,12 +169,12 @@ fn sql_request(msg: ClientMessage) -> Result<Request, ClientMessage> {
 }
 
 /// Removes the session from the cancel registry however the connection ends.
-struct Registration<'a> {
-    state: &'a State,
+struct Registration {
+    state: Arc<State>,
     id: Option<u64>,
 }
 
-impl Registration<'_> {
+impl Registration {
     /// Registers the session a login phase produced, if it produced one.
     fn track(&mut self, next: Phase) -> Phase {
         if let Phase::AwaitingSecondFactor(ref l) | Phase::Ready(ref l, _) = next {
@@ -184,7 +184,7 @@ impl Registration<'_> {
     }
 }
 
-impl Drop for Registration<'_> {
+impl Drop for Registration {
     fn drop(&mut self) {
         if let Some(id) = self.id {
             self.state.sessions().remove(&id);
@@ -192,13 +192,26 @@ impl Drop for Registration<'_> {
     }
 }
 
-pub(crate) async fn run<S>(
+/// A connection past its login, to be served by [`ReadySession::serve`]: what [`log_in`]
+/// hands over, so that the login and the session can run on different runtimes
+/// ([`crate::handshake_runtime`]).
+pub(crate) struct ReadySession<S> {
+    conn: Conn<S>,
+    reg: Registration,
+    login: LoggedIn,
+    sql: Sql,
+}
+
+/// The connection from its Hello to the end of its login: None when it closed before
+/// (refused, failed, gone), else the session to serve.
+pub(crate) async fn log_in<S>(
     state: Arc<State>,
     stream: S,
     tls: TlsFacts,
     peer: SocketAddr,
     shutdown: watch::Receiver<bool>,
-) where
+) -> Option<ReadySession<S>>
+where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = IoLimits {
@@ -206,23 +219,21 @@ pub(crate) async fn run<S>(
         write_timeout: Duration::from_secs(state.config.server.write_timeout_secs),
     };
     let mut conn = Conn::new(stream, peer, shutdown, state.frame_budget.clone(), limits, tls);
-    let mut reg = Registration { state: &state, id: None };
+    let mut reg = Registration { state: state.clone(), id: None };
     // Held until the login ends (Ready or closed): one address's logins in progress are capped.
     let Some(admitted) = state.admission.admit(peer.ip()) else {
         log::warn!("{peer}: refused: too many logins in progress from this address");
         conn.fail(b"08004", 1022, "too many logins in progress from this address; try again later").await;
-        return;
+        return None;
     };
     let mut admitted = Some(admitted);
     let login_deadline = Instant::now() + Duration::from_secs(state.config.server.login_timeout_secs);
     let mut phase = Phase::AwaitingHello;
     let mut second_factor_deadline = Instant::now();
     loop {
-        if matches!(phase, Phase::Ready(..)) {
-            admitted = None;
-        }
         phase = match phase {
-            Phase::Closed => break,
+            Phase::Closed => return None,
+            Phase::Ready(login, sql) => return Some(ReadySession { conn, reg, login, sql }),
             Phase::AwaitingHello => match login_read(&state, &mut conn, login_deadline).await {
                 Ok(ClientMessage::Hello { min_version, max_version, .. }) => {
                     match negotiate_version(min_version, max_version) {
@@ -305,29 +316,49 @@ pub(crate) async fn run<S>(
                 }
                 Err(e) => on_read_error(&mut conn, e, "second factor").await,
             },
-            Phase::Ready(l, sql) => match next_request(&state, &mut conn, &sql).await {
-                Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await,
-                Ok(ClientMessage::Terminate) => Phase::Closed,
-                // Nothing is pending; the driver reports that itself.
-                Ok(ClientMessage::SecondFactor { .. }) => conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await,
-                Ok(ClientMessage::RequestTicket { public_key }) => {
-                    request_ticket(&state, &mut conn, l, sql, public_key).await
-                }
-                Ok(msg) => match sql_request(msg) {
-                    Ok(req) => run_sql(&state, &mut conn, l, sql, req).await,
-                    Err(other) => conn.out_of_turn(&other, "after login").await,
-                },
-                Err(ReadError::Timeout) => {
-                    let (key, secs) = idle_limit(&state, &sql);
-                    log::info!("{}: user `{}`: idle for {secs}s ({key}); connection closed", conn.peer, l.user);
-                    let message = format!("session idle for {secs}s ({key}); connection closed");
-                    conn.fail(b"08S01", 2004, &message).await
-                }
-                Err(e) => on_read_error(&mut conn, e, "request").await,
-            },
         };
     }
-    drop((reg, admitted));
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> ReadySession<S> {
+    /// The connection's stream, to move it to the runtime that serves the session.
+    pub fn stream_mut(&mut self) -> &mut S {
+        &mut self.conn.stream
+    }
+
+    /// Serves the session's requests until it ends.
+    pub async fn serve(self) {
+        let ReadySession { mut conn, reg, login, sql } = self;
+        let state = Arc::clone(&reg.state);
+        let mut phase = Phase::Ready(login, sql);
+        loop {
+            phase = match phase {
+                Phase::Ready(l, sql) => match next_request(&state, &mut conn, &sql).await {
+                    Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await,
+                    Ok(ClientMessage::Terminate) => Phase::Closed,
+                    // Nothing is pending; the driver reports that itself.
+                    Ok(ClientMessage::SecondFactor { .. }) => conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await,
+                    Ok(ClientMessage::RequestTicket { public_key }) => {
+                        request_ticket(&state, &mut conn, l, sql, public_key).await
+                    }
+                    Ok(msg) => match sql_request(msg) {
+                        Ok(req) => run_sql(&state, &mut conn, l, sql, req).await,
+                        Err(other) => conn.out_of_turn(&other, "after login").await,
+                    },
+                    Err(ReadError::Timeout) => {
+                        let (key, secs) = idle_limit(&state, &sql);
+                        log::info!("{}: user `{}`: idle for {secs}s ({key}); connection closed", conn.peer, l.user);
+                        let message = format!("session idle for {secs}s ({key}); connection closed");
+                        conn.fail(b"08S01", 2004, &message).await
+                    }
+                    Err(e) => on_read_error(&mut conn, e, "request").await,
+                },
+                // Nothing after Ready leads back to the login's states.
+                _ => break,
+            };
+        }
+        drop(reg);
+    }
 }
 
 /// The next request of a ready session. Times out (`ReadError::Timeout`) after
