@@ -2,16 +2,24 @@
 //! store. Each call is one statement or one transaction; a user's rows in other tables
 //! go with it (`ON DELETE CASCADE`).
 
+use postgres::types::Type;
 use postgres::{GenericClient, Row};
 
 use super::pool::{backend, col, is_unique_violation};
 use crate::store::{Carrier, Mechanism, StoreError, TotpEnrolment, UserRecord};
 
-const SELECT_USER: &str = "SELECT name, password_hash, two_factor, method, totp_secret, totp_algorithm, totp_digits,
+/// The user columns `row_to_user` reads, as a literal so that `concat!` can extend it.
+macro_rules! select_user {
+    () => {
+        "SELECT name, password_hash, two_factor, method, totp_secret, totp_algorithm, totp_digits,
     last_totp_step, failed_second_factor, locked_until, failed_first_factor, password_locked_until,
     phone, carrier, email, totp_drift, drift_candidate, drift_streak,
     (SELECT count(*) FROM backup_codes b WHERE b.name = users.name AND b.used_at IS NULL), first_factor
-    FROM users";
+    FROM users"
+    };
+}
+const SELECT_USER: &str = select_user!();
+const SELECT_USER_BY_NAME: &str = concat!(select_user!(), " WHERE name = $1");
 
 /// A stored count (never negative) as the interface has it.
 pub(super) fn count(v: i32) -> u32 {
@@ -62,8 +70,10 @@ pub(super) fn create_user(c: &mut impl GenericClient, name: &str, password_hash:
     }
 }
 
+/// Every login reads its user: one round trip (`query_typed_opt` sends the statement and
+/// its typed parameters together; an untyped `query_opt` first prepares it, a second).
 pub(super) fn user(c: &mut impl GenericClient, name: &str) -> Result<Option<UserRecord>, StoreError> {
-    let row = c.query_opt(&format!("{SELECT_USER} WHERE name = $1"), &[&name]).map_err(backend)?;
+    let row = c.query_typed_opt(SELECT_USER_BY_NAME, &[(&name, Type::TEXT)]).map_err(backend)?;
     row.as_ref().map(row_to_user).transpose()
 }
 
@@ -123,8 +133,9 @@ pub(super) fn unlock(c: &mut impl GenericClient, name: &str) -> Result<(), Store
     )
 }
 
+/// Read at every login, so typed like [`user`]: one round trip.
 pub(super) fn two_factor_setting(c: &mut impl GenericClient) -> Result<Option<bool>, StoreError> {
-    let row = c.query_opt("SELECT value FROM settings WHERE key = 'two_factor'", &[]).map_err(backend)?;
+    let row = c.query_typed_opt("SELECT value FROM settings WHERE key = 'two_factor'", &[]).map_err(backend)?;
     row.map(|r| Ok(col::<String>(&r, 0)? == "on")).transpose()
 }
 
