@@ -103,8 +103,15 @@ impl MovableTcp {
         Ok(())
     }
 
-    fn tcp(&mut self) -> io::Result<Pin<&mut TcpStream>> {
-        self.0.as_mut().map(Pin::new).ok_or_else(gone)
+    /// Polls the stream with `poll`, or fails at once while it is between runtimes.
+    fn poll_tcp<T>(
+        self: Pin<&mut Self>,
+        poll: impl FnOnce(Pin<&mut TcpStream>) -> Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match self.get_mut().0.as_mut() {
+            Some(tcp) => poll(Pin::new(tcp)),
+            None => Poll::Ready(Err(gone())),
+        }
     }
 }
 
@@ -114,19 +121,13 @@ fn gone() -> io::Error {
 
 impl AsyncRead for MovableTcp {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut().tcp() {
-            Ok(tcp) => tcp.poll_read(cx, buf),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_tcp(|tcp| tcp.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for MovableTcp {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        match self.get_mut().tcp() {
-            Ok(tcp) => tcp.poll_write(cx, buf),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_tcp(|tcp| tcp.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -134,10 +135,7 @@ impl AsyncWrite for MovableTcp {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut().tcp() {
-            Ok(tcp) => tcp.poll_write_vectored(cx, bufs),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_tcp(|tcp| tcp.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -145,17 +143,11 @@ impl AsyncWrite for MovableTcp {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut().tcp() {
-            Ok(tcp) => tcp.poll_flush(cx),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_tcp(|tcp| tcp.poll_flush(cx))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut().tcp() {
-            Ok(tcp) => tcp.poll_shutdown(cx),
-            Err(e) => Poll::Ready(Err(e)),
-        }
+        self.poll_tcp(|tcp| tcp.poll_shutdown(cx))
     }
 }
 

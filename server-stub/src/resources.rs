@@ -122,26 +122,6 @@ pub fn lower_this_threads_priority(nice: i32, what: &str) {
     let _ = (nice, what);
 }
 
-/// The nice value of each of this process's threads named `name`, from /proc (not from
-/// the call that set it).
-#[cfg(all(test, target_os = "linux"))]
-pub(crate) fn nice_of_threads_named(name: &str) -> Vec<i32> {
-    let mut nices = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap() {
-        let dir = task.unwrap().path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim_end() != name {
-            continue;
-        }
-        // A thread that ended between the listing and here has no stat left.
-        let Ok(stat) = std::fs::read_to_string(dir.join("stat")) else { continue };
-        // After the ")" that ends the command: state is field 3, nice field 19.
-        let after = &stat[stat.rfind(')').unwrap() + 2..];
-        nices.push(after.split(' ').nth(16).unwrap().parse().unwrap());
-    }
-    nices
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

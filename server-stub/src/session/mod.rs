@@ -329,24 +329,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadySession<S> {
     /// Serves the session's requests until it ends.
     pub async fn serve(self) {
         let ReadySession { mut conn, reg, login, sql } = self;
-        let state = Arc::clone(&reg.state);
+        // `reg` leaves the cancel registry when it drops, at the end.
+        let state = &reg.state;
         let mut phase = Phase::Ready(login, sql);
         loop {
             phase = match phase {
-                Phase::Ready(l, sql) => match next_request(&state, &mut conn, &sql).await {
+                Phase::Ready(l, sql) => match next_request(state, &mut conn, &sql).await {
                     Ok(ClientMessage::Ping) => conn.reply(ServerMessage::Pong, Phase::Ready(l, sql)).await,
                     Ok(ClientMessage::Terminate) => Phase::Closed,
                     // Nothing is pending; the driver reports that itself.
                     Ok(ClientMessage::SecondFactor { .. }) => conn.reply(ServerMessage::Ok, Phase::Ready(l, sql)).await,
                     Ok(ClientMessage::RequestTicket { public_key }) => {
-                        request_ticket(&state, &mut conn, l, sql, public_key).await
+                        request_ticket(state, &mut conn, l, sql, public_key).await
                     }
                     Ok(msg) => match sql_request(msg) {
-                        Ok(req) => run_sql(&state, &mut conn, l, sql, req).await,
+                        Ok(req) => run_sql(state, &mut conn, l, sql, req).await,
                         Err(other) => conn.out_of_turn(&other, "after login").await,
                     },
                     Err(ReadError::Timeout) => {
-                        let (key, secs) = idle_limit(&state, &sql);
+                        let (key, secs) = idle_limit(state, &sql);
                         log::info!("{}: user `{}`: idle for {secs}s ({key}); connection closed", conn.peer, l.user);
                         let message = format!("session idle for {secs}s ({key}); connection closed");
                         conn.fail(b"08S01", 2004, &message).await
@@ -357,7 +358,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> ReadySession<S> {
                 _ => break,
             };
         }
-        drop(reg);
     }
 }
 
